@@ -1,0 +1,45 @@
+# The two commands: `make reports` (set up + regenerate every report) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: reports test lint format lab mlflow-ui browser bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+reports: $(STAMP)
+	$(BIN)/crm-models reports build
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks notebooks
+	$(BIN)/ruff check --fix src tests benchmarks notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db
+
+# Headless Chromium for the report rendering test (Debian package; needs root and apt).
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ; } || \
+	  echo "note: /usr/bin/chromium missing and not installable here; the browser test will be skipped"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_customer_view.py
+
+clean:
+	rm -rf $(VENV) reports/*/ reports/index.html

@@ -1,0 +1,2 @@
+"""crm-models: analytic CRM workbench."""
+__version__ = "0.1.0"

@@ -1,0 +1,212 @@
+"""House style and display helpers for report notebooks.
+
+Notebooks show everything through three calls, so the exported HTML reads cleanly and works
+offline:
+
+- :func:`show` — a plotly figure as self-contained HTML (plotly.js embedded once per kernel,
+  later figures reuse it; papermill's default plotly renderer is dropped by nbconvert) or a
+  matplotlib figure as a PNG;
+- :func:`show_table` — a formatted HTML table without index clutter;
+- :func:`say` — a sentence in Markdown built from numbers (``say(f"Revenue grew {pct(g)}.")``).
+
+Importing the module sets the plotly template (``"plotly_white+crm"``) and matplotlib style.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = [
+    "COLORS",
+    "apply_style",
+    "count",
+    "money",
+    "pct",
+    "say",
+    "show",
+    "show_table",
+]
+
+# A calm, colour-blind-friendly palette (first colour = "our" series, grey = context).
+COLORS = [
+    "#1f5f8b",  # deep blue
+    "#e07a1f",  # orange
+    "#2a9d8f",  # teal
+    "#c2410c",  # brick
+    "#6b5b95",  # violet
+    "#8ab17d",  # sage
+    "#d4a017",  # mustard
+    "#7f8c8d",  # grey
+]
+FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
+CURRENCY = "$"
+
+_state = {"plotlyjs_emitted": False, "styled": False}
+
+
+# --------------------------------------------------------------------------- number formats
+def money(value: float, decimals: int = 0, currency: str | None = None) -> str:
+    """An amount of money: ``money(1234567) == "$1,234,567"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{currency if currency is not None else CURRENCY}{abs(value):,.{decimals}f}"
+
+
+def pct(value: float, decimals: int = 1) -> str:
+    """A share as a percentage: ``pct(0.1234) == "12.3%"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{decimals}%}"
+
+
+def count(value: float) -> str:
+    """A whole number with thousands separators: ``count(12345) == "12,345"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.0f}"
+
+
+# --------------------------------------------------------------------------- style
+def apply_style() -> None:
+    """Register the ``crm`` plotly template, make it the default, and style matplotlib."""
+    if _state["styled"]:
+        return
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    pio.templates["crm"] = go.layout.Template(
+        layout=dict(
+            colorway=COLORS,
+            font=dict(family=FONT, size=13, color="#1f2933"),
+            title=dict(font=dict(size=17), x=0.0, xanchor="left"),
+            margin=dict(l=60, r=30, t=60, b=50),
+            hoverlabel=dict(font=dict(family=FONT)),
+            separators=".,",
+        )
+    )
+    pio.templates.default = "plotly_white+crm"
+
+    try:
+        import matplotlib as mpl
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        mpl.rcParams.update(
+            {
+                "axes.prop_cycle": mpl.cycler(color=COLORS),
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "axes.grid": True,
+                "grid.alpha": 0.3,
+                "figure.figsize": (8, 4.5),
+                "figure.dpi": 100,
+                "savefig.bbox": "tight",
+                "font.size": 11,
+            }
+        )
+    _state["styled"] = True
+
+
+# --------------------------------------------------------------------------- display
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def show(fig: Any, *, height: int | None = None) -> None:
+    """Display a figure so it survives the HTML export.
+
+    Plotly figures become HTML output; the first one in the kernel embeds plotly.js (~4.5 MB),
+    later ones reuse it.  Matplotlib figures are shown as PNG and closed.
+    """
+    from IPython.display import HTML
+
+    if hasattr(fig, "to_html") and hasattr(fig, "layout"):  # plotly
+        if height is not None:
+            fig.update_layout(height=height)
+        html = fig.to_html(
+            include_plotlyjs=not _state["plotlyjs_emitted"],
+            full_html=False,
+            config={"displaylogo": False, "responsive": True},
+        )
+        _state["plotlyjs_emitted"] = True
+        _display(HTML(html))
+        return
+    if hasattr(fig, "savefig"):  # matplotlib Figure
+        import matplotlib.pyplot as plt
+
+        _display(fig)
+        plt.close(fig)
+        return
+    if hasattr(fig, "get_figure"):  # matplotlib Axes
+        show(fig.get_figure())
+        return
+    raise TypeError(f"show() takes a plotly or matplotlib figure, got {type(fig).__name__}")
+
+
+def _auto_format(dtype: Any) -> str | None:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_integer_dtype(dtype):
+        return "{:,.0f}"
+    if pd.api.types.is_float_dtype(dtype):
+        return "{:,.2f}"
+    return None
+
+
+def show_table(
+    df: Any,
+    caption: str | None = None,
+    fmt: str | Mapping[str, str | Callable[[Any], str]] | None = None,
+    max_rows: int = 50,
+) -> None:
+    """Display a DataFrame (or Series) as a clean HTML table.
+
+    A default ``RangeIndex`` is dropped; a meaningful index becomes ordinary columns.  Numbers
+    get thousands separators (floats two decimals); ``fmt`` is one format string for every
+    numeric column or a ``{column: format string or callable}`` mapping, e.g.
+    ``fmt={"revenue": money, "share": pct}``.  Only the first ``max_rows`` rows are shown.
+    """
+    import pandas as pd
+    from IPython.display import HTML
+
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    if not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    extra = len(df) - max_rows
+    df = df.head(max_rows).reset_index(drop=True)
+
+    formats: dict[str, Any] = {}
+    for col in df.columns:
+        auto = _auto_format(df[col].dtype)
+        if isinstance(fmt, str) and auto is not None:
+            formats[col] = fmt
+        elif auto is not None:
+            formats[col] = auto
+    if isinstance(fmt, Mapping):
+        formats.update({k: v for k, v in fmt.items() if k in df.columns})
+
+    styler = df.style.hide(axis="index").format(formats, na_rep="–")
+    if caption:
+        styler = styler.set_caption(caption)
+    html = styler.to_html(exclude_styles=True)
+    if extra > 0:
+        html += f'<p class="crm-table-note">… and {extra:,} more rows.</p>'
+    _display(HTML(f'<div class="crm-table">{html}</div>'))
+
+
+def say(text: str) -> None:
+    """Display a Markdown sentence (headline text built from numbers)."""
+    from IPython.display import Markdown
+
+    _display(Markdown(text))
+
+
+apply_style()

@@ -1,0 +1,38 @@
+"""Reporting: the report catalog, the notebook build, HTML publishing and MLflow tracking.
+
+- :mod:`~crm_models.reporting.catalog` — which notebooks become which reports;
+- :mod:`~crm_models.reporting.tracking` — :class:`ReportRun`, the one MLflow helper notebooks use;
+- :mod:`~crm_models.reporting.build` — :func:`build_reports` (``crm-models reports build``);
+- :mod:`~crm_models.reporting.publish` — HTML export, manifests and the index page.
+
+The reporting layer knows nothing about the analyses it publishes.
+"""
+
+from crm_models.reporting.build import (
+    BuildError,
+    BuildResult,
+    ReportEntry,
+    build_reports,
+    parse_params,
+)
+from crm_models.reporting.catalog import REPORTS, Report, get_report, notebooks_dir
+from crm_models.reporting.paths import project_root, reports_dir
+from crm_models.reporting.tracking import PIIError, ReportRun, experiment_name, tracking_uri
+
+__all__ = [
+    "REPORTS",
+    "BuildError",
+    "BuildResult",
+    "PIIError",
+    "Report",
+    "ReportEntry",
+    "ReportRun",
+    "build_reports",
+    "experiment_name",
+    "get_report",
+    "notebooks_dir",
+    "parse_params",
+    "project_root",
+    "reports_dir",
+    "tracking_uri",
+]

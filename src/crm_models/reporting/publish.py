@@ -1,0 +1,255 @@
+"""Turn executed notebooks into reader-facing HTML, and write manifests and the index page.
+
+The HTML export hides every code cell and prompt, drops warnings (stderr), bare expression
+values (``Out[...]`` text) and error outputs, and uses the ``report`` template shipped in
+``crm_models/templates`` (no CDN scripts, a header with title, dataset, as-of date and
+generation time).  Show things in a report with ``crm_models.plotting.show / show_table / say``
+or Markdown cells.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+STATUS_OK = "ok"
+STATUS_NA = "not applicable"
+_REMOVE_TAGS = {
+    "remove-cell",
+    "remove_cell",
+    "hide",
+    "hide-cell",
+    "parameters",
+    "injected-parameters",
+}
+
+
+def template_dir() -> Path:
+    """Folder holding the nbconvert ``report`` template."""
+    return Path(__file__).resolve().parents[1] / "templates"
+
+
+# --------------------------------------------------------------------------- HTML export
+def clean_for_readers(nb: Any) -> Any:
+    """Remove from an executed notebook everything that is code, noise or empty (in place).
+
+    Drops cells tagged ``parameters``/``injected-parameters``/``remove-cell``/``hide``, stderr
+    streams, error outputs, ``execute_result`` outputs that are plain text only, and code cells
+    left without output.  Markdown cells stay.
+    """
+    kept = []
+    for cell in nb.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & _REMOVE_TAGS:
+            continue
+        if cell.cell_type == "raw":
+            continue
+        if cell.cell_type == "code":
+            if "remove-output" in tags or "remove_output" in tags:
+                continue
+            outputs = []
+            for out in cell.get("outputs", []):
+                kind = out.get("output_type")
+                if kind == "error":
+                    continue
+                if kind == "stream" and out.get("name") == "stderr":
+                    continue
+                if kind == "execute_result" and set(out.get("data", {})) <= {"text/plain"}:
+                    continue
+                outputs.append(out)
+            cell.outputs = outputs
+            if not outputs:
+                continue
+        elif cell.cell_type == "markdown" and not cell.source.strip():
+            continue
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+@lru_cache(maxsize=1)
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name="report",
+        extra_template_basedirs=[str(template_dir())],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+
+
+def export_html(nb: Any, html_path: Path, meta: Mapping[str, Any]) -> Path:
+    """Write ``nb`` (an executed NotebookNode, changed in place) as a reader's HTML page.
+
+    ``meta`` fills the page header: title, description, dataset, as_of, generated_at, run_id,
+    fingerprint, package_version, index_href.
+    """
+    clean_for_readers(nb)
+    nb.metadata["crm_report"] = {k: ("" if v is None else v) for k, v in meta.items()}
+    nb.metadata["title"] = meta.get("title") or html_path.stem
+    resources = {"metadata": {"name": nb.metadata["title"], "path": str(html_path.parent)}}
+    body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+# --------------------------------------------------------------------------- manifests
+def write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifests(out: Path) -> list[dict[str, Any]]:
+    """Every published dataset manifest under ``out`` (``<dataset>/manifest.json``)."""
+    manifests = []
+    for path in sorted(Path(out).glob(f"*/{MANIFEST}")):
+        if path.parent.name.startswith((".", "_")):
+            continue
+        try:
+            manifests.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return manifests
+
+
+# --------------------------------------------------------------------------- index page
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def when(iso: str | None, zone: bool = False) -> str:
+    """``2026-11-25T22:41:07+00:00`` -> ``2026-11-25 22:41`` (``zone``: ``... 22:41 UTC``)."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return str(iso)
+    text = moment.strftime("%Y-%m-%d %H:%M")
+    if zone and moment.tzname():
+        text += f" {moment.tzname()}"
+    return text
+
+
+_INDEX_CSS = """
+:root { --ink:#1f2933; --muted:#5f6c7b; --accent:#1f5f8b; --rule:#e3e8ee; }
+* { box-sizing: border-box; }
+body { margin:0; background:#f4f6f8; color:var(--ink);
+  font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; line-height:1.45; }
+header { background:var(--accent); color:#fff; padding:1.5rem 2rem; }
+header h1 { margin:0 0 .3rem 0; font-size:1.8rem; font-weight:600; }
+header p { margin:0; opacity:.9; }
+main { max-width:1150px; margin:0 auto; padding:1rem 2rem 3rem 2rem; }
+section.dataset { margin-top:1.8rem; }
+section.dataset h2 { font-size:1.35rem; margin:0 0 .2rem 0; }
+section.dataset p.meta { color:var(--muted); margin:0 0 .8rem 0; font-size:.9rem; }
+.cards { display:grid; grid-template-columns:repeat(auto-fill, minmax(320px, 1fr)); gap:1rem; }
+.card { background:#fff; border:1px solid var(--rule); border-radius:8px; padding:1rem 1.2rem;
+  display:flex; flex-direction:column; box-shadow:0 1px 2px rgba(0,0,0,.04); }
+.card h3 { margin:0 0 .35rem 0; font-size:1.1rem; }
+.card h3 a { color:var(--accent); text-decoration:none; }
+.card h3 a:hover { text-decoration:underline; }
+.card p.desc { margin:0 0 .7rem 0; color:var(--muted); font-size:.9rem; }
+.card dl.headlines { display:flex; flex-wrap:wrap; gap:.6rem 1.4rem; margin:0 0 .8rem 0; }
+.card dl.headlines div { min-width:7rem; }
+.card dl.headlines dt { font-size:.78rem; color:var(--muted); text-transform:uppercase;
+  letter-spacing:.03em; }
+.card dl.headlines dd { margin:0; font-size:1.35rem; font-weight:600; }
+.card p.when, .card p.run { margin:.1rem 0; font-size:.8rem; color:var(--muted); }
+.card p.run code { font-size:.78rem; }
+.card a.open { margin-top:auto; padding-top:.6rem; color:var(--accent); font-weight:600;
+  text-decoration:none; }
+.card.na { background:#f0f1f3; border-style:dashed; color:#8a939e; box-shadow:none; }
+.card.na h3 { color:#8a939e; }
+.card.na p.reason { margin:0; font-size:.9rem; }
+.empty { color:var(--muted); margin-top:2rem; }
+footer { max-width:1150px; margin:0 auto 2rem auto; padding:0 2rem; color:var(--muted);
+  font-size:.8rem; }
+"""
+
+
+def _card(entry: Mapping[str, Any], max_headlines: int = 3) -> str:
+    title = _e(entry.get("title") or entry.get("slug"))
+    desc = entry.get("description")
+    desc_html = f'<p class="desc">{_e(desc)}</p>' if desc else ""
+    if entry.get("status") != STATUS_OK:
+        return (
+            f'<article class="card na" data-slug="{_e(entry.get("slug"))}">'
+            f"<h3>{title}</h3>{desc_html}"
+            f'<p class="reason">Not applicable: {_e(entry.get("reason"))}</p></article>'
+        )
+    href = _e(entry.get("html_href") or entry.get("html"))
+    items = "".join(
+        f"<div><dt>{_e(h.get('label'))}</dt><dd>{_e(h.get('display'))}</dd></div>"
+        for h in (entry.get("headlines") or [])[:max_headlines]
+    )
+    headlines = f'<dl class="headlines">{items}</dl>' if items else ""
+    run_id = entry.get("mlflow_run_id")
+    run = f'<p class="run">MLflow run <code>{_e(run_id)}</code></p>' if run_id else ""
+    return (
+        f'<article class="card ok" data-slug="{_e(entry.get("slug"))}">'
+        f'<h3><a href="{href}">{title}</a></h3>{desc_html}{headlines}'
+        f'<p class="when">Data as of {_e(entry.get("as_of") or "n/a")} · generated '
+        f"{_e(when(entry.get('generated_at'), zone=True))}</p>{run}"
+        f'<a class="open" href="{href}">Open report →</a></article>'
+    )
+
+
+def render_index(manifests: Iterable[Mapping[str, Any]], generated_at: str | None = None) -> str:
+    """The self-contained ``index.html`` (no scripts) listing every report of every dataset."""
+    generated_at = generated_at or datetime.now().astimezone().isoformat(timespec="seconds")
+    sections = []
+    for manifest in manifests:
+        name = manifest.get("dataset", "?")
+        entries = manifest.get("reports", [])
+        ok = sum(1 for r in entries if r.get("status") == STATUS_OK)
+        meta = [f"{ok} report{'s' if ok != 1 else ''}"]
+        if manifest.get("as_of"):
+            meta.append(f"data as of {_e(manifest['as_of'])}")
+        if manifest.get("built_at"):
+            meta.append(f"built {_e(when(manifest['built_at']))}")
+        if manifest.get("fingerprint"):
+            meta.append(f"data fingerprint <code>{_e(manifest['fingerprint'][:12])}</code>")
+        cards = "".join(_card(entry) for entry in entries)
+        sections.append(
+            f'<section class="dataset" id="{_e(name)}"><h2>Dataset: {_e(name)}</h2>'
+            f'<p class="meta">{" · ".join(meta)}</p><div class="cards">{cards}</div></section>'
+        )
+    body = "".join(sections) or '<p class="empty">No reports have been built yet.</p>'
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>CRM reports</title><style>{_INDEX_CSS}</style></head><body>"
+        "<header><h1>CRM reports</h1>"
+        f"<p>Customer analytics for the marketing team · index updated {_e(when(generated_at))}"
+        "</p></header>"
+        f"<main>{body}</main>"
+        "<footer>Every report is an MLflow run (the id on each card); analysts can open them "
+        "with <code>mlflow ui</code>. Reports are regenerated by "
+        "<code>crm-models reports build</code>.</footer>"
+        "</body></html>\n"
+    )
+
+
+def write_index(out: Path) -> Path:
+    """Regenerate ``<out>/index.html`` from all published manifests (atomic replace)."""
+    out = Path(out)
+    path = out / INDEX
+    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
+    tmp.write_text(render_index(read_manifests(out)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

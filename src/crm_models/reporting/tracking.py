@@ -1,0 +1,511 @@
+"""MLflow tracking for report runs: one experiment per dataset, one run per report.
+
+A notebook makes one :class:`ReportRun` and calls it for everything it records::
+
+    run = ReportRun(report="customer_base", dataset=ds, params=dict(dataset=dataset, as_of=as_of,
+                    quick=quick), output_dir=output_dir, experiment=mlflow_experiment)
+    run.headline("revenue", 1234567.0, label="Net revenue", fmt="${:,.0f}")
+    run.metric("gini", 0.61)
+    run.table("revenue_by_month", df)
+    run.finish()
+
+``ReportRun`` records into ``<output_dir>/run.json`` (plus ``tables/*.csv``) and writes the
+MLflow run when the notebook calls :meth:`ReportRun.finish`.  Under ``reports build`` the
+notebook does not touch MLflow at all (importing it and opening the store costs ~5 s per
+kernel): the build marks ``output_dir`` with :data:`DEFER_MARKER` and logs the run itself with
+:func:`log_run`, adding the HTML page, or the failed notebook with status ``FAILED``.
+
+The store is ``$MLFLOW_TRACKING_URI`` or a SQLite database ``<project>/mlruns/mlflow.db`` with
+artifacts under ``<project>/mlruns/artifacts/<experiment>/`` (MLflow 3 refuses a plain file
+store).  ``mlflow ui --backend-store-uri sqlite:///<project>/mlruns/mlflow.db`` shows the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crm_models.reporting.paths import mlruns_dir, project_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crm_models.dataset import Dataset
+
+__all__ = [
+    "PIIError",
+    "ReportRun",
+    "artifact_root",
+    "check_no_pii",
+    "ensure_experiment",
+    "experiment_name",
+    "git_commit",
+    "log_run",
+    "package_version",
+    "tracking_enabled",
+    "tracking_uri",
+]
+
+TRACKING_ENV = (
+    "CRM_MODELS_TRACKING"  # "off" / "0" / "false" switches MLflow off (run.json still written)
+)
+RUN_FILE = "run.json"
+DEFER_MARKER = ".tracking-deferred"  # in output_dir: the build logs the MLflow run itself
+EXPERIMENT_PREFIX = "crm-models/"
+# Parameters that describe where a build put its files, not what the analysis did.
+_UNLOGGED_PARAMS = frozenset({"output_dir"})
+
+
+class PIIError(ValueError):
+    """A table about to be logged has a column that looks like personal data."""
+
+
+# --------------------------------------------------------------------------- store and names
+def tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI``, else ``sqlite:///<project>/mlruns/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{mlruns_dir() / 'mlflow.db'}"
+
+
+def artifact_root(uri: str | None = None) -> Path | None:
+    """Folder for run artifacts of a SQLite store: ``artifacts/`` beside the database.
+
+    ``None`` for other stores (a tracking server decides itself).
+    """
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :]).parent / "artifacts"
+    return None
+
+
+def experiment_name(dataset: str) -> str:
+    """The MLflow experiment of a dataset's report runs."""
+    return f"{EXPERIMENT_PREFIX}{dataset}"
+
+
+@lru_cache(maxsize=8)
+def _client(uri: str):
+    from mlflow import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(name: str, uri: str | None = None) -> str:
+    """Id of the experiment ``name``, created (with an explicit artifact location) if needed."""
+    from mlflow.exceptions import MlflowException
+
+    uri = uri or tracking_uri()
+    client = _client(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        root = artifact_root(uri)
+        location = None
+        if root is not None:
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+            location = (root / safe).as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by another process
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+@lru_cache(maxsize=1)
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("crm-models")
+    except Exception:  # pragma: no cover - not installed
+        import crm_models
+
+        return getattr(crm_models, "__version__", "unknown")
+
+
+@lru_cache(maxsize=4)
+def git_commit(root: Path | None = None) -> str | None:
+    """The checked-out commit of the project (``+dirty`` if tracked files changed), or None."""
+    root = root or project_root()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
+# --------------------------------------------------------------------------- PII guard
+_PII_EXACT = {"name", "names"}
+_PII_RE = re.compile(
+    r"e_?mail|phone|address|street|surname|(^|_)(first|last|full|given|family|middle|customer"
+    r"|client|contact|person|user)_?names?(_|$)"
+)
+
+
+def _normalise(column: object) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(column))
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def check_no_pii(df: pd.DataFrame, what: str = "table") -> None:
+    """Raise :class:`PIIError` if a column (or index level) is named like personal data.
+
+    Looks for names, e-mail addresses, phone numbers and postal addresses; ``product_name`` and
+    similar are fine.
+    """
+    names = [*map(str, df.columns), *(str(n) for n in df.index.names if n is not None)]
+    bad = [c for c in names if _normalise(c) in _PII_EXACT or _PII_RE.search(_normalise(c))]
+    if bad:
+        raise PIIError(
+            f"refusing to log {what}: column(s) {', '.join(map(repr, bad))} look like personal "
+            "data (names, e-mails, phones, addresses); drop them before logging"
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _safe_key(key: str) -> str:
+    """A valid MLflow metric/param/artifact key (letters, digits, ``_ - . /`` and spaces)."""
+    key = re.sub(r"[^A-Za-z0-9_\-./ ]+", "_", str(key)).strip()
+    if not key:
+        raise ValueError("empty key")
+    return key[:250]
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metric value must be a number, got {value!r}") from exc
+
+
+def _default_format(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if float(value).is_integer() or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def format_value(value: float, fmt: str | Callable[[float], str] | None = None) -> str:
+    """Text of a headline figure: ``fmt`` is a format string (``"{:,.0f}"``) or a callable."""
+    if fmt is None:
+        return _default_format(value)
+    if callable(fmt):
+        return str(fmt(value))
+    return fmt.format(value)
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _as_of_text(value: Any, dataset: Any) -> str | None:
+    if value in (None, "", "None"):
+        last = dataset.last_date() if hasattr(dataset, "last_date") else None
+        value = last
+    if value is None:
+        return None
+    import pandas as pd
+
+    return str(pd.Timestamp(value).date())
+
+
+def tracking_enabled(track: bool | None) -> bool:
+    if track is not None:
+        return track
+    return os.environ.get(TRACKING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+def _ms(iso: str | None) -> int | None:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
+
+
+# --------------------------------------------------------------------------- writing a run
+def log_run(
+    run_dir: str | os.PathLike[str],
+    status: str | None = None,
+    extra_artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+    uri: str | None = None,
+) -> str:
+    """Write the MLflow run recorded in ``<run_dir>/run.json``; return its run id.
+
+    Logs the parameters (plus data fingerprint, package version, git commit), metrics
+    (headlines included), ``tables/*.csv`` and ``models/*.pkl`` under ``run_dir``, and
+    ``extra_artifacts`` ({artifact folder or "": file}).  ``status`` overrides the recorded one
+    (``FAILED`` for a notebook that raised).  ``run.json`` is updated with the run id.
+    """
+    from mlflow.entities import Metric, Param, RunTag
+
+    run_dir = Path(run_dir)
+    record = json.loads((run_dir / RUN_FILE).read_text())
+    uri = uri or tracking_uri()
+    status = status or (
+        "FINISHED" if record.get("status") in (None, "RUNNING") else record["status"]
+    )
+    client = _client(uri)
+    experiment_id = ensure_experiment(record["experiment"], uri)
+    commit = git_commit()
+    tags = {
+        "mlflow.runName": record["report"],
+        "crm_models.report": record["report"],
+        "crm_models.dataset": record["dataset"],
+        "crm_models.as_of": str(record.get("as_of")),
+    }
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    run = client.create_run(
+        experiment_id,
+        start_time=_ms(record.get("started_at")),
+        tags=tags,
+        run_name=record["report"],
+    )
+    run_id = run.info.run_id
+    params = {k: v for k, v in record.get("params", {}).items() if k not in _UNLOGGED_PARAMS}
+    params.update(
+        report=record["report"],
+        dataset_name=record["dataset"],
+        data_fingerprint=record.get("fingerprint", ""),
+        dataset_tables=", ".join(f"{k}={v}" for k, v in record.get("table_rows", {}).items()),
+        as_of_effective=record.get("as_of"),
+        package_version=record.get("package_version") or package_version(),
+        git_commit=commit or "unknown",
+    )
+    param_list = [Param(_safe_key(k), str(v)[:6000]) for k, v in params.items()]
+    now = int(time.time() * 1000)
+    metric_list = [
+        Metric(_safe_key(k), float(v), int(ts or now), int(step or 0))
+        for k, v, step, ts in record.get("metric_log", [])
+    ]
+    for start in range(0, max(len(param_list), len(metric_list)), 100):
+        client.log_batch(
+            run_id,
+            params=param_list[start : start + 100],
+            metrics=metric_list[start : start + 100],
+        )
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    for folder in ("tables", "models"):
+        if (run_dir / folder).is_dir() and any((run_dir / folder).iterdir()):
+            client.log_artifacts(run_id, str(run_dir / folder), folder)
+    for folder, path in (extra_artifacts or {}).items():
+        client.log_artifact(run_id, str(path), folder or None)
+    client.set_terminated(run_id, status, end_time=_ms(record.get("finished_at")))
+    record.update(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        tracking_uri=uri,
+        tracking="logged",
+        status=status,
+    )
+    _write_json(run_dir / RUN_FILE, record)
+    return run_id
+
+
+def log_artifact(
+    record: Mapping[str, Any], path: str | os.PathLike[str], folder: str | None = None
+) -> None:
+    """Add a file to the run of a logged ``run.json`` record (the HTML page, for instance)."""
+    _client(record["tracking_uri"]).log_artifact(record["run_id"], str(path), folder)
+
+
+# --------------------------------------------------------------------------- the run
+class ReportRun:
+    """The one tracking helper a report notebook calls: records a report run for MLflow.
+
+    ``dataset`` is a :class:`~crm_models.dataset.Dataset` (name, fingerprint, table sizes and
+    last date are recorded) or a dataset name.  ``params`` are the notebook's parameters;
+    ``as_of=None`` means the dataset's last date.  ``output_dir`` (the notebook parameter)
+    receives ``run.json`` and the logged tables; when empty (an analyst running the notebook by
+    hand) a temporary folder is used.  ``experiment`` defaults to ``crm-models/<dataset name>``.
+    :meth:`finish` writes the MLflow run (``run_id`` is set then), unless the build logs it
+    (``output_dir`` holds :data:`DEFER_MARKER`) or tracking is off (``track=False`` or
+    ``CRM_MODELS_TRACKING=off``).
+    """
+
+    def __init__(
+        self,
+        report: str,
+        dataset: Dataset | str,
+        params: Mapping[str, Any] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        experiment: str | None = None,
+        *,
+        track: bool | None = None,
+    ) -> None:
+        self.report = report
+        self.dataset_name = dataset if isinstance(dataset, str) else dataset.name
+        self.fingerprint = "" if isinstance(dataset, str) else dataset.fingerprint
+        self.params = dict(params or {})
+        self.experiment = experiment or experiment_name(self.dataset_name)
+        self.as_of = _as_of_text(self.params.get("as_of"), dataset)
+        tables = {} if isinstance(dataset, str) else dataset.tables()
+        self.table_rows = {name: int(len(df)) for name, df in tables.items()}
+        self.headlines: list[dict[str, Any]] = []
+        self.metrics: dict[str, float] = {}
+        self.metric_log: list[list[Any]] = []
+        self.tables: list[str] = []
+        self.models: list[str] = []
+        self.started_at = _now()
+        self.finished_at: str | None = None
+        self.status = "RUNNING"
+        self.run_id: str | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if output_dir in (None, "", "None"):
+            self._tmp = tempfile.TemporaryDirectory(prefix="crm-report-run-")
+            self.output_dir = Path(self._tmp.name)
+        else:
+            self.output_dir = Path(output_dir)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.deferred = (self.output_dir / DEFER_MARKER).exists()
+        self.track = tracking_enabled(track)
+        self._write_run_file()
+
+    # -- recording ---------------------------------------------------------------------------
+    def headline(
+        self,
+        key: str,
+        value: float,
+        label: str | None = None,
+        fmt: str | Callable[[float], str] | None = None,
+    ) -> None:
+        """A headline figure: an MLflow metric, shown (formatted with ``fmt``) on the index.
+
+        ``fmt`` is a format string (``"{:,.0f}"``, ``"{:.1%}"``) or a callable such as
+        ``crm_models.plotting.money``.
+        """
+        number = _as_float(value)
+        key = _safe_key(key)
+        entry = {
+            "key": key,
+            "label": label or key.replace("_", " ").capitalize(),
+            "value": None if math.isnan(number) else number,
+            "display": format_value(number, fmt),
+        }
+        self.headlines = [h for h in self.headlines if h["key"] != key] + [entry]
+        self.metric(key, number)
+
+    def metric(self, key: str, value: float, step: int | None = None) -> None:
+        """An extra metric (model scores, counts, ...); ``step`` for a series."""
+        key = _safe_key(key)
+        number = _as_float(value)
+        self.metrics[key] = number
+        self.metric_log.append([key, number, step or 0, int(time.time() * 1000)])
+        self._write_run_file()
+
+    def table(self, name: str, df: pd.DataFrame, *, index: bool | None = None) -> Path:
+        """Record a key table as ``tables/<name>.csv`` (refuses columns that look like PII).
+
+        The index is written when it is not a plain row number (``index=`` forces it).
+        """
+        import pandas as pd
+
+        check_no_pii(df, f"table {name!r}")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        if index is None:
+            index = not isinstance(df.index, pd.RangeIndex)
+        path = self.output_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=index)
+        if name not in self.tables:
+            self.tables.append(name)
+        self._write_run_file()
+        return path
+
+    def model(self, name: str, obj: Any) -> None:
+        """Record a fitted model as a pickled artifact ``models/<name>.pkl`` (keep it small)."""
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        path = self.output_dir / "models" / f"{name}.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        if name not in self.models:
+            self.models.append(name)
+        self._write_run_file()
+
+    # -- closing -----------------------------------------------------------------------------
+    def finish(self, status: str = "FINISHED") -> str | None:
+        """Close the run: write ``run.json`` and (unless deferred/off) the MLflow run.
+
+        Returns the MLflow run id when this call logged it (``None`` under a build, whose run id
+        appears in ``run.json`` and on the index).  Safe to call twice.
+        """
+        if self.status != "RUNNING":
+            return None
+        self.status = status
+        self.finished_at = _now()
+        self._write_run_file()
+        if self.track and not self.deferred:
+            self.run_id = log_run(self.output_dir)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return self.run_id
+
+    def __enter__(self) -> ReportRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish("FAILED" if exc_type else "FINISHED")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report": self.report,
+            "dataset": self.dataset_name,
+            "fingerprint": self.fingerprint,
+            "as_of": self.as_of,
+            "status": self.status,
+            "tracking": "deferred" if self.deferred else ("on" if self.track else "off"),
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "params": {k: v for k, v in self.params.items() if k not in _UNLOGGED_PARAMS},
+            "headlines": self.headlines,
+            "metrics": self.metrics,
+            "metric_log": self.metric_log,
+            "tables": self.tables,
+            "models": self.models,
+            "table_rows": self.table_rows,
+            "package_version": package_version(),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    def _write_run_file(self) -> None:
+        _write_json(self.output_dir / RUN_FILE, self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"ReportRun({self.report!r}, dataset={self.dataset_name!r}, status={self.status})"

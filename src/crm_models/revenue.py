@@ -1,0 +1,643 @@
+"""Where does revenue come from?  Revenue = customers x loyalty x order value (R = N · L · V).
+
+The source articles give the "success formula" R = N · V · L: revenue is the number of
+customers times their value times their loyalty, and raising any factor raises revenue.  This
+module measures the three factors per calendar period, splits a revenue change into their
+effects, and answers the related questions of the "Customer base and revenue" report: how
+concentrated revenue is, how much comes from new versus returning customers, from which
+channel / region / category, and how the active base moves.
+
+Definitions (shared by every function here)
+-------------------------------------------
+* **Scope.**  Customer analyses use :meth:`Dataset.customer_transactions` (anonymous lines are
+  left out; only :func:`revenue_by` / :func:`revenue_share_by` can include them, on request).
+* **as_of** is a *day*, inclusive: lines dated on or before that day are used, later ones are
+  ignored.  Default: :meth:`Dataset.last_date`, the project-wide default as-of date.
+* **Order** = one distinct ``(customer_id, order_id)``; its *net value* is the sum of its lines'
+  ``amount`` (returns are negative lines, so a partly returned order nets them off) and its date
+  is the date of its earliest line.  Every line is assigned to the period of its order's date, so
+  all tables in this module add up to the same period revenue.
+* **Returns.**  Revenue is always **net of returns**.  A return booked as its own order (net
+  value <= 0) lowers revenue in the period of that return but is **not counted as an order**,
+  does not make its customer active and cannot make a customer "new".  ``gross_revenue`` (sum of
+  positive orders) + ``returns_amount`` (sum of non-positive orders, <= 0) = ``revenue``.
+* **Active customer** = at least one order with positive net value in the period.
+* **New customer** in a period = the customer's first positive order in the data falls in it
+  (the first data period is therefore inflated: everybody who buys in it looks "new").
+* **Factors**: N = ``active_customers``, L = ``orders_per_customer`` = orders / N (loyalty),
+  V = ``avg_order_value`` = revenue / orders (net value per order).  Hence R = N · L · V holds
+  exactly (up to float rounding) in every period that has at least one order, even with returns.
+  A period with no orders (``empty``) has N = 0 and L, V undefined (NaN); its revenue is 0 unless
+  returns were booked in it, the one case N · L · V cannot carry (see :func:`decompose_change`).
+* **Calendar.**  Periods are pandas ``Period`` s on a regular calendar from the first transaction
+  (of any kind) to ``as_of``; periods without sales are kept (zeros / NaN, ``empty`` = True).
+  ``partial`` flags the first period when the data starts after its first day and the last one
+  when ``as_of`` is before its last day.  Compare partial periods with care.
+* **Concentration** is measured on each customer's net revenue with negative values clipped to 0
+  (a customer whose returns exceed purchases in the window holds no share of revenue); the
+  number of such customers and the clipped amount are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from crm_models.dataset import Dataset
+from crm_models.features import resolve_as_of
+
+__all__ = [
+    "Concentration",
+    "base_activity",
+    "concentration",
+    "decompose_change",
+    "decompose_changes",
+    "decompose_latest",
+    "new_vs_returning",
+    "nlv_table",
+    "revenue_by",
+    "revenue_share_by",
+]
+
+DateLike = str | pd.Timestamp | np.datetime64 | None
+PeriodLike = str | pd.Period | pd.Timestamp
+Against = Literal["previous", "year"]
+
+NLV_COLUMNS = [
+    "revenue",
+    "active_customers",
+    "orders_per_customer",
+    "avg_order_value",
+    "orders",
+    "new_customers",
+    "gross_revenue",
+    "returns_amount",
+    "empty",
+    "partial",
+]
+
+# Factor symbol -> column of the nlv table.
+FACTORS = {"N": "active_customers", "L": "orders_per_customer", "V": "avg_order_value"}
+
+
+# --------------------------------------------------------------------------------------------
+# Shared private helpers: line selection, order netting, period assignment, calendar.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Lines and netted orders of a dataset, assigned to periods on a regular calendar."""
+
+    lines: pd.DataFrame  # one row per line: customer_id, order_id, amount, order_start, period
+    orders: pd.DataFrame  # one row per order: customer_id, order_id, order_date, period, amount
+    calendar: pd.PeriodIndex
+    partial: pd.Series  # bool, indexed by calendar
+    first_period: pd.Series  # customer_id -> period of the first positive order
+
+    @property
+    def purchases(self) -> pd.DataFrame:
+        """Orders with positive net value: the only ones that count as orders."""
+        return self.orders.loc[self.orders["amount"] > 0]
+
+
+def _prepare(
+    ds: Dataset,
+    freq: str = "M",
+    as_of: DateLike = None,
+    *,
+    include_anonymous: bool = False,
+    extra: tuple[str, ...] = (),
+) -> _Base:
+    """Select lines up to ``as_of``, net them into orders and assign periods (see module doc)."""
+    if ds.transactions is None:
+        raise ValueError(f"dataset {ds.name!r} has no transactions table")
+    end = resolve_as_of(ds, as_of)
+    tx = ds.transactions if include_anonymous else ds.customer_transactions()
+    all_tx = ds.transactions
+    if end is not None:
+        cut = end.normalize() + pd.Timedelta(days=1)
+        tx = tx.loc[tx["order_date"] < cut]
+        all_tx = all_tx.loc[all_tx["order_date"] < cut]
+
+    lines = tx[["customer_id", "order_id", "order_date", "amount", *extra]].copy()
+    # A line without an order_id is an order of its own.
+    no_id = lines["order_id"].isna()
+    if no_id.any():
+        synthetic = pd.Series(np.arange(len(lines)).astype(str), index=lines.index)
+        lines["order_id"] = lines["order_id"].astype(object).where(~no_id, "__line_" + synthetic)
+    key = lines.groupby(["customer_id", "order_id"], dropna=False, sort=False).ngroup()
+    lines["order_key"] = key.to_numpy()
+    lines["order_start"] = lines.groupby("order_key")["order_date"].transform("min")
+    lines["period"] = lines["order_start"].dt.to_period(freq)
+
+    orders = (
+        lines.drop_duplicates("order_key")
+        .set_index("order_key")[["customer_id", "order_id", "order_start", "period"]]
+        .rename(columns={"order_start": "order_date"})
+    )
+    orders["amount"] = lines.groupby("order_key")["amount"].sum()
+    orders = orders.reset_index(drop=True)
+
+    if len(all_tx) and end is not None:
+        start = all_tx["order_date"].min()
+        calendar = pd.period_range(
+            start.to_period(freq), end.to_period(freq), freq=freq, name="period"
+        )
+    else:
+        start = None
+        calendar = pd.PeriodIndex([], freq=freq, name="period")
+    partial = pd.Series(False, index=calendar, name="partial")
+    if len(calendar):
+        first, last = calendar[0], calendar[-1]
+        if start.normalize() > first.start_time.normalize():
+            partial.loc[first] = True
+        if end.normalize() < last.end_time.normalize():
+            partial.loc[last] = True
+
+    buys = orders.loc[orders["amount"] > 0]
+    first_period = buys.groupby("customer_id")["order_date"].min().dt.to_period(freq)
+    return _Base(lines, orders, calendar, partial, first_period)
+
+
+def _per_period(values: pd.Series, base: _Base, fill: float | int = 0) -> pd.Series:
+    """Reindex a per-period aggregate onto the regular calendar."""
+    return values.reindex(base.calendar, fill_value=fill)
+
+
+def _safe_div(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den, NaN where den is 0."""
+    return num.astype(float) / den.astype(float).where(den != 0)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. The R = N · L · V table.
+# --------------------------------------------------------------------------------------------
+
+
+def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+    """Revenue and its factors per period: R = N (customers) · L (loyalty) · V (order value).
+
+    Returns a DataFrame indexed by ``period`` (pandas Period, regular calendar) with columns
+    ``revenue`` (net), ``active_customers`` (N), ``orders_per_customer`` (L),
+    ``avg_order_value`` (V = revenue / orders), ``orders``, ``new_customers``,
+    ``gross_revenue``, ``returns_amount`` (<= 0), ``empty`` (no orders) and ``partial``.
+    ``revenue == active_customers * orders_per_customer * avg_order_value`` in every non-empty
+    period.  Definitions and the treatment of returns: see the module docstring.
+    """
+    base = _prepare(ds, freq, as_of)
+    orders, buys = base.orders, base.purchases
+    revenue = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
+    gross = _per_period(buys.groupby("period")["amount"].sum(), base, 0.0).astype(float)
+    n_orders = _per_period(buys.groupby("period").size(), base).astype("int64")
+    active = _per_period(buys.groupby("period")["customer_id"].nunique(), base).astype("int64")
+    new = _per_period(base.first_period.value_counts(), base).astype("int64")
+    out = pd.DataFrame(
+        {
+            "revenue": revenue,
+            "active_customers": active,
+            "orders_per_customer": _safe_div(n_orders, active),
+            "avg_order_value": _safe_div(revenue, n_orders),
+            "orders": n_orders,
+            "new_customers": new,
+            "gross_revenue": gross,
+            "returns_amount": revenue - gross,
+            "empty": n_orders == 0,
+            "partial": base.partial,
+        },
+        index=base.calendar,
+    )
+    return out[NLV_COLUMNS]
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Decomposition of a revenue change into the effects of N, L and V.
+# --------------------------------------------------------------------------------------------
+
+
+def _log_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Logarithmic mean L(a, b) = (a - b) / (ln a - ln b), L(a, a) = a, for a, b > 0."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = (a - b) / b
+        # log1p keeps precision when a is close to b; log(a / b) when they are far apart
+        log_ratio = np.where(np.abs(rel) < 0.5, np.log1p(rel), np.log(a / b))
+        out = (a - b) / log_ratio
+    return np.where(a == b, a, out)
+
+
+def _shapley(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Exact Shapley effects of the three factors of a product x[0]·x[1]·x[2]; shape (3, n)."""
+    effects = []
+    for i in range(3):
+        j, k = [m for m in range(3) if m != i]
+        weight = (x0[j] * x0[k] + x1[j] * x1[k]) / 3 + (x0[j] * x1[k] + x1[j] * x0[k]) / 6
+        effects.append((x1[i] - x0[i]) * weight)
+    return np.array(effects)
+
+
+def _decompose_arrays(
+    r0: np.ndarray, r1: np.ndarray, x0: np.ndarray, x1: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised core: effects (3, n) of N, L, V, the residual (n,) and method labels (n,).
+
+    ``x0``/``x1`` have shape (3, n) (rows N, L, V).  In an empty period (N = 0, L and V NaN) L
+    and V are taken from the other period (0 if both are empty), so the whole change is put on
+    N.  Revenue that N·L·V cannot carry (returns booked in a period without orders) goes to the
+    residual ``other``; it is 0 whenever both periods have orders.
+    """
+    if method not in ("lmdi", "shapley"):
+        raise ValueError(f"method must be 'lmdi' or 'shapley', not {method!r}")
+    x0 = np.array(x0, dtype=float)
+    x1 = np.array(x1, dtype=float)
+    for row in (1, 2):
+        a, b = x0[row], x1[row]
+        x0[row] = np.where(np.isnan(a), np.where(np.isnan(b), 0.0, b), a)
+        x1[row] = np.where(np.isnan(b), x0[row], b)
+    r0 = np.asarray(r0, dtype=float)
+    r1 = np.asarray(r1, dtype=float)
+    # Residual only where a period has no orders (N = 0); elsewhere R = N·L·V by construction.
+    other = np.where(x1[0] == 0, r1, 0.0) - np.where(x0[0] == 0, r0, 0.0)
+
+    lmdi_ok = np.all((x0 > 0) & (x1 > 0) & np.isfinite(x0) & np.isfinite(x1), axis=0)
+    use_lmdi = lmdi_ok if method == "lmdi" else np.zeros_like(lmdi_ok)
+    effects = _shapley(x0, x1)
+    if use_lmdi.any():
+        safe0 = np.where(use_lmdi, x0, 1.0)
+        safe1 = np.where(use_lmdi, x1, 1.0)
+        weight = _log_mean(safe1.prod(axis=0), safe0.prod(axis=0))
+        lmdi = weight * np.log(safe1 / safe0)
+        effects = np.where(use_lmdi, lmdi, effects)
+    labels = np.where(use_lmdi, "lmdi", "shapley")
+    return effects, other, labels
+
+
+def _decomposition_frame(
+    nlv: pd.DataFrame, p_from: pd.PeriodIndex, p_to: pd.PeriodIndex, method: str
+) -> pd.DataFrame:
+    """Decompose R(p_to) - R(p_from) for aligned arrays of periods (one row per pair)."""
+    missing = [str(p) for p in list(p_from) + list(p_to) if p not in nlv.index]
+    if missing:
+        raise ValueError(f"period(s) not in the nlv table: {', '.join(sorted(set(missing)))}")
+    a, b = nlv.loc[p_from], nlv.loc[p_to]
+    x0 = np.array([a[c].to_numpy(dtype=float) for c in FACTORS.values()])
+    x1 = np.array([b[c].to_numpy(dtype=float) for c in FACTORS.values()])
+    r0, r1 = a["revenue"].to_numpy(dtype=float), b["revenue"].to_numpy(dtype=float)
+    effects, other, labels = _decompose_arrays(r0, r1, x0, x1, method)
+    fallback = (labels == "shapley") & (method == "lmdi")
+    note = np.where(fallback, "LMDI undefined (a factor is zero, negative or missing): Shapley", "")
+    note = np.where(
+        other != 0,
+        np.char.add(note, np.where(fallback, "; ", "")).astype(object)
+        + "returns in a period without orders are in effect_other",
+        note.astype(object),
+    )
+    out = pd.DataFrame(
+        {
+            "period_from": np.asarray(p_from, dtype=object),
+            "period_to": np.asarray(p_to, dtype=object),
+            "revenue_from": r0,
+            "revenue_to": r1,
+            "change": r1 - r0,
+            **{f"{s}_from": x0[i] for i, s in enumerate(FACTORS)},
+            **{f"{s}_to": x1[i] for i, s in enumerate(FACTORS)},
+            "effect_N": effects[0],
+            "effect_L": effects[1],
+            "effect_V": effects[2],
+            "effect_other": other,
+            "method": labels,
+            "note": note,
+        }
+    )
+    return out
+
+
+def _to_period(p: PeriodLike, nlv: pd.DataFrame) -> pd.Period:
+    return pd.Period(p, freq=nlv.index.freq)
+
+
+def decompose_change(
+    nlv: pd.DataFrame,
+    period_from: PeriodLike,
+    period_to: PeriodLike,
+    method: Literal["lmdi", "shapley"] = "lmdi",
+) -> pd.Series:
+    """Split R(period_to) - R(period_from) into the effects of N, L and V (they add up exactly).
+
+    ``nlv`` is a :func:`nlv_table`.  With ``method="lmdi"`` (log-mean Divisia index, LMDI-I)
+    effect_X = L(R1, R0) · ln(X1 / X0); when a factor is zero, negative or missing in either
+    period LMDI is undefined and the exact Shapley split of the three-factor product is used
+    instead (``method`` in the result says which one was used, ``note`` why).  ``effect_other``
+    holds revenue N·L·V cannot carry (returns booked in a period without any order) and is 0
+    otherwise, so ``effect_N + effect_L + effect_V + effect_other == change``.
+
+    Returns a Series: period_from, period_to, revenue_from, revenue_to, change, N/L/V_from,
+    N/L/V_to, effect_N, effect_L, effect_V, effect_other, method, note.
+    """
+    p0, p1 = _to_period(period_from, nlv), _to_period(period_to, nlv)
+    frame = _decomposition_frame(nlv, pd.PeriodIndex([p0]), pd.PeriodIndex([p1]), method)
+    row = frame.iloc[0]
+    row.name = f"{p0} -> {p1}"
+    return row
+
+
+def _period_before(periods: pd.PeriodIndex, against: Against) -> pd.PeriodIndex:
+    """The comparison period of each period: the previous one, or the one a year earlier."""
+    if against == "previous":
+        return periods - 1
+    if against == "year":
+        start = periods.start_time - pd.DateOffset(years=1)
+        return pd.PeriodIndex(start.to_period(periods.freq), name=periods.name)
+    raise ValueError(f"against must be 'previous' or 'year', not {against!r}")
+
+
+def decompose_changes(
+    nlv: pd.DataFrame,
+    against: Against = "previous",
+    method: Literal["lmdi", "shapley"] = "lmdi",
+) -> pd.DataFrame:
+    """Decompose every period's change versus the previous period (or the same period a year
+    earlier): one row per ``period_to`` that has a comparison period in the table.
+
+    Columns as in :func:`decompose_change`, plus ``partial`` (either period is partial).
+    """
+    periods = nlv.index
+    before = _period_before(periods, against)
+    ok = before.isin(periods)
+    frame = _decomposition_frame(nlv, before[ok], periods[ok], method)
+    frame.index = pd.PeriodIndex(periods[ok], name="period")
+    frame["partial"] = (
+        nlv["partial"].reindex(before[ok]).to_numpy() | nlv["partial"].loc[periods[ok]].to_numpy()
+    )
+    return frame
+
+
+def decompose_latest(
+    nlv: pd.DataFrame,
+    against: Against = "year",
+    method: Literal["lmdi", "shapley"] = "lmdi",
+) -> pd.Series:
+    """Decompose the change of the last full (non-partial) period versus the period before it
+    (``against="previous"``) or the same period a year earlier (``against="year"``).
+
+    Raises ValueError when there is no full period or its comparison period is not in ``nlv``.
+    """
+    full = nlv.index[~nlv["partial"].to_numpy(dtype=bool)]
+    if len(full) == 0:
+        raise ValueError("the nlv table has no full (non-partial) period")
+    p1 = full[-1]
+    p0 = _period_before(pd.PeriodIndex([p1]), against)[0]
+    if p0 not in nlv.index:
+        raise ValueError(f"no {against!r} comparison for {p1}: {p0} is not in the nlv table")
+    return decompose_change(nlv, p0, p1, method)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Concentration: top shares, Lorenz curve, Gini.
+# --------------------------------------------------------------------------------------------
+
+TOP_FRACTIONS = (0.01, 0.10, 0.20)
+
+
+@dataclass(frozen=True)
+class Concentration:
+    """How concentrated customer revenue is (negative net revenues counted as 0).
+
+    ``per_customer``: net revenue per customer (unclipped, descending); ``lorenz``: columns
+    ``customer_share`` and ``revenue_share``, customers sorted ascending, from (0, 0) to (1, 1);
+    ``top_shares``: share of (clipped) revenue held by the top 1 %, 10 %, 20 % of customers.
+    """
+
+    per_customer: pd.Series
+    lorenz: pd.DataFrame
+    gini: float
+    top_shares: pd.Series
+    n_customers: int
+    total_revenue: float
+    n_negative: int
+    negative_revenue: float
+    as_of: pd.Timestamp | None
+
+    def top_share(self, fraction: float) -> float:
+        """Share of revenue held by the top ``fraction`` of customers (Lorenz interpolation)."""
+        return _top_share(self.lorenz, fraction)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline numbers as a one-column table (``value``) for a report."""
+        rows = {
+            "customers": self.n_customers,
+            "net revenue": self.total_revenue,
+            "customers with negative net revenue (counted as 0)": self.n_negative,
+            "their net revenue": self.negative_revenue,
+            **{f"revenue share of top {f:.0%} customers": s for f, s in self.top_shares.items()},
+            "Gini coefficient": self.gini,
+        }
+        return pd.DataFrame({"value": pd.Series(rows, dtype=float)}).rename_axis("metric")
+
+
+def _top_share(lorenz: pd.DataFrame, fraction: float) -> float:
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], not {fraction}")
+    x = lorenz["customer_share"].to_numpy()
+    y = lorenz["revenue_share"].to_numpy()
+    if len(x) < 2 or np.isnan(y).any():
+        return float("nan")
+    return float(1.0 - np.interp(1.0 - fraction, x, y))
+
+
+def _gini(sorted_values: np.ndarray) -> float:
+    """Gini of non-negative values sorted ascending: 0 all equal, (n-1)/n one holds all."""
+    n = len(sorted_values)
+    total = sorted_values.sum()
+    if n == 0 or total <= 0:
+        return float("nan")
+    ranks = np.arange(1, n + 1)
+    g = 2.0 * np.dot(ranks, sorted_values) / (n * total) - (n + 1) / n
+    return float(min(max(g, 0.0), 1.0))
+
+
+def concentration(ds: Dataset, as_of: DateLike = None, start: DateLike = None) -> Concentration:
+    """Per-customer net revenue, top 1/10/20 % shares, Lorenz curve and Gini coefficient.
+
+    Customers are those with at least one line in the window (``start``, inclusive, to
+    ``as_of``; default: all history).  A customer whose net revenue is negative (returns exceed
+    purchases in the window) is counted with 0 in shares, Lorenz curve and Gini; how many and how
+    much is reported.  Top shares interpolate the Lorenz curve, so "top 1 %" of 50 customers is
+    half of the largest customer's share.
+    """
+    base = _prepare(ds, "D", as_of)
+    orders = base.orders
+    if start is not None:
+        orders = orders.loc[orders["order_date"] >= pd.Timestamp(start).normalize()]
+    per_customer = (
+        orders.groupby("customer_id")["amount"].sum().sort_values(ascending=False).rename("revenue")
+    )
+    clipped = np.sort(per_customer.clip(lower=0).to_numpy(dtype=float))
+    n = len(clipped)
+    cum = np.concatenate([[0.0], np.cumsum(clipped)])
+    total = cum[-1]
+    lorenz = pd.DataFrame(
+        {
+            "customer_share": np.arange(n + 1) / max(n, 1),
+            "revenue_share": cum / total if total > 0 else np.full(n + 1, np.nan),
+        }
+    )
+    if n == 0:
+        lorenz = lorenz.iloc[:0]
+    negative = per_customer[per_customer < 0]
+    top = pd.Series(
+        {f: _top_share(lorenz, f) for f in TOP_FRACTIONS}, name="revenue_share", dtype=float
+    ).rename_axis("top_fraction")
+    return Concentration(
+        per_customer=per_customer,
+        lorenz=lorenz,
+        gini=_gini(clipped),
+        top_shares=top,
+        n_customers=n,
+        total_revenue=float(per_customer.sum()),
+        n_negative=len(negative),
+        negative_revenue=float(negative.sum()),
+        as_of=resolve_as_of(ds, as_of),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 4-6. New vs returning revenue, revenue by dimension, base activity.
+# --------------------------------------------------------------------------------------------
+
+
+def _is_new(frame: pd.DataFrame, base: _Base) -> pd.Series:
+    """True for rows (orders or lines) in their customer's first-purchase period."""
+    first = pd.Series(base.first_period.array.asi8, index=base.first_period.index)
+    first = frame["customer_id"].map(first).to_numpy(dtype=float)  # NaN: never purchased
+    return pd.Series(frame["period"].array.asi8 == first, index=frame.index)
+
+
+def new_vs_returning(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+    """Net revenue per period from customers in their first-purchase period vs returning ones.
+
+    Columns: ``revenue`` (same as :func:`nlv_table`), ``new_revenue``, ``returning_revenue``
+    (everyone else, including returns of customers whose purchase predates the data),
+    ``new_share`` (new / revenue; NaN when revenue <= 0) and ``partial``.
+    """
+    base = _prepare(ds, freq, as_of)
+    orders = base.orders
+    new = _is_new(orders, base)
+    total = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
+    new_rev = _per_period(orders.loc[new].groupby("period")["amount"].sum(), base, 0.0)
+    new_rev = new_rev.astype(float)
+    return pd.DataFrame(
+        {
+            "revenue": total,
+            "new_revenue": new_rev,
+            "returning_revenue": total - new_rev,
+            "new_share": new_rev / total.where(total > 0),
+            "partial": base.partial,
+        },
+        index=base.calendar,
+    )
+
+
+def _dimension_column(ds: Dataset, dimension: str) -> tuple[str, ...]:
+    """Check that ``dimension`` can be read; returns the extra transaction columns needed."""
+    tx = ds.transactions
+    if tx is None:
+        raise ValueError(f"dataset {ds.name!r} has no transactions table")
+    if dimension in tx.columns:
+        return (dimension,)
+    products = ds.products
+    if (
+        products is not None
+        and dimension in products.columns
+        and "product_id" in products.columns
+        and "product_id" in tx.columns
+    ):
+        return ("product_id",)
+    raise ValueError(
+        f"dataset {ds.name!r} has no {dimension!r} column: it is neither in the transactions "
+        f"(columns: {', '.join(map(str, tx.columns))}) nor in a products table joined by product_id"
+    )
+
+
+def _lines_by(
+    ds: Dataset, dimension: str, freq: str, as_of: DateLike, include_anonymous: bool
+) -> tuple[pd.DataFrame, _Base]:
+    """Lines with a ``level`` column holding the dimension value ("(missing)" when absent)."""
+    extra = _dimension_column(ds, dimension)
+    base = _prepare(ds, freq, as_of, include_anonymous=include_anonymous, extra=extra)
+    lines = base.lines
+    if extra == (dimension,):
+        level = lines[dimension]
+    else:
+        lookup = ds.products.drop_duplicates("product_id", keep="last").set_index("product_id")
+        level = lines["product_id"].map(lookup[dimension])
+    lines = lines.assign(level=level.astype(object).where(level.notna(), "(missing)"))
+    return lines, base
+
+
+def revenue_by(
+    ds: Dataset,
+    dimension: str,
+    freq: str = "M",
+    as_of: DateLike = None,
+    include_anonymous: bool = False,
+) -> pd.DataFrame:
+    """Net revenue per period (rows) and level of ``dimension`` (columns), e.g. ``channel``.
+
+    ``dimension`` is a transactions column (``channel``, ``region``, ``category`` ...) or a
+    products column reached through ``product_id``; ValueError naming it when absent.  Lines
+    without a value go to ``"(missing)"``.  Columns are sorted by total revenue, descending.
+    Customer lines only unless ``include_anonymous``; then row sums exceed nlv revenue.
+    """
+    lines, base = _lines_by(ds, dimension, freq, as_of, include_anonymous)
+    wide = lines.groupby(["period", "level"])["amount"].sum().unstack("level", fill_value=0.0)
+    wide = wide.reindex(base.calendar, fill_value=0.0).astype(float)
+    order = wide.sum().sort_values(ascending=False).index
+    wide = wide[order]
+    wide.columns.name = dimension
+    return wide
+
+
+def revenue_share_by(
+    ds: Dataset, dimension: str, as_of: DateLike = None, include_anonymous: bool = False
+) -> pd.DataFrame:
+    """Overall net revenue, its share and the number of buying customers per level of
+    ``dimension``, sorted by revenue (shares of net revenue; a level can be negative)."""
+    lines, _ = _lines_by(ds, dimension, "D", as_of, include_anonymous)
+    grouped = lines.groupby("level")
+    revenue = grouped["amount"].sum().astype(float)
+    buyers = lines.loc[lines["amount"] > 0].groupby("level")["customer_id"].nunique()
+    total = revenue.sum()
+    out = pd.DataFrame(
+        {
+            "revenue": revenue,
+            "share": revenue / total if total != 0 else np.nan,
+            "customers": buyers.reindex(revenue.index, fill_value=0).astype("int64"),
+        }
+    ).sort_values("revenue", ascending=False)
+    out.index.name = dimension
+    return out
+
+
+def base_activity(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+    """How the customer base moves: per period ``active_customers``, ``new_customers``,
+    ``returning_customers`` (active, not new), ``cumulative_customers`` (acquired so far) and
+    ``partial``.  Same definitions as :func:`nlv_table`."""
+    base = _prepare(ds, freq, as_of)
+    buys = base.purchases
+    active = _per_period(buys.groupby("period")["customer_id"].nunique(), base).astype("int64")
+    new = _per_period(base.first_period.value_counts(), base).astype("int64")
+    return pd.DataFrame(
+        {
+            "active_customers": active,
+            "new_customers": new,
+            "returning_customers": active - new,
+            "cumulative_customers": new.cumsum(),
+            "partial": base.partial,
+        },
+        index=base.calendar,
+    )

@@ -1,0 +1,21 @@
+"""Shared fixtures: the real public datasets in ../shared/data (skipped where absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("CRM_MODELS_QUIET", "1")
+
+SHARED_DATA = Path(os.environ.get("CRM_MODELS_SHARED_DATA",
+                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of real public datasets (Online Retail, Hillstrom, Groceries, CDNOW copies)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real public data not found at {SHARED_DATA} (set CRM_MODELS_SHARED_DATA)")
+    return SHARED_DATA

@@ -1,0 +1,68 @@
+"""Shared fixtures for the end-to-end report-pipeline tests.
+
+The tests build tiny fixture notebooks (``tests/e2e/fixtures/``) with a stand-in dataset loader
+(``fixtures/fixture_data.py``), so they do not depend on the real data files; MLflow writes to a
+temporary SQLite store per test module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from crm_models.reporting.catalog import Report
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+SALES = Report(
+    "sales",
+    "10_fixture_sales.py",
+    "Fixture sales",
+    ("transactions",),
+    "Revenue by month and channel (test fixture).",
+)
+CAMPAIGNS = Report(
+    "campaigns",
+    "20_fixture_campaigns.py",
+    "Fixture campaigns",
+    ("transactions", "campaigns"),
+    "Response to mailings (test fixture).",
+)
+FAILS = Report("fails", "90_fixture_fails.py", "Fixture that fails", ("transactions",), "")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def fixture_data():
+    """The fixture loader module (``fixture_data.load(spec) -> Dataset``)."""
+    if str(FIXTURES) not in sys.path:
+        sys.path.insert(0, str(FIXTURES))
+    return importlib.import_module("fixture_data")
+
+
+@pytest.fixture(scope="module")
+def tracking_store(tmp_path_factory):
+    """A fresh SQLite MLflow store for the module, set as ``MLFLOW_TRACKING_URI``."""
+    root = tmp_path_factory.mktemp("mlruns")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("CRM_MODELS_TRACKING", raising=False)
+        yield uri
