@@ -36,23 +36,31 @@ def generate(n_customers: int, n_lines: int, seed: int = 0) -> pd.DataFrame:
     order_customer = rng.choice(n_customers, size=n_orders, p=weights / weights.sum()) + 1
     start = np.datetime64("2022-01-01T00:00:00")
     order_time = start + rng.integers(0, 3 * 365 * 86400, n_orders).astype("timedelta64[s]")
-    lines_per_order = np.bincount(rng.integers(0, n_orders, n_lines - n_orders), minlength=n_orders) + 1
+    lines_per_order = (
+        np.bincount(rng.integers(0, n_orders, n_lines - n_orders), minlength=n_orders) + 1
+    )
     line_order = np.repeat(np.arange(n_orders), lines_per_order)
     amount = np.round(rng.gamma(2.0, 15.0, n_lines), 2)
     returned = rng.random(n_lines) < 0.03
     amount[returned] *= -1
     categories = np.array(["books", "music", "home", "garden", "toys", "food", "beauty", "sport"])
     channels = np.array(["web", "store", "app"])
-    return pd.DataFrame({
-        "customer_id": order_customer[line_order],
-        "order_id": pd.array(np.char.add("O", line_order.astype(str)), dtype="string"),
-        "order_date": order_time[line_order].astype("datetime64[ns]"),
-        "amount": amount,
-        "product_id": pd.array(np.char.add("P", rng.integers(0, 5000, n_lines).astype(str)), dtype="string"),
-        "category": pd.Categorical.from_codes(rng.integers(0, len(categories), n_lines), categories),
-        "quantity": rng.integers(1, 4, n_lines) * np.where(returned, -1, 1),
-        "channel": pd.Categorical.from_codes(rng.integers(0, len(channels), n_lines), channels),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": order_customer[line_order],
+            "order_id": pd.array(np.char.add("O", line_order.astype(str)), dtype="string"),
+            "order_date": order_time[line_order].astype("datetime64[ns]"),
+            "amount": amount,
+            "product_id": pd.array(
+                np.char.add("P", rng.integers(0, 5000, n_lines).astype(str)), dtype="string"
+            ),
+            "category": pd.Categorical.from_codes(
+                rng.integers(0, len(categories), n_lines), categories
+            ),
+            "quantity": rng.integers(1, 4, n_lines) * np.where(returned, -1, 1),
+            "channel": pd.Categorical.from_codes(rng.integers(0, len(channels), n_lines), channels),
+        }
+    )
 
 
 def child(step: str, path: Path) -> None:
@@ -67,13 +75,24 @@ def child(step: str, path: Path) -> None:
         from crm_models.features import btyd_summary
 
         buy = tx["amount"].to_numpy() >= 0
-        out = btyd_summary(tx["customer_id"].to_numpy()[buy], tx["order_date"].to_numpy()[buy],
-                           tx["amount"].to_numpy()[buy], as_of)
+        out = btyd_summary(
+            tx["customer_id"].to_numpy()[buy],
+            tx["order_date"].to_numpy()[buy],
+            tx["amount"].to_numpy()[buy],
+            as_of,
+        )
     elif step == "lifetimes":
         from lifetimes.utils import summary_data_from_transaction_data
 
-        out = summary_data_from_transaction_data(tx.loc[tx["amount"] >= 0], "customer_id", "order_date", "amount",
-                                                 observation_period_end=as_of, freq="D", freq_multiplier=7)
+        out = summary_data_from_transaction_data(
+            tx.loc[tx["amount"] >= 0],
+            "customer_id",
+            "order_date",
+            "amount",
+            observation_period_end=as_of,
+            freq="D",
+            freq_multiplier=7,
+        )
     else:
         from crm_models.dataset import Dataset
         from crm_models.features import customer_view
@@ -81,8 +100,17 @@ def child(step: str, path: Path) -> None:
         out = customer_view(Dataset("bench", transactions=tx, fingerprint="-"), as_of=as_of)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(json.dumps({"step": step, "seconds": round(seconds, 2), "rows_out": len(out),
-                      "peak_gb": round(peak, 2), "after_load_gb": round(base, 2)}))
+    print(
+        json.dumps(
+            {
+                "step": step,
+                "seconds": round(seconds, 2),
+                "rows_out": len(out),
+                "peak_gb": round(peak, 2),
+                "after_load_gb": round(base, 2),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -99,19 +127,27 @@ def main() -> None:
     if not path.exists():
         t0 = time.perf_counter()
         generate(args.customers, args.lines).to_parquet(path)
-        print(f"generated {args.lines:,} lines for {args.customers:,} customers in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {args.lines:,} lines for {args.customers:,} customers in {time.perf_counter() - t0:.1f} s"
+        )
     steps = ["btyd", "view"] + ([] if args.skip_lifetimes else ["lifetimes"])
     results = {}
     for step in steps:
-        proc = subprocess.run([sys.executable, __file__, "--child", step, str(path)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", step, str(path)], capture_output=True, text=True
+        )
         if proc.returncode:
             print(f"{step}: failed\n{proc.stderr[-2000:]}")
             continue
         results[step] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = results[step]
-        print(f"{step:10s} {r['seconds']:7.2f} s   peak {r['peak_gb']:.2f} GB (after loading {r['after_load_gb']:.2f} GB)")
+        print(
+            f"{step:10s} {r['seconds']:7.2f} s   peak {r['peak_gb']:.2f} GB (after loading {r['after_load_gb']:.2f} GB)"
+        )
     if "lifetimes" in results:
-        print(f"BTYD core speed-up over lifetimes: {results['lifetimes']['seconds'] / results['btyd']['seconds']:.1f}x")
+        print(
+            f"BTYD core speed-up over lifetimes: {results['lifetimes']['seconds'] / results['btyd']['seconds']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

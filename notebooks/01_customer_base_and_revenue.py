@@ -66,8 +66,12 @@ active_year = int(((as_of_day - buyers["last_purchase"]).dt.days < 365).sum())
 conc = revenue.concentration(ds, as_of=as_of_day)
 
 run.headline("revenue_12m", last_year_revenue, label="Net revenue, last 12 months", fmt=money)
-run.headline("active_customers_12m", active_year, label="Active customers, last 12 months", fmt=count)
-run.headline("top10_share", conc.top_share(0.10), label="Revenue share of top 10% customers", fmt=pct)
+run.headline(
+    "active_customers_12m", active_year, label="Active customers, last 12 months", fmt=count
+)
+run.headline(
+    "top10_share", conc.top_share(0.10), label="Revenue share of top 10% customers", fmt=pct
+)
 run.metric("customers", len(buyers))
 run.metric("gini", conc.gini)
 
@@ -88,10 +92,18 @@ say(
 # %%
 activity = revenue.base_activity(ds, freq=freq, as_of=as_of_day)
 fig = go.Figure()
-fig.add_bar(x=activity.index.astype(str), y=activity["returning_customers"], name="returning",
-            marker_color=COLORS[0])
-fig.add_bar(x=activity.index.astype(str), y=activity["new_customers"], name="new", marker_color=COLORS[1])
-fig.update_layout(barmode="stack", title=f"Active customers per {period_name}", yaxis_title="customers")
+fig.add_bar(
+    x=activity.index.astype(str),
+    y=activity["returning_customers"],
+    name="returning",
+    marker_color=COLORS[0],
+)
+fig.add_bar(
+    x=activity.index.astype(str), y=activity["new_customers"], name="new", marker_color=COLORS[1]
+)
+fig.update_layout(
+    barmode="stack", title=f"Active customers per {period_name}", yaxis_title="customers"
+)
 show(fig)
 
 # %% [markdown]
@@ -101,8 +113,12 @@ show(fig)
 fig = go.Figure()
 fig.add_bar(x=nlv.index.astype(str), y=nlv["revenue"], name="net revenue", marker_color=COLORS[0])
 partial = nlv.loc[nlv["partial"]]
-fig.add_bar(x=partial.index.astype(str), y=partial["revenue"], name="incomplete period",
-            marker_color="#bbbbbb")
+fig.add_bar(
+    x=partial.index.astype(str),
+    y=partial["revenue"],
+    name="incomplete period",
+    marker_color="#bbbbbb",
+)
 fig.update_layout(title=f"Net revenue per {period_name}", yaxis_title="revenue", barmode="overlay")
 show(fig)
 
@@ -116,12 +132,20 @@ for dimension in ("channel", "region", "category"):
     top = list(shares.index[:8])
     fig = go.Figure()
     for i, level in enumerate(top):
-        fig.add_scatter(x=by.index.astype(str), y=by[level], name=str(level), mode="lines",
-                        line_color=COLORS[i % len(COLORS)])
+        fig.add_scatter(
+            x=by.index.astype(str),
+            y=by[level],
+            name=str(level),
+            mode="lines",
+            line_color=COLORS[i % len(COLORS)],
+        )
     fig.update_layout(title=f"Net revenue per {period_name} by {dimension}", yaxis_title="revenue")
     show(fig)
-    show_table(shares.head(10), caption=f"Revenue by {dimension}",
-               fmt={"revenue": money, "share": pct, "customers": count})
+    show_table(
+        shares.head(10),
+        caption=f"Revenue by {dimension}",
+        fmt={"revenue": money, "share": pct, "customers": count},
+    )
     run.table(f"revenue_by_{dimension}", shares)
 
 # %% [markdown]
@@ -133,12 +157,23 @@ for dimension in ("channel", "region", "category"):
 lorenz = conc.lorenz
 step = max(1, len(lorenz) // 2000)
 fig = go.Figure()
-fig.add_scatter(x=lorenz["customer_share"].iloc[::step], y=lorenz["revenue_share"].iloc[::step],
-                name="customers", line_color=COLORS[0], fill="tozeroy")
-fig.add_scatter(x=[0, 1], y=[0, 1], name="perfect equality", line=dict(dash="dash", color="#888888"))
-fig.update_layout(title=f"Lorenz curve of customer revenue (Gini {conc.gini:.2f})",
-                  xaxis_title="share of customers (smallest first)", yaxis_title="share of revenue",
-                  xaxis_tickformat=".0%", yaxis_tickformat=".0%")
+fig.add_scatter(
+    x=lorenz["customer_share"].iloc[::step],
+    y=lorenz["revenue_share"].iloc[::step],
+    name="customers",
+    line_color=COLORS[0],
+    fill="tozeroy",
+)
+fig.add_scatter(
+    x=[0, 1], y=[0, 1], name="perfect equality", line=dict(dash="dash", color="#888888")
+)
+fig.update_layout(
+    title=f"Lorenz curve of customer revenue (Gini {conc.gini:.2f})",
+    xaxis_title="share of customers (smallest first)",
+    yaxis_title="share of revenue",
+    xaxis_tickformat=".0%",
+    yaxis_tickformat=".0%",
+)
 show(fig)
 show_table(conc.to_frame(), caption="Concentration of revenue")
 
@@ -148,10 +183,18 @@ show_table(conc.to_frame(), caption="Concentration of revenue")
 # %%
 nvr = revenue.new_vs_returning(ds, freq=freq, as_of=as_of_day)
 fig = go.Figure()
-fig.add_bar(x=nvr.index.astype(str), y=nvr["returning_revenue"], name="returning customers",
-            marker_color=COLORS[0])
-fig.add_bar(x=nvr.index.astype(str), y=nvr["new_revenue"], name="new customers", marker_color=COLORS[1])
-fig.update_layout(barmode="stack", title=f"Revenue from new and returning customers per {period_name}")
+fig.add_bar(
+    x=nvr.index.astype(str),
+    y=nvr["returning_revenue"],
+    name="returning customers",
+    marker_color=COLORS[0],
+)
+fig.add_bar(
+    x=nvr.index.astype(str), y=nvr["new_revenue"], name="new customers", marker_color=COLORS[1]
+)
+fig.update_layout(
+    barmode="stack", title=f"Revenue from new and returning customers per {period_name}"
+)
 show(fig)
 recent = nvr.loc[~nvr["partial"]].tail(12)
 say(
@@ -166,15 +209,27 @@ say(
 
 # %%
 stages = view["lifecycle_stage"].value_counts().reindex(list(STAGES), fill_value=0)
-stage_revenue = view.groupby("lifecycle_stage", observed=False)["revenue"].sum().reindex(list(STAGES))
-stage_table = pd.DataFrame({"customers": stages, "share of customers": stages / stages.sum(),
-                            "revenue to date": stage_revenue})
+stage_revenue = (
+    view.groupby("lifecycle_stage", observed=False)["revenue"].sum().reindex(list(STAGES))
+)
+stage_table = pd.DataFrame(
+    {
+        "customers": stages,
+        "share of customers": stages / stages.sum(),
+        "revenue to date": stage_revenue,
+    }
+)
 stage_table = stage_table.loc[stage_table["customers"] > 0]
-fig = go.Figure(go.Bar(x=stage_table.index.astype(str), y=stage_table["customers"], marker_color=COLORS[2]))
+fig = go.Figure(
+    go.Bar(x=stage_table.index.astype(str), y=stage_table["customers"], marker_color=COLORS[2])
+)
 fig.update_layout(title="Customers by life-cycle stage", yaxis_title="customers")
 show(fig)
-show_table(stage_table.rename_axis("stage"), caption="Life-cycle stage mix",
-           fmt={"share of customers": pct, "revenue to date": money})
+show_table(
+    stage_table.rename_axis("stage"),
+    caption="Life-cycle stage mix",
+    fmt={"share of customers": pct, "revenue to date": money},
+)
 run.metric("share_lapsed", float(stages.get("lapsed", 0) / max(stages.sum(), 1)))
 run.table("lifecycle_stages", stage_table.reset_index())
 
@@ -186,19 +241,31 @@ run.table("lifecycle_stages", stage_table.reset_index())
 # %%
 shown = full.tail(6 if quick else 24)
 fig = go.Figure()
-for i, (col, label) in enumerate([("active_customers", "N: active customers"),
-                                  ("orders_per_customer", "L: orders per customer"),
-                                  ("avg_order_value", "V: average order value")]):
+for i, (col, label) in enumerate(
+    [
+        ("active_customers", "N: active customers"),
+        ("orders_per_customer", "L: orders per customer"),
+        ("avg_order_value", "V: average order value"),
+    ]
+):
     base = shown[col].iloc[0]
-    fig.add_scatter(x=shown.index.astype(str), y=shown[col] / base * 100, name=label,
-                    line_color=COLORS[i])
+    fig.add_scatter(
+        x=shown.index.astype(str), y=shown[col] / base * 100, name=label, line_color=COLORS[i]
+    )
 fig.update_layout(title=f"N, L and V indexed to 100 in {shown.index[0]}", yaxis_title="index")
 show(fig)
-show_table(shown[["revenue", "active_customers", "orders_per_customer", "avg_order_value"]]
-           .rename_axis(period_name).iloc[::-1],
-           caption="R = N · L · V per period (most recent first)",
-           fmt={"revenue": money, "active_customers": count, "orders_per_customer": "{:.3f}",
-                "avg_order_value": lambda v: money(v, 2)})
+show_table(
+    shown[["revenue", "active_customers", "orders_per_customer", "avg_order_value"]]
+    .rename_axis(period_name)
+    .iloc[::-1],
+    caption="R = N · L · V per period (most recent first)",
+    fmt={
+        "revenue": money,
+        "active_customers": count,
+        "orders_per_customer": "{:.3f}",
+        "avg_order_value": lambda v: money(v, 2),
+    },
+)
 run.table("nlv", nlv.reset_index().assign(period=lambda d: d["period"].astype(str)))
 
 # %% [markdown]
@@ -212,19 +279,27 @@ try:
     change = revenue.decompose_latest(nlv, against="year")
 except ValueError:
     change = revenue.decompose_latest(nlv, against="previous")
-effects = [("active customers (N)", change["effect_N"]), ("orders per customer (L)", change["effect_L"]),
-           ("order value (V)", change["effect_V"])]
+effects = [
+    ("active customers (N)", change["effect_N"]),
+    ("orders per customer (L)", change["effect_L"]),
+    ("order value (V)", change["effect_V"]),
+]
 if abs(change["effect_other"]) > 0.005:
     effects.append(("returns in empty periods", change["effect_other"]))
-fig = go.Figure(go.Waterfall(
-    x=[str(change["period_from"])] + [e[0] for e in effects] + [str(change["period_to"])],
-    measure=["absolute"] + ["relative"] * len(effects) + ["total"],
-    y=[change["revenue_from"]] + [e[1] for e in effects] + [change["revenue_to"]],
-    connector={"line": {"color": "#999999"}},
-    increasing={"marker": {"color": COLORS[2]}}, decreasing={"marker": {"color": COLORS[3]}},
-    totals={"marker": {"color": COLORS[0]}},
-))
-fig.update_layout(title=f"Revenue change {change['period_from']} → {change['period_to']}", showlegend=False)
+fig = go.Figure(
+    go.Waterfall(
+        x=[str(change["period_from"])] + [e[0] for e in effects] + [str(change["period_to"])],
+        measure=["absolute"] + ["relative"] * len(effects) + ["total"],
+        y=[change["revenue_from"]] + [e[1] for e in effects] + [change["revenue_to"]],
+        connector={"line": {"color": "#999999"}},
+        increasing={"marker": {"color": COLORS[2]}},
+        decreasing={"marker": {"color": COLORS[3]}},
+        totals={"marker": {"color": COLORS[0]}},
+    )
+)
+fig.update_layout(
+    title=f"Revenue change {change['period_from']} → {change['period_to']}", showlegend=False
+)
 show(fig)
 biggest = max(effects[:3], key=lambda e: abs(e[1]))
 say(
@@ -243,6 +318,8 @@ for key in ("effect_N", "effect_L", "effect_V"):
 # %%
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 if ds.anonymous_lines:
-    notes.append(f"{ds.anonymous_lines:,} transaction lines without a customer are left out of customer figures")
+    notes.append(
+        f"{ds.anonymous_lines:,} transaction lines without a customer are left out of customer figures"
+    )
 say("\n".join(f"- {n}" for n in notes))
 run.finish()

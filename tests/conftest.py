@@ -9,8 +9,11 @@ import pytest
 
 os.environ.setdefault("CRM_MODELS_QUIET", "1")
 
-SHARED_DATA = Path(os.environ.get("CRM_MODELS_SHARED_DATA",
-                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get(
+        "CRM_MODELS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -14,29 +14,50 @@ from crm_models.datasets import Mapping, load_dataset
 
 
 def good_tables() -> dict[str, pd.DataFrame]:
-    tx = pd.DataFrame({
-        "customer_id": ["C1", "C1", "C2", "C3"],
-        "order_id": ["O1", "O2", "O3", "O4"],
-        "order_date": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-01"],
-        "amount": [10.0, 25.5, 7.25, -3.0],
-        "product_id": ["P1", "P2", "P1", "P1"],
-    })
-    customers = pd.DataFrame({
-        "customer_id": ["C1", "C2", "C3", "C4"],
-        "age": [30, 41, 25, 60],
-        "email": ["a@x.org", "b@x.org", "c@x.org", "d@x.org"],
-        "full_name": ["Ann A", "Bob B", "Cid C", "Dee D"],
-        "phone": ["1", "2", "3", "4"],
-        "opt_in": ["yes", "no", "1", "true"],
-    })
-    campaigns = pd.DataFrame({
-        "campaign_id": ["K1", "K1", "K1"], "customer_id": ["C1", "C2", "C3"],
-        "sent_date": ["2024-02-01"] * 3, "channel": ["email"] * 3,
-        "treated": [1, 0, 1], "responded": [1, 0, 0], "response_amount": [25.5, 0, 0],
-    })
-    products = pd.DataFrame({"product_id": ["P1", "P2"], "name": ["Mug", "Tea"],
-                             "category": ["home", "food"], "price": [5.0, 12.75]})
-    return {"transactions": tx, "customers": customers, "campaigns": campaigns, "products": products}
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C2", "C3"],
+            "order_id": ["O1", "O2", "O3", "O4"],
+            "order_date": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-01"],
+            "amount": [10.0, 25.5, 7.25, -3.0],
+            "product_id": ["P1", "P2", "P1", "P1"],
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3", "C4"],
+            "age": [30, 41, 25, 60],
+            "email": ["a@x.org", "b@x.org", "c@x.org", "d@x.org"],
+            "full_name": ["Ann A", "Bob B", "Cid C", "Dee D"],
+            "phone": ["1", "2", "3", "4"],
+            "opt_in": ["yes", "no", "1", "true"],
+        }
+    )
+    campaigns = pd.DataFrame(
+        {
+            "campaign_id": ["K1", "K1", "K1"],
+            "customer_id": ["C1", "C2", "C3"],
+            "sent_date": ["2024-02-01"] * 3,
+            "channel": ["email"] * 3,
+            "treated": [1, 0, 1],
+            "responded": [1, 0, 0],
+            "response_amount": [25.5, 0, 0],
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P2"],
+            "name": ["Mug", "Tea"],
+            "category": ["home", "food"],
+            "price": [5.0, 12.75],
+        }
+    )
+    return {
+        "transactions": tx,
+        "customers": customers,
+        "campaigns": campaigns,
+        "products": products,
+    }
 
 
 def write(folder: Path, tables: dict[str, pd.DataFrame], mapping: dict | None = None) -> Path:
@@ -92,7 +113,9 @@ def test_fingerprint_follows_content_not_format(tmp_path):
 
 def test_mapping_file_and_cli_pairs_rename_columns(tmp_path):
     t = good_tables()
-    t["transactions"] = t["transactions"].rename(columns={"customer_id": "Kunde", "order_date": "Datum"})
+    t["transactions"] = t["transactions"].rename(
+        columns={"customer_id": "Kunde", "order_date": "Datum"}
+    )
     t["transactions"]["Datum"] = ["05.01.2024", "10.02.2024", "20.01.2024", "01.03.2024"]
     mapping = {"transactions": {"columns": {"customer_id": "Kunde"}, "date_format": "%d.%m.%Y"}}
     folder = write(tmp_path / "s", t, mapping)
@@ -106,23 +129,28 @@ def test_mapping_file_and_cli_pairs_rename_columns(tmp_path):
 def _drop_col(table, col):
     def f(t):
         t[table] = t[table].drop(columns=[col])
+
     return f
 
 
 def _set(table, col, values):
     def f(t):
         t[table][col] = values
+
     return f
 
 
 def _empty(table):
     def f(t):
         t[table] = t[table].iloc[0:0]
+
     return f
 
 
 def _dup_line(t):
-    t["transactions"] = pd.concat([t["transactions"], t["transactions"].iloc[[1]]], ignore_index=True)
+    t["transactions"] = pd.concat(
+        [t["transactions"], t["transactions"].iloc[[1]]], ignore_index=True
+    )
 
 
 def _dup_customer(t):
@@ -140,46 +168,128 @@ def _only_products(t):
 
 
 MALFORMED = [
-    ("missing required column", _drop_col("transactions", "amount"), "transactions.csv", "amount",
-     "required column missing"),
-    ("missing order date column", _drop_col("transactions", "order_date"), "transactions.csv", "order_date",
-     "required column missing"),
-    ("amount not a number", _set("transactions", "amount", ["10", "abc", "7", "1"]), "transactions.csv",
-     "amount", "not a number"),
-    ("unparseable dates", _set("transactions", "order_date", ["2024-01-05", "31/31/2024", "2024-01-20",
-                                                            "yesterday"]), "transactions.csv", "order_date",
-     "unparseable date"),
-    ("missing customer ids", _set("transactions", "customer_id", ["C1", None, "C2", ""]), "transactions.csv",
-     "customer_id", "missing value"),
-    ("missing amounts", _set("transactions", "amount", [1.0, None, 2.0, 3.0]), "transactions.csv", "amount",
-     "missing value"),
+    (
+        "missing required column",
+        _drop_col("transactions", "amount"),
+        "transactions.csv",
+        "amount",
+        "required column missing",
+    ),
+    (
+        "missing order date column",
+        _drop_col("transactions", "order_date"),
+        "transactions.csv",
+        "order_date",
+        "required column missing",
+    ),
+    (
+        "amount not a number",
+        _set("transactions", "amount", ["10", "abc", "7", "1"]),
+        "transactions.csv",
+        "amount",
+        "not a number",
+    ),
+    (
+        "unparseable dates",
+        _set("transactions", "order_date", ["2024-01-05", "31/31/2024", "2024-01-20", "yesterday"]),
+        "transactions.csv",
+        "order_date",
+        "unparseable date",
+    ),
+    (
+        "missing customer ids",
+        _set("transactions", "customer_id", ["C1", None, "C2", ""]),
+        "transactions.csv",
+        "customer_id",
+        "missing value",
+    ),
+    (
+        "missing amounts",
+        _set("transactions", "amount", [1.0, None, 2.0, 3.0]),
+        "transactions.csv",
+        "amount",
+        "missing value",
+    ),
     ("duplicate lines", _dup_line, "transactions.csv", None, "duplicate lines"),
-    ("unknown customers in transactions", _set("transactions", "customer_id", ["C1", "C9", "C2", "C3"]),
-     "transactions.csv", "customer_id", "not found in the customers table"),
-    ("unknown customers in campaigns", _set("campaigns", "customer_id", ["C1", "C2", "C8"]), "campaigns.csv",
-     "customer_id", "not found in the customers table"),
-    ("unknown products", _set("transactions", "product_id", ["P1", "P7", "P1", "P1"]), "transactions.csv",
-     "product_id", "not found in the products table"),
+    (
+        "unknown customers in transactions",
+        _set("transactions", "customer_id", ["C1", "C9", "C2", "C3"]),
+        "transactions.csv",
+        "customer_id",
+        "not found in the customers table",
+    ),
+    (
+        "unknown customers in campaigns",
+        _set("campaigns", "customer_id", ["C1", "C2", "C8"]),
+        "campaigns.csv",
+        "customer_id",
+        "not found in the customers table",
+    ),
+    (
+        "unknown products",
+        _set("transactions", "product_id", ["P1", "P7", "P1", "P1"]),
+        "transactions.csv",
+        "product_id",
+        "not found in the products table",
+    ),
     ("empty table", _empty("transactions"), "transactions.csv", None, "is empty"),
-    ("treated not yes/no", _set("campaigns", "treated", ["1", "maybe", "0"]), "campaigns.csv", "treated",
-     "not a yes/no value"),
+    (
+        "treated not yes/no",
+        _set("campaigns", "treated", ["1", "maybe", "0"]),
+        "campaigns.csv",
+        "treated",
+        "not a yes/no value",
+    ),
     ("duplicate customer key", _dup_customer, "customers.csv", "customer_id", "duplicate key"),
-    ("customer twice in one campaign", _dup_campaign_row, "campaigns.csv", "campaign_id, customer_id",
-     "duplicate key"),
-    ("order shared by customers", _set("transactions", "order_id", ["O1", "O1", "O1", "O4"]),
-     "transactions.csv", "order_id", "more than one customer"),
-    ("negative price", _set("products", "price", [5.0, -1.0]), "products.csv", "price", "negative price"),
-    ("negative response amount", _set("campaigns", "response_amount", [-5.0, 0, 0]), "campaigns.csv",
-     "response_amount", "negative response amount"),
-    ("amount on non-responder", _set("campaigns", "response_amount", [25.5, 9.0, 0]), "campaigns.csv",
-     "response_amount", "did not respond"),
-    ("infinite amount", _set("transactions", "amount", [1.0, float("inf"), 2.0, 3.0]), "transactions.csv",
-     "amount", "infinite value"),
+    (
+        "customer twice in one campaign",
+        _dup_campaign_row,
+        "campaigns.csv",
+        "campaign_id, customer_id",
+        "duplicate key",
+    ),
+    (
+        "order shared by customers",
+        _set("transactions", "order_id", ["O1", "O1", "O1", "O4"]),
+        "transactions.csv",
+        "order_id",
+        "more than one customer",
+    ),
+    (
+        "negative price",
+        _set("products", "price", [5.0, -1.0]),
+        "products.csv",
+        "price",
+        "negative price",
+    ),
+    (
+        "negative response amount",
+        _set("campaigns", "response_amount", [-5.0, 0, 0]),
+        "campaigns.csv",
+        "response_amount",
+        "negative response amount",
+    ),
+    (
+        "amount on non-responder",
+        _set("campaigns", "response_amount", [25.5, 9.0, 0]),
+        "campaigns.csv",
+        "response_amount",
+        "did not respond",
+    ),
+    (
+        "infinite amount",
+        _set("transactions", "amount", [1.0, float("inf"), 2.0, 3.0]),
+        "transactions.csv",
+        "amount",
+        "infinite value",
+    ),
     ("nothing to analyse", _only_products, None, None, "nothing to analyse"),
 ]
 
 
-@pytest.mark.parametrize("label,breaker,file,column,words", MALFORMED, ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    "label,breaker,file,column,words", MALFORMED, ids=[m[0] for m in MALFORMED]
+)
 def test_malformed_input_is_named_precisely(tmp_path, label, breaker, file, column, words):
     tables = good_tables()
     breaker(tables)

@@ -33,7 +33,15 @@ def test_cdnow_sample_counts():
 def test_summary_cli_json_keys(capsys):
     assert main(["data", "summary", "cdnow_sample", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("customers", "transactions", "orders", "revenue", "first_date", "last_date", "tables"):
+    for key in (
+        "customers",
+        "transactions",
+        "orders",
+        "revenue",
+        "first_date",
+        "last_date",
+        "tables",
+    ):
         assert key in out
     assert out["tables"] == {"transactions": 6919}
 
@@ -63,8 +71,13 @@ def test_online_retail(shared_data):
     raw_total = 9_747_747.93
     assert abs(s["revenue"] - raw_total) < 30_000  # only the dropped duplicates differ
     assert ds.transactions["order_id"].str.startswith("C").sum() <= 9_288
-    assert (ds.transactions.loc[ds.transactions["order_id"].str.startswith("C"), "amount"] <= 0).all()
-    assert ds.products["product_id"].is_unique and set(ds.customers.columns) == {"customer_id", "region"}
+    assert (
+        ds.transactions.loc[ds.transactions["order_id"].str.startswith("C"), "amount"] <= 0
+    ).all()
+    assert ds.products["product_id"].is_unique and set(ds.customers.columns) == {
+        "customer_id",
+        "region",
+    }
 
 
 def test_hillstrom_is_campaigns_only(shared_data):
@@ -72,12 +85,17 @@ def test_hillstrom_is_campaigns_only(shared_data):
     ds = load_dataset(shared_data / "hillstrom" / "hillstrom.csv")
     assert ds.transactions is None and ds.has("campaigns", "customers")
     c = ds.campaigns
-    assert c["arm"].value_counts().to_dict() == {"womens_email": 21_387, "mens_email": 21_307,
-                                                  "control": 21_306}
+    assert c["arm"].value_counts().to_dict() == {
+        "womens_email": 21_387,
+        "mens_email": 21_307,
+        "control": 21_306,
+    }
     assert c["responded"].sum() == 578
     assert c["response_amount"].sum() == pytest.approx(67_258.13, abs=0.01)
     assert (c["treated"] == (c["arm"] != "control")).all()
-    assert "visit" in c.columns and c.groupby("arm")["visit"].mean()["mens_email"] == pytest.approx(0.182757, abs=1e-6)
+    assert "visit" in c.columns and c.groupby("arm")["visit"].mean()["mens_email"] == pytest.approx(
+        0.182757, abs=1e-6
+    )
 
 
 def test_demo_dataset_is_cached_and_deterministic(tmp_path, monkeypatch):

@@ -18,13 +18,19 @@ def lifetimes_summary(tx: pd.DataFrame, as_of: str, freq_multiplier: int = 7) ->
 
     tx = tx.loc[tx["order_date"] <= as_of]
     return summary_data_from_transaction_data(
-        tx, "customer_id", "order_date", "amount", observation_period_end=as_of, freq="D",
+        tx,
+        "customer_id",
+        "order_date",
+        "amount",
+        observation_period_end=as_of,
+        freq="D",
         freq_multiplier=freq_multiplier,
     ).sort_index()
 
 
-@pytest.mark.parametrize("name,as_of", [("cdnow", "1998-06-30"), ("cdnow", "1997-12-31"),
-                                        ("cdnow_sample", "1997-09-30")])
+@pytest.mark.parametrize(
+    "name,as_of", [("cdnow", "1998-06-30"), ("cdnow", "1997-12-31"), ("cdnow_sample", "1997-09-30")]
+)
 def test_btyd_columns_equal_lifetimes(name, as_of):
     ds = load_dataset(name)
     view = customer_view(ds, as_of=as_of)
@@ -33,7 +39,9 @@ def test_btyd_columns_equal_lifetimes(name, as_of):
     assert len(ref) == view["frequency"].notna().sum()
     np.testing.assert_array_equal(got["frequency"].to_numpy(), ref["frequency"].to_numpy())
     for col in ("recency", "T", "monetary_value"):
-        np.testing.assert_allclose(got[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(
+            got[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-12, atol=1e-9
+        )
 
 
 def test_days_unit_equals_lifetimes_days():
@@ -47,7 +55,9 @@ def test_cdnow_sample_reproduces_fhl_calibration_data():
     # Fader, Hardie & Lee (2005) calibration summary of the CDNOW sample at 1997-09-30, as
     # published in Hardie's spreadsheet (cdnow_customers_summary_with_transactions.csv, shipped
     # with lifetimes): x, t_x, T in weeks printed to 2 decimals; zbar = mean repeat spend.
-    ref = pd.read_csv(_lifetimes_file("cdnow_sample").with_name("cdnow_customers_summary_with_transactions.csv"))
+    ref = pd.read_csv(
+        _lifetimes_file("cdnow_sample").with_name("cdnow_customers_summary_with_transactions.csv")
+    )
     ref = ref.set_index(ref.columns[0]).sort_index()
     view = customer_view(load_dataset("cdnow_sample"), as_of="1997-09-30").loc[ref.index]
     np.testing.assert_array_equal(view["frequency"].to_numpy(), ref["x"].to_numpy())
@@ -58,17 +68,33 @@ def test_cdnow_sample_reproduces_fhl_calibration_data():
 
 
 def test_view_excludes_the_future_and_counts_returns():
-    tx = pd.DataFrame({
-        "customer_id": [1, 1, 1, 1, 2, 2],
-        "order_id": ["a", "a", "b", "r", "c", "d"],
-        "order_date": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 09:00", "2024-01-01 17:00",
-                                      "2024-01-10", "2024-01-05", "2024-03-01"], format="mixed"),
-        "amount": [10.0, 5.0, 20.0, -5.0, 40.0, 99.0],
-        "category": ["x", "y", "y", "y", "x", "x"],
-        "channel": ["web", "web", "store", "web", "web", "web"],
-    })
-    customers = pd.DataFrame({"customer_id": [1, 2, 3], "signup_date": pd.to_datetime(["2023-12-01"] * 3),
-                              "gender": ["f", "m", "f"]})
+    tx = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 1, 2, 2],
+            "order_id": ["a", "a", "b", "r", "c", "d"],
+            "order_date": pd.to_datetime(
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-01 09:00",
+                    "2024-01-01 17:00",
+                    "2024-01-10",
+                    "2024-01-05",
+                    "2024-03-01",
+                ],
+                format="mixed",
+            ),
+            "amount": [10.0, 5.0, 20.0, -5.0, 40.0, 99.0],
+            "category": ["x", "y", "y", "y", "x", "x"],
+            "channel": ["web", "web", "store", "web", "web", "web"],
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "signup_date": pd.to_datetime(["2023-12-01"] * 3),
+            "gender": ["f", "m", "f"],
+        }
+    )
     view = customer_view(Dataset("t", transactions=tx, customers=customers), as_of="2024-01-31")
     c1, c2, c3 = (view.loc[i] for i in (1, 2, 3))
     assert (c1["frequency"], c1["orders"], c1["return_orders"]) == (0, 2, 1)
@@ -83,8 +109,13 @@ def test_view_excludes_the_future_and_counts_returns():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 60), st.floats(0, 500, allow_nan=False)),
-                min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 60), st.floats(0, 500, allow_nan=False)),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_btyd_summary_properties(rows):
     df = pd.DataFrame(rows, columns=["c", "d", "a"])
     dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(df["d"], unit="D")
@@ -93,8 +124,13 @@ def test_btyd_summary_properties(rows):
     assert (s["frequency"] == days - 1).all()
     assert (s["recency"] <= s["T"]).all() and (s["recency"] >= 0).all()
     assert ((s["frequency"] > 0) | (s["monetary_value"] == 0)).all()
-    assert np.isclose((s["monetary_value"] * s["frequency"]).sum() + df.groupby("c").apply(
-        lambda g: g.loc[g["d"] == g["d"].min(), "a"].sum(), include_groups=False).sum(), df["a"].sum())
+    assert np.isclose(
+        (s["monetary_value"] * s["frequency"]).sum()
+        + df.groupby("c")
+        .apply(lambda g: g.loc[g["d"] == g["d"].min(), "a"].sum(), include_groups=False)
+        .sum(),
+        df["a"].sum(),
+    )
 
 
 def test_demo_view_has_every_stage_and_no_pii(tmp_path, monkeypatch):

@@ -15,9 +15,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 
 
 def test_notebooks_are_percent_scripts_without_ipynb():
-    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     assert not tracked.split(), f"commit notebooks as jupytext .py scripts, not {tracked.split()}"
-    assert not list((ROOT / "notebooks").glob("*.ipynb")), "stray .ipynb in notebooks/ (outputs could leak)"
+    assert not list((ROOT / "notebooks").glob("*.ipynb")), (
+        "stray .ipynb in notebooks/ (outputs could leak)"
+    )
     assert NOTEBOOKS, "no notebooks found"
 
 
@@ -29,7 +33,9 @@ def test_every_notebook_is_numbered_with_a_parameters_cell():
         assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged parameters"
         source = tagged[0].source
         for name in ("dataset", "as_of", "quick", "output_dir", "mlflow_experiment"):
-            assert re.search(rf"^{name}\s*=", source, re.M), f"{path.name}: parameter {name} missing"
+            assert re.search(rf"^{name}\s*=", source, re.M), (
+                f"{path.name}: parameter {name} missing"
+            )
         assert nb.metadata["kernelspec"]["name"] == "python3"
         assert all(not c.get("outputs") for c in nb.cells)
 
@@ -43,21 +49,30 @@ def test_every_catalogued_report_has_its_notebook():
 
 
 def _names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[<>=!\[ ;]", r, maxsplit=1)[0].strip().lower().replace("_", "-") for r in requirements}
+    return {
+        re.split(r"[<>=!\[ ;]", r, maxsplit=1)[0].strip().lower().replace("_", "-")
+        for r in requirements
+    }
 
 
 def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
     env = (ROOT / "environment.yml").read_text()
-    listed = {re.sub(r"^python-", "", n) if n == "python-duckdb" else n
-              for n in _names(re.findall(r"^\s+- ([A-Za-z][\w.\-]*[^\n]*)$", env, re.M))}
+    listed = {
+        re.sub(r"^python-", "", n) if n == "python-duckdb" else n
+        for n in _names(re.findall(r"^\s+- ([A-Za-z][\w.\-]*[^\n]*)$", env, re.M))
+    }
     listed -= {"python", "pip", "-e ."}
     assert declared <= listed, f"missing from environment.yml: {sorted(declared - listed)}"
     assert "-e ." in env
 
 
 def test_ruff_is_clean():
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "notebooks"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -19,8 +19,13 @@ from crm_models.contract import DataError
 
 def _dataset_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--as-of", help="as-of date (YYYY-MM-DD); default: last date in the data")
-    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE",
-                   help="map a source column onto a contract column (repeatable)")
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="TABLE.COLUMN=SOURCE",
+        help="map a source column onto a contract column (repeatable)",
+    )
 
 
 def _load(args: argparse.Namespace, spec: str, *, validate_as_of: bool = False):
@@ -50,8 +55,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     ds = _load(args, args.path, validate_as_of=True)
     summary = dataset_summary(ds)
-    _print({"valid": True, "dataset": ds.name, "tables": summary["tables"],
-            "cleaning": summary["cleaning"]}, args.json)
+    _print(
+        {
+            "valid": True,
+            "dataset": ds.name,
+            "tables": summary["tables"],
+            "cleaning": summary["cleaning"],
+        },
+        args.json,
+    )
     return 0
 
 
@@ -88,8 +100,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with stage(f"simulating {args.customers:,} customers"):
         sim = simulate_retailer(n_customers=args.customers, seed=args.seed)
     folder = sim.write(args.out)
-    _print({"out": str(folder), **{t: len(getattr(sim, t)) for t in
-                                    ("transactions", "customers", "campaigns", "products")}}, args.json)
+    _print(
+        {
+            "out": str(folder),
+            **{
+                t: len(getattr(sim, t))
+                for t in ("transactions", "customers", "campaigns", "products")
+            },
+        },
+        args.json,
+    )
     return 0
 
 
@@ -102,8 +122,12 @@ def cmd_reports_build(args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"bad -p {pair!r}: use key=value")
         params[key] = value
-    kwargs = {"datasets": args.dataset or ("demo", "cdnow"), "only": args.only, "quick": args.quick,
-              "params": params}
+    kwargs = {
+        "datasets": args.dataset or ("demo", "cdnow"),
+        "only": args.only,
+        "quick": args.quick,
+        "params": params,
+    }
     if args.out:
         kwargs["out"] = args.out
     result = build_reports(**kwargs)
@@ -128,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary, as_of=None)
-    p = dsub.add_parser("simulate", help="write a simulated retailer (with ground truth) to a folder")
+    p = dsub.add_parser(
+        "simulate", help="write a simulated retailer (with ground truth) to a folder"
+    )
     p.add_argument("--customers", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True)
@@ -146,11 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     reports = sub.add_parser("reports", help="regenerate the HTML reports")
     rsub = reports.add_subparsers(dest="reports_command", required=True)
     p = rsub.add_parser("build", help="execute the notebooks and publish HTML reports")
-    p.add_argument("--dataset", action="append", help="dataset(s) to report on (default: demo and cdnow)")
+    p.add_argument(
+        "--dataset", action="append", help="dataset(s) to report on (default: demo and cdnow)"
+    )
     p.add_argument("--only", action="append", help="build only this report (slug, repeatable)")
     p.add_argument("--quick", action="store_true", help="small, fast runs (tests, previews)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="notebook parameter override (repeatable)")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="notebook parameter override (repeatable)",
+    )
     p.add_argument("--out", help="output folder (default: reports/)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reports_build)
@@ -162,12 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DataError as err:
-        print(f"error: {len(err.problems)} data problem(s) in {getattr(args, 'path', None) or getattr(args, 'dataset', '')}",
-              file=sys.stderr)
+        print(
+            f"error: {len(err.problems)} data problem(s) in {getattr(args, 'path', None) or getattr(args, 'dataset', '')}",
+            file=sys.stderr,
+        )
         for problem in err.problems:
             print(f"  - {problem}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"valid": False, "problems": [p.to_dict() for p in err.problems]}, indent=2))
+            print(
+                json.dumps(
+                    {"valid": False, "problems": [p.to_dict() for p in err.problems]}, indent=2
+                )
+            )
         return 2
     except Exception as err:  # one line for schedulers; CRM_MODELS_DEBUG=1 shows the traceback
         if os.environ.get("CRM_MODELS_DEBUG"):

@@ -172,7 +172,12 @@ class _Conformer:
             whole = s.dropna()
             if (whole == np.floor(whole)).all():
                 s = s.astype("Int64") if s.isna().any() else s.astype("int64")
-                self.note(table, col, len(whole), "ids written as decimals (e.g. 17850.0) read as integers")
+                self.note(
+                    table,
+                    col,
+                    len(whole),
+                    "ids written as decimals (e.g. 17850.0) read as integers",
+                )
         elif not pd.api.types.is_integer_dtype(s):
             s = s.astype("string")
             stripped = s.str.strip()
@@ -182,7 +187,9 @@ class _Conformer:
             emails = s.str.contains("@", regex=False).fillna(False)
             if emails.any():
                 s = s.where(~emails, s[emails].map(_hash_id))
-                self.note(table, col, emails.sum(), "ids that were e-mail addresses replaced by a hash")
+                self.note(
+                    table, col, emails.sum(), "ids that were e-mail addresses replaced by a hash"
+                )
         return s
 
     def conform_date(self, table: str, raw: RawTable, col: str) -> pd.Series:
@@ -230,7 +237,9 @@ class _Conformer:
         out[text.isin(_TRUE).fillna(False)] = True
         out[text.isin(_FALSE).fillna(False)] = False
         bad = out.isna() & text.notna()
-        self.problem(raw.file, col, "not a yes/no value (expected true/false, 1/0, yes/no)", raw.frame, bad)
+        self.problem(
+            raw.file, col, "not a yes/no value (expected true/false, 1/0, yes/no)", raw.frame, bad
+        )
         return out
 
     def conform_text(self, table: str, raw: RawTable, col: str) -> pd.Series:
@@ -244,14 +253,25 @@ class _Conformer:
             self.problems.append(Problem(raw.file, None, f"the {table} table is empty", 0))
             return None
         specs = {c.name: c for c in SCHEMAS[table]}
-        pii = [c for c in df.columns if _PII.search(str(c)) and not (table == "products" and c == "name")]
+        pii = [
+            c
+            for c in df.columns
+            if _PII.search(str(c)) and not (table == "products" and c == "name")
+        ]
         if pii:
             df = df.drop(columns=pii)
-            self.note(table, ", ".join(map(str, pii)), len(df), "personal identifiers dropped on load")
+            self.note(
+                table, ", ".join(map(str, pii)), len(df), "personal identifiers dropped on load"
+            )
         missing = [c.name for c in specs.values() if c.required and c.name not in df.columns]
         for col in missing:
             self.problems.append(
-                Problem(raw.file, col, f"required column missing (found: {', '.join(map(str, df.columns))})", len(df))
+                Problem(
+                    raw.file,
+                    col,
+                    f"required column missing (found: {', '.join(map(str, df.columns))})",
+                    len(df),
+                )
             )
         raw = RawTable(df.reset_index(drop=True), raw.file, raw.date_format)
         out = {}
@@ -264,12 +284,20 @@ class _Conformer:
             out[col] = getattr(self, f"conform_{kind}")(table, raw, col)
             if spec.required and kind in ("id", "date", "number", "bool"):
                 anonymous_ok = (
-                    table == "transactions" and col == "customer_id" and self.options.allow_anonymous
+                    table == "transactions"
+                    and col == "customer_id"
+                    and self.options.allow_anonymous
                 )
-                was_missing = raw.frame[col].isna() | (raw.frame[col].astype("string").str.strip() == "").fillna(False)
+                was_missing = raw.frame[col].isna() | (
+                    raw.frame[col].astype("string").str.strip() == ""
+                ).fillna(False)
                 if anonymous_ok:
-                    self.note(table, col, was_missing.sum(),
-                              "lines without a customer kept for product analyses, excluded from customer analyses")
+                    self.note(
+                        table,
+                        col,
+                        was_missing.sum(),
+                        "lines without a customer kept for product analyses, excluded from customer analyses",
+                    )
                 else:
                     self.problem(raw.file, col, "missing value", raw.frame, was_missing)
         return self.check_duplicates(table, raw, pd.DataFrame(out))
@@ -280,8 +308,14 @@ class _Conformer:
             return frame
         policy = self.options.duplicates
         if policy == "error":
-            self.problem(raw.file, None, "duplicate lines (set duplicates: drop or keep in mapping.json)",
-                         frame, dup, list(frame.columns[:5]))
+            self.problem(
+                raw.file,
+                None,
+                "duplicate lines (set duplicates: drop or keep in mapping.json)",
+                frame,
+                dup,
+                list(frame.columns[:5]),
+            )
         elif policy == "drop":
             self.note(table, None, dup.sum(), "exact duplicate lines dropped")
             frame = frame.loc[~dup.to_numpy()].reset_index(drop=True)
@@ -291,8 +325,11 @@ class _Conformer:
 
     def check_keys(self, tables: dict[str, pd.DataFrame], files: dict[str, str]) -> None:
         """Uniqueness and cross-table checks that need conformed columns."""
-        unique_keys = {"customers": ["customer_id"], "products": ["product_id"],
-                       "campaigns": ["campaign_id", "customer_id"]}
+        unique_keys = {
+            "customers": ["customer_id"],
+            "products": ["product_id"],
+            "campaigns": ["campaign_id", "customer_id"],
+        }
         for table, keys in unique_keys.items():
             df = tables.get(table)
             if df is not None and all(k in df.columns for k in keys):
@@ -300,33 +337,65 @@ class _Conformer:
                 self.problem(files[table], ", ".join(keys), "duplicate key", df, dup, keys)
         tx = tables.get("transactions")
         if tx is not None and {"order_id", "customer_id"} <= set(tx.columns):
-            owners = tx.dropna(subset=["customer_id"]).groupby("order_id", sort=False)["customer_id"].nunique()
+            owners = (
+                tx.dropna(subset=["customer_id"])
+                .groupby("order_id", sort=False)["customer_id"]
+                .nunique()
+            )
             shared = tx["order_id"].isin(owners.index[owners > 1])
-            self.problem(files["transactions"], "order_id", "order id used by more than one customer",
-                         tx, shared, ["order_id", "customer_id"])
+            self.problem(
+                files["transactions"],
+                "order_id",
+                "order id used by more than one customer",
+                tx,
+                shared,
+                ["order_id", "customer_id"],
+            )
         as_of = self.options.as_of
         for table, col in (("transactions", "order_date"), ("campaigns", "sent_date")):
             df = tables.get(table)
             if as_of is not None and df is not None and col in df.columns:
-                self.problem(files[table], col, f"date after the as-of date {as_of.date()}",
-                             df, (df[col] > as_of).fillna(False))
+                self.problem(
+                    files[table],
+                    col,
+                    f"date after the as-of date {as_of.date()}",
+                    df,
+                    (df[col] > as_of).fillna(False),
+                )
         camp = tables.get("campaigns")
         if camp is not None and {"response_amount", "responded"} <= set(camp.columns):
-            self.problem(files["campaigns"], "response_amount", "negative response amount", camp,
-                         (camp["response_amount"] < 0).fillna(False))
-            self.problem(files["campaigns"], "response_amount",
-                         "response amount on a row that did not respond", camp,
-                         ((camp["response_amount"] > 0) & (camp["responded"] == False)).fillna(False),  # noqa: E712
-                         ["customer_id", "responded", "response_amount"])
+            self.problem(
+                files["campaigns"],
+                "response_amount",
+                "negative response amount",
+                camp,
+                (camp["response_amount"] < 0).fillna(False),
+            )
+            self.problem(
+                files["campaigns"],
+                "response_amount",
+                "response amount on a row that did not respond",
+                camp,
+                ((camp["response_amount"] > 0) & (camp["responded"] == False)).fillna(False),  # noqa: E712
+                ["customer_id", "responded", "response_amount"],
+            )
         prod = tables.get("products")
         if prod is not None and "price" in prod.columns:
-            self.problem(files["products"], "price", "negative price", prod, (prod["price"] < 0).fillna(False))
+            self.problem(
+                files["products"],
+                "price",
+                "negative price",
+                prod,
+                (prod["price"] < 0).fillna(False),
+            )
         self.check_references(tables, files)
 
     def check_references(self, tables: dict[str, pd.DataFrame], files: dict[str, str]) -> None:
-        refs = [("transactions", "customer_id", "customers", "customer_id"),
-                ("campaigns", "customer_id", "customers", "customer_id"),
-                ("transactions", "product_id", "products", "product_id")]
+        refs = [
+            ("transactions", "customer_id", "customers", "customer_id"),
+            ("campaigns", "customer_id", "customers", "customer_id"),
+            ("transactions", "product_id", "products", "product_id"),
+        ]
         for child, col, parent, key in refs:
             c, p = tables.get(child), tables.get(parent)
             if c is None or p is None or col not in c.columns or key not in p.columns:
@@ -337,8 +406,9 @@ class _Conformer:
             self.problem(files[child], col, f"{col} not found in the {parent} table", c, unknown)
 
 
-def conform(raw_tables: dict[str, RawTable], options: ConformOptions | None = None
-            ) -> tuple[dict[str, pd.DataFrame], list[CleaningNote]]:
+def conform(
+    raw_tables: dict[str, RawTable], options: ConformOptions | None = None
+) -> tuple[dict[str, pd.DataFrame], list[CleaningNote]]:
     """Conform raw tables to the contract; raise :class:`DataError` listing every problem."""
     c = _Conformer(options or ConformOptions())
     tables: dict[str, pd.DataFrame] = {}
@@ -348,8 +418,14 @@ def conform(raw_tables: dict[str, RawTable], options: ConformOptions | None = No
         if frame is not None:
             tables[name] = frame
     if "transactions" not in raw_tables and "campaigns" not in raw_tables:
-        c.problems.append(Problem(", ".join(files.values()) or "(no files)", None,
-                                  "neither a transactions nor a campaigns table: nothing to analyse", 0))
+        c.problems.append(
+            Problem(
+                ", ".join(files.values()) or "(no files)",
+                None,
+                "neither a transactions nor a campaigns table: nothing to analyse",
+                0,
+            )
+        )
     c.check_keys(tables, files)
     if c.problems:
         raise DataError(c.problems)

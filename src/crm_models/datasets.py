@@ -17,11 +17,11 @@ apply to all of them, and the result is one :class:`~crm_models.dataset.Dataset`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ class Mapping:
         options = raw.pop("options", {})
         unknown = set(raw) - set(TABLES)
         if unknown:
-            raise DataError([Problem(str(path), None, f"unknown table(s) {sorted(unknown)} in mapping", 0)])
+            raise DataError(
+                [Problem(str(path), None, f"unknown table(s) {sorted(unknown)} in mapping", 0)]
+            )
         return cls(tables=raw, options=options)
 
     def merge(self, other: Mapping | None) -> Mapping:
@@ -74,7 +76,9 @@ class Mapping:
             target, _, source = pair.partition("=")
             table, _, column = target.partition(".")
             if not (source and column and table in TABLES):
-                raise ValueError(f"bad mapping {pair!r}: use table.column=source_column, table in {TABLES}")
+                raise ValueError(
+                    f"bad mapping {pair!r}: use table.column=source_column, table in {TABLES}"
+                )
             tables.setdefault(table, {}).setdefault("columns", {})[column] = source
         return cls(tables)
 
@@ -123,7 +127,9 @@ def _lifetimes_file(name: str) -> Path:
     fname = "CDNOW_master.txt" if name == "cdnow" else "CDNOW_sample.txt"
     spec = importlib.util.find_spec("lifetimes")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the lifetimes package (which ships the CDNOW data) is not installed")
+        raise FileNotFoundError(
+            "the lifetimes package (which ships the CDNOW data) is not installed"
+        )
     return Path(spec.submodule_search_locations[0]) / "datasets" / fname
 
 
@@ -158,8 +164,15 @@ def _load_cdnow(path: Path, name: str, options: ConformOptions) -> Dataset:
     raw["customer_id"] = raw["customer_id"].astype("int64")
     raw.insert(1, "order_id", [f"L{i:06d}" for i in range(1, len(raw) + 1)])
     tables, notes = conform({"transactions": RawTable(raw, path.name)}, options)
-    notes.insert(0, CleaningNote("transactions", "order_id", len(raw),
-                                 "CDNOW has no order ids: each line is one order, numbered in file order"))
+    notes.insert(
+        0,
+        CleaningNote(
+            "transactions",
+            "order_id",
+            len(raw),
+            "CDNOW has no order ids: each line is one order, numbered in file order",
+        ),
+    )
     return Dataset(name, source=str(path), cleaning_log=notes, **tables)
 
 
@@ -176,7 +189,9 @@ def _find_table_file(folder: Path, table: str, spec: dict[str, Any]) -> Path | N
     return None
 
 
-def read_table(path: Path, spec: dict[str, Any], table: str) -> tuple[pd.DataFrame | None, Problem | None]:
+def read_table(
+    path: Path, spec: dict[str, Any], table: str
+) -> tuple[pd.DataFrame | None, Problem | None]:
     """Read one file, renaming columns to contract names; a problem instead of an exception."""
     label = path.name
     if not path.exists():
@@ -195,20 +210,33 @@ def read_table(path: Path, spec: dict[str, Any], table: str) -> tuple[pd.DataFra
             as_text = {c: "string" for c in header if renames.get(c, c) in id_cols}
             df = pd.read_csv(path, sep=sep, encoding=encoding, dtype=as_text, low_memory=False)
     except UnicodeDecodeError as exc:
-        return None, Problem(label, None, f"not valid {encoding} text (byte {exc.start}: "
-                             f"{exc.object[exc.start:exc.start + 1]!r}); set \"encoding\" in mapping.json", 1)
+        return None, Problem(
+            label,
+            None,
+            f"not valid {encoding} text (byte {exc.start}: "
+            f'{exc.object[exc.start : exc.start + 1]!r}); set "encoding" in mapping.json',
+            1,
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        return None, Problem(label, None, f"cannot be read as a table ({str(exc).splitlines()[0]})", 1)
+        return None, Problem(
+            label, None, f"cannot be read as a table ({str(exc).splitlines()[0]})", 1
+        )
     df.columns = [str(c).strip() for c in df.columns]
     return df.rename(columns=renames), None
 
 
 def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None) -> Dataset:
-    file_mapping = Mapping.from_json(folder / "mapping.json") if (folder / "mapping.json").exists() else Mapping()
+    file_mapping = (
+        Mapping.from_json(folder / "mapping.json")
+        if (folder / "mapping.json").exists()
+        else Mapping()
+    )
     m = file_mapping.merge(mapping)
-    opts = ConformOptions(as_of=options.as_of,
-                          allow_anonymous=bool(m.options.get("allow_anonymous", False)),
-                          duplicates=m.options.get("duplicates", "error"))
+    opts = ConformOptions(
+        as_of=options.as_of,
+        allow_anonymous=bool(m.options.get("allow_anonymous", False)),
+        duplicates=m.options.get("duplicates", "error"),
+    )
     raws: dict[str, RawTable] = {}
     problems: list[Problem] = []
     for table in TABLES:
@@ -222,8 +250,15 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
         else:
             raws[table] = RawTable(df, path.name, spec.get("date_format"))
     if not raws and not problems:
-        problems.append(Problem(str(folder), None, "no contract tables found (expected transactions.csv/"
-                                ".parquet, customers, campaigns or products)", 0))
+        problems.append(
+            Problem(
+                str(folder),
+                None,
+                "no contract tables found (expected transactions.csv/"
+                ".parquet, customers, campaigns or products)",
+                0,
+            )
+        )
     if problems:
         try:
             conform(raws, opts)
@@ -236,9 +271,29 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
 
 # --- recognised public files ---------------------------------------------------------------
 
-_ONLINE_RETAIL = {"InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"}
-_HILLSTROM = {"recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie",
-              "channel", "segment", "visit", "conversion", "spend"}
+_ONLINE_RETAIL = {
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+}
+_HILLSTROM = {
+    "recency",
+    "history_segment",
+    "history",
+    "mens",
+    "womens",
+    "zip_code",
+    "newbie",
+    "channel",
+    "segment",
+    "visit",
+    "conversion",
+    "spend",
+}
 
 
 def recognise(path: Path) -> str:
@@ -253,14 +308,25 @@ def recognise(path: Path) -> str:
         return "online_retail"
     if _HILLSTROM <= cols:
         return "hillstrom"
-    raise DataError([Problem(path.name, None, "not a recognised file (Online Retail, Hillstrom, CDNOW); "
-                             "put contract tables in a folder instead", 0)])
+    raise DataError(
+        [
+            Problem(
+                path.name,
+                None,
+                "not a recognised file (Online Retail, Hillstrom, CDNOW); "
+                "put contract tables in a folder instead",
+                0,
+            )
+        ]
+    )
 
 
 def _load_file(path: Path, options: ConformOptions, mapping: Mapping | None) -> Dataset:
     kind = recognise(path)
     if kind == "cdnow":
-        return _load_cdnow(path, "cdnow" if "master" in path.name.lower() else "cdnow_sample", options)
+        return _load_cdnow(
+            path, "cdnow" if "master" in path.name.lower() else "cdnow_sample", options
+        )
     if kind == "online_retail":
         return _load_online_retail(path, options)
     return _load_hillstrom(path, options)
@@ -275,74 +341,125 @@ def _load_online_retail(path: Path, options: ConformOptions) -> Dataset:
     """
     read = pd.read_excel if path.suffix == ".xlsx" else pd.read_csv
     raw = read(path, dtype={"InvoiceNo": str, "StockCode": str, "Description": str})
-    tx = pd.DataFrame({
-        "customer_id": raw["CustomerID"],
-        "order_id": raw["InvoiceNo"],
-        "order_date": raw["InvoiceDate"],
-        "amount": (raw["Quantity"] * raw["UnitPrice"]).round(2),
-        "product_id": raw["StockCode"],
-        "quantity": raw["Quantity"],
-        "region": raw["Country"],
-    })
+    tx = pd.DataFrame(
+        {
+            "customer_id": raw["CustomerID"],
+            "order_id": raw["InvoiceNo"],
+            "order_date": raw["InvoiceDate"],
+            "amount": (raw["Quantity"] * raw["UnitPrice"]).round(2),
+            "product_id": raw["StockCode"],
+            "quantity": raw["Quantity"],
+            "region": raw["Country"],
+        }
+    )
     desc = raw["Description"].str.strip()
-    products = (raw.assign(name=desc, price=raw["UnitPrice"].where(raw["UnitPrice"] > 0))
-                .groupby("StockCode").agg(name=("name", lambda s: s.mode().iat[0] if s.notna().any() else pd.NA),
-                                          price=("price", "median"))
-                .reset_index().rename(columns={"StockCode": "product_id"}))
+    products = (
+        raw.assign(name=desc, price=raw["UnitPrice"].where(raw["UnitPrice"] > 0))
+        .groupby("StockCode")
+        .agg(
+            name=("name", lambda s: s.mode().iat[0] if s.notna().any() else pd.NA),
+            price=("price", "median"),
+        )
+        .reset_index()
+        .rename(columns={"StockCode": "product_id"})
+    )
     unnamed = products["name"].isna()
     products["name"] = products["name"].fillna(products["product_id"])
     products["price"] = products["price"].fillna(0.0)
-    customers = (raw.dropna(subset=["CustomerID"]).groupby("CustomerID")["Country"]
-                 .agg(lambda s: s.mode().iat[0]).rename("region").reset_index()
-                 .rename(columns={"CustomerID": "customer_id"}))
+    customers = (
+        raw.dropna(subset=["CustomerID"])
+        .groupby("CustomerID")["Country"]
+        .agg(lambda s: s.mode().iat[0])
+        .rename("region")
+        .reset_index()
+        .rename(columns={"CustomerID": "customer_id"})
+    )
     opts = ConformOptions(as_of=options.as_of, allow_anonymous=True, duplicates="drop")
-    tables, notes = conform({"transactions": RawTable(tx, path.name),
-                             "customers": RawTable(customers, path.name + " (customers)"),
-                             "products": RawTable(products, path.name + " (products)")}, opts)
+    tables, notes = conform(
+        {
+            "transactions": RawTable(tx, path.name),
+            "customers": RawTable(customers, path.name + " (customers)"),
+            "products": RawTable(products, path.name + " (products)"),
+        },
+        opts,
+    )
     cancelled = tables["transactions"]["order_id"].str.startswith("C").sum()
-    notes.append(CleaningNote("transactions", "order_id", cancelled,
-                              "cancellation lines (invoice starting with C) kept as negative lines (returns)"))
-    notes.append(CleaningNote("products", "name", unnamed.sum(),
-                              "products never described: the stock code is used as their name"))
-    return Dataset("online_retail", source=str(path), cleaning_log=[n for n in notes if n.rows], **tables)
+    notes.append(
+        CleaningNote(
+            "transactions",
+            "order_id",
+            cancelled,
+            "cancellation lines (invoice starting with C) kept as negative lines (returns)",
+        )
+    )
+    notes.append(
+        CleaningNote(
+            "products",
+            "name",
+            unnamed.sum(),
+            "products never described: the stock code is used as their name",
+        )
+    )
+    return Dataset(
+        "online_retail", source=str(path), cleaning_log=[n for n in notes if n.rows], **tables
+    )
 
 
 def _load_hillstrom(path: Path, options: ConformOptions) -> Dataset:
     """Hillstrom's MineThatData e-mail test (2008): a campaigns-only dataset, three arms."""
     raw = pd.read_csv(path)
     ids = pd.RangeIndex(1, len(raw) + 1, name="customer_id")
-    customers = raw[["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie",
-                     "channel"]].rename(columns={"channel": "purchase_channel", "zip_code": "area"})
+    customers = raw[
+        ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie", "channel"]
+    ].rename(columns={"channel": "purchase_channel", "zip_code": "area"})
     customers.insert(0, "customer_id", ids)
-    arm = raw["segment"].map({"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email",
-                              "No E-Mail": "control"})
-    campaigns = pd.DataFrame({
-        "campaign_id": "hillstrom_2008",
-        "customer_id": ids,
-        "sent_date": pd.Timestamp("2008-03-20"),
-        "channel": "email",
-        "treated": arm != "control",
-        "arm": arm,
-        "responded": raw["conversion"] == 1,
-        "response_amount": raw["spend"].astype(float),
-        "visit": raw["visit"],
-        "conversion": raw["conversion"],
-        "spend": raw["spend"],
-    })
-    tables, notes = conform({"customers": RawTable(customers, path.name + " (customers)"),
-                             "campaigns": RawTable(campaigns, path.name)}, options)
+    arm = raw["segment"].map(
+        {"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email", "No E-Mail": "control"}
+    )
+    campaigns = pd.DataFrame(
+        {
+            "campaign_id": "hillstrom_2008",
+            "customer_id": ids,
+            "sent_date": pd.Timestamp("2008-03-20"),
+            "channel": "email",
+            "treated": arm != "control",
+            "arm": arm,
+            "responded": raw["conversion"] == 1,
+            "response_amount": raw["spend"].astype(float),
+            "visit": raw["visit"],
+            "conversion": raw["conversion"],
+            "spend": raw["spend"],
+        }
+    )
+    tables, notes = conform(
+        {
+            "customers": RawTable(customers, path.name + " (customers)"),
+            "campaigns": RawTable(campaigns, path.name),
+        },
+        options,
+    )
     notes += [
-        CleaningNote("customers", "customer_id", len(raw), "no customer ids in the file: rows numbered 1..n"),
-        CleaningNote("campaigns", "sent_date", len(raw),
-                     "send date not in the file: set to 2008-03-20, the date the test was published"),
+        CleaningNote(
+            "customers", "customer_id", len(raw), "no customer ids in the file: rows numbered 1..n"
+        ),
+        CleaningNote(
+            "campaigns",
+            "sent_date",
+            len(raw),
+            "send date not in the file: set to 2008-03-20, the date the test was published",
+        ),
     ]
     return Dataset("hillstrom", source=str(path), cleaning_log=notes, **tables)
 
 
 def dataset_summary(ds: Dataset) -> dict[str, Any]:
     """Headline counts of a dataset (the JSON of ``crm-models data summary``)."""
-    out: dict[str, Any] = {"name": ds.name, "source": ds.source, "fingerprint": ds.fingerprint,
-                           "tables": {t: len(df) for t, df in ds.tables().items()}}
+    out: dict[str, Any] = {
+        "name": ds.name,
+        "source": ds.source,
+        "fingerprint": ds.fingerprint,
+        "tables": {t: len(df) for t, df in ds.tables().items()},
+    }
     tx = ds.transactions
     if tx is not None:
         known = ds.customer_transactions()
@@ -357,8 +474,14 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
             last_date=str(tx["order_date"].max().date()),
         )
     else:
-        out.update(customers=int(ds.customers["customer_id"].nunique()) if ds.customers is not None else 0,
-                   transactions=0, orders=0, revenue=0.0, first_date=None, last_date=None)
+        out.update(
+            customers=int(ds.customers["customer_id"].nunique()) if ds.customers is not None else 0,
+            transactions=0,
+            orders=0,
+            revenue=0.0,
+            first_date=None,
+            last_date=None,
+        )
     if ds.campaigns is not None:
         c = ds.campaigns
         out["campaigns"] = int(c["campaign_id"].nunique())

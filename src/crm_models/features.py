@@ -90,8 +90,9 @@ def customer_codes(customer_id: np.ndarray) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(uniques, name="customer_id")
 
 
-def _btyd_arrays(codes: np.ndarray, n: int, day: np.ndarray, amount: np.ndarray, as_of_day: int,
-                 per: float) -> dict[str, np.ndarray]:
+def _btyd_arrays(
+    codes: np.ndarray, n: int, day: np.ndarray, amount: np.ndarray, as_of_day: int, per: float
+) -> dict[str, np.ndarray]:
     """BTYD columns for customer codes ``0..n-1`` from purchase lines (day numbers, amounts).
 
     One sort of (customer, day) keys counts purchase days; scatter-min/max give the first and
@@ -150,30 +151,48 @@ def btyd_summary(
     scatter-adds instead of pandas group-bys.
     """
     codes, index = customer_codes(customer_id)
-    cols = _btyd_arrays(codes, len(index), _day_numbers(order_date), np.asarray(amount, dtype=np.float64),
-                        _as_of_day(as_of), unit_days(time_unit))
+    cols = _btyd_arrays(
+        codes,
+        len(index),
+        _day_numbers(order_date),
+        np.asarray(amount, dtype=np.float64),
+        _as_of_day(as_of),
+        unit_days(time_unit),
+    )
     out = pd.DataFrame(cols, index=index)
     out["frequency"] = out["frequency"].astype(np.int64)
     return out
 
 
-def _per_customer_mode(codes: np.ndarray, labels: pd.Series, weights: np.ndarray, n: int,
-                       ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+def _per_customer_mode(
+    codes: np.ndarray,
+    labels: pd.Series,
+    weights: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
     """Per customer: the label with the largest total weight, the number of distinct labels,
     and (for few labels) the customer × label weight matrix."""
     lcodes, levels = pd.factorize(labels)
     ok = lcodes >= 0
     k = max(len(levels), 1)
     if n * k <= DENSE_LIMIT:  # dense customer × level totals: one bincount
-        w = np.bincount(codes[ok].astype(np.int64) * k + lcodes[ok], weights=weights[ok],
-                        minlength=n * k).reshape(n, k)
-        seen = np.bincount(codes[ok].astype(np.int64) * k + lcodes[ok], minlength=n * k).reshape(n, k) > 0
+        w = np.bincount(
+            codes[ok].astype(np.int64) * k + lcodes[ok], weights=weights[ok], minlength=n * k
+        ).reshape(n, k)
+        seen = (
+            np.bincount(codes[ok].astype(np.int64) * k + lcodes[ok], minlength=n * k).reshape(n, k)
+            > 0
+        )
         best = np.where(seen.any(axis=1), np.argmax(np.where(seen, w, -np.inf), axis=1), -1)
         matrix = pd.DataFrame(w, columns=list(levels))
         distinct = seen.sum(axis=1)
     else:  # many levels: group the (customer, level) pairs instead
-        pairs = (pd.DataFrame({"c": codes[ok], "l": lcodes[ok], "w": weights[ok]})
-                 .groupby(["c", "l"], sort=False)["w"].sum().reset_index())
+        pairs = (
+            pd.DataFrame({"c": codes[ok], "l": lcodes[ok], "w": weights[ok]})
+            .groupby(["c", "l"], sort=False)["w"]
+            .sum()
+            .reset_index()
+        )
         top = pairs.sort_values(["c", "w"], ascending=[True, False]).drop_duplicates("c")
         best = np.full(n, -1, dtype=np.int64)
         best[top["c"].to_numpy()] = top["l"].to_numpy()
@@ -188,7 +207,9 @@ def _order_codes(order_id: pd.Series) -> np.ndarray:
     if hasattr(arr, "_pa_array"):
         import pyarrow.compute as pc
 
-        return pc.dictionary_encode(arr._pa_array).combine_chunks().indices.to_numpy().astype(np.int64)
+        return (
+            pc.dictionary_encode(arr._pa_array).combine_chunks().indices.to_numpy().astype(np.int64)
+        )
     return pd.factorize(order_id)[0]
 
 
@@ -198,8 +219,9 @@ def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str)
     codes, index = customer_codes(tx["customer_id"].to_numpy())
     n = len(index)
     day = _day_numbers(tx["order_date"].to_numpy())
-    cols = _btyd_arrays(codes[purchase], n, day[purchase], amount[purchase], _as_of_day(as_of),
-                        unit_days(time_unit))
+    cols = _btyd_arrays(
+        codes[purchase], n, day[purchase], amount[purchase], _as_of_day(as_of), unit_days(time_unit)
+    )
     gross = np.where(purchase, amount, 0.0)
     cols["revenue"] = np.bincount(codes, weights=amount, minlength=n)
     cols["gross_sales"] = np.bincount(codes, weights=gross, minlength=n)
@@ -214,7 +236,9 @@ def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str)
         qty = tx["quantity"].fillna(0).to_numpy(dtype=np.float64)
         cols["items"] = np.bincount(codes, weights=np.where(purchase, qty, 0.0), minlength=n)
     if "category" in tx.columns:
-        cols["favourite_category"], cols["n_categories"], _ = _per_customer_mode(codes, tx["category"], gross, n)
+        cols["favourite_category"], cols["n_categories"], _ = _per_customer_mode(
+            codes, tx["category"], gross, n
+        )
     if "region" in tx.columns:
         cols["region"], _, _ = _per_customer_mode(codes, tx["region"], gross, n)
     if "channel" in tx.columns:
@@ -227,7 +251,9 @@ def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str)
     with np.errstate(invalid="ignore", divide="ignore"):
         f["avg_order_value"] = np.where(f["orders"] > 0, f["revenue"] / f["orders"], np.nan)
         f["return_rate"] = np.where(f["gross_sales"] > 0, f["returns"] / f["gross_sales"], np.nan)
-        f["mean_interpurchase"] = np.where(f["frequency"] > 0, f["recency"] / f["frequency"], np.nan)
+        f["mean_interpurchase"] = np.where(
+            f["frequency"] > 0, f["recency"] / f["frequency"], np.nan
+        )
     return f
 
 
@@ -235,12 +261,14 @@ def _campaign_features(campaigns: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataF
     c = campaigns.loc[campaigns["sent_date"] < as_of + pd.Timedelta(days=1)]
     treated = c.loc[c["treated"].fillna(False).astype(bool)]
     g = treated.groupby("customer_id", sort=True)
-    out = pd.DataFrame({
-        "contacts": g.size(),
-        "responses": g["responded"].sum().astype("int64"),
-        "response_amount": g["response_amount"].sum(),
-        "last_contact": g["sent_date"].max(),
-    })
+    out = pd.DataFrame(
+        {
+            "contacts": g.size(),
+            "responses": g["responded"].sum().astype("int64"),
+            "response_amount": g["response_amount"].sum(),
+            "last_contact": g["sent_date"].max(),
+        }
+    )
     out["response_rate"] = out["responses"] / out["contacts"]
     return out
 
@@ -265,7 +293,9 @@ def customer_view(
     if ds.customers is not None:
         attrs = ds.customers.set_index("customer_id")
         if "signup_date" in attrs.columns:
-            attrs = attrs.loc[attrs["signup_date"].isna() | (attrs["signup_date"] < as_of + pd.Timedelta(days=1))]
+            attrs = attrs.loc[
+                attrs["signup_date"].isna() | (attrs["signup_date"] < as_of + pd.Timedelta(days=1))
+            ]
         attrs = attrs.drop(columns=[c for c in attrs.columns if c in view.columns])
         view = view.join(attrs, how="outer")
         view.index.name = "customer_id"
