@@ -21,7 +21,7 @@
 
 # %% tags=["parameters"]
 dataset = "demo"  # dataset name, folder or recognised file
-as_of = None  # report date (YYYY-MM-DD); None = last date in the data
+as_of = None  # report date as YYYY-MM-DD, or None for the last date in the data
 freq = "M"  # reporting period: "M" months, "Q" quarters, "W" weeks
 quick = False  # small, fast run (fewer periods shown)
 output_dir = ""  # where the build collects run.json and tables
@@ -59,7 +59,7 @@ say(
 
 # %%
 view = customer_view(ds, as_of=as_of_day)
-buyers = view.loc[view["orders"] > 0]
+buyers = view.loc[view["first_purchase"].notna()]
 year = nlv.loc[nlv.index.end_time > as_of_day - pd.DateOffset(years=1)]
 last_year_revenue = float(year["revenue"].sum())
 active_year = int(((as_of_day - buyers["last_purchase"]).dt.days < 365).sum())
@@ -175,7 +175,19 @@ fig.update_layout(
     yaxis_tickformat=".0%",
 )
 show(fig)
-show_table(conc.to_frame(), caption="Concentration of revenue")
+top_table = pd.DataFrame(
+    {"share of revenue": [conc.top_share(f) for f in (0.01, 0.10, 0.20)]},
+    index=pd.Index(
+        ["top 1% of customers", "top 10% of customers", "top 20% of customers"], name=""
+    ),
+)
+show_table(top_table, caption="Concentration of net revenue", fmt={"share of revenue": pct})
+if conc.n_negative:
+    say(
+        f"{count(conc.n_negative)} customers returned more than they bought in the period "
+        f"({money(abs(conc.negative_revenue))}); they count as zero revenue here."
+    )
+
 
 # %% [markdown]
 # ## New versus returning customers
@@ -240,14 +252,15 @@ run.table("lifecycle_stages", stage_table.reset_index())
 
 # %%
 shown = full.tail(6 if quick else 24)
+NLV_LABELS = {
+    "revenue": "R: net revenue",
+    "active_customers": "N: active customers",
+    "orders_per_customer": "L: orders per customer",
+    "avg_order_value": "V: average order value",
+}
 fig = go.Figure()
-for i, (col, label) in enumerate(
-    [
-        ("active_customers", "N: active customers"),
-        ("orders_per_customer", "L: orders per customer"),
-        ("avg_order_value", "V: average order value"),
-    ]
-):
+for i, col in enumerate(["active_customers", "orders_per_customer", "avg_order_value"]):
+    label = NLV_LABELS[col]
     base = shown[col].iloc[0]
     fig.add_scatter(
         x=shown.index.astype(str), y=shown[col] / base * 100, name=label, line_color=COLORS[i]
@@ -256,14 +269,15 @@ fig.update_layout(title=f"N, L and V indexed to 100 in {shown.index[0]}", yaxis_
 show(fig)
 show_table(
     shown[["revenue", "active_customers", "orders_per_customer", "avg_order_value"]]
+    .rename(columns=NLV_LABELS)
     .rename_axis(period_name)
     .iloc[::-1],
     caption="R = N · L · V per period (most recent first)",
     fmt={
-        "revenue": money,
-        "active_customers": count,
-        "orders_per_customer": "{:.3f}",
-        "avg_order_value": lambda v: money(v, 2),
+        NLV_LABELS["revenue"]: money,
+        NLV_LABELS["active_customers"]: count,
+        NLV_LABELS["orders_per_customer"]: "{:.3f}",
+        NLV_LABELS["avg_order_value"]: lambda v: money(v, 2),
     },
 )
 run.table("nlv", nlv.reset_index().assign(period=lambda d: d["period"].astype(str)))
@@ -300,6 +314,7 @@ fig = go.Figure(
 fig.update_layout(
     title=f"Revenue change {change['period_from']} → {change['period_to']}", showlegend=False
 )
+fig.update_xaxes(type="category")
 show(fig)
 biggest = max(effects[:3], key=lambda e: abs(e[1]))
 say(
