@@ -319,8 +319,8 @@ show(fig)
 biggest = max(effects[:3], key=lambda e: abs(e[1]))
 say(
     f"Revenue went from **{money(change['revenue_from'])}** in {change['period_from']} to "
-    f"**{money(change['revenue_to'])}** in {change['period_to']} ({money(change['change'])}). "
-    f"The largest part came from **{biggest[0]}** ({money(biggest[1])})."
+    f"**{money(change['revenue_to'])}** in {change['period_to']} ({money(change['change'], signed=True)}). "
+    f"The largest part came from **{biggest[0]}** ({money(biggest[1], signed=True)})."
 )
 run.metric("revenue_change", float(change["change"]))
 for key in ("effect_N", "effect_L", "effect_V"):

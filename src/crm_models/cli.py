@@ -114,24 +114,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_reports_build(args: argparse.Namespace) -> int:
-    from crm_models.reporting import build_reports
+    from crm_models.reporting import build_reports, parse_params
 
-    params = {}
-    for pair in args.param:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"bad -p {pair!r}: use key=value")
-        params[key] = value
     kwargs = {
         "datasets": args.dataset or ("demo", "cdnow"),
         "only": args.only,
         "quick": args.quick,
-        "params": params,
+        "params": parse_params(args.param),
+        "cell_timeout": args.cell_timeout,
     }
     if args.out:
         kwargs["out"] = args.out
     result = build_reports(**kwargs)
-    _print({"index": str(result.index_path), "elapsed_s": round(result.elapsed, 1)}, args.json)
+    summary = {
+        "index": str(result.index_path),
+        "reports": len(result.published),
+        "not_applicable": len(result.not_applicable),
+        "elapsed_s": round(result.elapsed, 1),
+    }
+    _print(summary, args.json)
     return 0
 
 
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="notebook parameter override (repeatable)",
     )
     p.add_argument("--out", help="output folder (default: reports/)")
+    p.add_argument(
+        "--cell-timeout", type=int, default=None, help="seconds before a notebook cell is stopped"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reports_build)
     return parser

@@ -29,6 +29,7 @@ import pandas as pd
 
 from crm_models.contract import SCHEMAS, ConformOptions, DataError, Problem, RawTable, conform
 from crm_models.dataset import TABLES, CleaningNote, Dataset
+from crm_models.paths import data_dir
 
 BUILTIN = ("demo", "cdnow", "cdnow_sample")
 _EXTENSIONS = (".parquet", ".csv", ".csv.gz", ".tsv", ".xlsx")
@@ -81,11 +82,6 @@ class Mapping:
                 )
             tables.setdefault(table, {}).setdefault("columns", {})[column] = source
         return cls(tables)
-
-
-def data_dir() -> Path:
-    """Where generated data (the demo retailer) is cached: ``$CRM_MODELS_DATA`` or ``./data``."""
-    return Path(os.environ.get("CRM_MODELS_DATA", Path.cwd() / "data"))
 
 
 def load_dataset(

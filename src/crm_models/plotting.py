@@ -15,7 +15,9 @@ Importing the module sets the plotly template (``"plotly_white+crm"``) and matpl
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
+from html import escape as html_escape
 from typing import Any
 
 __all__ = [
@@ -47,11 +49,13 @@ _state = {"plotlyjs_emitted": False, "styled": False}
 
 
 # --------------------------------------------------------------------------- number formats
-def money(value: float, decimals: int = 0, currency: str | None = None) -> str:
-    """An amount of money: ``money(1234567) == "$1,234,567"``."""
+def money(
+    value: float, decimals: int = 0, currency: str | None = None, signed: bool = False
+) -> str:
+    """An amount of money: ``money(1234567) == "$1,234,567"``; ``signed`` adds "+" to gains."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    sign = "-" if value < 0 else ""
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     return f"{sign}{currency if currency is not None else CURRENCY}{abs(value):,.{decimals}f}"
 
 
@@ -172,12 +176,16 @@ def show_table(
     get thousands separators (floats two decimals); ``fmt`` is one format string for every
     numeric column or a ``{column: format string or callable}`` mapping, e.g.
     ``fmt={"revenue": money, "share": pct}``.  Only the first ``max_rows`` rows are shown.
+    Columns named like personal data (names, e-mails, phones, addresses) are refused.
     """
     import pandas as pd
     from IPython.display import HTML
 
+    from crm_models.reporting.tracking import check_no_pii
+
     if isinstance(df, pd.Series):
         df = df.to_frame()
+    check_no_pii(df, f"table {caption!r}" if caption else "table")
     if not isinstance(df.index, pd.RangeIndex):
         df = df.reset_index()
     extra = len(df) - max_rows
@@ -193,9 +201,13 @@ def show_table(
     if isinstance(fmt, Mapping):
         formats.update({k: v for k, v in fmt.items() if k in df.columns})
 
-    styler = df.style.hide(axis="index").format(formats, na_rep="–")
+    styler = (
+        df.style.hide(axis="index")
+        .format(formats, na_rep="–", escape="html")
+        .format_index(escape="html", axis=1)
+    )
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(html_escape(caption))
     html = styler.to_html(exclude_styles=True)
     if extra > 0:
         html += f'<p class="crm-table-note">… and {extra:,} more rows.</p>'
@@ -203,10 +215,13 @@ def show_table(
 
 
 def say(text: str) -> None:
-    """Display a Markdown sentence (headline text built from numbers)."""
+    """Display a Markdown sentence (headline text built from numbers).
+
+    Dollar signs are escaped so that two amounts in one sentence never turn into a formula.
+    """
     from IPython.display import Markdown
 
-    _display(Markdown(text))
+    _display(Markdown(re.sub(r"(?<!\\)\$", r"\\$", text)))
 
 
 apply_style()

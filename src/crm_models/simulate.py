@@ -8,9 +8,11 @@ dictionary of tables that no real business would have, and the generating ``para
 How the shop works, in plain words
 ----------------------------------
 *Time.*  Shopping follows a rhythm: more on Fridays and weekends, most at lunchtime and in the
-evening, and a strong November-December peak (a weekly, a daily and a monthly multiplier, each
-averaging 1, so over a whole year a customer's average rate is unchanged).  The multipliers are in
-``truth["seasonality"]``.
+evening, and a strong November-December peak.  A day-of-week, an hour-of-day and a month
+multiplier each average 1, so over a whole year a customer's average rate is unchanged; they are
+in ``truth["seasonality"]``.  (Technically, purchase times are drawn on a "seasonal clock" that
+runs faster in busy hours, which gives the same result as thinning a faster Poisson process,
+without discarding draws.)
 
 *Acquisition.*  A customer's first purchase is their sign-up.  New customers arrive over the
 whole period at a rate that grows steadily (by default it doubles from the first day to the last)
@@ -21,7 +23,9 @@ week; rates differ between customers as a Gamma(shape ``r``, rate ``alpha``) dis
 mildly by the acquisition channel (referrals buy more often, social-media recruits less).  After
 every repeat purchase the customer quits for good with a personal probability ``p_dropout``
 (Beta(``a``, ``b``) across customers); nobody quits at the first purchase.  This is exactly the
-BG/NBD model of Fader, Hardie and Lee (2005).  ``truth["customers"]`` records each rate, each
+BG/NBD model of Fader, Hardie and Lee (2005), with r = 0.75 and alpha = 4 (on average 0.19
+purchases a week, about ten a year, but most customers buy far less and a few far more) and
+a = 0.8, b = 2.5 (on average a 24% chance of quitting after each repeat purchase).  ``truth["customers"]`` records each rate, each
 drop-out probability, and the moment the customer dropped out (``NaT`` if alive at the end).  A
 customer who has dropped out never buys again - not even in response to a campaign - but may still
 return goods bought earlier.
@@ -37,9 +41,10 @@ spenders are recognisable from who they are.  A line's ``amount`` is quantity x 
 *Channels.*  Each customer has personal web / store / app shares (young people lean to the app,
 older people to the store); each order's channel is drawn from them.
 
-*Returns.*  2-8% of lines, depending on the category, are returned 2-15 days later as negative
-lines (negative quantity and amount) in a separate order with an ``R...`` id.  Returns that would
-fall after the end of the period are not recorded.
+*Returns.*  2-8% of lines, depending on the category (``truth["returns"]``), are returned
+2 + Poisson(4) days later as negative lines (negative quantity and amount, part or all of the
+quantity bought) in a separate order with an ``R...`` id, one per returning order.  Returns
+that would fall after the end of the period are not recorded.
 
 *Campaigns.*  At least four campaigns, spread evenly over the period (about one every six months).
 Each goes to a random share of the customers who are eligible on the send date (already signed up,
@@ -54,8 +59,9 @@ Young customers react most to discounts, customers in the North and East to free
 "sleeping dogs" (mostly 55+) buy anyway but are put off by being contacted: their uplift is
 negative.  Dropped-out customers never respond.  ``truth["uplift"]`` holds ``p_control``,
 ``p_treated`` and ``uplift`` for every audience member and every offer of the campaign, whether or
-not they received it.  Each response is a real order (``K...`` id) 1-14 days after sending, in the
-campaign's redemption channel; ``response_amount`` equals that order's value.
+not they received it.  Each response is a real order (``K...`` id) in the campaign's redemption
+channel, on one of the 14 days after the send day (earlier if the customer drops out first);
+``response_amount`` equals that order's value at list price.
 
 *Permission.*  80% of customers give marketing consent at sign-up.  Consenting customers opt out
 over time at about 6% a year (reasons such as "not relevant" or "privacy"), and each mailing
@@ -65,8 +71,20 @@ dogs four times as often).  Nobody is contacted after opting out.
 *Personal data.*  ``name``, ``email`` and ``phone`` are obviously fake ("Customer 123",
 "c123@example.com", "+00 555 0000123"); they exist so that tests can prove loading strips them.
 
-Everything is drawn from one ``numpy.random.default_rng(seed)``: the same arguments give
-identical tables.
+The truth
+---------
+``truth`` holds: ``customers`` (per customer: ``lambda_``, ``p_dropout``, ``dropout_date``,
+``alive_at_end``, ``quantity_mu``, expected line and order values, expected purchases and spend in
+the next 52 weeks, favourite category, channel shares, consent, sleeping-dog flag), ``uplift``,
+``affinities``, ``seasonality``, ``campaigns`` (the campaign plan), ``returns`` (return rate by
+category) and ``attribute_effects`` (the multipliers on ``lambda_`` and ``quantity_mu``).
+Expected lines and values are exact for an ordinary (``O...``) order of that customer.
+
+With the defaults (20,000 customers, 2023-01-01 to 2025-06-30) the log has about 180,000 lines:
+about 95,000 ordinary orders (168,000 lines), 1,600 campaign response orders (3,500 lines) and
+7,500 return lines; five campaigns reach about 20,000 customer contacts in all; about half of the
+customers have dropped out by the end.  Everything is drawn from one
+``numpy.random.default_rng(seed)``: the same arguments give identical tables.
 """
 
 from __future__ import annotations
@@ -297,14 +315,18 @@ def _strings(codes: np.ndarray, labels) -> pd.Series:
 
 
 def _numbered(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()), width, "0")
+    digits = pc.utf8_lpad(
+        pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()), width, "0"
+    )
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
 def _timestamps(start: pd.Timestamp, seconds: np.ndarray) -> np.ndarray:
     """int64 seconds after ``start`` as datetime64[us]; ``_NEVER`` becomes NaT."""
     seconds = np.asarray(seconds, dtype=np.int64)
-    out = np.datetime64(start.to_datetime64(), "us") + (seconds * 1_000_000).astype("timedelta64[us]")
+    out = np.datetime64(start.to_datetime64(), "us") + (seconds * 1_000_000).astype(
+        "timedelta64[us]"
+    )
     out[seconds == _NEVER] = np.datetime64("NaT")
     return out
 
@@ -322,7 +344,7 @@ class _Clock:
         self.month = _normalised(MONTH_RAW, MONTH_DAYS)
         self.hour = _normalised(HOUR_RAW)
         s = (
-            self.weekday[hours.dayofweek.to_numpy()]
+            self.weekday[hours.day_of_week.to_numpy()]
             * self.month[hours.month.to_numpy() - 1]
             * self.hour[hours.hour.to_numpy()]
         )
@@ -353,7 +375,7 @@ class _Clock:
 class _Catalogue:
     def __init__(self, rng: np.random.Generator):
         names, cats, prices, pops, within = [], [], [], [], []
-        for c, (cat, (share, price, _ret, products)) in enumerate(CATALOGUE.items()):
+        for c, (share, price, _ret, products) in enumerate(CATALOGUE.values()):
             w = 1.0 / np.arange(1, len(products) + 1) ** POPULARITY_EXPONENT
             w /= w.sum()
             raw = price * rng.lognormal(-0.06, 0.35, len(products))
@@ -381,6 +403,29 @@ class _Catalogue:
         index = {n: i for i, n in enumerate(self.names)}
         self.pairs = [(index[a], index[b], p) for a, b, p in AFFINITIES]
 
+    def expected_basket(self, extra_mean: float) -> tuple[np.ndarray, np.ndarray]:
+        """Expected lines and list-price value (quantity 1) of an order, by favourite category.
+
+        With K = 1 + Poisson(m) draws from product probabilities q, product j is in the basket
+        with probability 1 - E[(1 - q_j)^K] = 1 - (1 - q_j) exp(-m q_j); an affinity rule adds
+        its consequent B with probability p when A is present and B is not.
+        """
+        n_cat = len(self.categories)
+        q = (1 - FAVOURITE_WEIGHT) * self.pop[None, :] + FAVOURITE_WEIGHT * self.within[None, :] * (
+            self.cat[None, :] == np.arange(n_cat)[:, None]
+        )
+
+        def none_of(x):  # probability that none of the draws falls in a set of probability x
+            return (1 - x) * np.exp(-extra_mean * x)
+
+        present = 1 - none_of(q)
+        lines, value = present.sum(axis=1), present @ self.price
+        for a, b, p in self.pairs:
+            a_not_b = none_of(q[:, b]) - none_of(q[:, a] + q[:, b])
+            lines = lines + p * a_not_b
+            value = value + p * a_not_b * self.price[b]
+        return lines, value
+
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             {
@@ -406,7 +451,7 @@ class _Catalogue:
         prod = np.minimum(prod, len(self.ids) - 1)
         n_products = len(self.ids)
         key = np.sort(order * n_products + prod)
-        key = key[np.r_[True, key[1:] != key[:-1]]]  # one line per product per order
+        key = key[np.r_[True, key[1:] != key[:-1]][: key.size]]  # one line per product and order
         order, prod = key // n_products, key % n_products
         extra_order, extra_prod = [], []
         for a, b, p in self.pairs:
@@ -435,7 +480,7 @@ def _campaign_plan(span_days: int, start: pd.Timestamp) -> list[dict]:
     plan = []
     for k in range(n):
         day = int(first + (last - first) * (k + 0.5) / n)
-        weekday = (start + pd.Timedelta(days=day)).dayofweek
+        weekday = (start + pd.Timedelta(days=day)).day_of_week
         day -= (weekday - CAMPAIGN_SEND_WEEKDAY) % 7  # back to that week's Tuesday
         arms, audience, control = CAMPAIGN_DESIGNS[k % len(CAMPAIGN_DESIGNS)]
         plan.append(
@@ -506,7 +551,9 @@ def simulate_retailer(
         * rng.gamma(QUANTITY_MU_SHAPE, 1.0 / QUANTITY_MU_SHAPE, n)
     )
     old = age >= 55
-    sleeping = rng.random(n) < np.where(old, SLEEPING_DOG_SHARE["55+"], SLEEPING_DOG_SHARE["under 55"])
+    sleeping = rng.random(n) < np.where(
+        old, SLEEPING_DOG_SHARE["55+"], SLEEPING_DOG_SHARE["under 55"]
+    )
     consent = rng.random(n) < CONSENT_RATE
 
     # acquisition (customer ids follow sign-up order) and BG/NBD repeat purchases
@@ -549,7 +596,7 @@ def simulate_retailer(
     big = np.int64(end_s + 1)
     hist_key = np.sort(o_cust * big + o_time)
     camp_rows, uplift_rows = [], []
-    k_cust, k_time, k_camp, k_chan = [], [], [], []
+    k_cust, k_time, k_chan = [], [], []
     k_lines = []
     n_k = 0
     for ci, camp in enumerate(plan):
@@ -598,7 +645,7 @@ def simulate_retailer(
             )
         p_resp = np.where(treated, p_arm[np.maximum(arm, 0), np.arange(m)], p0)
         responded = rng.random(m) < p_resp
-        # response orders: 1-14 days after sending, never after the customer's drop-out
+        # response orders: on one of the 14 days after the send day, never after drop-out
         r_idx = np.flatnonzero(responded)
         r_cust = members[r_idx]
         days = 1 + np.minimum(rng.geometric(0.3, r_idx.size) - 1, RESPONSE_WINDOW_DAYS - 1)
@@ -615,7 +662,6 @@ def simulate_retailer(
         resp_amount[r_idx] = amount
         k_cust.append(r_cust)
         k_time.append(r_time)
-        k_camp.append(np.full(r_idx.size, ci))
         k_chan.append(np.full(r_idx.size, ORDER_CHANNELS.index(camp["redemption_channel"])))
         k_lines.append((order + n_k, prod, qty))
         n_k += r_idx.size
@@ -672,7 +718,7 @@ def simulate_retailer(
     returned = rng.random(len(line_order)) < cat.return_rate[cat.cat[line_prod]]
     rl = np.flatnonzero(returned)
     src = line_order[rl]  # non-decreasing, as lines are stored order by order
-    first = np.r_[True, src[1:] != src[:-1]]
+    first = np.r_[True, src[1:] != src[:-1]][: src.size]
     r_orders, r_of_line = src[first], np.cumsum(first) - 1
     delay = RETURN_DELAY_DAYS[0] + rng.poisson(RETURN_DELAY_DAYS[1], r_orders.size)
     r_time = (ord_time[r_orders] // DAY_S + delay) * DAY_S + clock.time_of_day(rng, r_orders.size)
@@ -697,7 +743,12 @@ def simulate_retailer(
     within = (all_prefix.astype(np.int64) << 40) + (all_num << 8) + all_prod
     sort = np.lexsort((within, all_time))
     all_cust, all_time, all_prefix = all_cust[sort], all_time[sort], all_prefix[sort]
-    all_num, all_prod, all_qty, all_chan = all_num[sort], all_prod[sort], all_qty[sort], all_chan[sort]
+    all_num, all_prod, all_qty, all_chan = (
+        all_num[sort],
+        all_prod[sort],
+        all_qty[sort],
+        all_chan[sort],
+    )
 
     counts = [len(k_cust), n_o, r_orders_kept.size]
     width = max(8, len(str(max(counts))))
@@ -749,7 +800,9 @@ def simulate_retailer(
     campaigns = pd.concat(camp_rows, ignore_index=True)
     arm_names = [a for p in plan for a in p["arms"]]
     arm_code = np.where(
-        campaigns["arm_code"] >= 0, campaigns["arm_code"] + campaigns["n_arms_before"], len(arm_names)
+        campaigns["arm_code"] >= 0,
+        campaigns["arm_code"] + campaigns["n_arms_before"],
+        len(arm_names),
     )
     campaigns = pd.DataFrame(
         {
@@ -764,23 +817,10 @@ def simulate_retailer(
         }
     )
 
-    # the truth
-    exp_price = (1 - FAVOURITE_WEIGHT) * np.sum(cat.pop * cat.price)
-    cat_mean_price = np.array(
-        [np.sum(cat.within[s:e] * cat.price[s:e]) for s, e in zip(cat.cat_start, cat.cat_end, strict=True)]
-    )
-    line_price = exp_price + FAVOURITE_WEIGHT * cat_mean_price[fav]
-    # expected lines and value an affinity rule adds per order, by favourite category
-    n_base = 1 + EXTRA_LINES_MEAN
-    add_lines = np.zeros(len(cat.categories))
-    add_value = np.zeros(len(cat.categories))
-    for a, b, p in cat.pairs:
-        q_a = (1 - FAVOURITE_WEIGHT) * cat.pop[a] + FAVOURITE_WEIGHT * cat.within[a] * (
-            np.arange(len(cat.categories)) == cat.cat[a]
-        )
-        add_lines += p * n_base * q_a
-        add_value += p * n_base * q_a * cat.price[b]
-    order_value = (1 + qty_mu) * (n_base * line_price + add_value[fav])
+    # the truth: exact expected basket size and value for an ordinary order, by favourite category
+    lines_c, value_c = cat.expected_basket(EXTRA_LINES_MEAN)
+    order_value = (1 + qty_mu) * value_c[fav]
+    line_price = value_c[fav] / lines_c[fav]
     alive_end = dropout == _NEVER
     exp_next = np.where(alive_end, -np.expm1(-lam * p_drop * 52.0) / p_drop, 0.0)
     truth_customers = pd.DataFrame(
@@ -794,7 +834,7 @@ def simulate_retailer(
             "expected_quantity": 1 + qty_mu,
             "expected_line_price": line_price,
             "expected_line_amount": (1 + qty_mu) * line_price,
-            "expected_lines_per_order": n_base + add_lines[fav],
+            "expected_lines_per_order": lines_c[fav],
             "expected_order_value": order_value,
             "expected_purchases_next_52w": exp_next,
             "expected_spend_next_52w": exp_next * order_value,
@@ -844,9 +884,18 @@ def simulate_retailer(
         {"category": list(cat.categories), "return_rate": cat.return_rate.astype(float)}
     ).astype({"category": "str"})
     effects = pd.DataFrame(
-        [("lambda_", "acquisition_channel", c, float(m)) for c, m in zip(ACQ_CHANNELS, lam_mult, strict=True)]
-        + [("quantity_mu", "age_band", b, m) for b, m in zip(AGE_BANDS, QUANTITY_MULT_AGE, strict=True)]
-        + [("quantity_mu", "region", r, m) for r, m in zip(REGIONS, QUANTITY_MULT_REGION, strict=True)],
+        [
+            ("lambda_", "acquisition_channel", c, float(m))
+            for c, m in zip(ACQ_CHANNELS, lam_mult, strict=True)
+        ]
+        + [
+            ("quantity_mu", "age_band", b, m)
+            for b, m in zip(AGE_BANDS, QUANTITY_MULT_AGE, strict=True)
+        ]
+        + [
+            ("quantity_mu", "region", r, m)
+            for r, m in zip(REGIONS, QUANTITY_MULT_REGION, strict=True)
+        ],
         columns=["parameter", "attribute", "level", "multiplier"],
     ).astype({"parameter": "str", "attribute": "str", "level": "str"})
 
@@ -871,7 +920,10 @@ def simulate_retailer(
         "sleeping_dog_opt_out_factor": SLEEPING_DOG_OPT_OUT_FACTOR,
         "sleeping_dog_share": SLEEPING_DOG_SHARE,
         "response_window_days": RESPONSE_WINDOW_DAYS,
-        "return_delay_days": {"minimum": RETURN_DELAY_DAYS[0], "poisson_mean": RETURN_DELAY_DAYS[1]},
+        "return_delay_days": {
+            "minimum": RETURN_DELAY_DAYS[0],
+            "poisson_mean": RETURN_DELAY_DAYS[1],
+        },
         "return_rates": dict(zip(cat.categories, map(float, cat.return_rate), strict=True)),
         "response_baseline": RESPONSE_BASELINE,
         "uplift": UPLIFT,
@@ -894,7 +946,8 @@ def simulate_retailer(
             for p in plan
         ],
         "affinities": [
-            {"antecedent": cat.ids[a], "consequent": cat.ids[b], "probability": p} for a, b, p in cat.pairs
+            {"antecedent": cat.ids[a], "consequent": cat.ids[b], "probability": p}
+            for a, b, p in cat.pairs
         ],
     }
     truth = {

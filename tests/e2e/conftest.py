@@ -13,35 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_models.reporting.catalog import Report
-
 FIXTURES = Path(__file__).parent / "fixtures"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-SALES = Report(
-    "sales",
-    "10_fixture_sales.py",
-    "Fixture sales",
-    ("transactions",),
-    "Revenue by month and channel (test fixture).",
-)
-CAMPAIGNS = Report(
-    "campaigns",
-    "20_fixture_campaigns.py",
-    "Fixture campaigns",
-    ("transactions", "campaigns"),
-    "Response to mailings (test fixture).",
-)
-FAILS = Report("fails", "90_fixture_fails.py", "Fixture that fails", ("transactions",), "")
 
 
 @pytest.fixture(scope="session")

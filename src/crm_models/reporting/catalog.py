@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_models.reporting.paths import notebooks_dir
+from crm_models.paths import notebooks_dir
 
 __all__ = ["REPORTS", "Report", "get_report", "notebooks_dir"]
 

@@ -113,10 +113,19 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+FIRST_DATASETS = ("demo", "cdnow")  # the default datasets lead the index
+
+
+def _dataset_order(manifest_path: Path) -> tuple[int, str]:
+    name = manifest_path.parent.name
+    first = FIRST_DATASETS.index(name) if name in FIRST_DATASETS else len(FIRST_DATASETS)
+    return first, name
+
+
 def read_manifests(out: Path) -> list[dict[str, Any]]:
     """Every published dataset manifest under ``out`` (``<dataset>/manifest.json``)."""
     manifests = []
-    for path in sorted(Path(out).glob(f"*/{MANIFEST}")):
+    for path in sorted(Path(out).glob(f"*/{MANIFEST}"), key=_dataset_order):
         if path.parent.name.startswith((".", "_")):
             continue
         try:

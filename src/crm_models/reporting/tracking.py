@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crm_models.reporting.paths import mlruns_dir, project_root
+from crm_models.paths import mlruns_dir, project_root
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +117,7 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
         location = None
         if root is not None:
             safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
-            location = (root / safe).as_uri()
+            location = (root / safe).resolve().as_uri()
         try:
             return client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
@@ -186,8 +186,8 @@ def check_no_pii(df: pd.DataFrame, what: str = "table") -> None:
     bad = [c for c in names if _normalise(c) in _PII_EXACT or _PII_RE.search(_normalise(c))]
     if bad:
         raise PIIError(
-            f"refusing to log {what}: column(s) {', '.join(map(repr, bad))} look like personal "
-            "data (names, e-mails, phones, addresses); drop them before logging"
+            f"{what} refused: column(s) {', '.join(map(repr, bad))} look like personal data "
+            "(names, e-mails, phones, addresses); drop them before logging or showing the table"
         )
 
 
@@ -270,7 +270,7 @@ def log_run(
     ``extra_artifacts`` ({artifact folder or "": file}).  ``status`` overrides the recorded one
     (``FAILED`` for a notebook that raised).  ``run.json`` is updated with the run id.
     """
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     run_dir = Path(run_dir)
     record = json.loads((run_dir / RUN_FILE).read_text())
@@ -318,7 +318,6 @@ def log_run(
             params=param_list[start : start + 100],
             metrics=metric_list[start : start + 100],
         )
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     for folder in ("tables", "models"):
         if (run_dir / folder).is_dir() and any((run_dir / folder).iterdir()):
             client.log_artifacts(run_id, str(run_dir / folder), folder)

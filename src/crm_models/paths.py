@@ -1,4 +1,4 @@
-"""Where the project lives: the folders the reporting layer reads and writes.
+"""Where the project lives: its data cache, notebooks, reports and MLflow store.
 
 The project root is the folder holding ``pyproject.toml`` and ``notebooks/``.  It is found,
 in order, from the ``CRM_MODELS_HOME`` environment variable, from the package source (an
@@ -22,8 +22,8 @@ def project_root() -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    # src/crm_models/reporting/paths.py -> parents[3] is the checkout of an editable install.
-    source_root = Path(__file__).resolve().parents[3]
+    # src/crm_models/paths.py -> parents[2] is the checkout of an editable install.
+    source_root = Path(__file__).resolve().parents[2]
     if _looks_like_project(source_root):
         return source_root
     return Path.cwd().resolve()
@@ -42,3 +42,8 @@ def reports_dir() -> Path:
 def mlruns_dir() -> Path:
     """The default home of the MLflow store (a SQLite database plus artifacts)."""
     return project_root() / "mlruns"
+
+
+def data_dir() -> Path:
+    """Where generated data (the demo retailer) is cached: ``$CRM_MODELS_DATA`` or ``data/``."""
+    return Path(os.environ.get("CRM_MODELS_DATA", project_root() / "data"))
