@@ -8,6 +8,7 @@
 The reporting layer knows nothing about the analyses it publishes.
 """
 
+from crm_models.paths import project_root, reports_dir
 from crm_models.reporting.build import (
     BuildError,
     BuildResult,
@@ -16,7 +17,6 @@ from crm_models.reporting.build import (
     parse_params,
 )
 from crm_models.reporting.catalog import REPORTS, Report, get_report, notebooks_dir
-from crm_models.paths import project_root, reports_dir
 from crm_models.reporting.tracking import PIIError, ReportRun, experiment_name, tracking_uri
 
 __all__ = [

@@ -34,8 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crm_models.reporting.catalog import REPORTS, Report
 from crm_models.paths import notebooks_dir, reports_dir
+from crm_models.reporting.catalog import REPORTS, Report
 from crm_models.reporting.publish import (
     MANIFEST,
     STATUS_NA,
