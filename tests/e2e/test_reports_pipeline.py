@@ -435,30 +435,3 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     assert problems == []
     assert remote == [], "the reports must work offline"
     assert (tmp_path / "sales.png").stat().st_size > 10_000
-
-
-# --------------------------------------------------------------------------- the real thing
-@pytest.mark.slow
-def test_real_demo_quick_build(tmp_path, tracking_store, monkeypatch):
-    """The real catalog on the simulated demo retailer, quick mode (needs the lead's loader)."""
-    datasets = pytest.importorskip("crm_models.datasets")
-    monkeypatch.setenv("CRM_MODELS_DATA", str(tmp_path / "data"))  # keep the checkout clean
-    from crm_models.reporting import REPORTS, notebooks_dir
-
-    if not all((notebooks_dir() / r.notebook).is_file() for r in REPORTS):
-        pytest.skip("report notebooks not written yet")
-    result = build_reports(
-        ["demo"],
-        quick=True,
-        out=tmp_path / "reports",
-        progress=False,
-        loader=datasets.load_dataset,
-    )
-    assert result.published
-    for entry in result.published:
-        html = (tmp_path / "reports" / entry.html).read_text()
-        assert len(CDN_SCRIPT.findall(html)) == 0
-        body = _body_without_scripts(html)
-        assert "Traceback" not in body and "jp-CodeMirrorEditor" not in body
-        assert entry.headlines and entry.mlflow_run_id
-        assert entry.headlines[0]["display"] in result.index_path.read_text()
