@@ -1,5 +1,11 @@
 # ---
 # jupyter:
+#   crm_report:
+#     slug: customer_base
+#     title: Customer base and revenue
+#     description: Size and activity of the customer base, where revenue comes from, how concentrated
+#       it is, and revenue split into customers × orders per customer × order value (R = N·L·V).
+#     requires: [transactions]
 #   jupytext:
 #     formats: py:percent
 #     text_representation:

@@ -241,10 +241,6 @@ def _select(catalog: Sequence[Report], only: Sequence[str] | None) -> list[Repor
     return [r for r in catalog if r.slug in set(only)]
 
 
-def _missing_tables(dataset: Any, requires: Sequence[str]) -> list[str]:
-    return [t for t in requires if not dataset.has(t)]
-
-
 def _failed_cell(exc: Any, nb_path: Path, injected_at: int) -> str:
     """``cell 4 (line 23 of x.py)``: the failing cell as the analyst finds it in the source.
 
@@ -627,13 +623,8 @@ def build_reports(
                     entries: list[ReportEntry] = []
                     for report in selected:
                         bar.set_description(f"{name}/{report.slug}")
-                        lacking = _missing_tables(dataset, report.requires)
-                        if lacking:
-                            reason = (
-                                f"needs the {', '.join(lacking)} table"
-                                f"{'s' if len(lacking) > 1 else ''}, which dataset {name} "
-                                "does not have"
-                            )
+                        reason = report.missing(dataset)
+                        if reason:
                             entry = ReportEntry(
                                 dataset=name,
                                 slug=report.slug,

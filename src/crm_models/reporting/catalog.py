@@ -1,40 +1,80 @@
-"""The reports the build knows: one notebook each, and the contract tables it needs.
+"""The reports the build knows: every numbered notebook that declares itself a report.
 
-Later analysis issues append to :data:`REPORTS`.  A report whose ``requires`` tables are absent
-from a dataset is published as "not applicable" for that dataset instead of failing the build.
+A report is a jupytext ``py:percent`` notebook in ``notebooks/`` whose header carries a
+``crm_report`` entry, so adding a report means adding a notebook and nothing else::
+
+    # ---
+    # jupyter:
+    #   crm_report:
+    #     slug: customer_base
+    #     title: Customer base and revenue
+    #     description: One sentence for the index page.
+    #     requires: [transactions]                     # contract tables it needs
+    #     requires_columns: ["transactions.product_id|transactions.category"]  # optional
+    #   jupytext: ...
+
+A report whose tables or columns are absent from a dataset is published as "not applicable"
+for that dataset (with the reason) instead of failing the build.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from crm_models.paths import notebooks_dir
 
-__all__ = ["REPORTS", "Report", "get_report", "notebooks_dir"]
+__all__ = ["REPORTS", "Report", "discover_reports", "get_report", "notebooks_dir"]
 
 
 @dataclass(frozen=True)
 class Report:
-    """One report: a jupytext ``py:percent`` notebook in ``notebooks/`` rendered to HTML."""
+    """One report: a notebook rendered to HTML, and what a dataset must hold for it."""
 
     slug: str
     notebook: str
     title: str
     requires: tuple[str, ...] = ("transactions",)
     description: str = ""
+    requires_columns: tuple[str, ...] = ()  # "table.column", alternatives joined with "|"
+
+    def missing(self, dataset: Any) -> str | None:
+        """Why ``dataset`` cannot support this report, or None when it can."""
+        lacking = [t for t in self.requires if not dataset.has(t)]
+        if lacking:
+            plural = "s" if len(lacking) > 1 else ""
+            return f"needs the {', '.join(lacking)} table{plural}, which dataset {dataset.name} does not have"
+        for need in self.requires_columns:
+            options = [opt.split(".", 1) for opt in need.split("|")]
+            if not any(dataset.has(t) and c in getattr(dataset, t).columns for t, c in options):
+                names = " or ".join(f"{c} ({t})" for t, c in options)
+                return f"needs {names}, which dataset {dataset.name} does not have"
+        return None
 
 
-REPORTS: list[Report] = [
-    Report(
-        "customer_base",
-        "01_customer_base_and_revenue.py",
-        "Customer base and revenue",
-        ("transactions",),
-        "Size and activity of the customer base, where revenue comes from, how concentrated "
-        "it is, and revenue split into customers × orders per customer × order value "
-        "(R = N·L·V).",
-    ),
-]
+def discover_reports(folder: Path | None = None) -> list[Report]:
+    """Reports declared in the headers of ``NN_*.py`` notebooks, in file-name order."""
+    import jupytext
+
+    reports = []
+    for path in sorted((folder or notebooks_dir()).glob("[0-9][0-9]_*.py")):
+        meta = jupytext.read(path).metadata.get("crm_report")
+        if meta:
+            reports.append(
+                Report(
+                    slug=meta["slug"],
+                    notebook=path.name,
+                    title=meta["title"],
+                    requires=tuple(meta.get("requires", ("transactions",))),
+                    description=meta.get("description", ""),
+                    requires_columns=tuple(meta.get("requires_columns", ())),
+                )
+            )
+    return reports
+
+
+REPORTS: list[Report] = discover_reports()
 
 
 def get_report(slug: str, reports: list[Report] | None = None) -> Report:
