@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_view)
 
+    # -- analysis commands (one block per analysis module) --
+    # [clv commands]
+    # [segment commands]
+    # [basket commands]
+
     reports = sub.add_parser("reports", help="regenerate the HTML reports")
     rsub = reports.add_subparsers(dest="reports_command", required=True)
     p = rsub.add_parser("build", help="execute the notebooks and publish HTML reports")
