@@ -107,3 +107,33 @@ def test_demo_dataset_is_cached_and_deterministic(tmp_path, monkeypatch):
     assert {"name", "email", "phone"}.isdisjoint(a.customers.columns)
     assert a.has("transactions", "customers", "campaigns", "products")
     assert pd.Series(a.info["truth_dir"]).str.endswith("truth").all()
+
+
+def test_online_retail_xlsx_equals_csv(shared_data, tmp_path):
+    """The original UCI file is an .xlsx: the same rows load to the same dataset either way."""
+    head = pd.read_csv(shared_data / "online_retail" / "online_retail.csv", nrows=2000, dtype=str)
+    head.to_csv(tmp_path / "retail.csv", index=False)
+    typed = head.astype({"Quantity": int, "UnitPrice": float})
+    typed["CustomerID"] = typed["CustomerID"].astype(float)
+    typed["InvoiceDate"] = pd.to_datetime(typed["InvoiceDate"])
+    typed.to_excel(tmp_path / "retail.xlsx", index=False)
+    a = load_dataset(tmp_path / "retail.csv")
+    b = load_dataset(tmp_path / "retail.xlsx")
+    assert dataset_summary(a)["revenue"] == dataset_summary(b)["revenue"]
+    pd.testing.assert_frame_equal(
+        a.transactions.reset_index(drop=True),
+        b.transactions.reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_demo_cache_is_rebuilt_when_the_simulator_changes(tmp_path, monkeypatch):
+    import crm_models.datasets as datasets
+
+    monkeypatch.setenv("CRM_MODELS_DATA", str(tmp_path))
+    first = load_dataset("demo", n_customers=800, seed=5)
+    stamp = tmp_path / "demo-800-5" / "SIMULATOR_VERSION"
+    stamp.write_text("an older simulator")
+    second = load_dataset("demo", n_customers=800, seed=5)
+    assert stamp.read_text() == datasets._simulator_version()
+    assert first.fingerprint == second.fingerprint

@@ -18,6 +18,7 @@ apply to all of them, and the result is one :class:`~crm_models.dataset.Dataset`
 from __future__ import annotations
 
 import importlib.util
+import hashlib
 import json
 import os
 import shutil
@@ -129,18 +130,33 @@ def _lifetimes_file(name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / "datasets" / fname
 
 
+def _simulator_version() -> str:
+    """Hash of the simulator's source: a cached demo is regenerated when the simulator changes."""
+    import crm_models.simulate
+
+    return hashlib.sha256(Path(crm_models.simulate.__file__).read_bytes()).hexdigest()[:16]
+
+
 def _load_demo(options: ConformOptions, n_customers: int, seed: int) -> Dataset:
     from crm_models.simulate import simulate_retailer
 
     name = "demo" if (n_customers, seed) == (20_000, 42) else f"demo-{n_customers}-{seed}"
     folder = data_dir() / name
-    if not (folder / "transactions.parquet").exists():
+    version = _simulator_version()
+    stamp = folder / "SIMULATOR_VERSION"
+    if not stamp.exists() or stamp.read_text().strip() != version:
         tmp = folder.with_name(f".{name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
         simulate_retailer(n_customers=n_customers, seed=seed).write(tmp)
+        (tmp / "SIMULATOR_VERSION").write_text(version)
+        stale = folder.with_name(f".{name}.{os.getpid()}.stale")
         try:
+            if folder.exists():
+                folder.replace(stale)
             tmp.replace(folder)
         except OSError:  # another process cached it first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
     ds = _load_folder(folder, options, None)
     ds.name = name
     ds.info["truth_dir"] = str(folder / "truth")
