@@ -17,8 +17,8 @@ apply to all of them, and the result is one :class:`~crm_models.dataset.Dataset`
 
 from __future__ import annotations
 
-import importlib.util
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
