@@ -40,7 +40,7 @@ import plotly.graph_objects as go
 from crm_models import revenue
 from crm_models.datasets import load_dataset
 from crm_models.features import STAGES, customer_view, resolve_as_of
-from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
+from crm_models.plotting import COLORS, count, money, pct, period_bars, say, show, show_table
 from crm_models.reporting import ReportRun
 
 ds = load_dataset(dataset)
@@ -97,18 +97,11 @@ say(
 
 # %%
 activity = revenue.base_activity(ds, freq=freq, as_of=as_of_day)
-fig = go.Figure()
-fig.add_bar(
-    x=activity.index.astype(str),
-    y=activity["returning_customers"],
-    name="returning",
-    marker_color=COLORS[0],
-)
-fig.add_bar(
-    x=activity.index.astype(str), y=activity["new_customers"], name="new", marker_color=COLORS[1]
-)
-fig.update_layout(
-    barmode="stack", title=f"Active customers per {period_name}", yaxis_title="customers"
+fig = period_bars(
+    activity,
+    {"returning_customers": "returning", "new_customers": "new"},
+    title=f"Active customers per {period_name}",
+    yaxis_title="customers",
 )
 show(fig)
 
@@ -200,18 +193,11 @@ if conc.n_negative:
 
 # %%
 nvr = revenue.new_vs_returning(ds, freq=freq, as_of=as_of_day)
-fig = go.Figure()
-fig.add_bar(
-    x=nvr.index.astype(str),
-    y=nvr["returning_revenue"],
-    name="returning customers",
-    marker_color=COLORS[0],
-)
-fig.add_bar(
-    x=nvr.index.astype(str), y=nvr["new_revenue"], name="new customers", marker_color=COLORS[1]
-)
-fig.update_layout(
-    barmode="stack", title=f"Revenue from new and returning customers per {period_name}"
+fig = period_bars(
+    nvr,
+    {"returning_revenue": "returning customers", "new_revenue": "new customers"},
+    title=f"Revenue from new and returning customers per {period_name}",
+    yaxis_title="revenue",
 )
 show(fig)
 recent = nvr.loc[~nvr["partial"]].tail(12)

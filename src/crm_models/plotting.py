@@ -152,6 +152,24 @@ def show(fig: Any, *, height: int | None = None) -> None:
     raise TypeError(f"show() takes a plotly or matplotlib figure, got {type(fig).__name__}")
 
 
+def period_bars(
+    frame: Any, series: Mapping[str, str], title: str, yaxis_title: str = "", stacked: bool = True
+) -> Any:
+    """A plotly bar chart of per-period columns (``{column: legend label}``), stacked by default.
+
+    The index (periods or dates) becomes the category axis, so month labels never turn into a
+    date axis with gaps.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    x = [str(i) for i in frame.index]
+    for i, (column, label) in enumerate(series.items()):
+        fig.add_bar(x=x, y=frame[column], name=label, marker_color=COLORS[i % len(COLORS)])
+    fig.update_layout(barmode="stack" if stacked else "group", title=title, yaxis_title=yaxis_title)
+    return fig
+
+
 def _auto_format(dtype: Any) -> str | None:
     import pandas as pd
 

@@ -14,6 +14,16 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `make test` installs it where it can
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +48,11 @@ def tracking_store(tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.delenv("CRM_MODELS_TRACKING", raising=False)
         yield uri
+
+
+@pytest.fixture
+def chromium() -> dict:
+    """Launch options for headless Debian Chromium (the test is skipped, with the reason, if absent)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian chromium not installed ({CHROMIUM}); `make test` installs it as root")
+    return {"executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS, "headless": True}

@@ -15,7 +15,6 @@ import pytest
 from crm_models import revenue
 from crm_models.datasets import load_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
 CLI = [sys.executable, "-m", "crm_models.cli"]
 SECTIONS = [
     "At a glance",
@@ -140,26 +139,12 @@ def test_failed_build_keeps_published_reports(build, tmp_path):
     assert (out / "demo" / "customer_base.html").read_bytes() == before
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium not installed (/usr/bin/chromium)"
-)
-def test_report_renders_in_chromium_without_errors(build, tmp_path):
+def test_report_renders_in_chromium_without_errors(build, tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = pw.chromium.launch(**chromium)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -26,16 +26,6 @@ from crm_models.reporting.build import build_lock
 from crm_models.reporting.tracking import PIIError, check_no_pii
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 SALES = Report(
     "sales",
@@ -394,10 +384,7 @@ def test_parse_params():
 
 
 # --------------------------------------------------------------------------- the browser
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium not installed (/usr/bin/chromium)"
-)
-def test_report_renders_in_headless_chromium(built, tmp_path):
+def test_report_renders_in_headless_chromium(built, tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
@@ -405,9 +392,7 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
+            **chromium,
             viewport={"width": 1280, "height": 900},
         )
         try:
