@@ -106,12 +106,15 @@ def _btyd_arrays(
     buyer = np.bincount(codes, minlength=n) > 0
     d0 = day.min() if len(day) else 0
     span = int(day.max() - d0 + 1) if len(day) else 1
-    key = np.sort(codes.astype(np.int64) * span + (day - d0))
+    key = codes.astype(np.int64)
+    key *= span
+    key += day
+    key -= d0
+    key.sort()
     distinct = np.ones(len(key), dtype=bool)
     distinct[1:] = key[1:] != key[:-1]
     days = np.bincount(key[distinct] // span, minlength=n)
-    on_first = day == first_day[codes]
-    first_amount = np.bincount(codes[on_first], weights=amount[on_first], minlength=n)
+    first_amount = np.bincount(codes, weights=np.where(day == first_day[codes], amount, 0.0), minlength=n)
     total = np.bincount(codes, weights=amount, minlength=n)
     frequency = np.where(buyer, days - 1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -130,7 +133,9 @@ def _btyd_arrays(
 
 
 def _day_numbers(order_date) -> np.ndarray:
-    return np.asarray(order_date, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+    """Whole days since 1970-01-01 (floor, so times of day fall on their own date)."""
+    ns = np.asarray(order_date, dtype="datetime64[ns]").view(np.int64)
+    return np.floor_divide(ns, 86_400_000_000_000)
 
 
 def _as_of_day(as_of: pd.Timestamp) -> int:
