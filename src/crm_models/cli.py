@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     # [clv commands]
     # [segment commands]
     # [basket commands]
+    # [targeting commands]
+    # [forecast commands]
 
     reports = sub.add_parser("reports", help="regenerate the HTML reports")
     rsub = reports.add_subparsers(dest="reports_command", required=True)
