@@ -16,11 +16,10 @@ from crm_models.reporting.build import (
     build_reports,
     parse_params,
 )
-from crm_models.reporting.catalog import REPORTS, Report, get_report, notebooks_dir
+from crm_models.reporting.catalog import Report, discover_reports, get_report, notebooks_dir
 from crm_models.reporting.tracking import PIIError, ReportRun, experiment_name, tracking_uri
 
 __all__ = [
-    "REPORTS",
     "BuildError",
     "BuildResult",
     "PIIError",
@@ -28,6 +27,7 @@ __all__ = [
     "ReportEntry",
     "ReportRun",
     "build_reports",
+    "discover_reports",
     "experiment_name",
     "get_report",
     "notebooks_dir",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_models.paths import notebooks_dir, reports_dir
-from crm_models.reporting.catalog import REPORTS, Report
+from crm_models.reporting.catalog import Report, discover_reports
 from crm_models.reporting.publish import (
     MANIFEST,
     STATUS_NA,
@@ -559,6 +559,9 @@ def build_reports(
     failure, leaving the published reports untouched.
     """
     started = time.perf_counter()
+    # Kernels inherit this: the models fit small dense problems, where BLAS threads only fight
+    # each other (and the other kernel) for two cores.  Set it yourself to override.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if isinstance(datasets, str):
         datasets = [datasets]
     if not datasets:
@@ -566,7 +569,7 @@ def build_reports(
     out_dir = Path(out) if out is not None else reports_dir()
     out_dir = out_dir.expanduser().resolve()
     nb_dir = Path(notebooks).expanduser().resolve() if notebooks is not None else notebooks_dir()
-    catalog = list(REPORTS if reports is None else reports)
+    catalog = list(discover_reports() if reports is None else reports)
     selected = _select(catalog, only)
     if not selected:
         raise BuildError("no report to build")

@@ -25,7 +25,7 @@ from typing import Any
 
 from crm_models.paths import notebooks_dir
 
-__all__ = ["REPORTS", "Report", "discover_reports", "get_report", "notebooks_dir"]
+__all__ = ["Report", "discover_reports", "get_report", "notebooks_dir"]
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,26 @@ class Report:
         return None
 
 
+def _header(path: Path) -> dict[str, Any]:
+    """The YAML header of a jupytext percent script (read without parsing the notebook)."""
+    import yaml
+
+    lines = []
+    with open(path, encoding="utf-8") as fh:
+        if fh.readline().strip() != "# ---":
+            return {}
+        for line in fh:
+            if line.strip() == "# ---":
+                break
+            lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    return (yaml.safe_load("".join(lines)) or {}).get("jupyter", {}) or {}
+
+
 def discover_reports(folder: Path | None = None) -> list[Report]:
     """Reports declared in the headers of ``NN_*.py`` notebooks, in file-name order."""
-    import jupytext
-
     reports = []
     for path in sorted((folder or notebooks_dir()).glob("[0-9][0-9]_*.py")):
-        meta = jupytext.read(path).metadata.get("crm_report")
+        meta = _header(path).get("crm_report")
         if meta:
             reports.append(
                 Report(
@@ -74,13 +87,11 @@ def discover_reports(folder: Path | None = None) -> list[Report]:
     return reports
 
 
-REPORTS: list[Report] = discover_reports()
-
-
 def get_report(slug: str, reports: list[Report] | None = None) -> Report:
     """The report with this slug (``KeyError`` naming the known slugs otherwise)."""
-    for report in REPORTS if reports is None else reports:
+    catalog = discover_reports() if reports is None else reports
+    for report in catalog:
         if report.slug == slug:
             return report
-    known = ", ".join(r.slug for r in (REPORTS if reports is None else reports))
+    known = ", ".join(r.slug for r in catalog)
     raise KeyError(f"unknown report {slug!r} (known: {known})")
