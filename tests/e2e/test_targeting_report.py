@@ -1,0 +1,78 @@
+"""The "Campaign response and targeting" report, built once in quick mode on the demo retailer."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+SECTIONS = [
+    "What each campaign did",
+    "Who responds",
+    "Who is persuadable",
+    "The chosen model and why",
+    "Other outcomes",
+    "The contact list",
+    "About the data and the method",
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from crm_models.reporting import build_reports
+
+    root = tmp_path_factory.mktemp("targeting")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
+        mp.setenv("CRM_MODELS_QUIET", "1")
+        mp.delenv("CRM_MODELS_TRACKING", raising=False)
+        (root / "mlruns").mkdir()
+        build_reports(["demo"], only=["targeting"], quick=True, out=root / "reports")
+    return root / "reports"
+
+
+def _text(html: str) -> str:
+    return re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+
+
+def test_report_reads_cleanly(built):
+    html = (built / "demo" / "targeting.html").read_text()
+    body = _text(html)
+    for heading in SECTIONS:
+        assert heading in body, heading
+    for bad in ("Traceback", "Error:", "Warning", "NaN", ">nan<"):
+        assert bad not in body, bad
+    assert "import pandas" not in body and "run.headline" not in body
+    assert len(re.findall(r'<script[^>]*src="http', html)) == 0
+    assert body.count("plotly-graph-div") >= 8
+
+
+def test_headlines_reach_the_manifest_and_the_index(built):
+    manifest = json.loads((built / "demo" / "manifest.json").read_text())
+    entry = next(r for r in manifest["reports"] if r["slug"] == "targeting")
+    headlines = {h["key"]: h for h in entry["headlines"]}
+    assert {"uplift_at_30", "contacts", "expected_incremental_profit"} <= set(headlines)
+    assert headlines["contacts"]["value"] > 0
+    assert headlines["excluded_by_permission"]["value"] > 0
+    assert "Campaign response and targeting" in (built / "index.html").read_text()
+
+
+def test_contact_list_csv_has_no_personal_data(built):
+    csvs = list(built.rglob("contact_list.csv"))
+    assert csvs, "contact_list.csv not kept with the run"
+    table = pd.read_csv(csvs[0])
+    assert list(table.columns) == [
+        "customer_id",
+        "arm",
+        "channel",
+        "expected_incremental_response",
+        "expected_incremental_profit",
+        "reason_codes",
+    ]
+    assert len(table) > 0 and table["customer_id"].is_unique
+    assert (table["expected_incremental_profit"] > 0).all()
+    text = csvs[0].read_text()
+    assert "@example.com" not in text and "Customer " not in text

@@ -1,0 +1,296 @@
+"""Targeting: leakage-free campaign data, Hillstrom's published figures, evaluation on the demo
+retailer's true uplift, determinism, and the permission rules of the contact list."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crm_models import targeting as tg
+from crm_models.dataset import Dataset
+from crm_models.datasets import load_dataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_dataset("demo")
+
+
+@pytest.fixture(scope="module")
+def demo_data(demo):
+    return tg.campaign_data(demo)
+
+
+@pytest.fixture(scope="module")
+def hillstrom(shared_data):
+    return load_dataset(shared_data / "hillstrom" / "hillstrom.csv")
+
+
+# --------------------------------------------------------------------------- leakage
+def test_features_use_nothing_from_or_after_the_send(demo):
+    """Features of a campaign must not change when everything from its send day on changes."""
+    cid = "CMP03"
+    send = demo.campaigns.loc[demo.campaigns["campaign_id"] == cid, "sent_date"].min().normalize()
+    before = tg.campaign_data(demo, campaigns=[cid]).features
+    tx = demo.transactions
+    camp = demo.campaigns.copy()
+    camp = camp.loc[camp["sent_date"] < send + pd.Timedelta(days=1)]  # later campaigns gone
+    own = camp["campaign_id"] == cid
+    camp.loc[own, "responded"] = ~camp.loc[own, "responded"]  # its own outcomes scrambled
+    camp.loc[own, "response_amount"] = 999.0
+    altered = Dataset(
+        "demo",
+        transactions=tx.loc[tx["order_date"] < send],  # nothing from the send day on
+        customers=demo.customers,
+        campaigns=camp,
+        info=demo.info,
+    )
+    after = tg.campaign_data(altered, campaigns=[cid]).features
+    pd.testing.assert_frame_equal(before, after)
+    # ... while the earlier campaigns, whose response windows had closed, do count
+    assert before["contacts"].max() >= 1 and before["responses"].sum() > 0
+
+
+def test_campaign_history_waits_for_the_response_window(demo):
+    send = pd.Timestamp("2024-03-26")
+    feats = tg.customer_features(demo, send - pd.Timedelta(days=1))
+    within = tg.customer_features(demo, pd.Timestamp("2023-10-10"))  # CMP02 sent 2023-10-03
+    assert feats["contacts"].sum() > 0
+    cmp2 = demo.campaigns.loc[demo.campaigns["campaign_id"] == "CMP02"]
+    ids = cmp2.loc[cmp2["treated"], "customer_id"]
+    assert within.reindex(ids)["contacts"].fillna(0).max() <= 1  # only CMP01 could count
+    assert "opt_out_date" not in feats and "opt_in" not in feats
+
+
+# --------------------------------------------------------------------------- Hillstrom
+# Published figures of Kevin Hillstrom's MineThatData E-Mail Analytics and Data Mining
+# Challenge (2008-03-20), as verified in shared/data/hillstrom/SOURCE.md.
+HILLSTROM = {
+    "Mens E-Mail": (21_307, 0.182757, 0.012531, 1.422617),
+    "Womens E-Mail": (21_387, 0.151400, 0.008837, 1.077202),
+    "No E-Mail": (21_306, 0.106167, 0.005726, 0.652789),
+}
+HILLSTROM_ATE = {  # difference in means vs No E-Mail (SOURCE.md)
+    ("Mens E-Mail", "visit"): 0.076590,
+    ("Mens E-Mail", "conversion"): 0.006805,
+    ("Mens E-Mail", "spend"): 0.769827,
+    ("Womens E-Mail", "visit"): 0.045233,
+    ("Womens E-Mail", "conversion"): 0.003111,
+    ("Womens E-Mail", "spend"): 0.424412,
+}
+
+
+def test_hillstrom_arms_match_the_published_challenge_figures(hillstrom):
+    data = tg.campaign_data(hillstrom)
+    assert data.arms == ["mens_email", "womens_email"]
+    assert {"visit", "conversion", "spend"} <= set(data.outcomes)
+    for arm in ["mens_email", "womens_email", "control"]:
+        rows = data.rows.loc[data.rows["arm"] == arm]
+        n, visit, conversion, spend = HILLSTROM[tg.arm_label(hillstrom, arm)]
+        assert len(rows) == n
+        assert rows["visit"].mean() == pytest.approx(visit, abs=5e-7)
+        assert rows["conversion"].mean() == pytest.approx(conversion, abs=5e-7)
+        assert rows["spend"].mean() == pytest.approx(spend, abs=5e-7)
+    effects = tg.arm_summary(data, "spend").set_index("label")
+    assert effects.loc["Mens E-Mail", "effect"] == pytest.approx(0.769827, abs=5e-7)
+
+
+def test_uplift_cli_json_on_hillstrom(shared_data, capsys):
+    from crm_models.cli import main
+
+    path = str(shared_data / "hillstrom" / "hillstrom.csv")
+    args = ["uplift", path, "--outcome", "visit", "--model", "two_model_logistic"]
+    assert main([*args, "--bootstrap", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "visit"
+    assert out["control"]["customers"] == 21_306
+    assert out["control"]["response_rate"] == pytest.approx(0.106167, abs=5e-7)
+    assert set(out["arms"]) == {"Mens E-Mail", "Womens E-Mail"}
+    for name, arm in out["arms"].items():
+        assert arm["customers"] == HILLSTROM[name][0]
+        assert arm["response_rate"] == pytest.approx(HILLSTROM[name][1], abs=5e-7)
+        assert arm["ate"] == pytest.approx(HILLSTROM_ATE[(name, "visit")], abs=5e-7)
+        for key in ("uplift_at_30", "qini_auc", "auuc", "baseline_uplift_at_30"):
+            assert np.isfinite(arm[key]), key
+        lo, hi = arm["uplift_at_30_ci"]
+        assert lo <= arm["uplift_at_30"] <= hi
+
+
+# --------------------------------------------------------------------------- evaluation
+def test_stratified_split_is_balanced_and_seeded(demo_data):
+    a_train, a_test = tg.stratified_split(demo_data, "responded", 0.3, 7)
+    b_train, b_test = tg.stratified_split(demo_data, "responded", 0.3, 7)
+    assert np.array_equal(a_test, b_test) and not (a_train & a_test).any()
+    r = demo_data.rows
+    share = r.loc[a_test].groupby("arm")["responded"].mean()
+    whole = r.groupby("arm")["responded"].mean()
+    assert (share - whole).abs().max() < 0.01
+    assert a_test.mean() == pytest.approx(0.3, abs=0.01)
+
+
+def test_demo_models_rank_customers_by_true_uplift(demo, demo_data):
+    truth = tg.true_uplift(demo)
+    ev = tg.evaluate_uplift(
+        demo_data,
+        "responded",
+        models=["pooled_s_learner_gbm", "two_model_logistic"],
+        n_boot=20,
+        truth=truth,
+    )
+    m = ev.metrics
+    corr = m.groupby("model")["rank_corr_true"].mean()
+    best = corr.drop(["response_model", "oracle (true uplift)"]).max()
+    # clearly positive; on this simulation the likeliest buyers are also the most persuadable
+    # (recency drives both), so the response model is a strong competitor: the best uplift
+    # model must at least match it within noise (see the issue-6 closing note)
+    assert best > 0.4
+    assert best >= corr["response_model"] - 0.05
+    assert corr["pooled_s_learner_gbm"] > corr["two_model_logistic"]
+    assert (m.loc[m["model"] == "oracle (true uplift)", "auuc_vs_oracle"] == 1).all()
+    chosen = ev.best_rows()
+    assert ev.chosen in ev.models and (chosen["qini_auc"] > 0).all()
+    assert {"uplift_at_30", "uplift_at_30_low", "uplift_at_30_high", "qini_auc", "auuc"} <= set(m)
+
+
+def test_evaluation_is_deterministic_for_a_seed(demo_data):
+    small = tg.CampaignData(
+        demo_data.dataset,
+        demo_data.rows.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
+        demo_data.features.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
+        demo_data.X.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
+        demo_data.encoder,
+        demo_data.outcomes,
+    )
+    kw = dict(models=["two_model_gbm", "two_model_logistic"], n_boot=10, seed=3)
+    a = tg.evaluate_uplift(small, "response_amount", **kw).metrics
+    b = tg.evaluate_uplift(small, "response_amount", **kw).metrics
+    pd.testing.assert_frame_equal(a, b)
+    assert set(a["arm"]) == {"discount_20", "free_shipping"}
+
+
+def test_response_model_trains_on_earlier_campaigns(demo_data):
+    ev = tg.evaluate_response(demo_data)
+    assert "tested on CMP05" in ev.split
+    assert ev.metrics["auc"].min() > 0.6
+    assert ev.gains["cumulative_share_of_responders"].iloc[-1] == pytest.approx(1.0)
+    assert ev.gains["lift"].iloc[0] > 1.5
+
+
+# --------------------------------------------------------------------------- contact list
+def test_contact_list_on_demo(demo, demo_data):
+    policy = tg.ContactPolicy(budget=500, cost_per_contact={"email": 0.1, "default": 0.5})
+    result, model = tg.build_contact_list(demo, policy, data=demo_data)
+    c = result.contacts
+    assert len(c) == 500 and c["customer_id"].is_unique
+    assert list(c.columns) == [
+        "customer_id",
+        "arm",
+        "channel",
+        "expected_incremental_response",
+        "expected_incremental_profit",
+        "reason_codes",
+    ]
+    assert (c["expected_incremental_profit"] > 0).all()
+    assert set(c["arm"]) <= set(model.arms_)
+    customers = demo.customers.set_index("customer_id").loc[c["customer_id"]]
+    assert customers["opt_in"].all() and customers["opt_out_date"].isna().all()
+    comp = result.comparison.set_index("strategy")
+    assert comp.loc["mail nobody", "expected_incremental_profit"] == 0
+    ours = comp.loc["uplift list (this list)", "expected_incremental_profit"]
+    same_size = comp.loc[comp.index.str.startswith("top 500"), "expected_incremental_profit"].iloc[
+        0
+    ]
+    assert ours >= same_size  # same number of contacts, chosen by expected profit
+    assert comp.loc[comp.index.str.startswith("mail every"), "contacts"].iloc[0] > 500
+    assert result.summary["excluded_by_permission_rules"] > 0
+    from crm_models.reporting.tracking import check_no_pii
+
+    check_no_pii(c)
+
+
+def test_target_cli(tmp_path, capsys):
+    from crm_models.cli import main
+
+    out = tmp_path / "list.csv"
+    assert main(["target", "demo", "--budget", "50", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["contacts"] == 50 and len(pd.read_csv(out)) == 50
+
+
+SEND = pd.Timestamp("2025-01-31")
+
+
+@st.composite
+def _scenario(draw):
+    n = draw(st.integers(1, 30))
+    ids = np.arange(1, n + 1)
+    opt_in = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    opt_out = draw(st.lists(st.one_of(st.none(), st.integers(-400, 30)), min_size=n, max_size=n))
+    history = draw(st.lists(st.tuples(st.integers(1, n), st.integers(0, 120)), max_size=60))
+    uplift = draw(st.lists(st.floats(-0.1, 0.3), min_size=2 * n, max_size=2 * n))
+    budget = draw(st.one_of(st.none(), st.integers(0, n)))
+    cap = draw(st.integers(1, 3))
+    window = draw(st.integers(1, 90))
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "opt_in": opt_in,
+            "opt_out_date": [pd.NaT if d is None else SEND + pd.Timedelta(days=d) for d in opt_out],
+        }
+    )
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": [h[0] for h in history],
+            "sent_date": pd.Series(
+                [SEND - pd.Timedelta(days=h[1]) for h in history], dtype="datetime64[ns]"
+            ),
+            "treated": True,
+        }
+    )
+    scores = pd.DataFrame(
+        {
+            "uplift_a": uplift[:n],
+            "uplift_b": uplift[n:],
+            "p_control": 0.05,
+            "value": 50.0,
+            "channel": "email",
+        },
+        index=pd.Index(ids, name="customer_id"),
+    )
+    return (
+        customers,
+        campaigns,
+        scores,
+        tg.ContactPolicy(budget=budget, max_contacts=cap, window_days=window, cost_per_contact=0.5),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_scenario())
+def test_contact_list_never_includes_opted_out_or_over_contacted(scenario):
+    customers, campaigns, scores, policy = scenario
+    d = tg.select_contacts(scores, ["a", "b"], policy, customers, campaigns, SEND)
+    chosen = d.index[d["selected"]]
+    cust = customers.set_index("customer_id")
+    assert cust.loc[chosen, "opt_in"].all()
+    out = cust.loc[chosen, "opt_out_date"]
+    assert (out.isna() | (out > SEND + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))).all()
+    recent = campaigns.loc[campaigns["sent_date"] > SEND - pd.Timedelta(days=policy.window_days)]
+    counts = recent.groupby("customer_id").size().reindex(chosen, fill_value=0)
+    assert (counts + 1 <= policy.max_contacts).all()  # the new contact stays within the cap
+    assert (d.loc[chosen, "expected_profit"] > 0).all()
+    if policy.budget is not None:
+        assert len(chosen) <= policy.budget
