@@ -153,3 +153,30 @@ def test_favourite_level_same_with_dense_and_grouped_paths(monkeypatch, limit):
     weights = np.array([5.0, 1, 1, 2, 2, 3, 0])
     mode, distinct, _ = features._per_customer_mode(codes, labels, weights, 4)
     assert list(mode) == ["a", "b", None, "c"] and list(distinct) == [2, 2, 0, 1]
+
+
+def test_responses_count_only_after_the_response_window():
+    tx = pd.DataFrame(
+        {
+            "customer_id": [1],
+            "order_id": ["a"],
+            "order_date": [pd.Timestamp("2024-01-01")],
+            "amount": [10.0],
+        }
+    )
+    camp = pd.DataFrame(
+        {
+            "campaign_id": ["k1", "k2"],
+            "customer_id": [1, 1],
+            "sent_date": pd.to_datetime(["2024-02-01", "2024-03-01"]),
+            "channel": ["email"] * 2,
+            "treated": [True, True],
+            "responded": [True, True],
+            "response_amount": [5.0, 7.0],
+        }
+    )
+    ds = Dataset("t", transactions=tx, campaigns=camp)
+    early = customer_view(ds, as_of="2024-03-05").loc[1]
+    assert (early["contacts"], early["responses"], early["response_amount"]) == (2, 1, 5.0)
+    late = customer_view(ds, as_of="2024-03-15").loc[1]
+    assert (late["contacts"], late["responses"], late["response_rate"]) == (2, 2, 1.0)

@@ -114,7 +114,9 @@ def _btyd_arrays(
     distinct = np.ones(len(key), dtype=bool)
     distinct[1:] = key[1:] != key[:-1]
     days = np.bincount(key[distinct] // span, minlength=n)
-    first_amount = np.bincount(codes, weights=np.where(day == first_day[codes], amount, 0.0), minlength=n)
+    first_amount = np.bincount(
+        codes, weights=np.where(day == first_day[codes], amount, 0.0), minlength=n
+    )
     total = np.bincount(codes, weights=amount, minlength=n)
     frequency = np.where(buyer, days - 1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -262,19 +264,29 @@ def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str)
     return f
 
 
-def _campaign_features(campaigns: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def _campaign_features(
+    campaigns: pd.DataFrame, as_of: pd.Timestamp, window_days: int
+) -> pd.DataFrame:
+    """Contacts sent by the as-of day; responses only of contacts whose response window has
+    closed by then (an outcome still being measured is not yet known)."""
     c = campaigns.loc[campaigns["sent_date"] < as_of + pd.Timedelta(days=1)]
     treated = c.loc[c["treated"].fillna(False).astype(bool)]
-    g = treated.groupby("customer_id", sort=True)
+    closed = treated["sent_date"] + pd.Timedelta(days=window_days) < as_of + pd.Timedelta(days=1)
+    known = treated.loc[closed]
+    g, k = treated.groupby("customer_id", sort=True), known.groupby("customer_id", sort=True)
     out = pd.DataFrame(
         {
             "contacts": g.size(),
-            "responses": g["responded"].sum().astype("int64"),
-            "response_amount": g["response_amount"].sum(),
             "last_contact": g["sent_date"].max(),
+            "measured_contacts": k.size(),
+            "responses": k["responded"].sum().astype("int64"),
+            "response_amount": k["response_amount"].sum(),
         }
     )
-    out["response_rate"] = out["responses"] / out["contacts"]
+    out["measured_contacts"] = out["measured_contacts"].fillna(0).astype("int64")
+    out["response_rate"] = out["responses"] / out["measured_contacts"].where(
+        out["measured_contacts"] > 0
+    )
     return out
 
 
@@ -283,11 +295,13 @@ def customer_view(
     as_of: str | pd.Timestamp | None = None,
     time_unit: str = "W",
     rules: LifecycleRules | None = None,
+    response_window_days: int = 14,
 ) -> pd.DataFrame:
     """One row per customer as of a date, indexed by ``customer_id`` (see module docstring).
 
     Customers from the ``customers`` table with no purchase yet are included as prospects
-    (purchase columns NaN or 0); campaign contacts count treated rows sent by the as-of day.
+    (purchase columns NaN or 0); campaign ``contacts`` count treated rows sent by the as-of day,
+    ``responses``/``response_rate`` only those whose ``response_window_days`` have passed.
     """
     as_of = resolve_as_of(ds, as_of)
     rules = rules or LifecycleRules()
@@ -305,7 +319,7 @@ def customer_view(
         view = view.join(attrs, how="outer")
         view.index.name = "customer_id"
     if ds.campaigns is not None:
-        camp = _campaign_features(ds.campaigns, as_of)
+        camp = _campaign_features(ds.campaigns, as_of, response_window_days)
         view = view.join(camp, how="left")
         for col in ("contacts", "responses"):
             view[col] = view[col].fillna(0).astype("int64")

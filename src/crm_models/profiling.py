@@ -76,6 +76,7 @@ BEHAVIOUR_COLUMNS = frozenset(
         "return_rate",
         "mean_interpurchase",
         "contacts",
+        "measured_contacts",
         "responses",
         "response_amount",
         "last_contact",
