@@ -136,6 +136,184 @@ def cmd_reports_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clv_fit(args: argparse.Namespace) -> int:
+    from crm_models.clv import fit_and_validate
+    from crm_models.progress import stage
+
+    ds = _load(args, args.dataset)
+    with stage(f"fitting {args.model} and scoring the holdout"):
+        result = fit_and_validate(
+            ds, args.calibration_end, args.holdout_end, model=args.model, time_unit=args.period
+        )
+    _print(result.to_dict(), args.json)
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from crm_models.features import customer_view
+    from crm_models.progress import stage
+    from crm_models.segmentation import segment_customers
+
+    ds = _load(args, args.dataset)
+    with stage("building the customer view"):
+        view = customer_view(ds, as_of=args.as_of)
+    with stage("scoring RFM and choosing stable clusters"):
+        result = segment_customers(view, quick=args.quick, random_state=args.seed)
+    summary = result.to_dict()
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table = result.to_frame()
+        if out.suffix == ".parquet":
+            table.to_parquet(out)
+        elif out.suffix == ".csv":
+            table.to_csv(out)
+        else:
+            raise ValueError(f"--out must end in .csv or .parquet, not {out.name!r}")
+        summary["out"] = str(out)
+    if not args.json:
+        summary["rfm_segments"] = [
+            f"{k}: {v['customers']:,} customers, {v['revenue_share']:.1%} of revenue"
+            for k, v in summary["rfm_segments"].items()
+        ]
+        summary["clusters"] = [
+            f"{k}: {v['customers']:,} customers, {v['revenue_share']:.1%} of revenue"
+            for k, v in summary["clusters"].items()
+        ]
+    _print(summary, args.json)
+    return 0
+
+
+def cmd_basket(args: argparse.Namespace) -> int:
+    from crm_models.basket import basket_summary, load_baskets
+    from crm_models.progress import stage
+
+    with stage(f"loading baskets from {args.dataset}"):
+        baskets = load_baskets(args.dataset, level=args.level)
+    with stage(f"mining rules in {baskets.n_baskets:,} baskets"):
+        result = basket_summary(
+            baskets, args.min_support, args.min_confidence, args.min_len, args.max_len
+        )
+    if not args.json:
+        result["top_rules"] = [
+            f"{{{', '.join(r['antecedents'])}}} => {{{', '.join(r['consequents'])}}}  "
+            f"support {r['support']:.4f}  confidence {r['confidence']:.3f}  "
+            f"lift {r['lift']:.2f}  count {r['count']}"
+            for r in result["top_rules"]
+        ]
+        if not result["rules"]:
+            result["hint"] = "no rules at these thresholds: lower --min-support or confidence"
+    _print(result, args.json)
+    return 0
+
+
+def cmd_uplift(args: argparse.Namespace) -> int:
+    from crm_models.progress import stage
+    from crm_models.targeting import uplift_summary
+
+    ds = _load(args, args.dataset)
+    with stage(f"fitting and testing uplift models for {args.outcome}"):
+        result = uplift_summary(
+            ds,
+            outcome=args.outcome,
+            arms=args.arm,
+            model=args.model,
+            test_size=args.test_size,
+            seed=args.seed,
+            n_boot=args.bootstrap,
+        )
+    if not args.json:
+        result["arms"] = [
+            f"{name}: {a['customers']:,} customers, rate {a['response_rate']:.4f}, "
+            f"ATE {a['ate']:+.4f}; test: uplift@30% {a['uplift_at_30']:+.4f} "
+            f"(95% {a['uplift_at_30_ci'][0]:+.4f} .. {a['uplift_at_30_ci'][1]:+.4f}), "
+            f"baseline {a['baseline_uplift_at_30']:+.4f}, Qini {a['qini_auc']:.3f}, "
+            f"AUUC {a['auuc']:.3f}"
+            for name, a in result["arms"].items()
+        ]
+    _print(result, args.json)
+    return 0
+
+
+def cmd_target(args: argparse.Namespace) -> int:
+    from crm_models.progress import stage
+    from crm_models.targeting import ContactPolicy, arm_label, build_contact_list
+
+    ds = _load(args, args.dataset)
+    policy = ContactPolicy(
+        budget=args.budget,
+        cost_per_contact=args.cost_per_contact,
+        max_contacts=args.max_contacts,
+        window_days=args.window_days,
+        channels=tuple(args.channel) if args.channel else None,
+        margin=args.margin,
+    )
+    with stage("fitting the targeting model and choosing whom to contact"):
+        result, _ = build_contact_list(ds, policy, learner=args.model, as_of=args.as_of)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    contacts = result.contacts.assign(arm=result.contacts["arm"].map(lambda a: arm_label(ds, a)))
+    contacts.to_csv(out, index=False)
+    summary = {"out": str(out), **result.summary}
+    summary["by_arm"] = {arm_label(ds, k): v for k, v in summary["by_arm"].items()}
+    summary["comparison"] = result.comparison.round(2).to_dict(orient="records")
+    if not args.json:
+        summary["comparison"] = [
+            f"{r['strategy']}: {r['contacts']:,} contacts, expected incremental profit "
+            f"{r['expected_incremental_profit']:,.2f}"
+            for r in summary["comparison"]
+        ]
+    _print(summary, args.json)
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from crm_models.forecast import forecast_sales, segment_forecasts
+    from crm_models.progress import stage
+
+    ds = _load(args, args.dataset)
+    kw = dict(horizon=args.horizon, windows=args.backtest_windows, step=args.step)
+    with stage(f"backtesting and forecasting {args.measure} per {args.freq}"):
+        result = forecast_sales(
+            ds, args.measure, args.freq, as_of=args.as_of, quick=args.quick, **kw
+        )
+    out = result.to_dict()
+    if args.by:
+        table = segment_forecasts(
+            ds,
+            args.by,
+            args.measure,
+            args.freq,
+            as_of=args.as_of,
+            quick=args.quick,
+            n_jobs=None,
+            **kw,
+        )
+        out["by"] = {
+            str(level): {k: (None if v != v else v) for k, v in row.items()}
+            for level, row in table.to_dict(orient="index").items()
+        }
+    if not args.json:
+        out["forecast"] = [
+            f"{f['date']}: {f['mean']:,.0f} (80%: {f['lower_80']:,.0f} to {f['upper_80']:,.0f};"
+            f" 95%: {f['lower_95']:,.0f} to {f['upper_95']:,.0f})"
+            for f in out["forecast"]
+        ]
+        out["backtest"] = [
+            f"{name}: MASE {m['mase']:.3f}, sMAPE {m['smape']:.3f}, "
+            f"coverage 80% {m['coverage_80']:.2f}, 95% {m['coverage_95']:.2f}"
+            for name, m in out["backtest"].items()
+        ]
+        out.pop("bottom_up", None)
+        if "by" in out:
+            out["by"] = [
+                f"{level}: {r['model']}, next {r.get('next_period', float('nan')):,.0f}"
+                for level, r in out["by"].items()
+            ]
+    _print(out, args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-models", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"crm-models {__version__}")
@@ -172,10 +350,93 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -- analysis commands (one block per analysis module) --
     # [clv commands]
+    clv = sub.add_parser("clv", help="customer lifetime value models")
+    csub = clv.add_subparsers(dest="clv_command", required=True)
+    p = csub.add_parser(
+        "fit", help="fit BG/NBD or Pareto/NBD on a calibration period and score the holdout"
+    )
+    p.add_argument("dataset", help="dataset name, folder or recognised file")
+    p.add_argument("--calibration-end", help="last day of the calibration period (YYYY-MM-DD)")
+    p.add_argument("--holdout-end", help="last day of the holdout (default: last date in data)")
+    p.add_argument("--model", choices=["bgnbd", "pareto_nbd"], default="bgnbd")
+    p.add_argument("--period", choices=["W", "D"], default="W", help="time unit (weeks)")
+    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clv_fit, as_of=None)
+
     # [segment commands]
+    p = sub.add_parser(
+        "segment", help="RFM segments and stable behavioural clusters of every customer"
+    )
+    p.add_argument("dataset", help="dataset name, folder or recognised file")
+    _dataset_args(p)
+    p.add_argument("--out", help="customer -> segment table (.csv or .parquet)")
+    p.add_argument("--quick", action="store_true", help="fewer bootstrap refits (faster)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same segments)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_segment)
+
     # [basket commands]
+    p = sub.add_parser(
+        "basket", help="association rules of baskets (as arules apriori) from data or a basket file"
+    )
+    p.add_argument(
+        "dataset",
+        help="dataset name, folder, recognised file, or a basket file (one basket per line, "
+        "items separated by commas, e.g. Groceries)",
+    )
+    p.add_argument("--level", choices=["product", "category"], default="product")
+    p.add_argument("--min-support", type=float, default=0.1, help="default 0.1 (as arules)")
+    p.add_argument("--min-confidence", type=float, default=0.8, help="default 0.8 (as arules)")
+    p.add_argument("--min-len", type=int, default=1, help="items in the rule, both sides (1)")
+    p.add_argument("--max-len", type=int, default=10, help="items in the rule, both sides (10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_basket)
+
     # [targeting commands]
+    p = sub.add_parser(
+        "uplift", help="fit uplift models on campaign data and test them on a held-out part"
+    )
+    p.add_argument("dataset", help="dataset name, folder or recognised file (e.g. hillstrom.csv)")
+    p.add_argument("--outcome", default="responded", help="outcome column (default responded)")
+    p.add_argument("--arm", action="append", help="arm(s) to evaluate (default: every arm)")
+    p.add_argument("--model", help="uplift model (default: chosen on a validation part)")
+    p.add_argument("--test-size", type=float, default=0.3)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (200)")
+    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_uplift, as_of=None)
+
+    p = sub.add_parser("target", help="the profit-optimal contact list under a budget (CSV)")
+    p.add_argument("dataset", help="dataset name, folder or recognised file")
+    _dataset_args(p)
+    p.add_argument("--budget", type=int, required=True, help="maximum number of contacts")
+    p.add_argument("--cost-per-contact", type=float, default=0.5)
+    p.add_argument("--max-contacts", type=int, default=2, help="cap: contacts in the window (2)")
+    p.add_argument("--window-days", type=int, default=30, help="cap window in days (30)")
+    p.add_argument("--channel", action="append", help="channel(s) this send may use")
+    p.add_argument("--margin", type=float, default=1.0, help="profit share of response value")
+    p.add_argument("--model", default="pooled_s_learner_gbm", help="uplift model")
+    p.add_argument("--out", default="contact_list.csv", help="CSV to write (contact_list.csv)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_target)
+
     # [forecast commands]
+    p = sub.add_parser(
+        "forecast", help="backtested sales forecast with 80%% and 95%% intervals (and bottom-up)"
+    )
+    p.add_argument("dataset", help="dataset name, folder or recognised file")
+    _dataset_args(p)
+    p.add_argument("--measure", choices=["revenue", "orders", "customers"], default="revenue")
+    p.add_argument("--freq", choices=["W", "M", "Q"], default="M", help="weeks, months, quarters")
+    p.add_argument("--horizon", type=int, help="periods ahead (default 3 M, 13 W, 2 Q)")
+    p.add_argument("--by", help="also forecast every level of this column (category, region, ...)")
+    p.add_argument("--backtest-windows", type=int, help="rolling origins (default 6 M, 4 W)")
+    p.add_argument("--step", type=int, help="periods between origins (default 1 M, 4 W)")
+    p.add_argument("--quick", action="store_true", help="fewer models and windows (faster)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forecast)
 
     reports = sub.add_parser("reports", help="regenerate the HTML reports")
     rsub = reports.add_subparsers(dest="reports_command", required=True)
