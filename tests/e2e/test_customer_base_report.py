@@ -63,6 +63,27 @@ def test_report_has_every_section_and_no_code(build):
     assert len(re.findall(r'<script[^>]*src="http', html)) == 0
 
 
+def test_every_demo_report_is_for_readers(build):
+    """The quick demo build publishes every report: no code, no errors, no CDN scripts."""
+    pages = sorted((build["out"] / "demo").glob("*.html"))
+    expected = {
+        "customer_base",
+        "value_retention",
+        "segments_profiles",
+        "targeting",
+        "baskets",
+        "forecast",
+    }
+    assert {p.stem for p in pages} >= expected
+    for page in pages:
+        html = page.read_text()
+        body = _text(html)
+        assert "Traceback" not in body and "Error:" not in body, page.name
+        assert "jp-CodeMirrorEditor" not in body and "highlight-ipynb" not in body, page.name
+        assert "load_dataset(" not in body and "run.headline" not in body, page.name
+        assert len(re.findall(r'<script[^>]*src="http', html)) == 0, page.name
+
+
 def test_no_personal_data_reaches_html_tables_or_mlflow(build):
     raw = pd.read_parquet(Path(build["env"]["CRM_MODELS_DATA"]) / "demo" / "customers.parquet")
     assert {"name", "email", "phone"} <= set(raw.columns)
@@ -105,7 +126,10 @@ def test_run_is_in_mlflow_with_params_and_metrics(build):
     import mlflow
 
     mlflow.set_tracking_uri(build["env"]["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["crm-models/demo"])
+    runs = mlflow.search_runs(
+        experiment_names=["crm-models/demo"],
+        filter_string="tags.`crm_models.report` = 'customer_base'",
+    )
     assert len(runs) == 1
     run = runs.iloc[0]
     ds_fingerprint = json.loads((build["out"] / "demo" / "manifest.json").read_text())[
