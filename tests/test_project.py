@@ -78,3 +78,17 @@ def test_ruff_is_clean():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_papermill_reads_every_parameter(caplog):
+    """Papermill must parse each parameter line (else -p overrides are reported as unknown)."""
+    from papermill.translators import PythonTranslator
+
+    for path in NOTEBOOKS:
+        cell = next(
+            c for c in jupytext.read(path).cells if "parameters" in c.metadata.get("tags", [])
+        )
+        caplog.clear()
+        names = [p.name for p in PythonTranslator.inspect(cell)]
+        assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()], path.name
+        assert {"dataset", "as_of", "quick", "output_dir", "mlflow_experiment"} <= set(names)

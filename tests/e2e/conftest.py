@@ -56,3 +56,38 @@ def chromium() -> dict:
     if not CHROMIUM.exists():
         pytest.skip(f"Debian chromium not installed ({CHROMIUM}); `make test` installs it as root")
     return {"executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS, "headless": True}
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """One data cache per test worker, so the simulated demo is generated once, not per module."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def quick_build(tmp_path_factory, demo_data):
+    """Build reports in quick mode into a fresh folder with its own MLflow store.
+
+    ``quick_build(name, datasets, only)`` returns ``{"root", "out", "result", "data"}``.
+    """
+    from crm_models.reporting import build_reports
+
+    def build(name: str, datasets=("demo",), only=None, **kwargs) -> dict:
+        root = tmp_path_factory.mktemp(name)
+        (root / "mlruns").mkdir()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+            mp.setenv("CRM_MODELS_DATA", str(demo_data))
+            mp.setenv("CRM_MODELS_QUIET", "1")
+            mp.delenv("CRM_MODELS_TRACKING", raising=False)
+            result = build_reports(
+                list(datasets),
+                only=only,
+                quick=True,
+                out=root / "reports",
+                progress=False,
+                **kwargs,
+            )
+        return {"root": root, "out": root / "reports", "result": result, "data": demo_data}
+
+    return build

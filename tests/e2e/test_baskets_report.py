@@ -25,21 +25,8 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    from crm_models.reporting import build_reports
-
-    root = tmp_path_factory.mktemp("baskets")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
-        mp.setenv("CRM_MODELS_QUIET", "1")
-        mp.delenv("CRM_MODELS_TRACKING", raising=False)
-        (root / "mlruns").mkdir()
-        out = root / "reports"
-        result = build_reports(
-            ["demo", "cdnow_sample"], only=["baskets"], quick=True, out=out, progress=False
-        )
-    return {"root": root, "out": out, "result": result}
+def build(quick_build):
+    return quick_build("baskets", ["demo", "cdnow_sample"], only=["baskets"])
 
 
 def _text(html: str) -> str:

@@ -30,12 +30,12 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
+def build(tmp_path_factory, demo_data):
     root = tmp_path_factory.mktemp("build")
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
-        "CRM_MODELS_DATA": str(root / "data"),
+        "CRM_MODELS_DATA": str(demo_data),
         "CRM_MODELS_QUIET": "1",
     }
     (root / "mlruns").mkdir()

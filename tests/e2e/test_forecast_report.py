@@ -19,18 +19,8 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from crm_models.reporting import build_reports
-
-    root = tmp_path_factory.mktemp("forecast_report")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
-        mp.setenv("CRM_MODELS_QUIET", "1")
-        (root / "mlruns").mkdir()
-        out = root / "reports"
-        build_reports(["demo"], only=["forecast"], quick=True, out=out, progress=False)
-        yield out
+def built(quick_build):
+    return quick_build("forecast", ["demo"], only=["forecast"])["out"]
 
 
 def _body(html: str) -> str:

@@ -22,18 +22,8 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    from crm_models.reporting import build_reports
-
-    root = tmp_path_factory.mktemp("segments")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
-        mp.setenv("CRM_MODELS_QUIET", "1")
-        mp.delenv("CRM_MODELS_TRACKING", raising=False)
-        out = root / "reports"
-        build_reports(["demo"], only=["segments_profiles"], quick=True, out=out, progress=False)
-    return {"root": root, "out": out}
+def build(quick_build):
+    return quick_build("segments_profiles", ["demo"], only=["segments_profiles"])
 
 
 def _text(html: str) -> str:

@@ -20,18 +20,8 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from crm_models.reporting import build_reports
-
-    root = tmp_path_factory.mktemp("targeting")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
-        mp.setenv("CRM_MODELS_QUIET", "1")
-        mp.delenv("CRM_MODELS_TRACKING", raising=False)
-        (root / "mlruns").mkdir()
-        build_reports(["demo"], only=["targeting"], quick=True, out=root / "reports")
-    return root / "reports"
+def built(quick_build):
+    return quick_build("targeting", ["demo"], only=["targeting"])["out"]
 
 
 def _text(html: str) -> str:

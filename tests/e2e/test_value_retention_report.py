@@ -28,19 +28,8 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    from crm_models.reporting import build_reports
-
-    root = tmp_path_factory.mktemp("value_retention")
-    (root / "mlruns").mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("CRM_MODELS_DATA", str(root / "data"))
-        mp.setenv("CRM_MODELS_QUIET", "1")
-        mp.delenv("CRM_MODELS_TRACKING", raising=False)
-        out = root / "reports"
-        build_reports(["demo"], only=["value_retention"], quick=True, out=out, progress=False)
-        yield {"root": root, "out": out, "data": root / "data"}
+def build(quick_build):
+    return quick_build("value_retention", ["demo"], only=["value_retention"])
 
 
 def _text(html: str) -> str:
