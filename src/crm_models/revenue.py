@@ -192,6 +192,8 @@ def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFr
     orders, buys = base.orders, base.purchases
     revenue = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
     gross = _per_period(buys.groupby("period")["amount"].sum(), base, 0.0).astype(float)
+    returned = orders.loc[orders["amount"] <= 0]
+    returns = _per_period(returned.groupby("period")["amount"].sum(), base, 0.0).astype(float)
     n_orders = _per_period(buys.groupby("period").size(), base).astype("int64")
     active = _per_period(buys.groupby("period")["customer_id"].nunique(), base).astype("int64")
     new = _per_period(base.first_period.value_counts(), base).astype("int64")
@@ -204,7 +206,7 @@ def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFr
             "orders": n_orders,
             "new_customers": new,
             "gross_revenue": gross,
-            "returns_amount": revenue - gross,
+            "returns_amount": returns,  # summed, not revenue - gross: exactly <= 0
             "empty": n_orders == 0,
             "partial": base.partial,
         },
