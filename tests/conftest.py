@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("CRM_MODELS_QUIET", "1")
 
@@ -22,3 +23,7 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real public data not found at {SHARED_DATA} (set CRM_MODELS_SHARED_DATA)")
     return SHARED_DATA
+
+# Property tests draw the same examples on every run (CI must not flip on a new random draw).
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.load_profile("deterministic")
