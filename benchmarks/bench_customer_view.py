@@ -8,6 +8,7 @@ down) with its peak resident memory measured:
   2. the BTYD core (frequency, recency, T, monetary) with crm_models.features.btyd_summary;
   3. the same with lifetimes' summary_data_from_transaction_data (the reference);
   4. the whole customer view with crm_models.features.customer_view.
+Each step is timed twice in its process and the best time is printed (same for every step).
 Targets (issue 2): step 2 at least 8x faster than step 3; step 4 under 15 s and 4 GB peak.
 """
 
@@ -26,6 +27,7 @@ import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MEMORY_CAP_GB = 12
+REPEAT = 2
 
 
 def generate(n_customers: int, n_lines: int, seed: int = 0) -> pd.DataFrame:
@@ -63,19 +65,13 @@ def generate(n_customers: int, n_lines: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def child(step: str, path: Path) -> None:
-    """Run one timed step in this (capped) process and print JSON."""
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    tx = pd.read_parquet(path)
-    as_of = tx["order_date"].max().normalize()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    t0 = time.perf_counter()
+def run_step(step: str, tx: pd.DataFrame, as_of: pd.Timestamp):
+    """One measured step on the loaded log."""
     if step == "btyd":
         from crm_models.features import btyd_summary
 
         buy = tx["amount"].to_numpy() >= 0
-        out = btyd_summary(
+        return btyd_summary(
             tx["customer_id"].to_numpy()[buy],
             tx["order_date"].to_numpy()[buy],
             tx["amount"].to_numpy()[buy],
@@ -84,7 +80,7 @@ def child(step: str, path: Path) -> None:
     elif step == "lifetimes":
         from lifetimes.utils import summary_data_from_transaction_data
 
-        out = summary_data_from_transaction_data(
+        return summary_data_from_transaction_data(
             tx.loc[tx["amount"] >= 0],
             "customer_id",
             "order_date",
@@ -97,8 +93,22 @@ def child(step: str, path: Path) -> None:
         from crm_models.dataset import Dataset
         from crm_models.features import customer_view
 
-        out = customer_view(Dataset("bench", transactions=tx, fingerprint="-"), as_of=as_of)
-    seconds = time.perf_counter() - t0
+        return customer_view(Dataset("bench", transactions=tx, fingerprint="-"), as_of=as_of)
+
+
+def child(step: str, path: Path) -> None:
+    """Run one timed step in this (capped) process and print JSON."""
+    cap = MEMORY_CAP_GB * 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    tx = pd.read_parquet(path)
+    as_of = tx["order_date"].max().normalize()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    times = []
+    for _ in range(REPEAT):  # best of REPEAT: the first run also pays page faults and imports
+        t0 = time.perf_counter()
+        out = run_step(step, tx, as_of)
+        times.append(time.perf_counter() - t0)
+    seconds = min(times)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(
         json.dumps(
