@@ -474,7 +474,7 @@ fig = go.Figure(
     go.Heatmap(
         z=matrix.to_numpy(),
         x=[str(c) for c in matrix.columns],
-        y=list(matrix.index),
+        y=[str(c) for c in matrix.index],
         colorscale="Blues",
         zmin=0,
         colorbar=dict(title="active", tickformat=".0%"),
@@ -486,6 +486,8 @@ fig.update_layout(
     xaxis_title="months since first purchase",
     yaxis_title="cohort",
     yaxis_autorange="reversed",
+    yaxis_type="category",
+    xaxis_type="category",
 )
 show(fig, height=max(400, 18 * len(matrix) + 150))
 avg = co.average_retention()
