@@ -39,7 +39,12 @@ budget = None  # contacts in the next send, or None for a quarter of the eligibl
 cost_per_contact = {"email": 0.10, "sms": 0.05, "post": 0.80, "default": 0.10}  # per channel
 margin = 0.4  # share of a response order's value that is profit
 # offer cost as a share of a response order: discounts, shipping paid, points redeemed
-offer_costs = {"discount_10": 0.1, "discount_20": 0.2, "free_shipping": 0.05, "loyalty_points": 0.03}
+offer_costs = {
+    "discount_10": 0.1,
+    "discount_20": 0.2,
+    "free_shipping": 0.05,
+    "loyalty_points": 0.03,
+}
 max_contacts = 2  # frequency cap: at most this many contacts ...
 window_days = 30  # ... in this many days (the new contact included)
 output_dir = ""  # where the build collects run.json and tables

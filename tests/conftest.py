@@ -24,6 +24,7 @@ def shared_data() -> Path:
         pytest.skip(f"real public data not found at {SHARED_DATA} (set CRM_MODELS_SHARED_DATA)")
     return SHARED_DATA
 
+
 # Property tests draw the same examples on every run (CI must not flip on a new random draw).
 settings.register_profile("deterministic", derandomize=True, deadline=None)
 settings.load_profile("deterministic")

@@ -71,6 +71,14 @@ def test_environment_yml_mirrors_pyproject():
 
 
 def test_ruff_is_clean():
+    paths = ["src", "tests", "benchmarks", "notebooks"]
+    fmt = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, "run `make format`:\n" + fmt.stdout + fmt.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "notebooks"],
         cwd=ROOT,
