@@ -202,16 +202,16 @@ def _level_lines(ds: Dataset, by: str | pd.Series, freq: str, as_of) -> tuple[pd
     from crm_models import revenue
 
     if isinstance(by, pd.Series):
-        base = revenue._prepare(ds, freq, as_of)
+        base = revenue.netted_orders(ds, freq, as_of)
         level = base.lines["customer_id"].map(by)
         lines = base.lines
     elif ds.transactions is not None and (
         by in ds.transactions.columns or (ds.products is not None and by in ds.products.columns)
     ):
-        lines, base = revenue._lines_by(ds, by, freq, as_of, False)
+        lines, base = revenue.lines_by(ds, by, freq, as_of, False)
         return lines, base
     elif ds.customers is not None and by in ds.customers.columns:
-        base = revenue._prepare(ds, freq, as_of)
+        base = revenue.netted_orders(ds, freq, as_of)
         lookup = ds.customers.drop_duplicates("customer_id").set_index("customer_id")[by]
         level = base.lines["customer_id"].map(lookup)
         lines = base.lines

@@ -89,7 +89,7 @@ FACTORS = {"N": "active_customers", "L": "orders_per_customer", "V": "avg_order_
 
 
 @dataclass(frozen=True)
-class _Base:
+class NettedOrders:
     """Lines and netted orders of a dataset, assigned to periods on a regular calendar."""
 
     lines: pd.DataFrame  # one row per line: customer_id, order_id, amount, order_start, period
@@ -104,14 +104,14 @@ class _Base:
         return self.orders.loc[self.orders["amount"] > 0]
 
 
-def _prepare(
+def netted_orders(
     ds: Dataset,
     freq: str = "M",
     as_of: DateLike = None,
     *,
     include_anonymous: bool = False,
     extra: tuple[str, ...] = (),
-) -> _Base:
+) -> NettedOrders:
     """Select lines up to ``as_of``, net them into orders and assign periods (see module doc)."""
     if ds.transactions is None:
         raise ValueError(f"dataset {ds.name!r} has no transactions table")
@@ -160,10 +160,10 @@ def _prepare(
 
     buys = orders.loc[orders["amount"] > 0]
     first_period = buys.groupby("customer_id")["order_date"].min().dt.to_period(freq)
-    return _Base(lines, orders, calendar, partial, first_period)
+    return NettedOrders(lines, orders, calendar, partial, first_period)
 
 
-def _per_period(values: pd.Series, base: _Base, fill: float | int = 0) -> pd.Series:
+def _per_period(values: pd.Series, base: NettedOrders, fill: float | int = 0) -> pd.Series:
     """Reindex a per-period aggregate onto the regular calendar."""
     return values.reindex(base.calendar, fill_value=fill)
 
@@ -188,7 +188,7 @@ def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFr
     ``revenue == active_customers * orders_per_customer * avg_order_value`` in every non-empty
     period.  Definitions and the treatment of returns: see the module docstring.
     """
-    base = _prepare(ds, freq, as_of)
+    base = netted_orders(ds, freq, as_of)
     orders, buys = base.orders, base.purchases
     revenue = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
     gross = _per_period(buys.groupby("period")["amount"].sum(), base, 0.0).astype(float)
@@ -471,7 +471,7 @@ def concentration(ds: Dataset, as_of: DateLike = None, start: DateLike = None) -
     much is reported.  Top shares interpolate the Lorenz curve, so "top 1 %" of 50 customers is
     half of the largest customer's share.
     """
-    base = _prepare(ds, "D", as_of)
+    base = netted_orders(ds, "D", as_of)
     orders = base.orders
     if start is not None:
         orders = orders.loc[orders["order_date"] >= pd.Timestamp(start).normalize()]
@@ -512,7 +512,7 @@ def concentration(ds: Dataset, as_of: DateLike = None, start: DateLike = None) -
 # --------------------------------------------------------------------------------------------
 
 
-def _is_new(frame: pd.DataFrame, base: _Base) -> pd.Series:
+def _is_new(frame: pd.DataFrame, base: NettedOrders) -> pd.Series:
     """True for rows (orders or lines) in their customer's first-purchase period."""
     first = pd.Series(base.first_period.array.asi8, index=base.first_period.index)
     first = frame["customer_id"].map(first).to_numpy(dtype=float)  # NaN: never purchased
@@ -526,7 +526,7 @@ def new_vs_returning(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd
     (everyone else, including returns of customers whose purchase predates the data),
     ``new_share`` (new / revenue; NaN when revenue <= 0) and ``partial``.
     """
-    base = _prepare(ds, freq, as_of)
+    base = netted_orders(ds, freq, as_of)
     orders = base.orders
     new = _is_new(orders, base)
     total = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
@@ -565,12 +565,12 @@ def _dimension_column(ds: Dataset, dimension: str) -> tuple[str, ...]:
     )
 
 
-def _lines_by(
+def lines_by(
     ds: Dataset, dimension: str, freq: str, as_of: DateLike, include_anonymous: bool
-) -> tuple[pd.DataFrame, _Base]:
+) -> tuple[pd.DataFrame, NettedOrders]:
     """Lines with a ``level`` column holding the dimension value ("(missing)" when absent)."""
     extra = _dimension_column(ds, dimension)
-    base = _prepare(ds, freq, as_of, include_anonymous=include_anonymous, extra=extra)
+    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous, extra=extra)
     lines = base.lines
     if extra == (dimension,):
         level = lines[dimension]
@@ -595,7 +595,7 @@ def revenue_by(
     without a value go to ``"(missing)"``.  Columns are sorted by total revenue, descending.
     Customer lines only unless ``include_anonymous``; then row sums exceed nlv revenue.
     """
-    lines, base = _lines_by(ds, dimension, freq, as_of, include_anonymous)
+    lines, base = lines_by(ds, dimension, freq, as_of, include_anonymous)
     wide = lines.groupby(["period", "level"])["amount"].sum().unstack("level", fill_value=0.0)
     wide = wide.reindex(base.calendar, fill_value=0.0).astype(float)
     order = wide.sum().sort_values(ascending=False).index
@@ -609,7 +609,7 @@ def revenue_share_by(
 ) -> pd.DataFrame:
     """Overall net revenue, its share and the number of buying customers per level of
     ``dimension``, sorted by revenue (shares of net revenue; a level can be negative)."""
-    lines, _ = _lines_by(ds, dimension, "D", as_of, include_anonymous)
+    lines, _ = lines_by(ds, dimension, "D", as_of, include_anonymous)
     grouped = lines.groupby("level")
     revenue = grouped["amount"].sum().astype(float)
     buyers = lines.loc[lines["amount"] > 0].groupby("level")["customer_id"].nunique()
@@ -629,7 +629,7 @@ def base_activity(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.Da
     """How the customer base moves: per period ``active_customers``, ``new_customers``,
     ``returning_customers`` (active, not new), ``cumulative_customers`` (acquired so far) and
     ``partial``.  Same definitions as :func:`nlv_table`."""
-    base = _prepare(ds, freq, as_of)
+    base = netted_orders(ds, freq, as_of)
     buys = base.purchases
     active = _per_period(buys.groupby("period")["customer_id"].nunique(), base).astype("int64")
     new = _per_period(base.first_period.value_counts(), base).astype("int64")
