@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+from html_text import page_text
 
 SECTIONS = [
     "At a glance",
@@ -29,14 +30,9 @@ def build(quick_build):
     return quick_build("baskets", ["demo", "cdnow_sample"], only=["baskets"])
 
 
-def _text(html: str) -> str:
-    html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
 def test_report_reads_for_marketing_and_has_no_code_or_errors(build):
     html = (build["out"] / "demo" / "baskets.html").read_text()
-    body = _text(html)
+    body = page_text(html)
     for heading in SECTIONS:
         assert heading in body, heading
     assert "Traceback" not in body and "Error" not in body and "Warning" not in body

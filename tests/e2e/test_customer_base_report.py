@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from html_text import page_markup
 
 from crm_models import revenue
 from crm_models.datasets import load_dataset
@@ -46,13 +47,9 @@ def build(tmp_path_factory, demo_data):
     return {"root": root, "out": out, "env": env, "result": json.loads(proc.stdout)}
 
 
-def _text(html: str) -> str:
-    return re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
-
-
 def test_report_has_every_section_and_no_code(build):
     html = (build["out"] / "demo" / "customer_base.html").read_text()
-    body = _text(html)
+    body = page_markup(html)
     for heading in SECTIONS:
         assert heading in body, heading
     assert "Traceback" not in body and "Error:" not in body and "Warning" not in body
@@ -77,7 +74,7 @@ def test_every_demo_report_is_for_readers(build):
     assert {p.stem for p in pages} >= expected
     for page in pages:
         html = page.read_text()
-        body = _text(html)
+        body = page_markup(html)
         assert "Traceback" not in body and "Error:" not in body, page.name
         assert "jp-CodeMirrorEditor" not in body and "highlight-ipynb" not in body, page.name
         assert "load_dataset(" not in body and "run.headline" not in body, page.name

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from html_text import page_markup
 
 SECTIONS = [
     "Sales forecast",
@@ -23,13 +24,9 @@ def built(quick_build):
     return quick_build("forecast", ["demo"], only=["forecast"])["out"]
 
 
-def _body(html: str) -> str:
-    return re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
-
-
 def test_report_has_sections_headline_sentence_and_no_errors(built):
     html = (built / "demo" / "forecast.html").read_text()
-    body = _body(html)
+    body = page_markup(html)
     for heading in SECTIONS:
         assert heading in body, heading
     assert "Traceback" not in body and "Error" not in body and "Warning" not in body

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from html_text import page_markup
 
 import crm_models
 from crm_models.plotting import count, money, pct
@@ -47,8 +48,7 @@ CDN_SCRIPT = re.compile(r'<script[^>]*src="http')
 
 def _body_without_scripts(html: str) -> str:
     """The page body with inline scripts and styles removed (plotly.js is embedded there)."""
-    body = html.split("<body", 1)[1]
-    return re.sub(r"<(script|style)\b.*?</\1>", "", body, flags=re.S)
+    return page_markup(html.split("<body", 1)[1])
 
 
 def _build(out: Path, datasets, reports, fixture_data, **kwargs):

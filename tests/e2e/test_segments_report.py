@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+from html_text import page_text
 
 SECTIONS = [
     "At a glance",
@@ -26,14 +27,9 @@ def build(quick_build):
     return quick_build("segments_profiles", ["demo"], only=["segments_profiles"])
 
 
-def _text(html: str) -> str:
-    body = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
-
-
 def test_report_has_sections_headlines_and_no_errors(build):
     html = (build["out"] / "demo" / "segments_profiles.html").read_text()
-    text = _text(html)
+    text = page_text(html)
     for heading in SECTIONS:
         assert heading in text, heading
     for bad in ("Traceback", "Error:", "Warning", "import pandas", "segment_customers("):

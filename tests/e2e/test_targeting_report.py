@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+from html_text import page_markup
 
 SECTIONS = [
     "What each campaign did",
@@ -24,13 +25,9 @@ def built(quick_build):
     return quick_build("targeting", ["demo"], only=["targeting"])["out"]
 
 
-def _text(html: str) -> str:
-    return re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
-
-
 def test_report_reads_cleanly(built):
     html = (built / "demo" / "targeting.html").read_text()
-    body = _text(html)
+    body = page_markup(html)
     for heading in SECTIONS:
         assert heading in body, heading
     for bad in ("Traceback", "Error:", "Warning", "NaN", ">nan<"):
