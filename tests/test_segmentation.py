@@ -138,7 +138,7 @@ def test_segment_customers_on_demo(demo_view, demo_segments):
     assert set(d) >= {"rfm_segments", "clusters", "stability"}
     for part in ("rfm_segments", "clusters"):
         assert sum(v["customers"] for v in d[part].values()) == len(demo_view)
-        assert sum(v["revenue_share"] for v in d[part].values()) == pytest.approx(1.0, abs=1e-6)
+        assert sum(v["revenue_share"] for v in d[part].values()) == pytest.approx(1.0, abs=1e-5)
     # champions: the most valuable customers per head
     per_head = seg.rfm_summary["revenue_per_customer"]
     assert per_head.idxmax() == "champions"

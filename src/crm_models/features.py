@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.dataset import Dataset
+from crm_models.engine import EngineSettings, Source, as_source
 from crm_models.units import unit_days
 
 DENSE_LIMIT = 50_000_000  # customer × level cells above which per-customer modes use group-by
@@ -57,7 +58,7 @@ class LifecycleRules:
         return pd.Series(pd.Categorical(stage, categories=STAGES), index=days_since_last.index)
 
 
-def resolve_as_of(ds: Dataset, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+def resolve_as_of(ds: Dataset | Source, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
     """The as-of day (midnight): the given date, else the last event date in the data."""
     if as_of is not None:
         return pd.Timestamp(as_of).normalize()
@@ -90,20 +91,19 @@ def customer_codes(customer_id: np.ndarray) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(uniques, name="customer_id")
 
 
-def _btyd_arrays(
-    codes: np.ndarray, n: int, day: np.ndarray, amount: np.ndarray, as_of_day: int, per: float
+def _btyd_sums(
+    codes: np.ndarray, n: int, day: np.ndarray, amount: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """BTYD columns for customer codes ``0..n-1`` from purchase lines (day numbers, amounts).
+    """Per customer code ``0..n-1`` from purchase lines: first/last purchase day, number of
+    distinct purchase days, total and first-day spend (the sums every engine computes).
 
     One sort of (customer, day) keys counts purchase days; scatter-min/max give the first and
-    last day; the first day's spend is summed by masking its lines.  NaN for customers without
-    purchase lines.
+    last day; the first day's spend is summed by masking its lines.
     """
     first_day = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     last_day = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     np.minimum.at(first_day, codes, day)
     np.maximum.at(last_day, codes, day)
-    buyer = np.bincount(codes, minlength=n) > 0
     d0 = day.min() if len(day) else 0
     span = int(day.max() - d0 + 1) if len(day) else 1
     key = codes.astype(np.int64)
@@ -113,17 +113,34 @@ def _btyd_arrays(
     key.sort()
     distinct = np.ones(len(key), dtype=bool)
     distinct[1:] = key[1:] != key[:-1]
-    days = np.bincount(key[distinct] // span, minlength=n)
-    first_amount = np.bincount(
-        codes, weights=np.where(day == first_day[codes], amount, 0.0), minlength=n
-    )
-    total = np.bincount(codes, weights=amount, minlength=n)
-    frequency = np.where(buyer, days - 1, 0)
+    return {
+        "first_day": first_day,
+        "last_day": last_day,
+        "n_days": np.bincount(key[distinct] // span, minlength=n),
+        "first_amount": np.bincount(
+            codes, weights=np.where(day == first_day[codes], amount, 0.0), minlength=n
+        ),
+        "total": np.bincount(codes, weights=amount, minlength=n),
+    }
+
+
+def btyd_columns(sums: dict | pd.DataFrame, as_of_day: int, per: float) -> dict[str, np.ndarray]:
+    """frequency, recency, T, monetary_value and first/last purchase from the per-customer sums
+    (``first_day``, ``last_day``, ``n_days``, ``first_amount``, ``total``); NaN for customers
+    without a purchase day.  Shared by the NumPy path and the engines (same formulas)."""
+    n_days = np.nan_to_num(np.asarray(sums["n_days"], dtype=np.float64))
+    buyer = n_days > 0
+    first_day = np.where(buyer, np.nan_to_num(np.asarray(sums["first_day"], dtype=np.float64)), 0)
+    last_day = np.where(buyer, np.nan_to_num(np.asarray(sums["last_day"], dtype=np.float64)), 0)
+    first_day, last_day = first_day.astype(np.int64), last_day.astype(np.int64)
+    total = np.nan_to_num(np.asarray(sums["total"], dtype=np.float64))
+    first_amount = np.nan_to_num(np.asarray(sums["first_amount"], dtype=np.float64))
+    frequency = np.where(buyer, n_days - 1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0)
     nan = np.where(buyer, 1.0, np.nan)
-    first_dt = np.where(buyer, first_day, 0).astype("datetime64[D]").astype("datetime64[ns]")
-    last_dt = np.where(buyer, last_day, 0).astype("datetime64[D]").astype("datetime64[ns]")
+    first_dt = first_day.astype("datetime64[D]").astype("datetime64[ns]")
+    last_dt = last_day.astype("datetime64[D]").astype("datetime64[ns]")
     return {
         "frequency": np.where(buyer, frequency, np.nan),
         "recency": (last_day - first_day) / per * nan,
@@ -158,14 +175,10 @@ def btyd_summary(
     scatter-adds instead of pandas group-bys.
     """
     codes, index = customer_codes(customer_id)
-    cols = _btyd_arrays(
-        codes,
-        len(index),
-        _day_numbers(order_date),
-        np.asarray(amount, dtype=np.float64),
-        _as_of_day(as_of),
-        unit_days(time_unit),
+    sums = _btyd_sums(
+        codes, len(index), _day_numbers(order_date), np.asarray(amount, dtype=np.float64)
     )
+    cols = btyd_columns(sums, _as_of_day(as_of), unit_days(time_unit))
     out = pd.DataFrame(cols, index=index)
     out["frequency"] = out["frequency"].astype(np.int64)
     return out
@@ -179,7 +192,7 @@ def _per_customer_mode(
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
     """Per customer: the label with the largest total weight, the number of distinct labels,
     and (for few labels) the customer × label weight matrix."""
-    lcodes, levels = pd.factorize(labels)
+    lcodes, levels = pd.factorize(labels, sort=True)  # ties go to the first label alphabetically
     ok = lcodes >= 0
     k = max(len(levels), 1)
     if n * k <= DENSE_LIMIT:  # dense customer × level totals: one bincount
@@ -200,7 +213,7 @@ def _per_customer_mode(
             .sum()
             .reset_index()
         )
-        top = pairs.sort_values(["c", "w"], ascending=[True, False]).drop_duplicates("c")
+        top = pairs.sort_values(["c", "w", "l"], ascending=[True, False, True]).drop_duplicates("c")
         best = np.full(n, -1, dtype=np.int64)
         best[top["c"].to_numpy()] = top["l"].to_numpy()
         matrix, distinct = None, np.bincount(pairs["c"], minlength=n)
@@ -220,19 +233,20 @@ def _order_codes(order_id: pd.Series) -> np.ndarray:
     return pd.factorize(order_id)[0]
 
 
-def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str) -> pd.DataFrame:
+def _transaction_sums(tx: pd.DataFrame) -> pd.DataFrame:
+    """Per-customer sums of the lines (the NumPy engine; :mod:`crm_models.aggregates` computes
+    the same frame as one relational expression): BTYD sums of the purchase lines, net and gross
+    sales, orders with a positive / negative net value, items, the category and region with the
+    largest gross sales (ties: the first label alphabetically) and gross sales per channel."""
     amount = tx["amount"].to_numpy(dtype=np.float64)
     purchase = amount >= 0
     codes, index = customer_codes(tx["customer_id"].to_numpy())
     n = len(index)
     day = _day_numbers(tx["order_date"].to_numpy())
-    cols = _btyd_arrays(
-        codes[purchase], n, day[purchase], amount[purchase], _as_of_day(as_of), unit_days(time_unit)
-    )
+    cols = _btyd_sums(codes[purchase], n, day[purchase], amount[purchase])
     gross = np.where(purchase, amount, 0.0)
     cols["revenue"] = np.bincount(codes, weights=amount, minlength=n)
     cols["gross_sales"] = np.bincount(codes, weights=gross, minlength=n)
-    cols["returns"] = cols["gross_sales"] - cols["revenue"]
     order_codes = _order_codes(tx["order_id"])
     order_net = np.bincount(order_codes, weights=amount)
     order_customer = np.empty(len(order_net), dtype=np.int64)
@@ -251,16 +265,37 @@ def _transaction_features(tx: pd.DataFrame, as_of: pd.Timestamp, time_unit: str)
     if "channel" in tx.columns:
         _, _, by_channel = _per_customer_mode(codes, tx["channel"], gross, n)
         if by_channel is not None:
-            shares = by_channel.to_numpy() / np.maximum(cols["gross_sales"], 1e-12)[:, None]
             for j, ch in enumerate(by_channel.columns):
-                cols[f"channel_share_{ch}"] = shares[:, j]
-    f = pd.DataFrame(cols, index=index)
+                cols[f"{CHANNEL_GROSS}{ch}"] = by_channel.to_numpy()[:, j]
+    return pd.DataFrame(cols, index=index)
+
+
+CHANNEL_GROSS = "channel_gross_"
+
+
+def transaction_features(sums: pd.DataFrame, as_of: pd.Timestamp, time_unit: str) -> pd.DataFrame:
+    """The view's transaction columns from the per-customer sums (any engine's)."""
+    f = pd.DataFrame(btyd_columns(sums, _as_of_day(as_of), unit_days(time_unit)), index=sums.index)
+    f["revenue"] = sums["revenue"].astype(np.float64)
+    f["gross_sales"] = sums["gross_sales"].astype(np.float64)
+    f["returns"] = f["gross_sales"] - f["revenue"]
+    for col in ("orders", "return_orders"):
+        f[col] = sums[col].fillna(0).astype(np.int64)
+    for col in ("items", "favourite_category", "n_categories", "region"):
+        if col in sums.columns:
+            f[col] = sums[col]
+    for col in sorted(c for c in sums.columns if c.startswith(CHANNEL_GROSS)):
+        share = sums[col].fillna(0.0).to_numpy(dtype=np.float64)
+        f[f"channel_share_{col.removeprefix(CHANNEL_GROSS)}"] = share / np.maximum(
+            f["gross_sales"].to_numpy(), 1e-12
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         f["avg_order_value"] = np.where(f["orders"] > 0, f["revenue"] / f["orders"], np.nan)
         f["return_rate"] = np.where(f["gross_sales"] > 0, f["returns"] / f["gross_sales"], np.nan)
         f["mean_interpurchase"] = np.where(
             f["frequency"] > 0, f["recency"] / f["frequency"], np.nan
         )
+    f.index.name = "customer_id"
     return f
 
 
@@ -274,7 +309,7 @@ def _campaign_features(
     closed = treated["sent_date"] + pd.Timedelta(days=window_days) < as_of + pd.Timedelta(days=1)
     known = treated.loc[closed]
     g, k = treated.groupby("customer_id", sort=True), known.groupby("customer_id", sort=True)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "contacts": g.size(),
             "last_contact": g["sent_date"].max(),
@@ -283,47 +318,79 @@ def _campaign_features(
             "response_amount": k["response_amount"].sum(),
         }
     )
-    out["measured_contacts"] = out["measured_contacts"].fillna(0).astype("int64")
-    out["response_rate"] = out["responses"] / out["measured_contacts"].where(
-        out["measured_contacts"] > 0
-    )
-    return out
+
+
+def _attributes_as_of(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Customer attributes of those signed up by the as-of day (or with no sign-up date)."""
+    attrs = customers.set_index("customer_id")
+    if "signup_date" in attrs.columns:
+        attrs = attrs.loc[
+            attrs["signup_date"].isna() | (attrs["signup_date"] < as_of + pd.Timedelta(days=1))
+        ]
+    return attrs
 
 
 def customer_view(
-    ds: Dataset,
+    ds: Dataset | Source,
     as_of: str | pd.Timestamp | None = None,
     time_unit: str = "W",
     rules: LifecycleRules | None = None,
     response_window_days: int = 14,
+    engine: str | EngineSettings = "auto",
 ) -> pd.DataFrame:
     """One row per customer as of a date, indexed by ``customer_id`` (see module docstring).
 
     Customers from the ``customers`` table with no purchase yet are included as prospects
     (purchase columns NaN or 0); campaign ``contacts`` count treated rows sent by the as-of day,
     ``responses``/``response_rate`` only those whose ``response_window_days`` have passed.
+    ``engine`` says where the per-customer aggregation runs (:mod:`crm_models.engine`); a
+    :class:`~crm_models.engine.Source` (files or a database read out of core) always uses its
+    own engine.  Every engine gives the same view.
     """
-    as_of = resolve_as_of(ds, as_of)
+    src = as_source(ds, engine)
+    as_of = resolve_as_of(src if src is not None else ds, as_of)
     rules = rules or LifecycleRules()
-    parts = []
-    if ds.transactions is not None:
-        parts.append(_transaction_features(transactions_as_of(ds, as_of), as_of, time_unit))
-    view = parts[0] if parts else pd.DataFrame(index=pd.Index([], name="customer_id"))
-    if ds.customers is not None:
-        attrs = ds.customers.set_index("customer_id")
-        if "signup_date" in attrs.columns:
-            attrs = attrs.loc[
-                attrs["signup_date"].isna() | (attrs["signup_date"] < as_of + pd.Timedelta(days=1))
-            ]
+    if src is None:
+        sums = (
+            _transaction_sums(transactions_as_of(ds, as_of))
+            if ds.transactions is not None
+            else None
+        )
+        attrs = _attributes_as_of(ds.customers, as_of) if ds.customers is not None else None
+        camp = (
+            _campaign_features(ds.campaigns, as_of, response_window_days)
+            if ds.campaigns is not None
+            else None
+        )
+        name = ds.name
+    else:
+        from crm_models import aggregates
+
+        sums = aggregates.customer_sums(src, as_of) if src.has("transactions") else None
+        attrs = aggregates.attributes_as_of(src, as_of) if src.has("customers") else None
+        camp = (
+            aggregates.campaign_features(src, as_of, response_window_days)
+            if src.has("campaigns")
+            else None
+        )
+        name = src.name
+    view = (
+        transaction_features(sums, as_of, time_unit)
+        if sums is not None
+        else pd.DataFrame(index=pd.Index([], name="customer_id"))
+    )
+    if attrs is not None:
         attrs = attrs.drop(columns=[c for c in attrs.columns if c in view.columns])
         view = view.join(attrs, how="outer")
         view.index.name = "customer_id"
-    if ds.campaigns is not None:
-        camp = _campaign_features(ds.campaigns, as_of, response_window_days)
+    if camp is not None:
         view = view.join(camp, how="left")
-        for col in ("contacts", "responses"):
+        for col in ("contacts", "responses", "measured_contacts"):
             view[col] = view[col].fillna(0).astype("int64")
         view["response_amount"] = view["response_amount"].fillna(0.0)
+        view["response_rate"] = view["responses"] / view["measured_contacts"].where(
+            view["measured_contacts"] > 0
+        )
     for col in ("orders", "return_orders"):
         if col in view.columns:
             view[col] = view[col].fillna(0).astype("int64")
@@ -333,5 +400,5 @@ def customer_view(
         view["tenure_days"] = since_first
         view["days_since_last"] = since_last
         view["lifecycle_stage"] = rules.stage(since_first, since_last)
-    view.attrs.update(as_of=str(as_of.date()), time_unit=time_unit, dataset=ds.name)
+    view.attrs.update(as_of=str(as_of.date()), time_unit=time_unit, dataset=name)
     return view

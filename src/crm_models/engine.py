@@ -1,0 +1,268 @@
+"""Where the heavy aggregation runs: NumPy/pandas in memory, DuckDB out of core, Spark on a
+cluster, or inside a PostgreSQL database.
+
+The analyses of crm-models split in two: *aggregation* (per-customer sums, RFM ranks, cohort
+counts, basket counts, period totals) touches every transaction line; *models* then fit on the
+compact results.  The aggregations live once, as ibis expressions (:mod:`crm_models.aggregates`);
+ibis compiles the same expression to DuckDB, Spark SQL or PostgreSQL.  ibis was chosen over
+hand-written SQL dialects because one tested expression then serves every backend, and over
+Spark-only or DuckDB-only APIs because a small shop and a national retailer run the same code.
+
+Engines (``--engine`` on every command):
+
+* ``pandas``: the NumPy code paths on a dataset held in memory (small data, no set-up);
+* ``duckdb``: out of core on Parquet/CSV folders, memory capped by ``--memory-limit`` (or
+  ``CRM_MODELS_MEMORY_LIMIT``), spilling to a temporary folder;
+* ``spark``: PySpark (``pip install 'crm-models[spark]'``), ``local[2]`` unless
+  ``--spark-master URL`` or ``SPARK_MASTER`` names a cluster; any other Spark setting comes from
+  the usual Spark configuration (``spark-defaults.conf``, ``SPARK_CONF_DIR``);
+* ``auto`` (default): pandas for a dataset already in memory with fewer than
+  :data:`AUTO_PANDAS_LINES` lines, DuckDB otherwise, so a user with small data never needs to
+  know engines exist.  A PostgreSQL source always aggregates inside the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crm_models.dataset import TABLES, Dataset
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+ENGINES = ("auto", "pandas", "duckdb", "spark")
+AUTO_PANDAS_LINES = 2_000_000
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency of the chosen engine is not installed."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Which engine and its limits (``memory_limit`` e.g. ``"8GB"`` for DuckDB)."""
+
+    name: str = "auto"
+    memory_limit: str | None = None
+    spark_master: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"unknown engine {self.name!r}; use one of {', '.join(ENGINES)}")
+
+    def resolved(self, lines: int | None) -> str:
+        """The concrete engine for a dataset of ``lines`` transaction lines (None: unknown,
+        i.e. files not yet read)."""
+        if self.name != "auto":
+            return self.name
+        return "pandas" if lines is not None and lines < AUTO_PANDAS_LINES else "duckdb"
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(
+            f"the {extra} engine needs {module!r}: pip install 'crm-models[{extra}]'"
+        )
+
+
+@cache
+def duckdb_backend(memory_limit: str | None = None) -> Any:
+    """An in-process DuckDB (one per memory limit), spilling to a temporary folder."""
+    import ibis
+
+    limit = memory_limit or os.environ.get("CRM_MODELS_MEMORY_LIMIT")
+    config: dict[str, Any] = {
+        "temp_directory": tempfile.mkdtemp(prefix="crm-models-duckdb-"),
+        "preserve_insertion_order": False,
+    }
+    if limit:
+        config["memory_limit"] = limit
+    return ibis.duckdb.connect(**config)
+
+
+@cache
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session (``local[2]`` by default) set up for crm-models: UTC timestamps, the
+    current interpreter for workers, loopback networking for local mode, quiet logs."""
+    _require("pyspark", "spark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    master = master or os.environ.get("SPARK_MASTER") or "local[2]"
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master(master)
+        .appName("crm-models")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("CRM_MODELS_SPARK_PARTITIONS", "8"))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def backend(settings: EngineSettings, engine: str) -> Any:
+    """The ibis backend of a concrete engine (``duckdb`` or ``spark``)."""
+    import ibis
+
+    if engine == "duckdb":
+        return duckdb_backend(settings.memory_limit)
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(settings.spark_master))
+    raise ValueError(f"engine {engine!r} has no relational backend")
+
+
+@dataclass
+class Source:
+    """Contract tables as ibis expressions on one backend: what the aggregations read.
+
+    Built from a :class:`Dataset` in memory (:meth:`from_dataset`), from a folder of Parquet/CSV
+    files read out of core (:func:`open_source`) or from a database.
+    """
+
+    name: str
+    tables: dict[str, ir.Table]
+    con: Any
+    engine: str
+    location: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> ir.Table | None:
+        return self.tables.get(name)
+
+    def has(self, name: str) -> bool:
+        return name in self.tables
+
+    def columns(self, name: str) -> set[str]:
+        t = self.tables.get(name)
+        return set(t.columns) if t is not None else set()
+
+    def customer_lines(self) -> ir.Table:
+        """Transaction lines of known customers (anonymous lines left out, as in pandas)."""
+        tx = self.tables["transactions"]
+        return tx.filter(tx.customer_id.notnull())
+
+    def execute(self, expr: Any) -> Any:
+        return self.con.execute(expr)
+
+    def last_date(self) -> pd.Timestamp | None:
+        """Latest event date (the default as-of date), computed in the engine."""
+        dates = []
+        if "transactions" in self.tables:
+            dates.append(self.execute(self.tables["transactions"].order_date.max()))
+        if "campaigns" in self.tables:
+            dates.append(self.execute(self.tables["campaigns"].sent_date.max()))
+        dates = [pd.Timestamp(d) for d in dates if d is not None and not pd.isna(d)]
+        return max(dates) if dates else None
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, settings: EngineSettings, engine: str) -> Source:
+        """The dataset's in-memory tables registered on the engine (no copy on DuckDB)."""
+        import ibis
+
+        con = backend(settings, engine)
+        if engine != "spark":
+            tables = {name: ibis.memtable(df) for name, df in ds.tables().items()}
+            return cls(ds.name, tables, con, engine, ds.source)
+        import pyarrow as pa
+
+        session = spark_session(settings.spark_master)
+        tables = {}
+        for name, df in ds.tables().items():
+            # via Arrow: Spark's own pandas conversion cannot read pandas 3's Arrow strings
+            view = f"crm_{name}_{ds.fingerprint[:12]}"
+            arrow = pa.Table.from_pandas(df, preserve_index=False)
+            session.createDataFrame(arrow).createOrReplaceTempView(view)
+            tables[name] = con.table(view)
+        return cls(ds.name, tables, con, engine, ds.source)
+
+
+def table_files(folder: Path, table: str) -> list[Path] | None:
+    """The files of one contract table in a folder: ``table.parquet``/``.csv``, or a
+    ``table/`` directory of Parquet parts; None when absent."""
+    part_dir = folder / table
+    if part_dir.is_dir():
+        parts = sorted(part_dir.glob("*.parquet")) or sorted(part_dir.glob("*.csv"))
+        return parts or None
+    for suffix in FILE_SUFFIXES:
+        path = folder / f"{table}{suffix}"
+        if path.exists():
+            return [path]
+    return None
+
+
+_TYPES = {"id": None, "date": "timestamp", "number": "float64", "bool": "boolean", "text": "string"}
+
+
+def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
+    """A contract folder read out of core: files are scanned by the engine, never loaded into
+    pandas.  Columns are renamed by ``mapping.json`` and cast to the contract types; rows whose
+    values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`."""
+    from crm_models.contract import SCHEMAS
+    from crm_models.datasets import Mapping
+
+    con = backend(settings, engine)
+    mapping = (
+        Mapping.from_json(folder / "mapping.json") if (folder / "mapping.json").exists() else None
+    )
+    tables: dict[str, ir.Table] = {}
+    for name in TABLES:
+        spec = (mapping.tables.get(name, {}) if mapping else {}) or {}
+        files = [folder / spec["file"]] if "file" in spec else table_files(folder, name)
+        if not files:
+            continue
+        paths = [str(p) for p in files]
+        if files[0].suffix == ".parquet":
+            raw = con.read_parquet(paths)
+        else:
+            raw = con.read_csv(paths)
+        renames = {dst: src for dst, src in spec.get("columns", {}).items() if src in raw.columns}
+        raw = raw.rename(renames) if renames else raw
+        casts = {}
+        for col in SCHEMAS[name]:
+            target = _TYPES[col.kind]
+            if col.name in raw.columns and target and str(raw[col.name].type()) != target:
+                casts[col.name] = raw[col.name].try_cast(target)
+        tables[name] = raw.mutate(**casts) if casts else raw
+    if not tables:
+        raise FileNotFoundError(
+            f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
+        )
+    return Source(folder.name, tables, con, engine, str(folder))
+
+
+def is_file_folder(spec: Any) -> bool:
+    """True for a folder of contract files (read out of core by DuckDB/Spark)."""
+    path = Path(str(spec))
+    return path.is_dir() and table_files(path, "transactions") is not None
+
+
+def as_source(ds: Dataset | Source, engine: str | EngineSettings = "auto") -> Source | None:
+    """The :class:`Source` an aggregation should read, or None for the in-memory NumPy path.
+
+    A Source is used as is; a Dataset goes to the engine ``auto`` picks for its size (pandas
+    below :data:`AUTO_PANDAS_LINES` lines) or the one named."""
+    if isinstance(ds, Source):
+        return ds
+    settings = engine if isinstance(engine, EngineSettings) else EngineSettings(engine)
+    lines = len(ds.transactions) if ds.transactions is not None else 0
+    concrete = settings.resolved(lines)
+    if concrete == "pandas":
+        return None
+    return Source.from_dataset(ds, settings, concrete)
