@@ -142,6 +142,8 @@ class Source:
     engine: str
     location: str = ""
     notes: list[str] = field(default_factory=list)
+    raw: dict[str, ir.Table] = field(default_factory=dict)  # before casts (for validation)
+    files: dict[str, str] = field(default_factory=dict)  # table -> file label in messages
 
     def table(self, name: str) -> ir.Table | None:
         return self.tables.get(name)
@@ -214,7 +216,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     """A contract folder read out of core: files are scanned by the engine, never loaded into
     pandas.  Columns are renamed by ``mapping.json`` and cast to the contract types; rows whose
     values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`."""
-    from crm_models.contract import SCHEMAS
+    from crm_models.contract import _PII, SCHEMAS
     from crm_models.datasets import Mapping
 
     con = backend(settings, engine)
@@ -222,6 +224,9 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         Mapping.from_json(folder / "mapping.json") if (folder / "mapping.json").exists() else None
     )
     tables: dict[str, ir.Table] = {}
+    raws: dict[str, ir.Table] = {}
+    labels: dict[str, str] = {}
+    notes: list[str] = []
     for name in TABLES:
         spec = (mapping.tables.get(name, {}) if mapping else {}) or {}
         files = [folder / spec["file"]] if "file" in spec else table_files(folder, name)
@@ -234,6 +239,14 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
             raw = con.read_csv(paths)
         renames = {dst: src for dst, src in spec.get("columns", {}).items() if src in raw.columns}
         raw = raw.rename(renames) if renames else raw
+        pii = [
+            c for c in raw.columns if _PII.search(c) and not (name == "products" and c == "name")
+        ]
+        if pii:
+            raw = raw.drop(*pii)
+            notes.append(f"{name}: personal identifiers dropped on load ({', '.join(pii)})")
+        raws[name] = raw
+        labels[name] = files[0].parent.name + "/" if len(files) > 1 else files[0].name
         casts = {}
         for col in SCHEMAS[name]:
             target = _TYPES[col.kind]
@@ -244,7 +257,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         raise FileNotFoundError(
             f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
         )
-    return Source(folder.name, tables, con, engine, str(folder))
+    return Source(folder.name, tables, con, engine, str(folder), notes, raws, labels)
 
 
 def is_file_folder(spec: Any) -> bool:

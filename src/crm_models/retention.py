@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.dataset import Dataset
+from crm_models.engine import EngineSettings, as_source
 from crm_models.features import resolve_as_of, transactions_as_of
 
 __all__ = [
@@ -119,9 +120,10 @@ class Cohorts:
         return out
 
 
-def cohorts(ds: Dataset, as_of=None, freq: str = "M") -> Cohorts:
-    """Cohort retention matrix: share of each acquisition cohort active k periods later."""
-    tx, as_of = _purchases(ds, as_of)
+def _cohort_cells(tx: pd.DataFrame, freq: str) -> tuple[pd.Series, pd.DataFrame]:
+    """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
+    the customers who bought and the net revenue (NumPy; the engines run
+    :func:`crm_models.aggregates.cohort_counts`)."""
     amount = tx["amount"].to_numpy(dtype=float)
     buy = amount >= 0
     cust, cid = pd.factorize(tx["customer_id"])
@@ -129,18 +131,43 @@ def cohorts(ds: Dataset, as_of=None, freq: str = "M") -> Cohorts:
     first = np.full(len(cid), np.iinfo(np.int64).max)
     np.minimum.at(first, cust[buy], per[buy])
     has = first < np.iinfo(np.int64).max
-    lo, hi = int(first[has].min()), int(_period_codes([as_of], freq)[0])
-    n_c, n_k = hi - lo + 1, hi - lo + 1
-    row = first[cust] - lo
     k = per - first[cust]
     ok = has[cust] & (k >= 0)
-    sizes = np.bincount(first[has] - lo, minlength=n_c)
-    # distinct (customer, period) purchase pairs
-    pairs = np.unique(cust[buy & ok].astype(np.int64) * (n_k + 1) + k[buy & ok])
-    pc, pk = pairs // (n_k + 1), pairs % (n_k + 1)
-    active = np.bincount((first[pc] - lo) * n_k + pk, minlength=n_c * n_k).reshape(n_c, n_k)
-    revenue = np.bincount(row[ok] * n_k + k[ok], weights=amount[ok], minlength=n_c * n_k)
-    revenue = revenue.reshape(n_c, n_k)
+    cells = pd.DataFrame({"cohort": first[cust][ok], "k": k[ok], "amount": amount[ok]})
+    bought = cells.loc[buy[ok]].assign(customer=cust[ok][buy[ok]])
+    active = bought.drop_duplicates(["customer", "k"]).groupby(["cohort", "k"]).size()
+    out = cells.groupby(["cohort", "k"])["amount"].sum().rename("revenue").to_frame()
+    out["active"] = active.reindex(out.index, fill_value=0).astype(np.int64)
+    sizes = pd.Series(first[has]).value_counts().sort_index().rename("customers")
+    return sizes, out.reset_index()
+
+
+def cohorts(
+    ds: Dataset, as_of=None, freq: str = "M", engine: str | EngineSettings = "auto"
+) -> Cohorts:
+    """Cohort retention matrix: share of each acquisition cohort active k periods later.
+
+    ``engine`` says where the counting runs (:mod:`crm_models.engine`); every engine gives the
+    same tables."""
+    src = as_source(ds, engine)
+    if src is None:
+        tx, as_of = _purchases(ds, as_of)
+        sizes_by_code, cells = _cohort_cells(tx, freq)
+    else:
+        from crm_models import aggregates
+
+        as_of = resolve_as_of(src, as_of)
+        sizes_by_code, cells = aggregates.cohort_counts(src, as_of, freq)
+    lo, hi = int(sizes_by_code.index.min()), int(_period_codes([as_of], freq)[0])
+    n_c = n_k = hi - lo + 1
+    sizes = np.zeros(n_c, dtype=np.int64)
+    sizes[sizes_by_code.index.to_numpy(dtype=np.int64) - lo] = sizes_by_code.to_numpy()
+    flat = (cells["cohort"].to_numpy(dtype=np.int64) - lo) * n_k + cells["k"].to_numpy(np.int64)
+    active = np.zeros(n_c * n_k, dtype=np.int64)
+    active[flat] = cells["active"].to_numpy()
+    revenue = np.zeros(n_c * n_k)
+    revenue[flat] = cells["revenue"].to_numpy(dtype=float)
+    active, revenue = active.reshape(n_c, n_k), revenue.reshape(n_c, n_k)
     # a cell is complete when its whole period lies on or before the as-of day
     last_complete = hi if _period_end(hi, freq) <= as_of else hi - 1
     cohort_code = np.arange(n_c) + lo

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.dataset import Dataset
+from crm_models.engine import EngineSettings, as_source
 from crm_models.features import resolve_as_of
 
 __all__ = [
@@ -142,25 +143,29 @@ def netted_orders(
     orders["amount"] = lines.groupby("order_key")["amount"].sum()
     orders = orders.reset_index(drop=True)
 
-    if len(all_tx) and end is not None:
-        start = all_tx["order_date"].min()
-        calendar = pd.period_range(
-            start.to_period(freq), end.to_period(freq), freq=freq, name="period"
-        )
-    else:
-        start = None
-        calendar = pd.PeriodIndex([], freq=freq, name="period")
-    partial = pd.Series(False, index=calendar, name="partial")
-    if len(calendar):
-        first, last = calendar[0], calendar[-1]
-        if start.normalize() > first.start_time.normalize():
-            partial.loc[first] = True
-        if end.normalize() < last.end_time.normalize():
-            partial.loc[last] = True
+    start = all_tx["order_date"].min() if len(all_tx) else None
+    calendar, partial = _calendar(start, end, freq)
 
     buys = orders.loc[orders["amount"] > 0]
     first_period = buys.groupby("customer_id")["order_date"].min().dt.to_period(freq)
     return NettedOrders(lines, orders, calendar, partial, first_period)
+
+
+def _calendar(start, end, freq: str) -> tuple[pd.PeriodIndex, pd.Series]:
+    """The regular calendar from the first line's period to the as-of period, and which of
+    its periods are only partly covered by the data."""
+    if start is None or pd.isna(start) or end is None:
+        calendar = pd.PeriodIndex([], freq=freq, name="period")
+        return calendar, pd.Series(False, index=calendar, name="partial")
+    start = pd.Timestamp(start)
+    calendar = pd.period_range(start.to_period(freq), end.to_period(freq), freq=freq, name="period")
+    partial = pd.Series(False, index=calendar, name="partial")
+    first, last = calendar[0], calendar[-1]
+    if start.normalize() > first.start_time.normalize():
+        partial.loc[first] = True
+    if end.normalize() < last.end_time.normalize():
+        partial.loc[last] = True
+    return calendar, partial
 
 
 def _per_period(values: pd.Series, base: NettedOrders, fill: float | int = 0) -> pd.Series:
@@ -178,7 +183,9 @@ def _safe_div(num: pd.Series, den: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 
-def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+def nlv_table(
+    ds: Dataset, freq: str = "M", as_of: DateLike = None, engine: str | EngineSettings = "auto"
+) -> pd.DataFrame:
     """Revenue and its factors per period: R = N (customers) · L (loyalty) · V (order value).
 
     Returns a DataFrame indexed by ``period`` (pandas Period, regular calendar) with columns
@@ -186,17 +193,38 @@ def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFr
     ``avg_order_value`` (V = revenue / orders), ``orders``, ``new_customers``,
     ``gross_revenue``, ``returns_amount`` (<= 0), ``empty`` (no orders) and ``partial``.
     ``revenue == active_customers * orders_per_customer * avg_order_value`` in every non-empty
-    period.  Definitions and the treatment of returns: see the module docstring.
+    period.  Definitions and the treatment of returns: see the module docstring.  ``engine``
+    says where the period totals are counted (:mod:`crm_models.engine`; same numbers).
     """
-    base = netted_orders(ds, freq, as_of)
-    orders, buys = base.orders, base.purchases
-    revenue = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
-    gross = _per_period(buys.groupby("period")["amount"].sum(), base, 0.0).astype(float)
-    returned = orders.loc[orders["amount"] <= 0]
-    returns = _per_period(returned.groupby("period")["amount"].sum(), base, 0.0).astype(float)
-    n_orders = _per_period(buys.groupby("period").size(), base).astype("int64")
-    active = _per_period(buys.groupby("period")["customer_id"].nunique(), base).astype("int64")
-    new = _per_period(base.first_period.value_counts(), base).astype("int64")
+    src = as_source(ds, engine)
+    if src is None:
+        base = netted_orders(ds, freq, as_of)
+        calendar, partial = base.calendar, base.partial
+        orders, buys = base.orders, base.purchases
+        returned = orders.loc[orders["amount"] <= 0]
+        totals = pd.DataFrame(
+            {
+                "revenue": orders.groupby("period")["amount"].sum(),
+                "gross_revenue": buys.groupby("period")["amount"].sum(),
+                "returns_amount": returned.groupby("period")["amount"].sum(),
+                "orders": buys.groupby("period").size(),
+                "active_customers": buys.groupby("period")["customer_id"].nunique(),
+                "new_customers": base.first_period.value_counts(),
+            }
+        )
+    else:
+        from crm_models import aggregates
+        from crm_models.retention import _period_label
+
+        end = resolve_as_of(src, as_of)
+        code = {"M": "M", "W": "W", "Q": "Q"}[pd.Period(end, freq).freqstr[0]]
+        totals = aggregates.order_period_totals(src, end, code)
+        totals.index = _period_label(totals.index.to_numpy(), code).asfreq(freq)
+        calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
+    totals = totals.reindex(calendar).fillna(0)
+    n_orders = totals["orders"].astype("int64")
+    active = totals["active_customers"].astype("int64")
+    revenue = totals["revenue"].astype(float)
     out = pd.DataFrame(
         {
             "revenue": revenue,
@@ -204,13 +232,13 @@ def nlv_table(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFr
             "orders_per_customer": _safe_div(n_orders, active),
             "avg_order_value": _safe_div(revenue, n_orders),
             "orders": n_orders,
-            "new_customers": new,
-            "gross_revenue": gross,
-            "returns_amount": returns,  # summed, not revenue - gross: exactly <= 0
+            "new_customers": totals["new_customers"].astype("int64"),
+            "gross_revenue": totals["gross_revenue"].astype(float),
+            "returns_amount": totals["returns_amount"].astype(float),  # exactly <= 0
             "empty": n_orders == 0,
-            "partial": base.partial,
+            "partial": partial,
         },
-        index=base.calendar,
+        index=calendar,
     )
     return out[NLV_COLUMNS]
 

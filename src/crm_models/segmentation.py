@@ -238,7 +238,8 @@ class RFMScorer:
             {
                 "recency": np.floor(days / per),
                 "frequency": view[self.frequency].astype("float64"),
-                "monetary": view[self.monetary].astype("float64"),
+                # to 1e-6: sums of the same amounts in another order must tie (any engine)
+                "monetary": view[self.monetary].astype("float64").round(6),
             },
             index=view.index,
         )
