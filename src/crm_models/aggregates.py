@@ -348,7 +348,9 @@ def validation_problems(src: Source, duplicates: str = "error") -> list:
             spec = specs.get(col)
             if spec is None:
                 continue
-            value, before = t[col], raw[col]
+            before = raw[col]
+            cast = t[col].type()
+            value = before if before.type() == cast else before.try_cast(cast)
             if spec.required and not (name == "transactions" and col == "customer_id"):
                 checks.append((col, "missing value", before.isnull()))
             if spec.kind in _CAST_ISSUE:
@@ -394,6 +396,7 @@ def source_summary(src: Source) -> dict[str, Any]:
         "name": src.name,
         "source": src.location,
         "engine": src.engine,
+        **({"fingerprint": src.fingerprint} if src.fingerprint else {}),
         "tables": {n: int(src.execute(t.count())) for n, t in src.tables.items()},
     }
     if src.has("transactions"):

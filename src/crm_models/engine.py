@@ -144,6 +144,7 @@ class Source:
     notes: list[str] = field(default_factory=list)
     raw: dict[str, ir.Table] = field(default_factory=dict)  # before casts (for validation)
     files: dict[str, str] = field(default_factory=dict)  # table -> file label in messages
+    fingerprint: str | None = None  # known when built from a loaded Dataset
 
     def table(self, name: str) -> ir.Table | None:
         return self.tables.get(name)
@@ -179,9 +180,10 @@ class Source:
         import ibis
 
         con = backend(settings, engine)
+        notes = [str(n) for n in ds.cleaning_log]
         if engine != "spark":
             tables = {name: ibis.memtable(df) for name, df in ds.tables().items()}
-            return cls(ds.name, tables, con, engine, ds.source)
+            return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
         import pyarrow as pa
 
         session = spark_session(settings.spark_master)
@@ -192,7 +194,7 @@ class Source:
             arrow = pa.Table.from_pandas(df, preserve_index=False)
             session.createDataFrame(arrow).createOrReplaceTempView(view)
             tables[name] = con.table(view)
-        return cls(ds.name, tables, con, engine, ds.source)
+        return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
 
 
 def table_files(folder: Path, table: str) -> list[Path] | None:
@@ -266,16 +268,62 @@ def is_file_folder(spec: Any) -> bool:
     return path.is_dir() and table_files(path, "transactions") is not None
 
 
+def default_settings(name: str | None = None) -> EngineSettings:
+    """Settings from the environment (``CRM_MODELS_ENGINE``, ``CRM_MODELS_MEMORY_LIMIT``,
+    ``SPARK_MASTER``), which the command line sets from ``--engine`` and friends so that every
+    step of a command, and every notebook kernel of a report build, uses the same engine."""
+    return EngineSettings(
+        name or os.environ.get("CRM_MODELS_ENGINE") or "auto",
+        os.environ.get("CRM_MODELS_MEMORY_LIMIT") or None,
+        os.environ.get("SPARK_MASTER") or None,
+    )
+
+
+def configure(name: str | None, memory_limit: str | None, spark_master: str | None) -> None:
+    """Make these settings the process default (inherited by notebook kernels)."""
+    for var, value in (
+        ("CRM_MODELS_ENGINE", name),
+        ("CRM_MODELS_MEMORY_LIMIT", memory_limit),
+        ("SPARK_MASTER", spark_master),
+    ):
+        if value:
+            os.environ[var] = value
+    default_settings()  # validates the engine name
+
+
 def as_source(ds: Dataset | Source, engine: str | EngineSettings = "auto") -> Source | None:
     """The :class:`Source` an aggregation should read, or None for the in-memory NumPy path.
 
     A Source is used as is; a Dataset goes to the engine ``auto`` picks for its size (pandas
-    below :data:`AUTO_PANDAS_LINES` lines) or the one named."""
+    below :data:`AUTO_PANDAS_LINES` lines; the process default set by ``--engine`` first) or to
+    the one named."""
     if isinstance(ds, Source):
         return ds
-    settings = engine if isinstance(engine, EngineSettings) else EngineSettings(engine)
+    if isinstance(engine, EngineSettings):
+        settings = engine
+    else:
+        settings = default_settings(None if engine == "auto" else engine)
     lines = len(ds.transactions) if ds.transactions is not None else 0
     concrete = settings.resolved(lines)
     if concrete == "pandas":
         return None
     return Source.from_dataset(ds, settings, concrete)
+
+
+AUTO_FILE_BYTES = 256 * 2**20  # transaction files above this are read out of core by `auto`
+
+
+def open_source(spec: Any, settings: EngineSettings | None = None) -> Source | None:
+    """An out-of-core :class:`Source` for a folder of contract files when the engine (or, for
+    ``auto``, the size of its transaction files) calls for one; None to load into memory."""
+    settings = settings or default_settings()
+    if not is_file_folder(spec):
+        return None
+    folder = Path(str(spec))
+    engine = settings.name
+    if engine == "auto":
+        size = sum(p.stat().st_size for p in table_files(folder, "transactions") or [])
+        engine = "duckdb" if size > AUTO_FILE_BYTES else "pandas"
+    if engine == "pandas":
+        return None
+    return open_folder(folder, settings, engine)
