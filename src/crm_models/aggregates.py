@@ -349,6 +349,8 @@ def validation_problems(src: Source, duplicates: str = "error") -> list:
             if spec is None:
                 continue
             before = raw[col]
+            if before.type().is_string():
+                before = before.strip().nullif("")
             cast = t[col].type()
             value = before if before.type() == cast else before.try_cast(cast)
             if spec.required and not (name == "transactions" and col == "customer_id"):

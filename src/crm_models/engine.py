@@ -237,8 +237,8 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         paths = [str(p) for p in files]
         if files[0].suffix == ".parquet":
             raw = con.read_parquet(paths)
-        else:
-            raw = con.read_csv(paths)
+        else:  # text as read: values that do not parse are counted, not fatal
+            raw = con.read_csv(paths, **({"all_varchar": True} if engine == "duckdb" else {}))
         renames = {dst: src for dst, src in spec.get("columns", {}).items() if src in raw.columns}
         raw = raw.rename(renames) if renames else raw
         pii = [
@@ -252,8 +252,15 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         casts = {}
         for col in SCHEMAS[name]:
             target = _TYPES[col.kind]
-            if col.name in raw.columns and target and str(raw[col.name].type()) != target:
-                casts[col.name] = raw[col.name].try_cast(target)
+            if col.name not in raw.columns:
+                continue
+            value = raw[col.name]
+            if target and value.type().is_string():
+                casts[col.name] = value.strip().nullif("").try_cast(target)
+            elif target and str(value.type()).lstrip("!") != target:
+                casts[col.name] = value.try_cast(target)
+            elif col.kind == "id" and value.type().is_string():  # trimmed, blank = missing
+                casts[col.name] = value.strip().nullif("")
         tables[name] = raw.mutate(**casts) if casts else raw
     if not tables:
         raise FileNotFoundError(
