@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: reports test lint format lab mlflow-ui browser bench clean
+.PHONY: reports test lint format lab mlflow-ui browser postgres bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 reports: $(STAMP)
 	$(BIN)/crm-models reports build
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -37,6 +37,13 @@ browser:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) ; } || \
 	  echo "note: /usr/bin/chromium missing and not installable here; the browser test will be skipped"
+
+# PostgreSQL server binaries for the database-source tests, which start their own throwaway
+# server (Debian package; needs root and apt).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q postgresql >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null)) ; } || \
+	  echo "note: PostgreSQL server (initdb) missing and not installable here; the database tests will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_customer_view.py

@@ -10,6 +10,8 @@ from hypothesis import settings
 
 os.environ.setdefault("CRM_MODELS_QUIET", "1")
 
+pytest_plugins = ["pg_server"]  # postgres_url, pg_demo, pg_cdnow_sample fixtures
+
 SHARED_DATA = Path(
     os.environ.get(
         "CRM_MODELS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"

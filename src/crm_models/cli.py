@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_models import __version__
 from crm_models.contract import DataError
+from crm_models.database import redact_url
 
 
 def _dataset_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -28,12 +29,70 @@ def _dataset_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     )
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and its settings, on every command that reads a dataset."""
+    from crm_models.engine import ENGINES
+
+    g = p.add_argument_group("engine (where the heavy aggregation runs)")
+    g.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="auto (default): pandas for small data, DuckDB out of core for large files; "
+        "pandas, duckdb or spark (pip install 'crm-models[spark]')",
+    )
+    g.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory cap, e.g. 8GB")
+    g.add_argument("--spark-master", metavar="URL", help="Spark master (default local[2])")
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """Every parser that runs a command (the leaves of the sub-command tree)."""
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield parser
+    for action in actions:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaf_parsers(child)
+
+
+def _open(args: argparse.Namespace, spec: str):
+    """A dataset for commands that can run out of core: a :class:`~crm_models.engine.Source`
+    (files scanned by DuckDB/Spark, or a database) or, for small data, a loaded Dataset."""
+    from crm_models.engine import open_source
+    from crm_models.progress import stage
+
+    if not getattr(args, "map", None):
+        with stage(f"opening {redact_url(str(spec))}"):
+            src = open_source(spec)
+        if src is not None:
+            return src
+    from crm_models.engine import as_source
+
+    ds = _load(args, spec, validate_as_of=True)
+    return as_source(ds) or ds
+
+
+def _simulate_args(p: argparse.ArgumentParser, partitioned: bool) -> None:
+    """Options of ``simulate`` and ``data simulate`` (partitioned adds --chunk-customers)."""
+    p.add_argument("--customers", type=int, default=20_000, help="customers (20,000)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
+    p.add_argument("--out", required=True, help="output folder")
+    if partitioned:
+        p.add_argument(
+            "--chunk-customers",
+            type=int,
+            help="customers simulated and written at a time; peak memory grows with it "
+            "(default 250,000: about 1 GB)",
+        )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate, partitioned=partitioned, chunk_customers=None)
+
+
 def _load(args: argparse.Namespace, spec: str, *, validate_as_of: bool = False):
     from crm_models.datasets import Mapping, load_dataset
     from crm_models.progress import stage
 
     mapping = Mapping.from_pairs(args.map) if getattr(args, "map", None) else None
-    with stage(f"loading {spec}"):
+    with stage(f"loading {redact_url(str(spec))}"):
         return load_dataset(spec, mapping=mapping, as_of=args.as_of if validate_as_of else None)
 
 
@@ -51,10 +110,18 @@ def _print(obj: Any, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from crm_models import aggregates
     from crm_models.datasets import dataset_summary
+    from crm_models.engine import Source
 
-    ds = _load(args, args.path, validate_as_of=True)
-    summary = dataset_summary(ds)
+    ds = _open(args, args.path)
+    if isinstance(ds, Source):
+        problems = aggregates.validation_problems(ds)
+        if problems:
+            raise DataError(problems)
+        summary = aggregates.source_summary(ds)
+    else:
+        summary = dataset_summary(ds)
     _print(
         {
             "valid": True,
@@ -68,9 +135,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from crm_models import aggregates
     from crm_models.datasets import dataset_summary
+    from crm_models.engine import Source
 
-    _print(dataset_summary(_load(args, args.dataset)), args.json)
+    ds = _open(args, args.dataset)
+    summary = aggregates.source_summary(ds) if isinstance(ds, Source) else dataset_summary(ds)
+    _print(summary, args.json)
     return 0
 
 
@@ -78,7 +149,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from crm_models.features import customer_view
     from crm_models.progress import stage
 
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset)
     with stage("building the customer view"):
         view = customer_view(ds, as_of=args.as_of, time_unit=args.unit)
     out = Path(args.out)
@@ -94,9 +165,20 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """``simulate`` (chunked, partitioned Parquet) and ``data simulate`` (in memory, a file a
+    table): one handler, so both take the same options and print alike."""
     from crm_models.progress import stage
     from crm_models.simulate import simulate_retailer
 
+    if args.partitioned:
+        from crm_models.simulate_parquet import write_partitioned
+
+        chunk = args.chunk_customers
+        chunking = {} if chunk is None else {"chunk_customers": chunk}
+        manifest = write_partitioned(args.out, args.customers, seed=args.seed, **chunking)
+        manifest.pop("parts")
+        _print({"out": str(Path(args.out)), **manifest}, args.json)
+        return 0
     with stage(f"simulating {args.customers:,} customers"):
         sim = simulate_retailer(n_customers=args.customers, seed=args.seed)
     folder = sim.write(args.out)
@@ -154,7 +236,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.segmentation import segment_customers
 
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset)
     with stage("building the customer view"):
         view = customer_view(ds, as_of=args.as_of)
     with stage("scoring RFM and choosing stable clusters"):
@@ -239,14 +321,20 @@ def cmd_target(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.targeting import ContactPolicy, arm_label, build_contact_list
 
+    if args.budget is None and args.budget_amount is None:
+        args.target_parser.error(
+            "the following arguments are required: --budget (or --budget-amount)"
+        )
     ds = _load(args, args.dataset)
     policy = ContactPolicy(
         budget=args.budget,
+        budget_money=args.budget_amount,
         cost_per_contact=args.cost_per_contact,
         max_contacts=args.max_contacts,
         window_days=args.window_days,
         channels=tuple(args.channel) if args.channel else None,
         margin=args.margin,
+        clv_weight=args.clv_weight,
     )
     with stage("fitting the targeting model and choosing whom to contact"):
         result, _ = build_contact_list(ds, policy, learner=args.model, as_of=args.as_of)
@@ -334,11 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser(
         "simulate", help="write a simulated retailer (with ground truth) to a folder"
     )
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_simulate)
+    _simulate_args(p, partitioned=False)
+
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated retailer of any size as partitioned Parquet, chunk by chunk",
+    )
+    _simulate_args(p, partitioned=True)
 
     p = sub.add_parser("view", help="the single customer view (one row per customer) to a file")
     p.add_argument("dataset", help="dataset name, folder or recognised file")
@@ -411,8 +501,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("target", help="the profit-optimal contact list under a budget (CSV)")
     p.add_argument("dataset", help="dataset name, folder or recognised file")
     _dataset_args(p)
-    p.add_argument("--budget", type=int, required=True, help="maximum number of contacts")
+    p.add_argument(
+        "--budget",
+        type=int,
+        help="maximum number of contacts (required unless --budget-amount is given)",
+    )
+    p.add_argument(
+        "--budget-amount",
+        type=float,
+        metavar="X",
+        help="maximum total contact cost in money (with --budget, both hold)",
+    )
     p.add_argument("--cost-per-contact", type=float, default=0.5)
+    p.add_argument(
+        "--clv-weight",
+        type=float,
+        default=0.5,
+        help="weight of the lifetime-value gain a response brings (0.5; 0 switches it off)",
+    )
     p.add_argument("--max-contacts", type=int, default=2, help="cap: contacts in the window (2)")
     p.add_argument("--window-days", type=int, default=30, help="cap window in days (30)")
     p.add_argument("--channel", action="append", help="channel(s) this send may use")
@@ -420,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="pooled_s_learner_gbm", help="uplift model")
     p.add_argument("--out", default="contact_list.csv", help="CSV to write (contact_list.csv)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_target)
+    p.set_defaults(func=cmd_target, target_parser=p)
 
     # [forecast commands]
     p = sub.add_parser(
@@ -460,16 +566,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reports_build)
+    for leaf in _leaf_parsers(parser):
+        if leaf.get_default("func") is not cmd_simulate:
+            _engine_args(leaf)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "engine"):
+            from crm_models.engine import configure
+
+            configure(args.engine, args.memory_limit, args.spark_master)
         return args.func(args)
     except DataError as err:
         print(
-            f"error: {len(err.problems)} data problem(s) in {getattr(args, 'path', None) or getattr(args, 'dataset', '')}",
+            f"error: {len(err.problems)} data problem(s) in {redact_url(str(getattr(args, 'path', None) or getattr(args, 'dataset', '')))}",
             file=sys.stderr,
         )
         for problem in err.problems:

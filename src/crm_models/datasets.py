@@ -6,8 +6,8 @@ Everywhere a dataset is named, crm-models accepts
   first use and cached under ``data/``), ``cdnow`` (the real CDNOW master log shipped with
   lifetimes), ``cdnow_sample`` (the 2,357-customer sample of Fader, Hardie & Lee 2005);
 * a folder following the contract (``transactions``, ``customers``, ``campaigns``, ``products``
-  as ``.csv``, ``.csv.gz`` or ``.parquet``; an optional ``mapping.json`` renames columns and sets
-  policies);
+  as ``.csv``, ``.csv.gz`` or ``.parquet``, or as a folder of Parquet parts; an optional
+  ``mapping.json`` renames columns and sets policies);
 * a single file in a recognised public format, recognised from its columns: UCI Online Retail
   (csv or xlsx), the Hillstrom e-mail test (csv), CDNOW master or sample (txt).
 
@@ -43,21 +43,25 @@ class Mapping:
     ``tables``: per contract table, an optional ``file`` name, ``columns`` renaming
     (contract name -> the user's column name), ``date_format`` and ``encoding``.
     ``options``: ``allow_anonymous`` (bool) and ``duplicates`` (error | drop | keep).
+    ``database``: ``{"url": "postgresql://...", "schema": "public"}`` when the tables live in
+    PostgreSQL (tables then name a ``table`` instead of a ``file``; see :mod:`.database`).
     """
 
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    database: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, path: Path) -> Mapping:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         options = raw.pop("options", {})
+        database = raw.pop("database", None)
         unknown = set(raw) - set(TABLES)
         if unknown:
             raise DataError(
                 [Problem(str(path), None, f"unknown table(s) {sorted(unknown)} in mapping", 0)]
             )
-        return cls(tables=raw, options=options)
+        return cls(tables=raw, options=options, database=database)
 
     def merge(self, other: Mapping | None) -> Mapping:
         """This mapping with ``other``'s entries taking precedence (CLI over file)."""
@@ -68,7 +72,7 @@ class Mapping:
             merged = tables.setdefault(t, {})
             merged.update({k: v for k, v in spec.items() if k != "columns"})
             merged["columns"] = {**merged.get("columns", {}), **spec.get("columns", {})}
-        return Mapping(tables, {**self.options, **other.options})
+        return Mapping(tables, {**self.options, **other.options}, other.database or self.database)
 
     @classmethod
     def from_pairs(cls, pairs: list[str]) -> Mapping:
@@ -105,6 +109,10 @@ def load_dataset(
         return _load_demo(options, n_customers or 20_000, 42 if seed is None else seed)
     if name in ("cdnow", "cdnow_sample"):
         return _load_cdnow(_lifetimes_file(name), name, options)
+    if name.lower().startswith(("postgresql://", "postgres://")):
+        from crm_models.database import DatabaseSource, load_database
+
+        return load_database(DatabaseSource.from_spec(name, mapping), options)
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(
@@ -198,13 +206,19 @@ def _find_table_file(folder: Path, table: str, spec: dict[str, Any]) -> Path | N
         candidate = folder / f"{table}{ext}"
         if candidate.exists():
             return candidate
+    parts = folder / table  # a table written in parts (crm-models simulate, Spark, DuckDB)
+    if parts.is_dir() and any(parts.glob("*.parquet")):
+        return parts
     return None
 
 
 def read_table(
     path: Path, spec: dict[str, Any], table: str
 ) -> tuple[pd.DataFrame | None, Problem | None]:
-    """Read one file, renaming columns to contract names; a problem instead of an exception."""
+    """Read one file (or a folder of Parquet parts), renaming columns to contract names.
+
+    Returns a problem instead of raising.
+    """
     label = path.name
     if not path.exists():
         return None, Problem(label, None, "file named in mapping.json does not exist", 0)
@@ -212,7 +226,7 @@ def read_table(
     renames = {src: dst for dst, src in spec.get("columns", {}).items()}
     id_cols = {c.name for c in SCHEMAS[table] if c.kind == "id"}
     try:
-        if path.suffix == ".parquet":
+        if path.suffix == ".parquet" or path.is_dir():
             df = pd.read_parquet(path)
         elif path.suffix == ".xlsx":
             df = pd.read_excel(path)
@@ -244,6 +258,10 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
         else Mapping()
     )
     m = file_mapping.merge(mapping)
+    if m.database is not None:  # the tables live in PostgreSQL
+        from crm_models.database import DatabaseSource, load_database
+
+        return load_database(DatabaseSource.from_mapping(m, str(folder / "mapping.json")), options)
     opts = ConformOptions(
         as_of=options.as_of,
         allow_anonymous=bool(m.options.get("allow_anonymous", False)),

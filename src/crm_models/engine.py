@@ -234,7 +234,9 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         files = [folder / spec["file"]] if "file" in spec else table_files(folder, name)
         if not files:
             continue
-        paths = [str(p) for p in files]
+        paths: Any = [str(p) for p in files]
+        if engine == "spark":  # one path or glob (ibis' PySpark reader takes no lists)
+            paths = str(files[0].parent / f"*{files[0].suffix}") if len(files) > 1 else paths[0]
         if files[0].suffix == ".parquet":
             raw = con.read_parquet(paths)
         else:  # text as read: values that do not parse are counted, not fatal
