@@ -37,6 +37,11 @@ def day_number(ts: ir.TimestampValue) -> ir.IntegerValue:
     return ts.date().delta(ibis.date(EPOCH), unit="day")
 
 
+def count_if(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """Rows where a condition holds (portable: PostgreSQL cannot cast booleans to integers)."""
+    return _ibis().ifelse(condition, 1, 0).sum()
+
+
 def lines_as_of(src: Source, as_of: pd.Timestamp) -> ir.Table:
     """Known customers' lines dated on or before the as-of day."""
     ibis = _ibis()
@@ -110,8 +115,8 @@ def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
     per_customer = t.group_by("customer_id").agg(**line_sums)
     orders = t.group_by(["customer_id", "order_id"]).agg(net=t.amount.sum())
     order_counts = orders.group_by("customer_id").agg(
-        orders=(orders.net > 0).cast("int64").sum(),
-        return_orders=(orders.net < 0).cast("int64").sum(),
+        orders=count_if(orders.net > 0),
+        return_orders=count_if(orders.net < 0),
     )
     view = per_customer
     parts = [btyd, order_counts]
@@ -157,8 +162,8 @@ def campaign_features(src: Source, as_of: pd.Timestamp, window_days: int) -> pd.
     out = t.group_by("customer_id").agg(
         contacts=t.count(),
         last_contact=t.sent_date.max(),
-        measured_contacts=closed.cast("int64").sum(),
-        responses=ibis.ifelse(closed, t.responded.fill_null(False).cast("int64"), 0).sum(),
+        measured_contacts=count_if(closed),
+        responses=count_if(closed & t.responded.fill_null(False)),
         response_amount=ibis.ifelse(closed, t.response_amount, None).sum(),
     )
     frame = _frame(src, out)
@@ -256,7 +261,7 @@ def order_period_totals(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataF
         revenue=orders.amount.sum(),
         gross_revenue=ibis.ifelse(orders.amount > 0, orders.amount, 0.0).sum(),
         returns_amount=ibis.ifelse(orders.amount <= 0, orders.amount, 0.0).sum(),
-        orders=(orders.amount > 0).cast("int64").sum(),
+        orders=count_if(orders.amount > 0),
         active_customers=ibis.ifelse(orders.amount > 0, orders.customer_id, None).nunique(),
     )
     new = first.group_by("period").agg(new_customers=lambda x: x.count())
@@ -368,9 +373,7 @@ def validation_problems(src: Source, duplicates: str = "error") -> list:
         if not checks:
             continue
         counts = src.execute(
-            raw.aggregate(
-                **{f"c{i}": bad.cast("int64").sum() for i, (_, _, bad) in enumerate(checks)}
-            )
+            raw.aggregate(**{f"c{i}": count_if(bad) for i, (_, _, bad) in enumerate(checks)})
         )
         for i, (col, issue, bad) in enumerate(checks):
             n = int(counts[f"c{i}"].iloc[0] or 0)
@@ -409,7 +412,7 @@ def source_summary(src: Source) -> dict[str, Any]:
                 orders=tx.order_id.nunique(),
                 revenue=tx.amount.sum(),
                 returns=ibis.ifelse(tx.amount < 0, tx.amount, 0.0).sum(),
-                anonymous_lines=tx.customer_id.isnull().cast("int64").sum(),
+                anonymous_lines=count_if(tx.customer_id.isnull()),
                 first_date=tx.order_date.min(),
                 last_date=tx.order_date.max(),
             )
@@ -441,7 +444,7 @@ def source_summary(src: Source) -> dict[str, Any]:
         row = src.execute(
             c.aggregate(
                 campaigns=c.campaign_id.nunique(),
-                contacts=c.treated.cast("int64").sum(),
+                contacts=count_if(c.treated.fill_null(False)),
                 first=c.sent_date.min(),
                 last=c.sent_date.max(),
             )

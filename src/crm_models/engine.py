@@ -214,11 +214,68 @@ def table_files(folder: Path, table: str) -> list[Path] | None:
 _TYPES = {"id": None, "date": "timestamp", "number": "float64", "bool": "boolean", "text": "string"}
 
 
+def contract_types(name: str, raw: ir.Table) -> ir.Table:
+    """A table with its contract columns cast to the contract types (ids trimmed, blanks
+    missing); values that do not cast become NULL and are counted by
+    :func:`crm_models.aggregates.validation_problems`."""
+    from crm_models.contract import SCHEMAS
+
+    casts = {}
+    for col in SCHEMAS[name]:
+        if col.name not in raw.columns:
+            continue
+        target, value = _TYPES[col.kind], raw[col.name]
+        if target and value.type().is_string():
+            casts[col.name] = value.strip().nullif("").try_cast(target)
+        elif target and str(value.type()).lstrip("!") != target:
+            casts[col.name] = value.cast(target)
+        elif col.kind == "id" and value.type().is_string():
+            casts[col.name] = value.strip().nullif("")
+    return raw.mutate(**casts) if casts else raw
+
+
+def open_database(spec: Any, mapping: Any = None) -> Source:
+    """A PostgreSQL dataset as a :class:`Source`: the aggregations run inside the database.
+
+    The contract checks of :meth:`crm_models.database.DatabaseSource.check` run first (every
+    problem at once, as for files)."""
+    from crm_models.contract import DataError
+    from crm_models.database import DatabaseSource
+
+    db = DatabaseSource.from_spec(spec, mapping)
+    con = db.connect()
+    problems = db.check(con)
+    if problems:
+        raise DataError(problems)
+    raw = db.tables(con)
+    tables = {name: contract_types(name, t) for name, t in raw.items()}
+    labels = {name: db.label(name) for name in raw}
+    name = db.database or "database"
+    return Source(name, tables, con, "postgres", db.redacted_url, [], raw, labels)
+
+
+def is_database(spec: Any) -> bool:
+    """A PostgreSQL URL, or a folder whose mapping.json names a database."""
+    from crm_models.database import is_database_url
+
+    if is_database_url(spec):
+        return True
+    mapping = Path(str(spec)) / "mapping.json"
+    if not mapping.is_file():
+        return False
+    import json
+
+    try:
+        return "database" in json.loads(mapping.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+
+
 def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     """A contract folder read out of core: files are scanned by the engine, never loaded into
     pandas.  Columns are renamed by ``mapping.json`` and cast to the contract types; rows whose
     values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`."""
-    from crm_models.contract import _PII, SCHEMAS
+    from crm_models.contract import _PII
     from crm_models.datasets import Mapping
 
     con = backend(settings, engine)
@@ -251,19 +308,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
             notes.append(f"{name}: personal identifiers dropped on load ({', '.join(pii)})")
         raws[name] = raw
         labels[name] = files[0].parent.name + "/" if len(files) > 1 else files[0].name
-        casts = {}
-        for col in SCHEMAS[name]:
-            target = _TYPES[col.kind]
-            if col.name not in raw.columns:
-                continue
-            value = raw[col.name]
-            if target and value.type().is_string():
-                casts[col.name] = value.strip().nullif("").try_cast(target)
-            elif target and str(value.type()).lstrip("!") != target:
-                casts[col.name] = value.try_cast(target)
-            elif col.kind == "id" and value.type().is_string():  # trimmed, blank = missing
-                casts[col.name] = value.strip().nullif("")
-        tables[name] = raw.mutate(**casts) if casts else raw
+        tables[name] = contract_types(name, raw)
     if not tables:
         raise FileNotFoundError(
             f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
@@ -324,8 +369,11 @@ AUTO_FILE_BYTES = 256 * 2**20  # transaction files above this are read out of co
 
 def open_source(spec: Any, settings: EngineSettings | None = None) -> Source | None:
     """An out-of-core :class:`Source` for a folder of contract files when the engine (or, for
-    ``auto``, the size of its transaction files) calls for one; None to load into memory."""
+    ``auto``, the size of its transaction files) calls for one, or for a PostgreSQL database
+    (aggregated inside it unless the engine is ``pandas``); None to load into memory."""
     settings = settings or default_settings()
+    if is_database(spec):
+        return None if settings.name == "pandas" else open_database(spec)
     if not is_file_folder(spec):
         return None
     folder = Path(str(spec))
