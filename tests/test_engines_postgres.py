@@ -91,3 +91,35 @@ def test_cli_view_through_the_database(pg_cdnow_sample, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["customers"] == 2357  # Fader, Hardie & Lee (2005) sample
     assert "secret" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+def test_report_build_from_the_database_keeps_the_password_out(pg_cdnow_sample, tmp_path):
+    """A report straight from PostgreSQL with the DuckDB engine: the password reaches the
+    kernel only as PGPASSWORD, never a notebook, an HTML page or the MLflow store."""
+    import os
+    from pathlib import Path
+
+    from pg_server import PASSWORD
+
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "CRM_MODELS_QUIET": "1",
+    }
+    env.pop("PGPASSWORD", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm_models.cli", "reports", "build", "--dataset"]
+        + [pg_cdnow_sample, "--only", "customer_base", "--quick", "--engine", "duckdb"]
+        + ["--out", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(next((tmp_path / "reports").rglob("run.json")).read_text())
+    assert run["engine"] == "duckdb"
+    for path in Path(tmp_path).rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    assert PASSWORD not in proc.stdout + proc.stderr

@@ -184,6 +184,30 @@ def _date_text(value: Any) -> str | None:
         return str(value)
 
 
+def redact_url(spec: str) -> str:
+    from crm_models.database import redact_url as redact
+
+    return redact(spec)
+
+
+def _without_password(spec: str) -> str:
+    """A database URL without its password, which goes to the kernels as ``PGPASSWORD``
+    instead: notebook parameters end up in executed notebooks and MLflow, secrets must not."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from crm_models.database import is_database_url
+
+    if not is_database_url(spec):
+        return spec
+    parts = urlsplit(spec)
+    if parts.password is None:
+        return spec
+    os.environ["PGPASSWORD"] = parts.password
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
+
+
 def _default_loader() -> Callable[[str], Any]:
     try:
         from crm_models.datasets import load_dataset
@@ -348,7 +372,7 @@ class _Builder:
         nb_out = ds_stage / NOTEBOOKS_DIR / f"{stem}.ipynb"
         nb_out.parent.mkdir(parents=True, exist_ok=True)
 
-        spec_arg = str(Path(spec).resolve()) if Path(spec).exists() else spec
+        spec_arg = str(Path(spec).resolve()) if Path(spec).exists() else _without_password(spec)
         parameters = {
             "dataset": spec_arg,
             "as_of": None,
@@ -606,17 +630,19 @@ def build_reports(
                     out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout
                 )
                 for spec in datasets:
-                    bar.set_description(str(spec))
+                    bar.set_description(redact_url(str(spec)))
                     try:
                         dataset = load(spec)
                     except Exception as exc:
                         raise BuildError(
-                            f"dataset {spec}: could not load: {type(exc).__name__}: "
+                            f"dataset {redact_url(str(spec))}: could not load: {type(exc).__name__}: "
                             f"{_one_line(exc)}"
                         ) from exc
                     name = _folder_name(dataset.name)
                     if name in names:
-                        raise BuildError(f"dataset {spec}: name {name!r} given twice")
+                        raise BuildError(
+                            f"dataset {redact_url(str(spec))}: name {name!r} given twice"
+                        )
                     names.append(name)
                     ds_stage = staging / name
                     ds_stage.mkdir(parents=True)
@@ -655,7 +681,7 @@ def build_reports(
                         ds_stage / MANIFEST,
                         {
                             "dataset": name,
-                            "spec": str(spec),
+                            "spec": redact_url(str(spec)),
                             "fingerprint": getattr(dataset, "fingerprint", ""),
                             "tables": {t: len(df) for t, df in dataset.tables().items()}
                             if hasattr(dataset, "tables")

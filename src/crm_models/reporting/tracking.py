@@ -305,6 +305,7 @@ def log_run(
         as_of_effective=record.get("as_of"),
         package_version=record.get("package_version") or package_version(),
         git_commit=commit or "unknown",
+        engine=record.get("engine", "auto"),
     )
     param_list = [Param(_safe_key(k), str(v)[:6000]) for k, v in params.items()]
     now = int(time.time() * 1000)
@@ -499,6 +500,7 @@ class ReportRun:
             "models": self.models,
             "table_rows": self.table_rows,
             "package_version": package_version(),
+            "engine": os.environ.get("CRM_MODELS_ENGINE") or "auto",
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
