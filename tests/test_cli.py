@@ -22,6 +22,7 @@ def test_every_command_has_help():
     for expected in [
         ("data", "validate"),
         ("data", "summary"),
+        ("simulate",),
         ("view",),
         ("clv", "fit"),
         ("segment",),
@@ -34,6 +35,9 @@ def test_every_command_has_help():
         assert expected in commands, expected
     for path, parser in commands.items():
         assert parser.format_help(), path
+    # every command that reads a dataset chooses its engine (issue 9)
+    for path in [("data", "validate"), ("view",), ("clv", "fit"), ("reports", "build")]:
+        assert "--engine" in commands[path].format_help(), path
 
 
 @pytest.mark.parametrize(
