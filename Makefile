@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: reports test lint format lab mlflow-ui browser postgres bench clean
+.PHONY: reports test lint format lab mlflow-ui browser postgres java bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 reports: $(STAMP)
 	$(BIN)/crm-models reports build
 
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres java
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -44,6 +44,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  (apt-get install -y -q postgresql >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null)) ; } || \
 	  echo "note: PostgreSQL server (initdb) missing and not installable here; the database tests will be skipped"
+
+# Java for the Spark engine tests (PySpark runs Spark on the JVM; Debian package, root and apt).
+java:
+	@command -v java >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q default-jre-headless >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q default-jre-headless >/dev/null)) ; } || \
+	  echo "note: java missing and not installable here; the Spark engine tests will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_customer_view.py
