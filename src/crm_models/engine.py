@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -192,7 +194,7 @@ class Source:
             # via Arrow: Spark's own pandas conversion cannot read pandas 3's Arrow strings
             view = f"crm_{name}_{ds.fingerprint[:12]}"
             arrow = pa.Table.from_pandas(df, preserve_index=False)
-            session.createDataFrame(arrow).createOrReplaceTempView(view)
+            session.createDataFrame(arrow).cache().createOrReplaceTempView(view)
             tables[name] = con.table(view)
         return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
 
@@ -248,10 +250,16 @@ def open_database(spec: Any, mapping: Any = None) -> Source:
     if problems:
         raise DataError(problems)
     raw = db.tables(con)
+    notes = []
+    for name, t in db.tables(con, keep_personal=True).items():
+        dropped = [c for c in t.columns if c not in raw[name].columns]
+        if dropped:
+            what = ", ".join(dropped)
+            notes.append(f"{name}: personal identifiers dropped in the database query ({what})")
     tables = {name: contract_types(name, t) for name, t in raw.items()}
     labels = {name: db.label(name) for name in raw}
     name = db.database or "database"
-    return Source(name, tables, con, "postgres", db.redacted_url, [], raw, labels)
+    return Source(name, tables, con, "postgres", db.redacted_url, notes, raw, labels)
 
 
 def is_database(spec: Any) -> bool:
@@ -333,16 +341,27 @@ def default_settings(name: str | None = None) -> EngineSettings:
     )
 
 
-def configure(name: str | None, memory_limit: str | None, spark_master: str | None) -> None:
-    """Make these settings the process default (inherited by notebook kernels)."""
-    for var, value in (
-        ("CRM_MODELS_ENGINE", name),
-        ("CRM_MODELS_MEMORY_LIMIT", memory_limit),
-        ("SPARK_MASTER", spark_master),
-    ):
-        if value:
-            os.environ[var] = value
-    default_settings()  # validates the engine name
+@contextmanager
+def configured(
+    name: str | None, memory_limit: str | None, spark_master: str | None
+) -> Iterator[EngineSettings]:
+    """These settings as the process default while a command runs (notebook kernels started
+    meanwhile inherit them); the environment is restored afterwards."""
+    wanted = {
+        "CRM_MODELS_ENGINE": name,
+        "CRM_MODELS_MEMORY_LIMIT": memory_limit,
+        "SPARK_MASTER": spark_master,
+    }
+    saved = {var: os.environ.get(var) for var in wanted}
+    os.environ.update({var: value for var, value in wanted.items() if value})
+    try:
+        yield default_settings()  # validates the engine name
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def as_source(ds: Dataset | Source, engine: str | EngineSettings = "auto") -> Source | None:

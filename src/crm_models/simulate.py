@@ -47,19 +47,39 @@ quantity bought) in a separate order with an ``R...`` id, one per returning orde
 that would fall after the end of the period are not recorded.
 
 *Campaigns.*  At least four campaigns, spread evenly over the period (about one every six months).
-Each goes to a random share of the customers who are eligible on the send date (already signed up,
-gave marketing consent, not opted out), through the contact channel the customer prefers
-(email / sms / post).  A random 20-25% of the audience is held out as a control group (``arm`` =
+Each goes to a random 85-90% of the customers who are eligible on the send date (already signed
+up, gave marketing consent, not opted out), through the contact channel the customer prefers
+(email / sms / post).  A random 25-30% of the audience is held out as a control group (``arm`` =
 "control", ``treated`` False).  Some campaigns test two offers at once, randomly split.
 
-A customer responds with probability ``p_control`` (treated or not), which grows with how recently
-and how often they bought before the send date; being mailed adds the true uplift of the offer.
-Young customers react most to discounts, customers in the North and East to free shipping, loyal
-(frequent) customers to loyalty points, and recent buyers to everything.  A small group of
-"sleeping dogs" (mostly 55+) buy anyway but are put off by being contacted: their uplift is
-negative.  Dropped-out customers never respond.  ``truth["uplift"]`` holds ``p_control``,
-``p_treated`` and ``uplift`` for every audience member and every offer of the campaign, whether or
-not they received it.  Each response is a real order (``K...`` id) in the campaign's redemption
+*Who responds, and who is persuaded.*  Without a contact a customer buys in the response window
+with probability ``p_control``: ``logit p_control = -3.4 + 1.8 exp(-w / 8) + 0.35 log(1 + n)
++ 0.15 [contacted by email] + 0.9 [sleeping dog]``, where ``w`` is the weeks since their last
+purchase and ``n`` their purchases before the send date.  Being contacted with offer *a* adds the
+true uplift ``p_treated - p_control``::
+
+    uplift = (base_a + young_a [age < 35] + remote_a [North/East] + loyal_a min(n, 10) / 10
+              + lapsing_a L(w)) x (1 - exp(-w / 4))
+    L(w)   = exp(-(ln(w / 16))^2 / (2 x 0.6^2))       (1 at 16 weeks, 1/2 at 8 and 32 weeks)
+
+so uplift is *not* a monotone function of the baseline, as in real campaigns (Radcliffe & Surry
+2011, "Real-world uplift modelling with significance-based uplift trees", describe the four
+groups):
+
+* **sure things**: recent, frequent buyers have the highest ``p_control`` but buy anyway; the last
+  factor cuts their uplift to a fraction (a fifth one week after a purchase, two thirds after four);
+* **persuadables**: customers drifting away (last purchase 2-7 months ago, ``L``) respond to a
+  reminder, and each offer has its own audience: young customers react most to discounts,
+  customers in the North and East to free shipping, loyal (frequent) customers to loyalty points;
+* **lost causes**: dropped-out customers never respond (uplift 0); long-lapsed ones barely;
+* **sleeping dogs**: a small group (mostly 55+) buy more often anyway but are put off by being
+  contacted: their uplift is ``SLEEPING_DOG_UPLIFT`` (negative) whatever the offer.
+
+Ranking by the probability of buying therefore finds sure things and sleeping dogs, not the
+persuadable customers (among the customers still alive, ``p_control`` and uplift have a rank
+correlation of about -0.65); an uplift model has to find them.  ``truth["uplift"]`` holds
+``p_control``, ``p_treated`` and ``uplift`` for every audience member and every offer of the
+campaign, whether or not they received it.  Each response is a real order (``K...`` id) in the campaign's redemption
 channel, on one of the 14 days after the send day (earlier if the customer drops out first);
 ``response_amount`` equals that order's value at list price.
 
@@ -81,8 +101,8 @@ category) and ``attribute_effects`` (the multipliers on ``lambda_`` and ``quanti
 Expected lines and values are exact for an ordinary (``O...``) order of that customer.
 
 With the defaults (20,000 customers, 2023-01-01 to 2025-06-30) the log has about 180,000 lines:
-about 95,000 ordinary orders (168,000 lines), 1,600 campaign response orders (3,500 lines) and
-7,500 return lines; five campaigns reach about 20,000 customer contacts in all; about half of the
+about 95,000 ordinary orders (168,000 lines), 2,600 campaign response orders (5,800 lines) and
+7,500 return lines; five campaigns reach about 29,000 customer contacts in all; about half of the
 customers have dropped out by the end.  Everything is drawn from one
 ``numpy.random.default_rng(seed)``: the same arguments give identical tables.
 """
@@ -98,7 +118,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SimulatedRetailer", "simulate_retailer"]
+__all__ = ["IdOffset", "SimulatedRetailer", "simulate_retailer"]
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
@@ -224,11 +244,11 @@ AFFINITIES = (  # antecedent -> consequent: probability the consequent is added
 
 # campaign designs, cycled over the campaigns: (offers, audience share, control share)
 CAMPAIGN_DESIGNS = (
-    (("discount_10",), 0.60, 0.20),
-    (("discount_10", "free_shipping"), 0.70, 0.25),
-    (("loyalty_points",), 0.55, 0.20),
-    (("discount_20", "free_shipping"), 0.65, 0.25),
-    (("discount_10",), 0.60, 0.20),
+    (("discount_10",), 0.85, 0.25),
+    (("discount_10", "free_shipping"), 0.90, 0.30),
+    (("loyalty_points",), 0.85, 0.25),
+    (("discount_20", "free_shipping"), 0.90, 0.30),
+    (("discount_10",), 0.85, 0.25),
 )
 REDEMPTION_CHANNELS = ("web", "app", "store", "web", "app")
 CAMPAIGN_SEND_HOUR = 9
@@ -237,20 +257,25 @@ CAMPAIGN_SEND_WEEKDAY = 1  # Tuesday
 #                              + b_email [contact by email] + b_sleeping [sleeping dog]
 RESPONSE_BASELINE = {
     "intercept": -3.4,
-    "recent": 1.3,
+    "recent": 1.8,
     "log1p_frequency": 0.35,
     "email": 0.15,
     "sleeping_dog": 0.9,
     "recency_scale_weeks": 8.0,
 }
-# uplift = base + young [age < 35] + remote [North/East] + loyal * min(orders, 10) / 10
-#          + recent * exp(-recency_weeks / 8);   sleeping dogs: uplift = sleeping_dog_uplift
+# uplift = (base + young [age < 35] + remote [North/East] + loyal * min(orders, 10) / 10
+#           + lapsing * L(recency_weeks)) * (1 - exp(-recency_weeks / SURE_THING_WEEKS)),
+# L(w) = exp(-ln(w / PERSUADABLE_PEAK_WEEKS)^2 / (2 PERSUADABLE_LOG_WIDTH^2));
+# sleeping dogs: uplift = SLEEPING_DOG_UPLIFT (see the module docstring)
 UPLIFT = {
-    "discount_10": {"base": 0.015, "young": 0.05, "remote": 0.0, "loyal": 0.0, "recent": 0.04},
-    "discount_20": {"base": 0.025, "young": 0.07, "remote": 0.0, "loyal": 0.0, "recent": 0.05},
-    "free_shipping": {"base": 0.01, "young": 0.0, "remote": 0.05, "loyal": 0.0, "recent": 0.03},
-    "loyalty_points": {"base": 0.005, "young": 0.0, "remote": 0.0, "loyal": 0.05, "recent": 0.02},
+    "discount_10": {"base": 0.005, "young": 0.04, "remote": 0.0, "loyal": 0.0, "lapsing": 0.09},
+    "discount_20": {"base": 0.01, "young": 0.06, "remote": 0.0, "loyal": 0.0, "lapsing": 0.12},
+    "free_shipping": {"base": 0.005, "young": 0.0, "remote": 0.05, "loyal": 0.0, "lapsing": 0.07},
+    "loyalty_points": {"base": 0.003, "young": 0.0, "remote": 0.0, "loyal": 0.06, "lapsing": 0.05},
 }
+PERSUADABLE_PEAK_WEEKS = 16.0  # lapsing customers are most persuadable 16 weeks after a purchase
+PERSUADABLE_LOG_WIDTH = 0.6  # ... and at least half as persuadable from 8 to 32 weeks
+SURE_THING_WEEKS = 4.0  # recent buyers buy anyway: uplift x (1 - exp(-weeks / 4))
 SLEEPING_DOG_UPLIFT = -0.06
 REMOTE_REGIONS = ("North", "East")
 
@@ -283,6 +308,18 @@ class SimulatedRetailer:
             f"transactions={len(self.transactions):,}, campaigns={len(self.campaigns):,}, "
             f"products={len(self.products):,}, seed={self.params.get('seed')})"
         )
+
+
+@dataclass(frozen=True)
+class IdOffset:
+    """Ids already taken by earlier chunks of one retailer, so a chunk numbers after them.
+
+    ``customers`` is added to every customer id; ``orders`` to the numbers of the campaign
+    response (``K``), ordinary (``O``) and return (``R``) orders.  Zero changes nothing.
+    """
+
+    customers: int = 0
+    orders: tuple[int, int, int] = (0, 0, 0)  # K, O, R
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -496,10 +533,14 @@ def _campaign_plan(span_days: int, start: pd.Timestamp) -> list[dict]:
     return plan
 
 
-def _uplift(arm: str, young, remote, loyal, recent, sleeping) -> np.ndarray:
+def _uplift(arm: str, young, remote, loyal, recency_weeks, sleeping) -> np.ndarray:
+    """True uplift of offer ``arm`` (see the module docstring): persuadables lapsing, sure things
+    recent, sleeping dogs negative."""
     c = UPLIFT[arm]
+    w = np.maximum(np.asarray(recency_weeks, dtype=float), 1e-6)
+    lapsing = np.exp(-(np.log(w / PERSUADABLE_PEAK_WEEKS) ** 2) / (2 * PERSUADABLE_LOG_WIDTH**2))
     tau = c["base"] + c["young"] * young + c["remote"] * remote + c["loyal"] * loyal
-    tau = tau + c["recent"] * recent
+    tau = (tau + c["lapsing"] * lapsing) * -np.expm1(-w / SURE_THING_WEEKS)
     return np.where(sleeping, SLEEPING_DOG_UPLIFT, tau)
 
 
@@ -509,11 +550,18 @@ def simulate_retailer(
     start: str | pd.Timestamp = "2023-01-01",
     end: str | pd.Timestamp = "2025-06-30",
     seed: int = 42,
+    *,
+    id_offset: IdOffset | None = None,
+    catalogue_seed: int | None = None,
 ) -> SimulatedRetailer:
     """Simulate the ``demo`` retailer from ``start`` to ``end`` (both days included).
 
     See the module docstring for the generating process.  Same arguments, identical frames.
+    ``id_offset`` and ``catalogue_seed`` make one chunk of a bigger retailer (see
+    :mod:`crm_models.simulate_parquet`): ids after those of earlier chunks, and a catalogue drawn
+    from its own seed so that every chunk sells the same products at the same prices.
     """
+    off = id_offset or IdOffset()
     n = int(n_customers)
     if n < 1:
         raise ValueError("n_customers must be at least 1")
@@ -525,7 +573,7 @@ def simulate_retailer(
     rng = np.random.default_rng(seed)
     clock = _Clock(start_ts, span_days * 24, ACQUISITION_TREND)
     end_s = clock.end_s
-    cat = _Catalogue(rng)
+    cat = _Catalogue(rng if catalogue_seed is None else np.random.default_rng(catalogue_seed))
 
     # customers and their hidden traits
     band = _choice(rng, AGE_BAND_P, n)
@@ -626,7 +674,7 @@ def simulate_retailer(
         loyal = np.minimum(freq, 10) / 10.0
         p_arm = np.empty((len(arms), m))
         for j, name in enumerate(arms):
-            tau = _uplift(name, young[members], remote_region[members], loyal, recent, sl)
+            tau = _uplift(name, young[members], remote_region[members], loyal, recency_w, sl)
             p_arm[j] = np.where(alive, np.clip(p0 + tau, 0.0, 1.0), 0.0)
             uplift_rows.append(
                 pd.DataFrame(
@@ -751,9 +799,12 @@ def simulate_retailer(
     )
 
     counts = [len(k_cust), n_o, r_orders_kept.size]
-    width = max(8, len(str(max(counts))))
+    width = max(8, len(str(max(c + o for c, o in zip(counts, off.orders, strict=True)))))
     dictionary = pa.concat_arrays(
-        [_numbered(p, np.arange(1, c + 1), width) for p, c in zip("KOR", counts, strict=True)]
+        [
+            _numbered(p, np.arange(1, c + 1) + o, width)
+            for p, c, o in zip("KOR", counts, off.orders, strict=True)
+        ]
     )
     offsets = np.cumsum([0, *counts[:-1]])
     oid = pa.DictionaryArray.from_arrays(
@@ -761,7 +812,7 @@ def simulate_retailer(
     ).cast(pa.large_string())
     transactions = pd.DataFrame(
         {
-            "customer_id": all_cust + 1,
+            "customer_id": all_cust + 1 + off.customers,
             "order_id": pd.Series(oid, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
             "order_date": _timestamps(start_ts, all_time),
             "amount": all_qty * cat.price[all_prod],
@@ -774,7 +825,7 @@ def simulate_retailer(
     )
 
     # customers (as known to the business) with fake personal data
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    ids = np.arange(1, n + 1, dtype=np.int64) + off.customers
     id_text = pd.Series(ids).astype("str")
     reasons = (*OPT_OUT_REASONS, "too many messages")
     customers = pd.DataFrame(
@@ -807,7 +858,7 @@ def simulate_retailer(
     campaigns = pd.DataFrame(
         {
             "campaign_id": campaigns["campaign_id"].astype("str"),
-            "customer_id": campaigns["customer_id"].astype(np.int64),
+            "customer_id": campaigns["customer_id"].astype(np.int64) + off.customers,
             "sent_date": _timestamps(start_ts, campaigns["send_s"].to_numpy()),
             "channel": _strings(campaigns["channel_code"].to_numpy(), CONTACT_CHANNELS),
             "treated": campaigns["treated"].astype(bool),
@@ -850,7 +901,7 @@ def simulate_retailer(
     uplift = pd.concat(uplift_rows, ignore_index=True)
     uplift["campaign_id"] = uplift["campaign_id"].astype("str")
     uplift["arm"] = uplift["arm"].astype("str")
-    uplift["customer_id"] = uplift["customer_id"].astype(np.int64)
+    uplift["customer_id"] = uplift["customer_id"].astype(np.int64) + off.customers
     uplift = uplift.sort_values(["campaign_id", "customer_id", "arm"], ignore_index=True)
     affinities = pd.DataFrame(
         {
@@ -928,6 +979,9 @@ def simulate_retailer(
         "response_baseline": RESPONSE_BASELINE,
         "uplift": UPLIFT,
         "sleeping_dog_uplift": SLEEPING_DOG_UPLIFT,
+        "persuadable_peak_weeks": PERSUADABLE_PEAK_WEEKS,
+        "persuadable_log_width": PERSUADABLE_LOG_WIDTH,
+        "sure_thing_weeks": SURE_THING_WEEKS,
         "remote_regions": list(REMOTE_REGIONS),
         "seasonality": {
             "day_of_week": dict(zip(WEEKDAY_LABELS, map(float, clock.weekday), strict=True)),

@@ -56,10 +56,12 @@ def test_contact_list_csv_has_no_personal_data(built):
         "arm",
         "channel",
         "expected_incremental_response",
+        "expected_incremental_clv",
         "expected_incremental_profit",
         "reason_codes",
     ]
     assert len(table) > 0 and table["customer_id"].is_unique
+    assert (table["expected_incremental_clv"] >= 0).all()
     assert (table["expected_incremental_profit"] > 0).all()
     text = csvs[0].read_text()
     assert "@example.com" not in text and "Customer " not in text
