@@ -67,7 +67,7 @@ def _mode(t: ir.Table, column: str, weight: str, label: str, count: str) -> ir.T
 def _frame(src: Source, expr: ir.Table) -> pd.DataFrame:
     """Execute and return a customer-indexed frame in the dtypes pandas itself would give
     (nanosecond datetimes, inferred string columns), sorted by customer id."""
-    df = src.execute(expr)
+    df = src.frame(expr)
     for col in df.columns:
         if df[col].dtype.kind == "M" and df[col].dtype != "datetime64[ns]":
             df[col] = df[col].astype("datetime64[ns]")
@@ -92,13 +92,12 @@ def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
     )
     buys = t.filter(t.amount >= 0)
     days = buys.group_by(["customer_id", "day"]).agg(day_amount=buys.amount.sum())
-    days = days.mutate(first=days.day.min().over(group_by=days.customer_id))
-    btyd = days.group_by("customer_id").agg(
-        first_day=days.first.min(),
+    btyd = days.group_by("customer_id").agg(  # one row per (customer, day): argmin is exact
+        first_day=days.day.min(),
         last_day=days.day.max(),
         n_days=days.count(),
         total=days.day_amount.sum(),
-        first_amount=ibis.ifelse(days.day == days.first, days.day_amount, 0.0).sum(),
+        first_amount=days.day_amount.argmin(days.day),
     )
     line_sums: dict[str, Any] = {
         "revenue": t.amount.sum(),

@@ -23,7 +23,9 @@ Engines (``--engine`` on every command):
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -84,8 +86,10 @@ def duckdb_backend(memory_limit: str | None = None) -> Any:
     import ibis
 
     limit = memory_limit or os.environ.get("CRM_MODELS_MEMORY_LIMIT")
+    spill = tempfile.mkdtemp(prefix="crm-models-duckdb-")
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
     config: dict[str, Any] = {
-        "temp_directory": tempfile.mkdtemp(prefix="crm-models-duckdb-"),
+        "temp_directory": spill,
         "preserve_insertion_order": False,
     }
     if limit:
@@ -166,6 +170,12 @@ class Source:
     def execute(self, expr: Any) -> Any:
         return self.con.execute(expr)
 
+    def frame(self, expr: ir.Table) -> pd.DataFrame:
+        """A table result as pandas straight from Arrow: ibis' own conversion copies each
+        column several times (12 s and +2.6 GB for 11M customers vs 0.04 s here)."""
+        arrow = self.con.to_pyarrow(expr)
+        return arrow.to_pandas(split_blocks=True, self_destruct=True)
+
     def last_date(self) -> pd.Timestamp | None:
         """Latest event date (the default as-of date), computed in the engine."""
         dates = []
@@ -216,10 +226,12 @@ def table_files(folder: Path, table: str) -> list[Path] | None:
 _TYPES = {"id": None, "date": "timestamp", "number": "float64", "bool": "boolean", "text": "string"}
 
 
-def contract_types(name: str, raw: ir.Table) -> ir.Table:
-    """A table with its contract columns cast to the contract types (ids trimmed, blanks
+def contract_types(name: str, raw: ir.Table, trim: bool = True) -> ir.Table:
+    """A table with its contract columns cast to the contract types (text trimmed, blanks
     missing); values that do not cast become NULL and are counted by
-    :func:`crm_models.aggregates.validation_problems`."""
+    :func:`crm_models.aggregates.validation_problems`.  ``trim=False`` for typed files
+    (Parquet): trimming every line's text costs a third of the customer view's time at 100M
+    lines, and typed files hold values as written."""
     from crm_models.contract import SCHEMAS
 
     casts = {}
@@ -227,11 +239,13 @@ def contract_types(name: str, raw: ir.Table) -> ir.Table:
         if col.name not in raw.columns:
             continue
         target, value = _TYPES[col.kind], raw[col.name]
+        if target == "string" and not trim:
+            continue
         if target and value.type().is_string():
             casts[col.name] = value.strip().nullif("").try_cast(target)
         elif target and str(value.type()).lstrip("!") != target:
             casts[col.name] = value.cast(target)
-        elif col.kind == "id" and value.type().is_string():
+        elif col.kind == "id" and value.type().is_string() and trim:
             casts[col.name] = value.strip().nullif("")
     return raw.mutate(**casts) if casts else raw
 
@@ -316,7 +330,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
             notes.append(f"{name}: personal identifiers dropped on load ({', '.join(pii)})")
         raws[name] = raw
         labels[name] = files[0].parent.name + "/" if len(files) > 1 else files[0].name
-        tables[name] = contract_types(name, raw)
+        tables[name] = contract_types(name, raw, trim=files[0].suffix != ".parquet")
     if not tables:
         raise FileNotFoundError(
             f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
