@@ -572,8 +572,8 @@ def evaluate_uplift(
 ) -> UpliftEvaluation:
     """Fit uplift models on the training part and compare them on the test part.
 
-    The model is chosen by its mean Qini coefficient over the arms on a validation quarter of
-    the training part (models refitted on the whole training part afterwards), so the test
+    Models are fitted on three quarters of the training part and chosen by their mean Qini
+    coefficient over the arms on the remaining validation quarter (no refit), so the test
     figures are not inflated by the choice.  ``"random"`` is random targeting (its uplift@k is
     the test part's overall effect), ``"response_model"`` ranks by the probability of responding
     when contacted, ``"two_model_logistic"`` is the two-model logistic baseline.
