@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _harness import cap_memory, peak_gb
 
 MEMORY_CAP_GB = 12
 RETAIL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail"
@@ -68,15 +68,14 @@ def retail_baskets(path: Path):
 
 
 def child(step: str, engine: str, arg: str, support: float, n_products: int) -> None:
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     from crm_models import basket
 
     if step == "retail":
         b = retail_baskets(Path(arg))
     else:
         b = simulate_baskets(int(arg), n_products)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    base = peak_gb()
     t0 = time.perf_counter()
     if engine == "ours":
         fi = basket.frequent_itemsets(b, support, max_len=10)
@@ -93,7 +92,7 @@ def child(step: str, engine: str, arg: str, support: float, n_products: int) -> 
         # mlxtend also makes rules with several consequents; arules has one: count those
         n_itemsets, n_rules = len(found), int((rules["consequents"].map(len) == 1).sum())
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    peak = peak_gb()
     print(
         json.dumps(
             {

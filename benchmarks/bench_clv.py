@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _harness import cap_memory, peak_gb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MEMORY_CAP_GB = 12
@@ -68,14 +68,13 @@ def generate(n: int, seed: int = 0) -> pd.DataFrame:
 
 def child(step: str, path: Path) -> None:
     """Run one timed step in this (capped) process and print JSON."""
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     data = pd.read_parquet(path)
     if step == "ours":
         from crm_models import clv  # imports outside the timing
     else:
         from lifetimes import BetaGeoFitter
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    base = peak_gb()
     t0 = time.perf_counter()
     result: dict = {"step": step}
     if step == "ours":
@@ -99,7 +98,7 @@ def child(step: str, path: Path) -> None:
         fitter = BetaGeoFitter().fit(data["frequency"], data["recency"], data["T"])
         result["params"] = {k: float(v) for k, v in fitter.params_.items()}
     result["seconds"] = round(time.perf_counter() - t0, 2)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    peak = peak_gb()
     result.update(peak_gb=round(peak, 2), after_load_gb=round(base, 2))
     print(json.dumps(result))
 

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _harness import cap_memory, peak_gb
 
 MEMORY_CAP_GB = 12
 MODELS = ("seasonal_naive", "ets")
@@ -46,8 +47,7 @@ def make_series(n_series: int, years: int, seed: int = 0) -> pd.DataFrame:
 
 
 def child(n_series: int, years: int, jobs: int) -> None:
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     os.environ.setdefault("CRM_MODELS_QUIET", "1")
     from crm_models.forecast import forecast_many
 
@@ -69,9 +69,7 @@ def child(n_series: int, years: int, jobs: int) -> None:
                 "seconds": round(wall, 1),
                 "cpu_seconds_main": round(cpu_self, 1),
                 "cpu_seconds_workers": round(children.ru_utime + children.ru_stime, 1),
-                "peak_gb_main": round(
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2
-                ),
+                "peak_gb_main": round(peak_gb(), 2),
                 "failed": failed,
                 "chosen": chosen.value_counts().to_dict(),
                 "load_before": round(load_before, 2),

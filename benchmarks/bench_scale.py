@@ -37,7 +37,6 @@ import io
 import json
 import os
 import pstats
-import resource
 import signal
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from _harness import cap_memory, peak_gb
+
 GB = 1024**3
 CAP_GB = {"duckdb": 8.0, "pandas": 14.0, "spark": 12.0, "profile": 12.0, "reports": 12.0}
 AS_FACTOR = 2.0  # RLIMIT_AS = AS_FACTOR x the resident cap (a guard against runaways only)
@@ -55,7 +56,7 @@ DEFAULT_DATA = {"10M": "/tmp/crm_sim_1m1", "100M": "/tmp/crm_sim_11m|/tmp/crm_si
 
 
 def _peak_gb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+    return round(peak_gb(), 2)
 
 
 def _rss_gb() -> float:
@@ -342,8 +343,7 @@ def run_child(
     averages added."""
 
     def limit() -> None:  # in the child, before exec
-        cap = int(as_gb * GB)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        cap_memory(as_gb)
 
     load0, t0 = _load(), time.perf_counter()
     quiet = "0" if log else os.environ.get("CRM_MODELS_QUIET", "1")  # progress goes to the log

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import cap_memory, peak_gb
 
 MEMORY_CAP_GB = 12
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def child(path: Path, quick: bool) -> None:
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     import pandas as pd
 
     from crm_models.dataset import Dataset
@@ -48,7 +48,7 @@ def child(path: Path, quick: bool) -> None:
     t0 = time.perf_counter()
     labels = model.predict(view)
     t_predict = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    peak = peak_gb()
     print(
         json.dumps(
             {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,19 +23,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from _harness import cap_memory, peak_gb
+
 MEMORY_CAP_GB = 6  # address space, which runs well above resident memory with Arrow and numpy
 
 
 def child(n: int, out: Path, chunk: int, seed: int) -> None:
     """Write one simulated retailer in this (capped) process and print JSON figures."""
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     from crm_models.simulate_parquet import write_partitioned
 
     t0 = time.perf_counter()
     manifest = write_partitioned(out, n, seed=seed, chunk_customers=chunk)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    peak = peak_gb()
     disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     tx = sum(p.stat().st_size for p in (out / "transactions").iterdir())
     print(

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pandas as pd
+from _harness import cap_memory, peak_gb
 
 MEMORY_CAP_GB = 12
 
@@ -70,15 +70,14 @@ def btyd_summaries(n: int, seed: int = 2) -> pd.DataFrame:
 
 
 def child(step: str, n: int, threads: int) -> None:
-    cap = MEMORY_CAP_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(MEMORY_CAP_GB)
     from threadpoolctl import threadpool_limits
 
     from crm_models.targeting import ContactPolicy, select_contacts
     from crm_models.uplift import fit_outcome, make_estimator, make_multi_arm
 
     X, arm, y, up_a, up_b = simulate(n)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    base = peak_gb()
     extra: dict = {}
     with threadpool_limits(threads):
         if step == "clv":
@@ -152,7 +151,7 @@ def child(step: str, n: int, threads: int) -> None:
                 extra["contacts"] = int(d["selected"].sum())
                 extra["spent"] = round(float(d.loc[d["selected"], "cost"].sum()), 2)
                 extra["excluded"] = d["exclusion"].value_counts().to_dict()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    peak = peak_gb()
     print(
         json.dumps(
             {

@@ -131,11 +131,9 @@ def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
 
 def _conform_sums(out: pd.DataFrame) -> pd.DataFrame:
     """Engine results in the NumPy path's dtypes (integers, object labels)."""
-    for col in ("n_days", "orders", "return_orders"):
+    for col in ("n_days", "orders", "return_orders", "n_categories"):
         if col in out.columns:
             out[col] = out[col].fillna(0).astype(np.int64)
-    if "n_categories" in out.columns:
-        out["n_categories"] = out["n_categories"].fillna(0).astype(np.int64)
     return out
 
 

@@ -158,10 +158,6 @@ class Source:
     def has(self, name: str) -> bool:
         return name in self.tables
 
-    def columns(self, name: str) -> set[str]:
-        t = self.tables.get(name)
-        return set(t.columns) if t is not None else set()
-
     def customer_lines(self) -> ir.Table:
         """Transaction lines of known customers (anonymous lines left out, as in pandas)."""
         tx = self.tables["transactions"]
@@ -204,7 +200,7 @@ class Source:
             # via Arrow: Spark's own pandas conversion cannot read pandas 3's Arrow strings
             view = f"crm_{name}_{ds.fingerprint[:12]}"
             arrow = pa.Table.from_pandas(df, preserve_index=False)
-            session.createDataFrame(arrow).cache().createOrReplaceTempView(view)
+            session.createDataFrame(arrow).createOrReplaceTempView(view)
             tables[name] = con.table(view)
         return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
 
