@@ -196,7 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_reports_build(args: argparse.Namespace) -> int:
-    from crm_models.reporting import build_reports, parse_params
+    from crm_models.reporting import ReportsFailed, build_reports, parse_params
 
     kwargs = {
         "datasets": args.dataset or ("demo", "cdnow"),
@@ -207,14 +207,31 @@ def cmd_reports_build(args: argparse.Namespace) -> int:
     }
     if args.out:
         kwargs["out"] = args.out
-    result = build_reports(**kwargs)
+    try:
+        result, failure = build_reports(**kwargs), None
+    except ReportsFailed as exc:
+        result, failure = exc.result, exc
     summary = {
         "index": str(result.index_path),
         "reports": len(result.published),
         "not_applicable": len(result.not_applicable),
+        "failed": len(result.failed) + len(result.problems),
+        "failures": [f"{e.dataset}/{e.slug}: {e.reason}" for e in result.failed] + result.problems,
         "elapsed_s": round(result.elapsed, 1),
     }
     _print(summary, args.json)
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reports_site(args: argparse.Namespace) -> int:
+    from crm_models.paths import reports_dir
+    from crm_models.reporting.publish import export_site
+
+    files = export_site(args.reports or reports_dir(), args.out)
+    _print({"site": str(args.out), "files": len(files)}, args.json)
     return 0
 
 
@@ -566,8 +583,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reports_build)
+    p = rsub.add_parser(
+        "site",
+        help="copy only what readers may see (index and report pages) into a folder to publish",
+    )
+    p.add_argument("--out", required=True, help="folder for the site (created; must be empty)")
+    p.add_argument("--reports", help="the build's output folder (default: reports/)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reports_site)
     for leaf in _leaf_parsers(parser):
-        if leaf.get_default("func") is not cmd_simulate:
+        if leaf.get_default("func") not in (cmd_simulate, cmd_reports_site):
             _engine_args(leaf)
     return parser
 

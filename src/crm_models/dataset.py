@@ -16,6 +16,15 @@ import pandas as pd
 TABLES = ("transactions", "customers", "campaigns", "products")
 
 
+class UnsupportedData(ValueError):
+    """The data cannot support an analysis (no control group, no purchases, too few customers).
+
+    The message is one sentence in plain words for a marketing reader: it is shown on the
+    report's card (the build publishes the report as "not applicable" with it), never a raw
+    exception.
+    """
+
+
 @dataclass(frozen=True)
 class CleaningNote:
     """One thing loading changed or set aside, said in words a reader can check."""

@@ -22,7 +22,14 @@ from html_text import page_markup
 
 import crm_models
 from crm_models.plotting import count, money, pct
-from crm_models.reporting import BuildError, Report, ReportRun, build_reports, parse_params
+from crm_models.reporting import (
+    BuildError,
+    Report,
+    ReportRun,
+    ReportsFailed,
+    build_reports,
+    parse_params,
+)
 from crm_models.reporting.build import build_lock
 from crm_models.reporting.tracking import PIIError, check_no_pii
 
@@ -69,7 +76,7 @@ def _snapshot(out: Path) -> dict[str, str]:
     return {
         str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != ".build.lock" and "_failed" not in p.parts
+        if p.is_file() and not p.name.startswith(".crm-models-") and "_failed" not in p.parts
     }
 
 
@@ -100,7 +107,7 @@ def test_build_writes_the_documented_layout(built):
     ]:
         assert (out / rel).is_file(), rel
     assert not (out / "alpha" / "campaigns.html").exists()
-    assert not list(out.glob(".staging-*")), "staging folder left behind"
+    assert not list(out.glob(".crm-models-staging-*")), "staging folder left behind"
     assert not list(out.rglob(".tracking-deferred"))
     assert not list(out.rglob("models")), "models belong in MLflow, not in reports/"
     assert sorted((e.dataset, e.slug) for e in built.published) == [
@@ -228,35 +235,59 @@ def test_mlflow_runs_have_params_metrics_and_artifacts(built, tracking_store, fi
 
 
 # --------------------------------------------------------------------------- failures, locking
-def test_failing_notebook_leaves_published_reports_untouched(
-    built, tmp_path, tracking_store, fixture_data
-):
+def test_a_failing_report_does_not_stop_the_others(built, tmp_path, tracking_store, fixture_data):
+    """Issue 13, finding 5: every other report is published, the failed one's card says so in
+    plain words with its last good version, the notebook is kept, the build raises."""
     out = tmp_path / "reports"
     shutil.copytree(built.out, out)
+    _build(out, ["alpha"], [SALES, FAILS], fixture_data, params={"fail": False})
+    good = json.loads((out / "alpha" / "manifest.json").read_text())["reports"][1]
+    assert good["slug"] == "fails" and good["status"] == "ok"
+    good_page = (out / "alpha" / "fails.html").read_bytes()
     before = _snapshot(out)
-    with pytest.raises(BuildError) as caught:
+    with pytest.raises(ReportsFailed) as caught:
         _build(out, ["alpha"], [SALES, FAILS], fixture_data)
     message = str(caught.value)
     source = (FIXTURES / FAILS.notebook).read_text().splitlines()
     line = next(i for i, text in enumerate(source, 1) if text.startswith("ratio ="))
     assert "\n" not in message and "Traceback" not in message
+    assert "1 failure(s), 1 report(s) published" in message
     assert "dataset alpha" in message and "90_fixture_fails.py" in message
     assert f"cell 4 (line {line} of 90_fixture_fails.py)" in message
     assert "ZeroDivisionError: division by zero" in message
-    assert _snapshot(out) == before, "published reports changed after a failed build"
-    kept = out / "_failed" / "alpha" / "90_fixture_fails.ipynb"
+    result = caught.value.result
+    assert [(e.dataset, e.slug) for e in result.published] == [("alpha", "sales")]
+    assert [(e.dataset, e.slug) for e in result.failed] == [("alpha", "fails")]
+    after = _snapshot(out)
+    assert after["alpha/sales.html"] != before["alpha/sales.html"], "sales was not republished"
+    assert (out / "alpha" / "fails.html").read_bytes() == good_page, "last good version lost"
+    assert {k: v for k, v in after.items() if k.startswith("beta/")} == {
+        k: v for k, v in before.items() if k.startswith("beta/")
+    }
+    entry = json.loads((out / "alpha" / "manifest.json").read_text())["reports"][1]
+    assert entry["status"] == "failed" and "unexpected error" in entry["reason"]
+    assert entry["last_good"]["html"] == "alpha/fails.html"
+    assert entry["last_good"]["generated_at"] == good["generated_at"]
+    index = (out / "index.html").read_text()
+    card = re.search(r'<article class="card failed" data-slug="fails">.*?</article>', index)
+    assert card and "Failed in the build of" in card.group(0)
+    assert "ZeroDivisionError at cell 4" in card.group(0)
+    assert "division by zero" not in card.group(0), "exception text (may hold data) on the card"
+    assert 'href="alpha/fails.html"' in card.group(0) and "last good version" in card.group(0)
+    kept = out / "alpha" / "_failed" / "90_fixture_fails.ipynb"
     assert kept.is_file() and str(kept) in message
     nb = json.loads(kept.read_text())
     assert any(
         o.get("ename") == "ZeroDivisionError" for c in nb["cells"] for o in c.get("outputs", [])
     )
-    assert not list(out.glob(".staging-*"))
+    assert not list(out.glob(".crm-models-staging-*"))
     import mlflow
 
-    failed = mlflow.search_runs(
+    runs = mlflow.search_runs(
         experiment_names=["crm-models/alpha"], filter_string="params.report = 'fails'"
-    )
-    assert list(failed["status"]) == ["FAILED"]
+    ).sort_values("start_time")
+    assert list(runs["status"]) == ["FINISHED", "FAILED"]
+    assert list(runs["tags.crm_models.published"]) == ["yes", "no"]
 
 
 def test_only_one_dataset_and_report_keeps_the_rest(built, tmp_path, fixture_data):
@@ -333,8 +364,13 @@ def test_two_concurrent_builds_do_not_corrupt_reports(tmp_path, tracking_store):
     html = (out / "alpha" / "sales.html").read_text()
     assert html.rstrip().endswith("</html>")
     assert manifest["reports"][0]["mlflow_run_id"] in html
-    assert not list(out.glob(".staging-*")) and not list(out.glob(".*.tmp"))
-    assert sorted(p.name for p in out.iterdir()) == [".build.lock", "alpha", "index.html"]
+    assert not list(out.glob(".crm-models-staging-*")) and not list(out.glob(".*.tmp"))
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".crm-models-build.lock",
+        ".crm-models-owned.json",
+        "alpha",
+        "index.html",
+    ]
 
 
 # --------------------------------------------------------------------------- tracking helper

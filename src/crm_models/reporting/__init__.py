@@ -13,6 +13,7 @@ from crm_models.reporting.build import (
     BuildError,
     BuildResult,
     ReportEntry,
+    ReportsFailed,
     build_reports,
     parse_params,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Report",
     "ReportEntry",
     "ReportRun",
+    "ReportsFailed",
     "build_reports",
     "discover_reports",
     "experiment_name",

@@ -2,17 +2,23 @@
 
 ``build_reports`` is what ``crm-models reports build`` calls.  For every dataset × report it
 executes the jupytext notebook with Papermill (parameters ``dataset``, ``as_of``, ``quick``,
-``output_dir``, ``mlflow_experiment`` plus ``-p`` overrides), exports reader-facing HTML and logs
-it into the notebook's MLflow run.  Everything is built in a staging folder inside ``out`` and
-swapped into place only when every notebook succeeded; an exclusive lock on
-``out/.build.lock`` serialises concurrent builds.  Layout::
+``output_dir``, ``mlflow_experiment`` plus ``-p`` overrides of the analysis parameters), exports
+reader-facing HTML and logs it into the notebook's MLflow run.  Each report stands alone: one
+that fails is shown as failed on the index (with its last good version, if any) while every
+other report is published, and the build then raises :class:`ReportsFailed`.
+
+Everything is built in a staging folder inside ``out`` and swapped into place per dataset; an
+exclusive lock on ``out/.crm-models-build.lock`` serialises concurrent builds.  The build
+writes, replaces and deletes only what its ownership record lists
+(:mod:`~crm_models.reporting.ownership`).  Layout::
 
     reports/index.html                      every published report of every dataset
+    reports/.crm-models-owned.json          what the build wrote here (and nothing else is touched)
     reports/<dataset>/<slug>.html           one report
     reports/<dataset>/<slug>/run.json       MLflow run id, headlines, metrics (+ tables/*.csv)
-    reports/<dataset>/manifest.json         what the index shows for the dataset
-    reports/<dataset>/_notebooks/*.ipynb    executed notebooks, for debugging
-    reports/_failed/<dataset>/*.ipynb       executed notebook of the last failure
+    reports/<dataset>/manifest.json         what the index shows for the dataset, runs included
+    reports/<dataset>/_notebooks/*.ipynb    executed notebooks, for analysts (customer data!)
+    reports/<dataset>/_failed/*.ipynb       executed notebook of a report that failed
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,8 +41,21 @@ from typing import Any
 
 from crm_models.paths import notebooks_dir, reports_dir
 from crm_models.reporting.catalog import Report, discover_reports
+from crm_models.reporting.kernels import (
+    clean_stale_kernel_dirs,
+    kernel_manager_class,
+    new_kernel_dir,
+)
+from crm_models.reporting.ownership import (
+    LOCK_FILE,
+    Ownership,
+    OwnershipError,
+    check_out_dir,
+)
 from crm_models.reporting.publish import (
+    INDEX,
     MANIFEST,
+    STATUS_FAILED,
     STATUS_NA,
     STATUS_OK,
     export_html,
@@ -48,6 +66,9 @@ from crm_models.reporting.publish import (
 from crm_models.reporting.tracking import (
     DEFER_MARKER,
     RUN_FILE,
+    build_tags,
+    end_abandoned_runs,
+    end_runs,
     experiment_name,
     log_artifact,
     log_run,
@@ -56,9 +77,11 @@ from crm_models.reporting.tracking import (
 )
 
 __all__ = [
+    "BUILD_OWNED_PARAMS",
     "BuildError",
     "BuildResult",
     "ReportEntry",
+    "ReportsFailed",
     "build_lock",
     "build_reports",
     "parse_params",
@@ -66,15 +89,43 @@ __all__ = [
 
 log = logging.getLogger("crm_models.reporting")
 
-LOCK_FILE = ".build.lock"
 FAILED_DIR = "_failed"
 NOTEBOOKS_DIR = "_notebooks"
 DEFAULT_DATASETS = ("demo", "cdnow")
 DEFAULT_LOCK_TIMEOUT = 3600.0
+# Parameters the build sets itself: a `-p` override would publish one dataset's numbers under
+# another's name, or write outside --out and lose the MLflow run.
+BUILD_OWNED_PARAMS = {
+    "dataset": "--dataset",
+    "output_dir": "--out",
+    "mlflow_experiment": "the dataset name",
+    "quick": "--quick",
+}
 
 
 class BuildError(RuntimeError):
     """A build failed; the message is one line naming what failed and where."""
+
+
+class ReportsFailed(BuildError):
+    """Some reports (or datasets) failed; every other report was published (``result``)."""
+
+    def __init__(self, message: str, result: BuildResult):
+        super().__init__(message)
+        self.result = result
+
+
+class _NotApplicable(Exception):
+    """The notebook said, in plain words, that the data cannot support the report."""
+
+
+class _ReportFailed(Exception):
+    """A report failed: ``reason`` for readers (the index card), ``detail`` for analysts."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -97,6 +148,7 @@ class ReportEntry:
     html: str | None = None
     executed_notebook: str | None = None
     tables: list[str] = field(default_factory=list)
+    last_good: dict[str, Any] | None = None  # a failed report's last published version
     execute_seconds: float | None = None
     track_seconds: float | None = None
     export_seconds: float | None = None
@@ -112,7 +164,8 @@ class ReportEntry:
 
 @dataclass
 class BuildResult:
-    """What a build published."""
+    """What a build published, and what failed (``failed`` reports, ``problems`` of datasets
+    that could not be loaded)."""
 
     index_path: Path
     published: list[ReportEntry]
@@ -120,6 +173,8 @@ class BuildResult:
     elapsed: float
     out: Path
     datasets: list[str] = field(default_factory=list)
+    failed: list[ReportEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +184,8 @@ class BuildResult:
             "elapsed": round(self.elapsed, 2),
             "published": [e.to_dict() for e in self.published],
             "not_applicable": [e.to_dict() for e in self.not_applicable],
+            "failed": [e.to_dict() for e in self.failed],
+            "problems": self.problems,
         }
 
 
@@ -220,9 +277,11 @@ def _default_loader() -> Callable[[str], Any]:
 def build_lock(
     out: Path, timeout: float = DEFAULT_LOCK_TIMEOUT, poll: float = 0.2
 ) -> Iterator[Path]:
-    """Hold an exclusive ``flock`` on ``<out>/.build.lock``; wait up to ``timeout`` seconds."""
+    """Hold an exclusive ``flock`` on ``<out>/.crm-models-build.lock``; wait up to ``timeout`` s."""
     path = Path(out) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OwnershipError(f"{path} is not a lock file crm-models wrote; move it away")
     fh = open(path, "a+")  # noqa: SIM115 - held for the whole block
     try:
         deadline = time.monotonic() + timeout
@@ -241,6 +300,10 @@ def build_lock(
                         "not building (try again later)"
                     ) from None
                 time.sleep(poll)
+        fh.seek(0)
+        previous = fh.read()
+        if previous and not previous.startswith("pid "):
+            raise OwnershipError(f"{path} is not a lock file crm-models wrote; move it away")
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()} since {_now()}\n")
@@ -263,6 +326,45 @@ def _select(catalog: Sequence[Report], only: Sequence[str] | None) -> list[Repor
             f"unknown report(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
         )
     return [r for r in catalog if r.slug in set(only)]
+
+
+def _declared_parameters(nb_path: Path) -> set[str]:
+    """Names assigned in the notebook's ``parameters`` cell."""
+    import jupytext
+
+    for cell in jupytext.read(nb_path).cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return set()
+            return {
+                t.id
+                for node in tree.body
+                if isinstance(node, ast.Assign | ast.AnnAssign)
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(t, ast.Name)
+            }
+    return set()
+
+
+def check_params(params: Mapping[str, Any], nb_dir: Path, reports: Sequence[Report]) -> None:
+    """Refuse ``-p`` keys the build sets itself, and keys no selected notebook declares."""
+    owned = [k for k in params if k in BUILD_OWNED_PARAMS]
+    if owned:
+        raise BuildError(
+            "; ".join(
+                f"-p {k}: set by the build itself (use {BUILD_OWNED_PARAMS[k]})" for k in owned
+            )
+        )
+    declared = set().union(*(_declared_parameters(nb_dir / r.notebook) for r in reports))
+    unknown = [k for k in params if k not in declared]
+    if unknown:
+        known = ", ".join(sorted(declared - set(BUILD_OWNED_PARAMS))) or "none"
+        raise BuildError(
+            f"-p {', '.join(unknown)}: no report being built has such a parameter "
+            f"(they take: {known})"
+        )
 
 
 def _failed_cell(exc: Any, nb_path: Path, injected_at: int) -> str:
@@ -306,13 +408,16 @@ def _read_run_file(report_dir: Path) -> dict[str, Any]:
 
 
 def _log_run(
-    report_dir: Path, status: str | None = None, extra: Mapping[str, Path] | None = None
+    report_dir: Path, status: str, extra: Mapping[str, Path] | None = None
 ) -> dict[str, Any]:
-    """Write the MLflow run a notebook recorded (deferred) and return its updated record."""
+    """Write the MLflow run a notebook recorded (deferred) and return its updated record.
+
+    A report that ran is logged ``RUNNING`` and ended only once it is published, so that a build
+    killed in between leaves no FINISHED run of an unpublished report."""
     info = _read_run_file(report_dir)
     if not info or info.get("tracking") != "deferred" or not tracking_enabled(None):
         return info
-    log_run(report_dir, status=status, extra_artifacts=extra)
+    log_run(report_dir, status=status, extra_artifacts=extra, tags=build_tags())
     return _read_run_file(report_dir)
 
 
@@ -325,17 +430,13 @@ def _close_failed_run(report_dir: Path, failed_notebook: Path | None) -> None:
         log.warning("could not record the failed run in MLflow: %s", exc)
 
 
-def _kernel_manager_class(socket_dir: str) -> type:
-    """A kernel manager talking over Unix sockets in ``socket_dir`` (no TCP ports, no warning
-    about unencrypted TCP in the logs); nbclient creates, owns and shuts it down."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(transport="ipc", **kwargs)
-            self.ip = os.path.join(socket_dir, "kernel")
-
-    return IPCKernelManager
+def _failure_reason(ename: str, where: str) -> str:
+    """The index card's one line for a report that stopped with an unexpected error (no
+    exception text: it may quote data)."""
+    return (
+        f"the analysis stopped with an unexpected error ({ename} at {where}); the previous "
+        "version is shown if there is one, and analysts have the executed notebook"
+    )
 
 
 # --------------------------------------------------------------------------- the build
@@ -359,6 +460,11 @@ class _Builder:
         self.cell_timeout = cell_timeout
 
     def run(self, spec: str, name: str, dataset: Any, report: Report) -> ReportEntry:
+        """Execute, log and export one report into the staging folder.
+
+        Raises :class:`_NotApplicable` (the notebook raised ``UnsupportedData``) or
+        :class:`_ReportFailed` (anything else went wrong; the executed notebook is kept under
+        ``<dataset>/_failed/`` and its MLflow run ends FAILED)."""
         import jupytext
         import papermill
         from papermill.exceptions import PapermillExecutionError
@@ -373,14 +479,13 @@ class _Builder:
         nb_out.parent.mkdir(parents=True, exist_ok=True)
 
         spec_arg = str(Path(spec).resolve()) if Path(spec).exists() else _without_password(spec)
-        parameters = {
-            "dataset": spec_arg,
-            "as_of": None,
-            "quick": self.quick,
-            "output_dir": str(report_dir),
-            "mlflow_experiment": experiment_name(name),
-        }
-        parameters.update(self.params)
+        parameters = {"as_of": None, **self.params}
+        parameters.update(
+            dataset=spec_arg,
+            quick=self.quick,
+            output_dir=str(report_dir),
+            mlflow_experiment=experiment_name(name),
+        )
 
         nb = jupytext.read(nb_path)
         nb.metadata.setdefault(
@@ -396,7 +501,7 @@ class _Builder:
             -1,
         )
         started = time.perf_counter()
-        sockets = tempfile.mkdtemp(prefix="crm-kernel-")
+        kernel_dir = new_kernel_dir()
         try:
             executed = papermill.execute_notebook(
                 nb,
@@ -409,32 +514,42 @@ class _Builder:
                 request_save_on_cell_execute=False,
                 cwd=str(self.nb_dir),
                 execution_timeout=self.cell_timeout,
-                kernel_manager_class=_kernel_manager_class(sockets),
+                kernel_manager_class=kernel_manager_class(kernel_dir),
                 shutdown_kernel="immediate",  # all cells ran; no need to wait for a clean exit
             )
         except PapermillExecutionError as exc:
-            kept = self._keep_failed(name, nb_out, stem)
+            if exc.ename == "UnsupportedData":
+                shutil.rmtree(report_dir, ignore_errors=True)
+                nb_out.unlink(missing_ok=True)
+                raise _NotApplicable(_one_line(exc.evalue)) from exc
+            kept = self._keep_failed(ds_stage, nb_out, stem)
             _close_failed_run(report_dir, kept)
             # papermill puts its injected-parameters cell after the parameters cell (or first)
             where = _failed_cell(exc, nb_path, injected_at=param_index + 1)
-            raise BuildError(
+            raise _ReportFailed(
+                _failure_reason(exc.ename, where),
                 f"dataset {name}: notebook {report.notebook} failed at {where}: "
-                f"{exc.ename}: {_one_line(exc.evalue)} (executed notebook kept at {kept})"
+                f"{exc.ename}: {_one_line(exc.evalue)[:300]} "
+                f"(executed notebook kept at {self._shown(kept)})",
             ) from exc
         except Exception as exc:
-            kept = self._keep_failed(name, nb_out, stem)
+            kept = self._keep_failed(ds_stage, nb_out, stem)
             _close_failed_run(report_dir, kept)
-            kept_note = f" (executed notebook kept at {kept})" if kept else ""
-            raise BuildError(
+            kept_note = f" (executed notebook kept at {self._shown(kept)})" if kept else ""
+            raise _ReportFailed(
+                f"the notebook could not run ({type(exc).__name__}); analysts: see the build log",
                 f"dataset {name}: notebook {report.notebook} could not run: "
-                f"{type(exc).__name__}: {_one_line(exc)}{kept_note}"
+                f"{type(exc).__name__}: {_one_line(exc)[:300]}{kept_note}",
             ) from exc
         finally:
-            shutil.rmtree(sockets, ignore_errors=True)
+            shutil.rmtree(kernel_dir, ignore_errors=True)
         execute_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        info = _log_run(report_dir)
+        info = _log_run(report_dir, status="RUNNING")
+        if info.get("status") == "RUNNING":  # the staged record: it is read only once published
+            info["status"] = "FINISHED"
+            write_json_atomic(report_dir / RUN_FILE, info)
         track_seconds = time.perf_counter() - started
         (report_dir / DEFER_MARKER).unlink(missing_ok=True)
         shutil.rmtree(report_dir / "models", ignore_errors=True)  # models live in MLflow only
@@ -447,9 +562,12 @@ class _Builder:
         try:
             self._export(executed, html_path, report, name, dataset, as_of, generated_at, info)
         except Exception as exc:
-            raise BuildError(
+            if info.get("run_id"):
+                end_runs({info["run_id"]: "FAILED"}, info.get("tracking_uri"), "export failed")
+            raise _ReportFailed(
+                f"the report ran but its page could not be written ({type(exc).__name__})",
                 f"dataset {name}: notebook {report.notebook} ran but its HTML export failed: "
-                f"{type(exc).__name__}: {_one_line(exc)}"
+                f"{type(exc).__name__}: {_one_line(exc)[:300]}",
             ) from exc
         export_seconds = time.perf_counter() - started
         tables = sorted(p.relative_to(ds_stage) for p in (report_dir / "tables").glob("*.csv"))
@@ -493,52 +611,90 @@ class _Builder:
         if info.get("run_id") and info.get("tracking_uri"):
             log_artifact(info, html_path)
 
-    def _keep_failed(self, name: str, nb_out: Path, stem: str) -> Path | None:
+    def _keep_failed(self, ds_stage: Path, nb_out: Path, stem: str) -> Path | None:
+        """Move a failed executed notebook to ``<dataset>/_failed/`` (published with the
+        dataset, so the analyst finds it beside the reports)."""
         if not nb_out.is_file():
             return None
-        target = self.out / FAILED_DIR / name / f"{stem}.ipynb"
+        target = ds_stage / FAILED_DIR / f"{stem}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(nb_out), target)
         return target
 
+    def _shown(self, kept: Path | None) -> str:
+        """Where a kept notebook will be once the dataset is published."""
+        if kept is None:
+            return "nowhere"
+        return str(self.out / kept.relative_to(self.staging))
 
-def _carry_over(
-    out: Path, ds_stage: Path, name: str, entries: list[ReportEntry], catalog: Sequence[Report]
-) -> list[ReportEntry]:
-    """Keep the published reports of a dataset that this (``--only``) build did not rebuild."""
+
+def _copy_published(out: Path, ds_stage: Path, name: str, report: Report) -> None:
+    """Copy a report's published files (page, run folder, executed notebook) into staging."""
+    src = out / name
+    for rel in (
+        f"{report.slug}.html",
+        report.slug,
+        f"{NOTEBOOKS_DIR}/{Path(report.notebook).stem}.ipynb",
+    ):
+        if (src / rel).is_symlink():
+            continue
+        if (src / rel).is_dir():
+            shutil.copytree(src / rel, ds_stage / rel, dirs_exist_ok=True, symlinks=True)
+        elif (src / rel).is_file():
+            (ds_stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, ds_stage / rel)
+
+
+def _published_entries(out: Path, name: str) -> dict[str, dict[str, Any]]:
     manifest_path = out / name / MANIFEST
     if not manifest_path.is_file():
-        return entries
+        return {}
     try:
-        old = {e["slug"]: e for e in json.loads(manifest_path.read_text()).get("reports", [])}
-    except (OSError, ValueError, KeyError):
-        return entries
+        return {e["slug"]: e for e in json.loads(manifest_path.read_text()).get("reports", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _last_good(previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The last published version of a report, from its previous manifest entry."""
+    if not previous:
+        return None
+    if previous.get("status") == STATUS_OK and previous.get("html"):
+        keys = ("html", "generated_at", "as_of", "mlflow_run_id")
+        return {k: previous.get(k) for k in keys}
+    return previous.get("last_good")
+
+
+def _carry_over(
+    out: Path,
+    ds_stage: Path,
+    name: str,
+    entries: list[ReportEntry],
+    catalog: Sequence[Report],
+    rebuilt_only: bool,
+) -> list[ReportEntry]:
+    """Keep what this build did not replace: for a failed report its last good version, and
+    with ``--only`` the dataset's other published reports."""
+    old = _published_entries(out, name)
     rebuilt = {e.slug: e for e in entries}
     merged: list[ReportEntry] = []
     for report in catalog:
-        if report.slug in rebuilt:
-            merged.append(rebuilt[report.slug])
-            continue
-        previous = old.get(report.slug)
-        if previous is None:
-            continue
-        src = out / name
-        for rel in (
-            f"{report.slug}.html",
-            report.slug,
-            f"{NOTEBOOKS_DIR}/{Path(report.notebook).stem}.ipynb",
-        ):
-            if (src / rel).is_dir():
-                shutil.copytree(src / rel, ds_stage / rel, dirs_exist_ok=True)
-            elif (src / rel).is_file():
-                (ds_stage / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src / rel, ds_stage / rel)
-        merged.append(ReportEntry.from_dict(previous))
+        entry, previous = rebuilt.get(report.slug), old.get(report.slug)
+        if entry is not None and entry.status == STATUS_FAILED:
+            entry.last_good = _last_good(previous)
+            if entry.last_good:
+                _copy_published(out, ds_stage, name, report)
+        elif entry is None and rebuilt_only and previous is not None:
+            _copy_published(out, ds_stage, name, report)
+            entry = ReportEntry.from_dict(previous)
+        if entry is not None:
+            merged.append(entry)
     return merged
 
 
-def _swap_in(out: Path, staging: Path, names: Sequence[str]) -> None:
-    """Replace each published ``out/<name>`` by ``staging/<name>`` (two renames per dataset)."""
+def _swap_in(out: Path, staging: Path, names: Sequence[str], ownership: Ownership) -> None:
+    """Replace each published ``out/<name>`` by ``staging/<name>`` (two renames per dataset);
+    the replaced folder held only files the build wrote (checked before)."""
     for name in names:
         new, target = staging / name, out / name
         old = staging / f".previous-{name}"
@@ -550,13 +706,110 @@ def _swap_in(out: Path, staging: Path, names: Sequence[str]) -> None:
             if old.exists():
                 os.replace(old, target)
             raise
+        ownership.record_tree(target)
+        ownership.save()
 
 
-def _clean_leftovers(out: Path) -> None:
-    for path in out.glob(".staging-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in out.glob(".*.tmp"):
-        path.unlink(missing_ok=True)
+def _housekeeping(ownership: Ownership, say: Callable[[str], None]) -> None:
+    """Remove what killed builds left: their staging folders, kernel folders, open runs."""
+    for name in ownership.clean_leftovers():
+        say(f"removed the staging folder {name} of an earlier build that did not finish")
+    for name in clean_stale_kernel_dirs():
+        log.info("removed kernel files of a stopped build: %s", name)
+    if tracking_enabled(None):
+        try:
+            killed = end_abandoned_runs()
+        except Exception as exc:  # pragma: no cover - tracking must not stop the reports
+            log.warning("could not check MLflow for runs of stopped builds: %s", exc)
+            return
+        if killed:
+            say(f"marked {len(killed)} MLflow run(s) of a stopped build as KILLED")
+
+
+def _owned_datasets(ownership: Ownership) -> list[str]:
+    """Dataset folders the build published (each holds a manifest it wrote)."""
+    return sorted({f.split("/", 1)[0] for f in ownership.files if f.endswith(f"/{MANIFEST}")})
+
+
+def _end_open_runs(open_runs: Mapping[str, str]) -> None:
+    """End this build's runs: FINISHED when published, FAILED when the build stopped first."""
+    if not open_runs or not tracking_enabled(None):
+        return
+    finished = {r: s for r, s in open_runs.items() if s == "FINISHED"}
+    stopped = {r: "FAILED" for r, s in open_runs.items() if s != "FINISHED"}
+    try:
+        end_runs(finished)
+        end_runs(stopped, outcome="the build stopped before this report was published")
+    except Exception as exc:  # pragma: no cover - tracking must not hide the build's result
+        log.warning("could not end the build's MLflow runs: %s", exc)
+
+
+def _build_one(
+    builder: _Builder, spec: str, name: str, dataset: Any, report: Report, say: Callable
+) -> tuple[ReportEntry, str | None]:
+    """One report of one dataset: published, not applicable, or failed (with the technical
+    detail for the build log)."""
+    entry = ReportEntry(
+        dataset=name,
+        slug=report.slug,
+        title=report.title,
+        description=report.description,
+        notebook=report.notebook,
+        status=STATUS_NA,
+        reason=report.missing(dataset) or "",
+        as_of=_date_text(builder.params.get("as_of"))
+        or _date_text(dataset.last_date() if hasattr(dataset, "last_date") else None),
+        generated_at=_now(),
+    )
+    if entry.reason:
+        say(f"{name}/{report.slug}: not applicable ({entry.reason})")
+        return entry, None
+    try:
+        entry = builder.run(str(spec), name, dataset, report)
+    except _NotApplicable as na:
+        entry.reason = str(na)
+        say(f"{name}/{report.slug}: not applicable ({entry.reason})")
+        return entry, None
+    except _ReportFailed as failure:
+        entry.status, entry.reason = STATUS_FAILED, failure.reason
+        say(f"{name}/{report.slug}: FAILED: {failure.detail}")
+        return entry, failure.detail
+    say(
+        f"{name}/{report.slug}: ok (execute {entry.execute_seconds:.1f} s, "
+        f"mlflow {entry.track_seconds:.1f} s, export {entry.export_seconds:.1f} s)"
+    )
+    return entry, None
+
+
+def _write_manifest(
+    ds_stage: Path,
+    name: str,
+    shown_spec: str,
+    dataset: Any,
+    entries: Sequence[ReportEntry],
+    params: Mapping[str, Any] | None,
+) -> None:
+    """The dataset's manifest: what the index shows, and the MLflow runs behind it."""
+    as_of = _date_text((params or {}).get("as_of")) or _date_text(
+        dataset.last_date() if hasattr(dataset, "last_date") else None
+    )
+    write_json_atomic(
+        ds_stage / MANIFEST,
+        {
+            "dataset": name,
+            "spec": shown_spec,
+            "fingerprint": getattr(dataset, "fingerprint", ""),
+            "tables": {t: len(df) for t, df in dataset.tables().items()}
+            if hasattr(dataset, "tables")
+            else {},
+            "as_of": as_of,
+            "built_at": _now(),
+            "package_version": package_version(),
+            "experiment": experiment_name(name),
+            "runs": [e.mlflow_run_id for e in entries if e.mlflow_run_id],
+            "reports": [e.to_dict() for e in entries],
+        },
+    )
 
 
 def build_reports(
@@ -577,10 +830,14 @@ def build_reports(
     """Execute, export and publish the reports of ``datasets``; return what was published.
 
     ``only`` restricts to some report slugs (the dataset's other published reports are kept);
-    ``params`` overrides notebook parameters (``-p key=value``; ``as_of`` among them);
-    ``loader`` maps a dataset spec to a :class:`~crm_models.dataset.Dataset` (default
-    ``crm_models.datasets.load_dataset``).  Raises :class:`BuildError` (one-line message) on any
-    failure, leaving the published reports untouched.
+    ``params`` overrides analysis parameters of the notebooks (``-p key=value``; ``as_of``
+    among them; the build's own parameters are refused); ``loader`` maps a dataset spec to a
+    :class:`~crm_models.dataset.Dataset` (default ``crm_models.datasets.load_dataset``).
+
+    Each report stands alone: every report that succeeded is published even when others fail;
+    then :class:`ReportsFailed` (one line per failure, ``.result`` the published set) is
+    raised.  :class:`BuildError` before anything is published (a foreign file in the way, a
+    refused ``out``, a build-owned parameter) leaves the output folder untouched.
     """
     started = time.perf_counter()
     # Kernels inherit this: the models fit small dense problems, where BLAS threads only fight
@@ -590,8 +847,10 @@ def build_reports(
         datasets = [datasets]
     if not datasets:
         raise BuildError("no dataset given")
-    out_dir = Path(out) if out is not None else reports_dir()
-    out_dir = out_dir.expanduser().resolve()
+    try:
+        out_dir = check_out_dir(Path(out) if out is not None else reports_dir())
+    except OwnershipError as exc:
+        raise BuildError(str(exc)) from None
     nb_dir = Path(notebooks).expanduser().resolve() if notebooks is not None else notebooks_dir()
     catalog = list(discover_reports() if reports is None else reports)
     selected = _select(catalog, only)
@@ -600,6 +859,7 @@ def build_reports(
     missing = [r.notebook for r in selected if not (nb_dir / r.notebook).is_file()]
     if missing:
         raise BuildError(f"notebook(s) not found in {nb_dir}: {', '.join(missing)}")
+    check_params(params or {}, nb_dir, selected)
     load = loader or _default_loader()
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -618,103 +878,81 @@ def build_reports(
         if progress:
             bar.write(text, file=sys.stderr)
 
-    published: list[ReportEntry] = []
-    not_applicable: list[ReportEntry] = []
-    names: list[str] = []
+    built_now = {r.slug for r in selected}
+    result = BuildResult(out_dir / INDEX, [], [], 0.0, out_dir)
+    details: list[str] = []
+    open_runs: dict[str, str] = {}  # run id -> "FINISHED" once published (RUNNING until then)
     try:
         with build_lock(out_dir, timeout=lock_timeout):
-            _clean_leftovers(out_dir)
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+            ownership = Ownership.load(out_dir)
+            ownership.require_free([out_dir / INDEX])
+            _housekeeping(ownership, say)
+            staging = ownership.new_staging()
             try:
                 builder = _Builder(
                     out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout
                 )
                 for spec in datasets:
-                    bar.set_description(redact_url(str(spec)))
+                    shown_spec = redact_url(str(spec))
+                    bar.set_description(shown_spec)
                     try:
                         dataset = load(spec)
                     except Exception as exc:
-                        raise BuildError(
-                            f"dataset {redact_url(str(spec))}: could not load: {type(exc).__name__}: "
-                            f"{_one_line(exc)}"
-                        ) from exc
-                    name = _folder_name(dataset.name)
-                    if name in names:
-                        raise BuildError(
-                            f"dataset {redact_url(str(spec))}: name {name!r} given twice"
+                        reason = f"{type(exc).__name__}: {_one_line(exc)[:300]}"
+                        result.problems.append(
+                            f"dataset {shown_spec} could not be loaded ({reason})"
                         )
-                    names.append(name)
-                    ds_stage = staging / name
-                    ds_stage.mkdir(parents=True)
-                    as_of = _date_text((params or {}).get("as_of")) or _date_text(
-                        dataset.last_date() if hasattr(dataset, "last_date") else None
-                    )
-                    entries: list[ReportEntry] = []
+                        say(f"{shown_spec}: could not load: {reason}")
+                        bar.update(len(selected))
+                        continue
+                    name = _folder_name(dataset.name)
+                    if name in result.datasets:
+                        raise BuildError(f"dataset {shown_spec}: name {name!r} given twice")
+                    ownership.require_free([out_dir / name])
+                    result.datasets.append(name)
+                    entries = []
                     for report in selected:
                         bar.set_description(f"{name}/{report.slug}")
-                        reason = report.missing(dataset)
-                        if reason:
-                            entry = ReportEntry(
-                                dataset=name,
-                                slug=report.slug,
-                                title=report.title,
-                                description=report.description,
-                                notebook=report.notebook,
-                                status=STATUS_NA,
-                                reason=reason,
-                                as_of=as_of,
-                                generated_at=_now(),
-                            )
-                            say(f"{name}/{report.slug}: not applicable ({reason})")
-                        else:
-                            entry = builder.run(str(spec), name, dataset, report)
-                            say(
-                                f"{name}/{report.slug}: ok (execute {entry.execute_seconds:.1f} s,"
-                                f" mlflow {entry.track_seconds:.1f} s,"
-                                f" export {entry.export_seconds:.1f} s)"
-                            )
+                        entry, detail = _build_one(builder, spec, name, dataset, report, say)
                         entries.append(entry)
+                        if detail:
+                            details.append(detail)
+                        if entry.mlflow_run_id:
+                            open_runs[entry.mlflow_run_id] = "RUNNING"
                         bar.update()
-                    if only:
-                        entries = _carry_over(out_dir, ds_stage, name, entries, catalog)
-                    write_json_atomic(
-                        ds_stage / MANIFEST,
-                        {
-                            "dataset": name,
-                            "spec": redact_url(str(spec)),
-                            "fingerprint": getattr(dataset, "fingerprint", ""),
-                            "tables": {t: len(df) for t, df in dataset.tables().items()}
-                            if hasattr(dataset, "tables")
-                            else {},
-                            "as_of": as_of,
-                            "built_at": _now(),
-                            "package_version": package_version(),
-                            "experiment": experiment_name(name),
-                            "reports": [e.to_dict() for e in entries],
-                        },
+                    entries = _carry_over(
+                        out_dir, staging / name, name, entries, catalog, bool(only)
                     )
+                    _write_manifest(staging / name, name, shown_spec, dataset, entries, params)
                     for entry in entries:
-                        built_now = entry.slug in {r.slug for r in selected}
-                        if entry.status == STATUS_OK and built_now:
-                            published.append(entry)
-                        elif entry.status != STATUS_OK and built_now:
-                            not_applicable.append(entry)
-                _swap_in(out_dir, staging, names)
-                for entry in published:
-                    stale = (
-                        out_dir / FAILED_DIR / entry.dataset / f"{Path(entry.notebook).stem}.ipynb"
-                    )
-                    stale.unlink(missing_ok=True)
-                index_path = write_index(out_dir)
+                        if entry.slug not in built_now:
+                            continue
+                        {
+                            STATUS_OK: result.published,
+                            STATUS_FAILED: result.failed,
+                        }.get(entry.status, result.not_applicable).append(entry)
+                ownership.require_free([out_dir / n for n in result.datasets] + [out_dir / INDEX])
+                _swap_in(out_dir, staging, result.datasets, ownership)
+                ownership.last_build = {"at": _now(), "problems": result.problems}
+                write_index(out_dir, _owned_datasets(ownership), result.problems, tmp_dir=staging)
+                ownership.files.add(INDEX)
+                ownership.save()
+                for entry in result.published:
+                    if entry.mlflow_run_id:
+                        open_runs[entry.mlflow_run_id] = "FINISHED"
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                ownership.drop_staging(staging)
+    except OwnershipError as exc:
+        raise BuildError(str(exc)) from None
     finally:
         bar.close()
-    return BuildResult(
-        index_path=index_path,
-        published=published,
-        not_applicable=not_applicable,
-        elapsed=time.perf_counter() - started,
-        out=out_dir,
-        datasets=names,
-    )
+        _end_open_runs(open_runs)
+    result.elapsed = time.perf_counter() - started
+    if result.failed or result.problems:
+        lines = result.problems + details
+        raise ReportsFailed(
+            f"{len(lines)} failure(s), {len(result.published)} report(s) published: "
+            + "; ".join(lines),
+            result,
+        )
+    return result

@@ -22,6 +22,7 @@ MANIFEST = "manifest.json"
 INDEX = "index.html"
 STATUS_OK = "ok"
 STATUS_NA = "not applicable"
+STATUS_FAILED = "failed"
 _REMOVE_TAGS = {
     "remove-cell",
     "remove_cell",
@@ -122,11 +123,14 @@ def _dataset_order(manifest_path: Path) -> tuple[int, str]:
     return first, name
 
 
-def read_manifests(out: Path) -> list[dict[str, Any]]:
-    """Every published dataset manifest under ``out`` (``<dataset>/manifest.json``)."""
+def read_manifests(out: Path, datasets: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The published dataset manifests under ``out`` (``<dataset>/manifest.json``), of
+    ``datasets`` only when given (the build passes the folders it owns)."""
     manifests = []
+    wanted = None if datasets is None else set(datasets)
     for path in sorted(Path(out).glob(f"*/{MANIFEST}"), key=_dataset_order):
-        if path.parent.name.startswith((".", "_")):
+        name = path.parent.name
+        if name.startswith((".", "_")) or (wanted is not None and name not in wanted):
             continue
         try:
             manifests.append(json.loads(path.read_text()))
@@ -185,6 +189,13 @@ section.dataset p.meta { color:var(--muted); margin:0 0 .8rem 0; font-size:.9rem
 .card.na { background:#f0f1f3; border-style:dashed; color:#8a939e; box-shadow:none; }
 .card.na h3 { color:#8a939e; }
 .card.na p.reason { margin:0; font-size:.9rem; }
+.card.failed { border-color:#d9822b; border-left:5px solid #d9822b; }
+.card.failed p.reason { margin:0 0 .5rem 0; font-size:.9rem; color:#8a4b0f; }
+.card.failed p.reason strong { color:#b3261e; }
+.problems { background:#fff4e5; border:1px solid #d9822b; border-radius:8px;
+  padding:.8rem 1.2rem; margin-top:1.2rem; }
+.problems h2 { font-size:1.1rem; margin:0 0 .3rem 0; color:#b3261e; }
+.problems ul { margin:0; padding-left:1.2rem; }
 .empty { color:var(--muted); margin-top:2rem; }
 footer { max-width:1150px; margin:0 auto 2rem auto; padding:0 2rem; color:var(--muted);
   font-size:.8rem; }
@@ -195,6 +206,25 @@ def _card(entry: Mapping[str, Any], max_headlines: int = 3) -> str:
     title = _e(entry.get("title") or entry.get("slug"))
     desc = entry.get("description")
     desc_html = f'<p class="desc">{_e(desc)}</p>' if desc else ""
+    if entry.get("status") == STATUS_FAILED:
+        good = entry.get("last_good") or {}
+        if good.get("html"):
+            href = _e(good["html"])
+            last = (
+                f'<p class="when">Showing the last good version, generated '
+                f"{_e(when(good.get('generated_at'), zone=True))} (data as of "
+                f"{_e(good.get('as_of') or 'n/a')})</p>"
+                f'<a class="open" href="{href}">Open the last good version →</a>'
+            )
+        else:
+            last = '<p class="when">No earlier version of this report exists.</p>'
+        return (
+            f'<article class="card failed" data-slug="{_e(entry.get("slug"))}">'
+            f"<h3>{title}</h3>{desc_html}"
+            f'<p class="reason"><strong>Failed in the build of '
+            f"{_e(when(entry.get('generated_at'), zone=True))}:</strong> "
+            f"{_e(entry.get('reason'))}</p>{last}</article>"
+        )
     if entry.get("status") != STATUS_OK:
         return (
             f'<article class="card na" data-slug="{_e(entry.get("slug"))}">'
@@ -218,15 +248,31 @@ def _card(entry: Mapping[str, Any], max_headlines: int = 3) -> str:
     )
 
 
-def render_index(manifests: Iterable[Mapping[str, Any]], generated_at: str | None = None) -> str:
-    """The self-contained ``index.html`` (no scripts) listing every report of every dataset."""
+def render_index(
+    manifests: Iterable[Mapping[str, Any]],
+    generated_at: str | None = None,
+    problems: Iterable[str] = (),
+) -> str:
+    """The self-contained ``index.html`` (no scripts) listing every report of every dataset,
+    led by the last build's ``problems`` (datasets that could not be loaded)."""
     generated_at = generated_at or datetime.now().astimezone().isoformat(timespec="seconds")
     sections = []
+    problems = list(problems)
+    if problems:
+        items = "".join(f"<li>{_e(p)}</li>" for p in problems)
+        sections.append(
+            '<section class="problems"><h2>The last build had problems</h2>'
+            f"<ul>{items}</ul><p>Reports below for these datasets, if any, are from earlier "
+            "builds.</p></section>"
+        )
     for manifest in manifests:
         name = manifest.get("dataset", "?")
         entries = manifest.get("reports", [])
         ok = sum(1 for r in entries if r.get("status") == STATUS_OK)
+        failed = sum(1 for r in entries if r.get("status") == STATUS_FAILED)
         meta = [f"{ok} report{'s' if ok != 1 else ''}"]
+        if failed:
+            meta.append(f"<strong>{failed} failed</strong>")
         if manifest.get("as_of"):
             meta.append(f"data as of {_e(manifest['as_of'])}")
         if manifest.get("built_at"):
@@ -254,11 +300,49 @@ def render_index(manifests: Iterable[Mapping[str, Any]], generated_at: str | Non
     )
 
 
-def write_index(out: Path) -> Path:
-    """Regenerate ``<out>/index.html`` from all published manifests (atomic replace)."""
+def write_index(
+    out: Path,
+    datasets: Iterable[str] | None = None,
+    problems: Iterable[str] = (),
+    tmp_dir: Path | None = None,
+) -> Path:
+    """Regenerate ``<out>/index.html`` from the published manifests (of ``datasets`` when
+    given), written in ``tmp_dir`` (default ``out``) and renamed into place."""
     out = Path(out)
     path = out / INDEX
-    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
-    tmp.write_text(render_index(read_manifests(out)), encoding="utf-8")
+    tmp = Path(tmp_dir or out) / f".{INDEX}.{os.getpid()}.tmp"
+    tmp.write_text(render_index(read_manifests(out, datasets), problems=problems), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def export_site(reports: str | os.PathLike[str], site: str | os.PathLike[str]) -> list[Path]:
+    """Copy what readers may see into ``site``: the index and every report page it links to.
+
+    Executed notebooks, run records and customer-level tables (``tables/*.csv``) stay in the
+    build's folder, for analysts only.  ``site`` must not exist or be empty (nothing is
+    overwritten).  Returns the files written.
+    """
+    import shutil
+
+    reports, site = Path(reports).resolve(), Path(site).resolve()
+    if not (reports / INDEX).is_file():
+        raise FileNotFoundError(f"{reports} has no {INDEX}: run `crm-models reports build` first")
+    if site.exists() and (not site.is_dir() or any(site.iterdir())):
+        raise FileExistsError(f"{site} exists and is not an empty folder; name a new folder")
+    pages = {INDEX}
+    for manifest in read_manifests(reports):
+        for entry in manifest.get("reports", []):
+            good = entry if entry.get("status") == STATUS_OK else entry.get("last_good") or {}
+            if good.get("html"):
+                pages.add(str(good["html"]))
+    written = []
+    for rel in sorted(pages):
+        src = (reports / rel).resolve()
+        if not src.is_file() or not src.is_relative_to(reports) or src.suffix != ".html":
+            continue
+        target = site / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        written.append(target)
+    return written

@@ -22,11 +22,13 @@ store).  ``mlflow ui --backend-store-uri sqlite:///<project>/mlruns/mlflow.db`` 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import pickle
 import re
+import socket
 import subprocess
 import tempfile
 import time
@@ -37,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_models.paths import mlruns_dir, project_root
+from crm_models.privacy import PersonalDataError, check_no_personal_data
+from crm_models.reporting.kernels import pid_alive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +51,10 @@ __all__ = [
     "PIIError",
     "ReportRun",
     "artifact_root",
+    "build_tags",
     "check_no_pii",
+    "end_abandoned_runs",
+    "end_runs",
     "ensure_experiment",
     "experiment_name",
     "git_commit",
@@ -65,10 +72,6 @@ DEFER_MARKER = ".tracking-deferred"  # in output_dir: the build logs the MLflow 
 EXPERIMENT_PREFIX = "crm-models/"
 # Parameters that describe where a build put its files, not what the analysis did.
 _UNLOGGED_PARAMS = frozenset({"output_dir"})
-
-
-class PIIError(ValueError):
-    """A table about to be logged has a column that looks like personal data."""
 
 
 # --------------------------------------------------------------------------- store and names
@@ -98,11 +101,21 @@ def experiment_name(dataset: str) -> str:
 
 @lru_cache(maxsize=8)
 def _client(uri: str):
+    """A client of the store; a new SQLite store is created (schema migrations) under an
+    exclusive lock, so two processes starting on a fresh store do not race."""
     from mlflow import MlflowClient
 
+    client = MlflowClient(tracking_uri=uri)
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+        db = Path(uri[len("sqlite:///") :])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(db.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client.search_experiments(max_results=1)  # creates / migrates the schema
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def ensure_experiment(name: str, uri: str | None = None) -> str:
@@ -164,31 +177,9 @@ def git_commit(root: Path | None = None) -> str | None:
 
 
 # --------------------------------------------------------------------------- PII guard
-_PII_EXACT = {"name", "names"}
-_PII_RE = re.compile(
-    r"e_?mail|phone|address|street|surname|(^|_)(first|last|full|given|family|middle|customer"
-    r"|client|contact|person|user)_?names?(_|$)"
-)
-
-
-def _normalise(column: object) -> str:
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(column))
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def check_no_pii(df: pd.DataFrame, what: str = "table") -> None:
-    """Raise :class:`PIIError` if a column (or index level) is named like personal data.
-
-    Looks for names, e-mail addresses, phone numbers and postal addresses; ``product_name`` and
-    similar are fine.
-    """
-    names = [*map(str, df.columns), *(str(n) for n in df.index.names if n is not None)]
-    bad = [c for c in names if _normalise(c) in _PII_EXACT or _PII_RE.search(_normalise(c))]
-    if bad:
-        raise PIIError(
-            f"{what} refused: column(s) {', '.join(map(repr, bad))} look like personal data "
-            "(names, e-mails, phones, addresses); drop them before logging or showing the table"
-        )
+# One rule for personal data, in crm_models.privacy; these names are kept for callers.
+PIIError = PersonalDataError  # a table about to be logged or shown holds personal data
+check_no_pii = check_no_personal_data  # refuses columns named like it or text values like it
 
 
 # --------------------------------------------------------------------------- helpers
@@ -262,13 +253,16 @@ def log_run(
     status: str | None = None,
     extra_artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     uri: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> str:
     """Write the MLflow run recorded in ``<run_dir>/run.json``; return its run id.
 
     Logs the parameters (plus data fingerprint, package version, git commit), metrics
     (headlines included), ``tables/*.csv`` and ``models/*.pkl`` under ``run_dir``, and
     ``extra_artifacts`` ({artifact folder or "": file}).  ``status`` overrides the recorded one
-    (``FAILED`` for a notebook that raised).  ``run.json`` is updated with the run id.
+    (``FAILED`` for a notebook that raised); ``status="RUNNING"`` leaves the run open, for a
+    build that ends it only once the report is published (:func:`end_runs`).  ``run.json`` is
+    updated with the run id.
     """
     from mlflow.entities import Metric, Param
 
@@ -281,6 +275,7 @@ def log_run(
     client = _client(uri)
     experiment_id = ensure_experiment(record["experiment"], uri)
     commit = git_commit()
+    extra_tags = tags
     tags = {
         "mlflow.runName": record["report"],
         "crm_models.report": record["report"],
@@ -289,6 +284,7 @@ def log_run(
     }
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    tags.update(extra_tags or {})
     run = client.create_run(
         experiment_id,
         start_time=_ms(record.get("started_at")),
@@ -324,7 +320,8 @@ def log_run(
             client.log_artifacts(run_id, str(run_dir / folder), folder)
     for folder, path in (extra_artifacts or {}).items():
         client.log_artifact(run_id, str(path), folder or None)
-    client.set_terminated(run_id, status, end_time=_ms(record.get("finished_at")))
+    if status != "RUNNING":
+        client.set_terminated(run_id, status, end_time=_ms(record.get("finished_at")))
     record.update(
         run_id=run_id,
         experiment_id=experiment_id,
@@ -334,6 +331,55 @@ def log_run(
     )
     _write_json(run_dir / RUN_FILE, record)
     return run_id
+
+
+BUILD_PID_TAG = "crm_models.build_pid"
+BUILD_HOST_TAG = "crm_models.build_host"
+PUBLISHED_TAG = "crm_models.published"
+OUTCOME_TAG = "crm_models.outcome"
+
+
+def build_tags() -> dict[str, str]:
+    """Tags of a run logged by a build before its report is published (see :func:`end_runs`)."""
+    return {
+        BUILD_PID_TAG: str(os.getpid()),
+        BUILD_HOST_TAG: socket.gethostname(),
+        PUBLISHED_TAG: "no",
+    }
+
+
+def end_runs(run_ids: Mapping[str, str], uri: str | None = None, outcome: str = "") -> None:
+    """End open build runs: ``{run_id: status}``; FINISHED runs are marked published."""
+    if not run_ids:
+        return
+    client = _client(uri or tracking_uri())
+    for run_id, status in run_ids.items():
+        if status == "FINISHED":
+            client.set_tag(run_id, PUBLISHED_TAG, "yes")
+        if outcome:
+            client.set_tag(run_id, OUTCOME_TAG, outcome)
+        client.set_terminated(run_id, status)
+
+
+def end_abandoned_runs(uri: str | None = None) -> list[str]:
+    """Mark KILLED the runs that a build on this machine left open when it died (killed
+    before it published their reports); return their ids.  Runs of live builds stay open."""
+    uri = uri or tracking_uri()
+    client = _client(uri)
+    experiments = [
+        e.experiment_id
+        for e in client.search_experiments(filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'")
+    ]
+    if not experiments:
+        return []
+    host = socket.gethostname()
+    dead = {}
+    for run in client.search_runs(experiments, "attributes.status = 'RUNNING'", max_results=5000):
+        pid, run_host = run.data.tags.get(BUILD_PID_TAG), run.data.tags.get(BUILD_HOST_TAG)
+        if pid and pid.isdigit() and run_host == host and not pid_alive(int(pid)):
+            dead[run.info.run_id] = "KILLED"
+    end_runs(dead, uri, outcome="the build stopped before this report was published")
+    return list(dead)
 
 
 def log_artifact(
