@@ -7,9 +7,14 @@ and records each repair as a :class:`~crm_models.dataset.CleaningNote`; everythi
 safe to repair becomes a :class:`Problem`.  All problems are collected before anything fails, so
 a user sees every issue of every file at once (:class:`DataError`).
 
-Personal identifiers (name, e-mail, phone, address columns of people) are dropped on load and
-never reach features, reports, logs or MLflow.  Customer ids that look like e-mail addresses are
-replaced by a salted-free SHA-256 prefix (stable across runs, so lists still join).
+Personal data is recognised by one rule (:mod:`crm_models.privacy`): columns named like, or
+(text columns outside the contract) holding values like names, e-mail addresses, phone numbers,
+addresses, post codes, birth dates, account, card, passport or national id numbers are dropped
+on load and never reach features, reports, logs or MLflow; a customers' birth date first becomes
+an ``age_band``.  Customer ids that look like e-mail addresses are replaced by a keyed pseudonym
+(:func:`crm_models.privacy.pseudonym`: stable on one installation, so lists still join, but not
+recomputable from guessed addresses).  Problems never quote more than a short piece of a value,
+and never an e-mail address.
 
 Returns and cancellations are negative ``amount`` lines; the contract accepts them (see the
 metric modules for how each metric treats them).
@@ -17,8 +22,6 @@ metric modules for how each metric treats them).
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +29,12 @@ import numpy as np
 import pandas as pd
 
 from crm_models.dataset import CleaningNote
+from crm_models.privacy import (
+    age_band,
+    find_personal_columns,
+    personal_column_kind,
+    pseudonym,
+)
 
 Kind = Literal["id", "date", "number", "bool", "text"]
 
@@ -74,12 +83,6 @@ SCHEMAS: dict[str, tuple[ColumnSpec, ...]] = {
     ),
 }
 
-# Column names that identify a person.  ``products.name`` is a product name, not a person's.
-_PII = re.compile(
-    r"^(first|last|full|given|family|sur|customer|contact|user)?_?name$|"
-    r"e_?mail|phone|mobile|^tel(ephone)?$|address|street|^post_?code$|^birth_?date$|^ssn$|passport",
-    re.IGNORECASE,
-)
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -136,13 +139,40 @@ class ConformOptions:
     duplicates: Literal["error", "drop", "keep"] = "error"
 
 
+MAX_QUOTE = 40  # characters of a value or column name quoted in a message
+MAX_LISTED = 12  # column names listed in a message
+
+
+def _short(text: object, limit: int = MAX_QUOTE) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quote(value: object) -> str:
+    """A value as quoted in a problem: e-mail addresses hidden, long text cut short."""
+    if isinstance(value, str):
+        if "@" in value:
+            return "<e-mail address hidden>"
+        return repr(_short(value))
+    return _short(repr(value))
+
+
+def _column_list(columns) -> str:
+    """At most :data:`MAX_LISTED` column names, each cut short (a header may be anything)."""
+    names = [_short(c) for c in list(columns)[:MAX_LISTED]]
+    more = len(columns) - MAX_LISTED
+    return ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: list[str]) -> list[str]:
-    """Up to three offending rows, as 'row N: col=value' (row = 1-based data row)."""
+    """Up to three offending rows, as 'row N: col=value' (row = 1-based data row); values of
+    columns named like personal data are never quoted."""
     idx = np.flatnonzero(np.asarray(mask))[:3]
+    cols = [c for c in cols if c in frame.columns and personal_column_kind(c) is None]
     out = []
     for i in idx:
-        values = ", ".join(f"{c}={frame[c].iloc[i]!r}" for c in cols if c in frame.columns)
-        out.append(f"row {i + 1}: {values}")
+        values = ", ".join(f"{_short(c)}={_quote(frame[c].iloc[i])}" for c in cols)
+        out.append(f"row {i + 1}: {values}" if values else f"row {i + 1}")
     return out
 
 
@@ -153,6 +183,7 @@ class _Conformer:
         self.options = options
         self.problems: list[Problem] = []
         self.notes: list[CleaningNote] = []
+        self.tables: dict[str, pd.DataFrame] = {}  # conformed so far
 
     def problem(self, file, column, issue, frame, mask, cols=None):
         n = int(np.asarray(mask).sum())
@@ -186,9 +217,12 @@ class _Conformer:
             s = stripped.mask(stripped == "")
             emails = s.str.contains("@", regex=False).fillna(False)
             if emails.any():
-                s = s.where(~emails, s[emails].map(_hash_id))
+                s = s.where(~emails, pseudonym(s[emails]))
                 self.note(
-                    table, col, emails.sum(), "ids that were e-mail addresses replaced by a hash"
+                    table,
+                    col,
+                    emails.sum(),
+                    "ids that were e-mail addresses replaced by a keyed pseudonym",
                 )
         return s
 
@@ -253,23 +287,14 @@ class _Conformer:
             self.problems.append(Problem(raw.file, None, f"the {table} table is empty", 0))
             return None
         specs = {c.name: c for c in SCHEMAS[table]}
-        pii = [
-            c
-            for c in df.columns
-            if _PII.search(str(c)) and not (table == "products" and c == "name")
-        ]
-        if pii:
-            df = df.drop(columns=pii)
-            self.note(
-                table, ", ".join(map(str, pii)), len(df), "personal identifiers dropped on load"
-            )
+        df = self.drop_personal(table, raw, specs)
         missing = [c.name for c in specs.values() if c.required and c.name not in df.columns]
         for col in missing:
             self.problems.append(
                 Problem(
                     raw.file,
                     col,
-                    f"required column missing (found: {', '.join(map(str, df.columns))})",
+                    f"required column missing (found: {_column_list(df.columns)})",
                     len(df),
                 )
             )
@@ -301,6 +326,69 @@ class _Conformer:
                 else:
                     self.problem(raw.file, col, "missing value", raw.frame, was_missing)
         return self.check_duplicates(table, raw, pd.DataFrame(out))
+
+    def drop_personal(self, table: str, raw: RawTable, specs: dict) -> pd.DataFrame:
+        """The table without its personal columns (a customers' birth date first becomes an
+        ``age_band``), each dropped column noted by name and kind, never by value."""
+        df = raw.frame
+        personal = find_personal_columns(df, table, protected=specs)
+        if not personal:
+            return df
+        births = [c for c, kind in personal.items() if kind == "birth_date"]
+        if table == "customers" and births:
+            if "age_band" in df.columns:
+                self.note(
+                    table,
+                    _short(births[0]),
+                    len(df),
+                    "birth dates dropped (the table already has age_band)",
+                )
+            else:
+                df = df.assign(age_band=self.age_bands(table, df[births[0]], raw.date_format))
+        kinds = [
+            kind if personal_column_kind(c, table) else f"{kind} seen in its values"
+            for c, kind in personal.items()
+        ]
+        self.note(
+            table,
+            ", ".join(_short(c) for c in personal),
+            len(df),
+            f"personal identifiers dropped on load ({', '.join(kinds)})",
+        )
+        return df.drop(columns=list(personal))
+
+    def age_bands(self, table: str, born: pd.Series, date_format: str | None) -> pd.Series:
+        """Age bands at the as-of date (else the latest order or send date, else today)."""
+        as_of = self.options.as_of
+        if as_of is None:
+            last = [
+                df[col].max()
+                for name, col in (("transactions", "order_date"), ("campaigns", "sent_date"))
+                if (df := self.tables.get(name)) is not None and col in df.columns
+            ]
+            last = [d for d in last if not pd.isna(d)]
+            as_of = max(last) if last else pd.Timestamp.today()
+        as_of = pd.Timestamp(as_of).normalize()
+        present = born.notna()
+        if not pd.api.types.is_datetime64_any_dtype(born):
+            text = born.astype("string").str.strip()
+            present = (text.notna() & (text != "")).fillna(False)
+            parsed = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce")
+            retry = parsed.isna() & present
+            if retry.any():
+                again = pd.to_datetime(text[retry], format="mixed", errors="coerce")
+                parsed = parsed.where(~retry, again)
+            born = parsed
+        bands = age_band(born, as_of)
+        without = int((bands.isna() & present).sum())
+        self.note(
+            table,
+            "age_band",
+            len(bands),
+            f"birth dates turned into age bands at {as_of.date()}, then dropped"
+            + (f"; {without:,} unparseable or implausible left without a band" if without else ""),
+        )
+        return bands
 
     def check_duplicates(self, table: str, raw: RawTable, frame: pd.DataFrame) -> pd.DataFrame:
         dup = frame.duplicated()
@@ -411,12 +499,18 @@ def conform(
 ) -> tuple[dict[str, pd.DataFrame], list[CleaningNote]]:
     """Conform raw tables to the contract; raise :class:`DataError` listing every problem."""
     c = _Conformer(options or ConformOptions())
-    tables: dict[str, pd.DataFrame] = {}
     files = {name: raw.file for name, raw in raw_tables.items()}
-    for name, raw in raw_tables.items():
-        frame = c.conform_table(name, raw)
+    order = list(raw_tables)
+    if "customers" in raw_tables and any(  # birth dates need the latest event date first
+        personal_column_kind(col, "customers") == "birth_date"
+        for col in raw_tables["customers"].frame.columns
+    ):
+        order = [name for name in order if name != "customers"] + ["customers"]
+    for name in order:
+        frame = c.conform_table(name, raw_tables[name])
         if frame is not None:
-            tables[name] = frame
+            c.tables[name] = frame
+    tables = {name: c.tables[name] for name in raw_tables if name in c.tables}
     if "transactions" not in raw_tables and "campaigns" not in raw_tables:
         c.problems.append(
             Problem(
@@ -430,7 +524,3 @@ def conform(
     if c.problems:
         raise DataError(c.problems)
     return tables, c.notes
-
-
-def _hash_id(value: str) -> str:
-    return "h" + hashlib.sha256(value.lower().encode()).hexdigest()[:16]

@@ -221,12 +221,13 @@ class DatabaseSource:
         """The contract tables present in the database, as lazy ibis expressions.
 
         Columns are renamed to contract names per the mapping; other columns are kept (customer
-        attributes, extra campaign outcomes) except personal identifiers, which are dropped
-        here as on load (``keep_personal=True`` keeps them, for :func:`conform` to drop and
-        log).  Nothing is read and nothing is cleaned: values are as stored (run :meth:`check`
-        first; e.g. ``order_date`` may be a timestamp, a date or text, ids integer or text).
+        attributes, extra campaign outcomes) except columns named like personal data
+        (:func:`crm_models.privacy.personal_column_kind`), which are dropped here as on load
+        (``keep_personal=True`` keeps them, for :func:`conform` to drop and log).  Nothing is
+        read and nothing is cleaned: values are as stored (run :meth:`check` first; e.g.
+        ``order_date`` may be a timestamp, a date or text, ids integer or text).
         """
-        from crm_models.contract import _PII
+        from crm_models.privacy import personal_column_kind
 
         out: dict[str, ibis.Table] = {}
         for table in self.present_tables(con):
@@ -235,11 +236,7 @@ class DatabaseSource:
             if renames:
                 t = t.rename(renames)
             if not keep_personal:
-                pii = [
-                    c
-                    for c in t.columns
-                    if _PII.search(c) and not (table == "products" and c == "name")
-                ]
+                pii = [c for c in t.columns if personal_column_kind(c, table) is not None]
                 if pii:
                     t = t.drop(*pii)
             out[table] = t

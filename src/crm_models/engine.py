@@ -207,15 +207,20 @@ class Source:
 
 def table_files(folder: Path, table: str) -> list[Path] | None:
     """The files of one contract table in a folder: ``table.parquet``/``.csv``, or a
-    ``table/`` directory of Parquet parts; None when absent."""
+    ``table/`` directory of Parquet parts; None when absent.  A file or part whose path leads
+    outside the folder (a symbolic link) is refused with a
+    :class:`~crm_models.contract.DataError` (:func:`crm_models.datasets.resolve_inside`)."""
+    from crm_models.datasets import resolve_inside
+
     part_dir = folder / table
     if part_dir.is_dir():
         parts = sorted(part_dir.glob("*.parquet")) or sorted(part_dir.glob("*.csv"))
-        return parts or None
+        where = f"{table}/"
+        return [resolve_inside(folder, p.relative_to(folder), where) for p in parts] or None
     for suffix in FILE_SUFFIXES:
         path = folder / f"{table}{suffix}"
-        if path.exists():
-            return [path]
+        if path.exists() or path.is_symlink():
+            return [resolve_inside(folder, path.name, path.name)]
     return None
 
 
@@ -261,15 +266,36 @@ def open_database(spec: Any, mapping: Any = None) -> Source:
         raise DataError(problems)
     raw = db.tables(con)
     notes = []
-    for name, t in db.tables(con, keep_personal=True).items():
+    full = db.tables(con, keep_personal=True)
+    for name, t in full.items():
         dropped = [c for c in t.columns if c not in raw[name].columns]
         if dropped:
             what = ", ".join(dropped)
             notes.append(f"{name}: personal identifiers dropped in the database query ({what})")
+    if "customers" in full:
+        raw["customers"] = _birth_dates_banded(full, raw, con, notes)
     tables = {name: contract_types(name, t) for name, t in raw.items()}
     labels = {name: db.label(name) for name in raw}
     name = db.database or "database"
     return Source(name, tables, con, "postgres", db.redacted_url, notes, raw, labels)
+
+
+def _birth_dates_banded(
+    full: dict[str, ir.Table], kept: dict[str, ir.Table], con: Any, notes: list[str]
+) -> ir.Table:
+    """The database's customers table as queried (personal columns dropped), with an
+    ``age_band`` from its birth date when it has one and no ``age_band`` (as on load)."""
+    from crm_models.privacy import personal_column_kind
+
+    customers = full["customers"]
+    births = [c for c in customers.columns if personal_column_kind(c, "customers") == "birth_date"]
+    if not births or "age_band" in customers.columns:
+        return kept["customers"]
+    typed = {n: contract_types(n, t) for n, t in kept.items() if n != "customers"}
+    as_of = _last_event(typed, con)
+    notes.append(f"customers: birth dates turned into age bands at {as_of.date()}, then dropped")
+    banded = customers.mutate(age_band=_age_band_expr(customers[births[0]], as_of))
+    return banded.select(*kept["customers"].columns, "age_band")
 
 
 def is_database(spec: Any) -> bool:
@@ -292,9 +318,13 @@ def is_database(spec: Any) -> bool:
 def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     """A contract folder read out of core: files are scanned by the engine, never loaded into
     pandas.  Columns are renamed by ``mapping.json`` and cast to the contract types; rows whose
-    values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`."""
-    from crm_models.contract import _PII
-    from crm_models.datasets import Mapping
+    values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`.
+
+    Personal data follows the one rule of :mod:`crm_models.privacy`: columns named like it are
+    dropped, and so are text (and integer) columns outside the contract whose first 2,000
+    values look like it; a customers' birth date first becomes an ``age_band``
+    (:func:`_age_band_expr`)."""
+    from crm_models.datasets import Mapping, resolve_inside
 
     con = backend(settings, engine)
     mapping = (
@@ -304,9 +334,14 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     raws: dict[str, ir.Table] = {}
     labels: dict[str, str] = {}
     notes: list[str] = []
-    for name in TABLES:
+    # customers last: a birth date becomes an age band at the latest order or send date
+    for name in sorted(TABLES, key=lambda t: t == "customers"):
         spec = (mapping.tables.get(name, {}) if mapping else {}) or {}
-        files = [folder / spec["file"]] if "file" in spec else table_files(folder, name)
+        files = (
+            [resolve_inside(folder, spec["file"], f"mapping.json, key {name}.file")]
+            if "file" in spec
+            else table_files(folder, name)
+        )
         if not files:
             continue
         paths: Any = [str(p) for p in files]
@@ -318,12 +353,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
             raw = con.read_csv(paths, **({"all_varchar": True} if engine == "duckdb" else {}))
         renames = {dst: src for dst, src in spec.get("columns", {}).items() if src in raw.columns}
         raw = raw.rename(renames) if renames else raw
-        pii = [
-            c for c in raw.columns if _PII.search(c) and not (name == "products" and c == "name")
-        ]
-        if pii:
-            raw = raw.drop(*pii)
-            notes.append(f"{name}: personal identifiers dropped on load ({', '.join(pii)})")
+        raw = _drop_personal(name, raw, con, notes, tables)
         raws[name] = raw
         labels[name] = files[0].parent.name + "/" if len(files) > 1 else files[0].name
         tables[name] = contract_types(name, raw, trim=files[0].suffix != ".parquet")
@@ -331,7 +361,74 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         raise FileNotFoundError(
             f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
         )
+    tables = {t: tables[t] for t in TABLES if t in tables}  # back in contract order
+    raws = {t: raws[t] for t in TABLES if t in raws}
     return Source(folder.name, tables, con, engine, str(folder), notes, raws, labels)
+
+
+def _drop_personal(
+    name: str, raw: ir.Table, con: Any, notes: list[str], done: dict[str, ir.Table]
+) -> ir.Table:
+    """``raw`` without its personal columns (the rule of :mod:`crm_models.privacy`: every
+    column by name, text and integer columns outside the contract by their first 2,000
+    values)."""
+    from crm_models.contract import SCHEMAS
+    from crm_models.privacy import find_personal_columns, personal_column_kind
+
+    protected = {c.name for c in SCHEMAS[name]}
+    personal = {c: k for c in raw.columns if (k := personal_column_kind(c, name)) is not None}
+    text = [
+        c
+        for c in raw.columns
+        if c not in personal
+        and c not in protected
+        and (raw[c].type().is_string() or raw[c].type().is_integer())  # integers: card numbers
+    ]
+    if text:
+        sample = con.to_pyarrow(raw.select(*text).limit(2000)).to_pandas()
+        personal.update(find_personal_columns(sample, name, protected))
+    if not personal:
+        return raw
+    births = [c for c, kind in personal.items() if kind == "birth_date"]
+    if name == "customers" and births and "age_band" not in raw.columns:
+        as_of = _last_event(done, con)
+        raw = raw.mutate(age_band=_age_band_expr(raw[births[0]], as_of))
+        notes.append(f"{name}: birth dates turned into age bands at {as_of.date()}, then dropped")
+    listed = ", ".join(f"{c} ({k})" for c, k in personal.items())
+    notes.append(f"{name}: personal identifiers dropped on load ({listed})")
+    return raw.drop(*personal)
+
+
+def _last_event(tables: dict[str, ir.Table], con: Any) -> pd.Timestamp:
+    """The latest order or send date of the tables read so far (today when none)."""
+    dates = [
+        con.execute(tables[t][col].max())
+        for t, col in (("transactions", "order_date"), ("campaigns", "sent_date"))
+        if t in tables and col in tables[t].columns
+    ]
+    dates = [pd.Timestamp(d) for d in dates if d is not None and not pd.isna(d)]
+    return (max(dates) if dates else pd.Timestamp.today()).normalize()
+
+
+def _age_band_expr(born: Any, as_of: pd.Timestamp) -> Any:
+    """The age bands of :func:`crm_models.privacy.age_band` as an ibis expression.  Text is
+    read as ``YYYY-MM-DD`` (from its parts, so no engine fails on a bad value); other text, a
+    date after ``as_of`` or an age over 120 gets no band."""
+    import ibis
+
+    from crm_models.privacy import AGE_BANDS, AGE_EDGES, MAX_AGE
+
+    if born.type().is_string():
+        iso = r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})"
+        year, month, day = (born.re_extract(iso, i).nullif("").cast("int64") for i in (1, 2, 3))
+    else:
+        year, month, day = born.year(), born.month(), born.day()
+    later = (month > as_of.month) | ((month == as_of.month) & (day > as_of.day))
+    age = as_of.year - year - ibis.ifelse(later, 1, 0)
+    cases = [(age < hi, band) for hi, band in zip(AGE_EDGES, AGE_BANDS[:-1], strict=True)]
+    valid = age.notnull() & month.between(1, 12) & day.between(1, 31)
+    valid &= (age >= 0) & (age <= MAX_AGE)
+    return ibis.ifelse(valid, ibis.cases(*cases, else_=AGE_BANDS[-1]), ibis.null("string"))
 
 
 def is_file_folder(spec: Any) -> bool:

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crm_models.contract import SCHEMAS
 from crm_models.dataset import Dataset
 from crm_models.engine import EngineSettings, Source, as_source
+from crm_models.privacy import find_personal_columns
 from crm_models.units import unit_days
 
 DENSE_LIMIT = 50_000_000  # customer × level cells above which per-customer modes use group-by
@@ -330,6 +332,15 @@ def _attributes_as_of(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFr
     return attrs
 
 
+def _without_personal(attrs: pd.DataFrame) -> pd.DataFrame:
+    """Customer attributes without personal data (the one rule of :mod:`crm_models.privacy`):
+    loading drops it already; this catches what slipped past (a Dataset built by hand, a column
+    of a database or file that only its values give away)."""
+    protected = [c.name for c in SCHEMAS["customers"]]
+    personal = find_personal_columns(attrs, "customers", protected)
+    return attrs.drop(columns=list(personal)) if personal else attrs
+
+
 def customer_view(
     ds: Dataset | Source,
     as_of: str | pd.Timestamp | None = None,
@@ -340,6 +351,7 @@ def customer_view(
 ) -> pd.DataFrame:
     """One row per customer as of a date, indexed by ``customer_id`` (see module docstring).
 
+    Customer attributes never include personal data (the rule of :mod:`crm_models.privacy`).
     Customers from the ``customers`` table with no purchase yet are included as prospects
     (purchase columns NaN or 0); campaign ``contacts`` count treated rows sent by the as-of day,
     ``responses``/``response_rate`` only those whose ``response_window_days`` have passed.
@@ -380,6 +392,7 @@ def customer_view(
         else pd.DataFrame(index=pd.Index([], name="customer_id"))
     )
     if attrs is not None:
+        attrs = _without_personal(attrs)
         attrs = attrs.drop(columns=[c for c in attrs.columns if c in view.columns])
         view = view.join(attrs, how="outer")
         view.index.name = "customer_id"

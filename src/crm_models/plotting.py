@@ -24,6 +24,7 @@ __all__ = [
     "COLORS",
     "apply_style",
     "count",
+    "markdown_text",
     "money",
     "pct",
     "say",
@@ -170,6 +171,36 @@ def period_bars(
     return fig
 
 
+def _as_text(value: Any) -> Any:
+    """A cell value Styler can escape: strings, numbers, dates and missing values as they
+    are, anything else (tuples or sets of names, objects) as its text."""
+    import numbers
+
+    import pandas as pd
+
+    if value is None or isinstance(value, (str, numbers.Number, pd.Timestamp, pd.Period)):
+        return value
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return value
+    return str(value)
+
+
+def _escaped(formatter: str | Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """A Styler formatter whose output is HTML-escaped (a format string, a callable or None
+    for the plain text of the value)."""
+    if isinstance(formatter, str):
+        apply: Callable[[Any], Any] = formatter.format
+    elif formatter is None:
+        apply = str
+    else:
+        apply = formatter
+
+    def run(value: Any) -> str:
+        return html_escape(str(apply(value)))
+
+    return run
+
+
 def _auto_format(dtype: Any) -> str | None:
     import pandas as pd
 
@@ -194,22 +225,24 @@ def show_table(
     get thousands separators (floats two decimals); ``fmt`` is one format string for every
     numeric column or a ``{column: format string or callable}`` mapping, e.g.
     ``fmt={"revenue": money, "share": pct}``.  Only the first ``max_rows`` rows are shown.
-    Columns named like personal data (names, e-mails, phones, addresses) are refused.
+    Personal data is refused (:func:`crm_models.privacy.check_no_personal_data`): columns named
+    like names, e-mails, phones, addresses, birth dates ..., or text values like e-mail
+    addresses, phone, card or account numbers.
     """
     import pandas as pd
     from IPython.display import HTML
 
-    from crm_models.reporting.tracking import check_no_pii
+    from crm_models.privacy import check_no_personal_data
 
     if isinstance(df, pd.Series):
         df = df.to_frame()
-    check_no_pii(df, f"table {caption!r}" if caption else "table")
+    check_no_personal_data(df, f"table {caption!r}" if caption else "table")
     if not isinstance(df.index, pd.RangeIndex):
         df = df.reset_index()
     extra = len(df) - max_rows
     df = df.head(max_rows).reset_index(drop=True)
 
-    formats: dict[str, Any] = {}
+    formats: dict[Any, Any] = {}
     for col in df.columns:
         auto = _auto_format(df[col].dtype)
         if isinstance(fmt, str) and auto is not None:
@@ -219,13 +252,20 @@ def show_table(
     if isinstance(fmt, Mapping):
         formats.update({k: v for k, v in fmt.items() if k in df.columns})
 
-    styler = (
-        df.style.hide(axis="index")
-        .format(formats, na_rep="–", escape="html")
-        .format_index(escape="html", axis=1)
-    )
+    # Data is text: every cell, header and the caption is HTML-escaped.  Styler's own escaping
+    # covers only str values seen *before* a formatter, so formatters' output is escaped here,
+    # and other objects (tuples of product names, sets) are made text first.
+    plain = [c for c in df.columns if c not in formats]
+    for col in plain:
+        if df[col].dtype == object:
+            df[col] = df[col].map(_as_text)
+    styler = df.style.hide(axis="index").format(None, na_rep="–", escape="html")
+    if formats:
+        escaped = {c: _escaped(f) for c, f in formats.items()}
+        styler = styler.format(escaped, subset=list(formats), na_rep="–")
+    styler = styler.format_index(_escaped(None), axis=1)
     if caption:
-        styler = styler.set_caption(html_escape(caption))
+        styler = styler.set_caption(html_escape(str(caption)))
     html = styler.to_html(exclude_styles=True)
     if extra > 0:
         html += f'<p class="crm-table-note">… and {extra:,} more rows.</p>'
@@ -233,13 +273,34 @@ def show_table(
 
 
 def say(text: str) -> None:
-    """Display a Markdown sentence (headline text built from numbers).
+    """Display a Markdown sentence (headline text built from numbers and names).
 
-    Dollar signs are escaped so that two amounts in one sentence never turn into a formula.
+    Everything in ``text`` is shown as text: Markdown emphasis (``**bold**``, ``*italic*``),
+    headings, lists and code spans work, but HTML tags, entities, links, images and bare URLs
+    do not, so a product, category or region named ``<script>...`` or ``[x](javascript:...)``
+    reads literally (see :func:`markdown_text`).  Dollar signs are escaped so that two amounts
+    in one sentence never turn into a formula.
     """
     from IPython.display import Markdown
 
-    _display(Markdown(re.sub(r"(?<!\\)\$", r"\\$", text)))
+    _display(Markdown(markdown_text(text)))
+
+
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "&#91;", "]": "&#93;"}
+_MARKUP_RE = re.compile(r"[&<>\[\]]|:(?=//)|(?<!\\)\$")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` made safe for a Markdown output: ``&``, ``<``, ``>``, ``[``, ``]`` become
+    character references (literal in Markdown: no raw HTML, links or images), ``://`` loses
+    its colon's meaning (no bare-URL links) and ``$`` is escaped (no formulas); emphasis,
+    headings and lists are kept.  Inside code spans the references show as written."""
+
+    def swap(match: re.Match[str]) -> str:
+        char = match.group()
+        return "&#58;" if char == ":" else "\\$" if char == "$" else _MARKUP[char]
+
+    return _MARKUP_RE.sub(swap, str(text))
 
 
 apply_style()

@@ -105,16 +105,17 @@ def _client(uri: str):
     exclusive lock, so two processes starting on a fresh store do not race."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///") :])
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.with_name(db.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                client.search_experiments(max_results=1)  # creates / migrates the schema
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    db = Path(uri[len("sqlite:///") :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)  # creates / migrates the schema
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return client
 
 
