@@ -206,9 +206,7 @@ def test_a_killed_build_leaves_no_finished_run_and_is_cleaned_up(
     out = _copy(published, tmp_path)
     before = _snapshot(out)
     script = tmp_path / "build.py"
-    script.write_text(
-        textwrap.dedent(_KILLED_BUILD).format(fixtures=str(FIXTURES), out=str(out))
-    )
+    script.write_text(textwrap.dedent(_KILLED_BUILD).format(fixtures=str(FIXTURES), out=str(out)))
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=tmp_path,
