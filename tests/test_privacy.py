@@ -616,3 +616,11 @@ def test_out_of_core_parquet_birth_dates_as_dates(tmp_path):
     assert bands.iloc[:2].tolist() == ["35-44", "<18"] and bands.iloc[3] == "65+"
     assert pd.isna(bands.iloc[2])
     assert load_dataset(folder).customers["age_band"].equals(bands.reset_index(drop=True))
+
+
+def test_phone_numbers_inside_free_text_are_found():
+    """Found by the planted-value scan: a notes column quoting a phone number."""
+    notes = pd.Series([f"call me on +44 20 7946 {k:04d} after six" for k in range(50)])
+    assert personal_value_kind(notes) == "phone"
+    harmless = pd.Series([f"order 2023-001-{k:04d} shipped, +5 points" for k in range(50)])
+    assert personal_value_kind(harmless) is None

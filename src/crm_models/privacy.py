@@ -185,6 +185,7 @@ def personal_column_kind(name: object, table: str | None = None) -> str | None:
 # --------------------------------------------------------------------------- values
 _EMAIL = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 _PHONE = r"\+?\(?\d[\d ()./-]*\d"
+_PHONE_IN_TEXT = r"(?<![\w+])\+\d(?:[ ()./-]{0,2}\d){7,14}(?!\d)"
 _SEPARATORS = r"[ ()./-]+"
 _DATE_PART = (
     r"(?:\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}[-/.]\d{4})"
@@ -293,7 +294,9 @@ def _value_hits(text: pd.Series) -> dict[str, int]:
         text.str.fullmatch(_DATES) | text.str.fullmatch(_NUMBER) | text.str.fullmatch(_IPV4)
     )
     phone = shaped & phone_like & not_other & (digits >= 8) & (digits <= 15)
-    hits["phone"] = int(phone.fillna(False).sum())
+    # an international number written inside free text ("call me on +44 20 7946 0001")
+    in_text = text.str.contains(_PHONE_IN_TEXT, regex=True)
+    hits["phone"] = int((phone.fillna(False) | in_text.fillna(False)).sum())
     return hits
 
 
