@@ -55,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_customer_view.py
 
 clean:
-	rm -rf $(VENV) reports/*/ reports/index.html
+	rm -rf $(VENV) reports/*/ reports/index.html reports/.crm-models-*
