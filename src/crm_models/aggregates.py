@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.features import CHANNEL_GROSS
+from crm_models.privacy import quote_value
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -325,7 +326,7 @@ _CAST_ISSUE = {"date": "unparseable date", "number": "not a number", "bool": "no
 
 def _examples(src: Source, t: ir.Table, bad: ir.BooleanValue, cols: list[str]) -> list[str]:
     rows = src.execute(t.filter(bad).select(*cols).limit(3))
-    return [", ".join(f"{c}={r[c]!r}" for c in cols) for _, r in rows.iterrows()]
+    return [", ".join(f"{c}={quote_value(r[c])}" for c in cols) for _, r in rows.iterrows()]
 
 
 def validation_problems(src: Source, duplicates: str = "error") -> list:

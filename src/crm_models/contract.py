@@ -34,6 +34,8 @@ from crm_models.privacy import (
     find_personal_columns,
     personal_column_kind,
     pseudonym,
+    quote_value,
+    shorten,
 )
 
 Kind = Literal["id", "date", "number", "bool", "text"]
@@ -139,27 +141,12 @@ class ConformOptions:
     duplicates: Literal["error", "drop", "keep"] = "error"
 
 
-MAX_QUOTE = 40  # characters of a value or column name quoted in a message
 MAX_LISTED = 12  # column names listed in a message
-
-
-def _short(text: object, limit: int = MAX_QUOTE) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _quote(value: object) -> str:
-    """A value as quoted in a problem: e-mail addresses hidden, long text cut short."""
-    if isinstance(value, str):
-        if "@" in value:
-            return "<e-mail address hidden>"
-        return repr(_short(value))
-    return _short(repr(value))
 
 
 def _column_list(columns) -> str:
     """At most :data:`MAX_LISTED` column names, each cut short (a header may be anything)."""
-    names = [_short(c) for c in list(columns)[:MAX_LISTED]]
+    names = [shorten(c) for c in list(columns)[:MAX_LISTED]]
     more = len(columns) - MAX_LISTED
     return ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
 
@@ -171,7 +158,7 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: list[str]
     cols = [c for c in cols if c in frame.columns and personal_column_kind(c) is None]
     out = []
     for i in idx:
-        values = ", ".join(f"{_short(c)}={_quote(frame[c].iloc[i])}" for c in cols)
+        values = ", ".join(f"{shorten(c)}={quote_value(frame[c].iloc[i])}" for c in cols)
         out.append(f"row {i + 1}: {values}" if values else f"row {i + 1}")
     return out
 
@@ -339,7 +326,7 @@ class _Conformer:
             if "age_band" in df.columns:
                 self.note(
                     table,
-                    _short(births[0]),
+                    shorten(births[0]),
                     len(df),
                     "birth dates dropped (the table already has age_band)",
                 )
@@ -351,7 +338,7 @@ class _Conformer:
         ]
         self.note(
             table,
-            ", ".join(_short(c) for c in personal),
+            ", ".join(shorten(c) for c in personal),
             len(df),
             f"personal identifiers dropped on load ({', '.join(kinds)})",
         )

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from crm_models.contract import SCHEMAS, ConformOptions, DataError, Problem, RawTable, conform
 from crm_models.dataset import TABLES, Dataset
+from crm_models.privacy import quote_value
 
 if TYPE_CHECKING:
     import ibis
@@ -367,7 +368,8 @@ class DatabaseSource:
         keys = [c.name for c in SCHEMAS[table] if c.kind == "id" and c.name in t.columns][:1]
         sample = t.filter(bad).select(*keys, col).limit(3).execute()
         examples = [
-            ", ".join(f"{c}={row[c]!r}" for c in [*keys, col]) for _, row in sample.iterrows()
+            ", ".join(f"{c}={quote_value(row[c])}" for c in [*keys, col])
+            for _, row in sample.iterrows()
         ]
         return [Problem(self.label(table), shown, issue, n, examples)]
 

@@ -53,14 +53,54 @@ class Mapping:
 
     @classmethod
     def from_json(cls, path: Path) -> Mapping:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        """Read and check ``mapping.json``: every problem is a :class:`DataError` naming the
+        file and key.  Paths it names are confined to its folder by the loaders
+        (:func:`resolve_inside`), before anything is opened."""
+        path = Path(path)
+        label = path.name
+        resolve_inside(path.parent, label, label)  # a mapping.json linking outside is refused
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                [Problem(label, None, f"not UTF-8 text (byte {exc.start})", 0)]
+            ) from None
+        except json.JSONDecodeError as exc:
+            issue = f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            raise DataError([Problem(label, None, issue, 0)]) from None
+        if not isinstance(raw, dict):
+            issue = 'must hold a JSON object like {"transactions": {"file": "sales.csv"}}'
+            raise DataError([Problem(label, None, issue, 0)])
         options = raw.pop("options", {})
         database = raw.pop("database", None)
+        problems: list[Problem] = []
         unknown = set(raw) - set(TABLES)
         if unknown:
-            raise DataError(
-                [Problem(str(path), None, f"unknown table(s) {sorted(unknown)} in mapping", 0)]
+            problems.append(
+                Problem(label, None, f"unknown table(s) {sorted(unknown)} in mapping", 0)
             )
+        if not isinstance(options, dict):
+            problems.append(Problem(f"{label}, key options", None, "must be an object", 0))
+        for table, spec in raw.items():
+            if table in unknown:
+                continue
+            where = f"{label}, key {table}"
+            if not isinstance(spec, dict):
+                issue = f'must be an object like {{"file": "{table}.csv"}}, not {_short(spec)}'
+                problems.append(Problem(where, None, issue, 0))
+                continue
+            for key in ("file", "table"):
+                if key in spec and not (isinstance(spec[key], str) and spec[key].strip()):
+                    issue = f"must be a {key} name (text), not {_short(spec[key])}"
+                    problems.append(Problem(f"{where}.{key}", None, issue, 0))
+            columns = spec.get("columns", {})
+            if not (
+                isinstance(columns, dict) and all(isinstance(v, str) for v in columns.values())
+            ):
+                issue = 'must map contract columns to your column names ({"amount": "Betrag"})'
+                problems.append(Problem(f"{where}.columns", None, issue, 0))
+        if problems:
+            raise DataError(problems)
         return cls(tables=raw, options=options, database=database)
 
     def merge(self, other: Mapping | None) -> Mapping:
@@ -199,16 +239,84 @@ def _load_cdnow(path: Path, name: str, options: ConformOptions) -> Dataset:
 # --- user folders --------------------------------------------------------------------------
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A value quoted for a message, cut to about ``limit`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text) if isinstance(value, str) else text
+
+
+def resolve_inside(folder: Path, relative: str | os.PathLike, what: str) -> Path:
+    """``folder / relative``, refused unless it stays inside ``folder``.
+
+    The path is resolved (symbolic links and ``..`` followed, as opening it would) and must
+    lie inside the resolved dataset folder; absolute paths are refused outright.  A folder
+    (of Parquet parts) is checked entry by entry, as readers open every file in it.  Nothing
+    is opened here; the refusal is a :class:`DataError` naming ``what`` (e.g.
+    ``"mapping.json, key transactions.file"``) and quoting the path only, truncated.
+    """
+    folder = Path(folder)
+    root = folder.resolve()
+    name = root.name or str(root)
+    shown = _short(os.fspath(relative))
+
+    def refuse(issue: str) -> DataError:
+        return DataError([Problem(what, None, f"{issue}; name a file inside {name}", 0)])
+
+    if Path(relative).is_absolute():
+        raise refuse(f"the path {shown} is absolute")
+    path = folder / relative
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError, RuntimeError):  # null bytes, symbolic link loops
+        raise refuse(f"the path {shown} is not a valid path") from None
+    if resolved == root:
+        raise refuse(f"the path {shown} names the dataset folder itself")
+    if not resolved.is_relative_to(root):
+        lexical = Path(os.path.normpath(folder.absolute() / relative))
+        how = "" if not lexical.is_relative_to(folder.absolute()) else " (through a link)"
+        raise refuse(f"the path {shown} leaves the dataset folder{how}")
+    if resolved.is_dir():  # readers open every file below it, through links to folders too
+        seen: set[Path] = set()
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            real = current.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            for entry in sorted(current.iterdir()):
+                try:
+                    target = entry.resolve()
+                except (OSError, RuntimeError):
+                    target = None
+                if target is None or not target.is_relative_to(root):
+                    part = entry.relative_to(path).as_posix()
+                    issue = f"the part {_short(part)} leaves the dataset folder (through a link)"
+                    raise DataError([Problem(what, None, f"{issue}; name a file inside {name}", 0)])
+                if target.is_dir():
+                    pending.append(entry)
+    return path
+
+
 def _find_table_file(folder: Path, table: str, spec: dict[str, Any]) -> Path | None:
+    """The file (or folder of parts) of ``table``, confined to ``folder`` (:func:`resolve_inside`
+    raises :class:`DataError` for a path that leads outside)."""
     if "file" in spec:
-        return folder / spec["file"]
+        key = f"mapping.json, key {table}.file"
+        path = resolve_inside(folder, spec["file"], key)
+        if not path.exists():
+            issue = f"no file {_short(spec['file'])} in {folder.resolve().name}"
+            raise DataError([Problem(key, None, issue, 0)])
+        return path
     for ext in _EXTENSIONS:
         candidate = folder / f"{table}{ext}"
-        if candidate.exists():
-            return candidate
+        if candidate.exists() or candidate.is_symlink():
+            return resolve_inside(folder, candidate.name, candidate.name)
     parts = folder / table  # a table written in parts (crm-models simulate, Spark, DuckDB)
     if parts.is_dir() and any(parts.glob("*.parquet")):
-        return parts
+        return resolve_inside(folder, table, f"{table}/")
     return None
 
 
@@ -269,11 +377,19 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
     )
     raws: dict[str, RawTable] = {}
     problems: list[Problem] = []
-    for table in TABLES:
-        spec = m.tables.get(table, {})
-        path = _find_table_file(folder, table, spec)
-        if path is None:
+    paths: dict[str, Path] = {}
+    for table in TABLES:  # every path is checked before any file is opened
+        try:
+            path = _find_table_file(folder, table, m.tables.get(table, {}))
+        except DataError as err:
+            problems += err.problems
             continue
+        if path is not None:
+            paths[table] = path
+    if problems:
+        raise DataError(problems)
+    for table, path in paths.items():
+        spec = m.tables.get(table, {})
         df, problem = read_table(path, spec, table)
         if problem:
             problems.append(problem)

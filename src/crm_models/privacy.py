@@ -160,9 +160,20 @@ _FORMS = {form: kind for kind, text in _FORMS_BY_KIND.items() for form in text.s
 _PRODUCT_NAMES = frozenset({"name", "names", "nom", "nombre", "nome", "naam"})
 
 
-def _short(name: object) -> str:
-    text = str(name)
-    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+def shorten(text: object, limit: int = MAX_NAME) -> str:
+    """``text`` cut to ``limit`` characters (with "…"): what a message may quote of a value or
+    a column name."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote_value(value: object) -> str:
+    """A value as a problem message quotes it: e-mail addresses hidden, long text cut short."""
+    if isinstance(value, str):
+        if "@" in value:
+            return "<e-mail address hidden>"
+        return repr(shorten(value))
+    return shorten(repr(value))
 
 
 def personal_column_kind(name: object, table: str | None = None) -> str | None:
@@ -360,7 +371,7 @@ def check_no_personal_data(df: pd.DataFrame | pd.Series, what: str = "table") ->
         if kind is not None:
             bad[str(label)] = kind
     if bad:
-        listed = ", ".join(f"{_short(c)!r} ({k})" for c, k in bad.items())
+        listed = ", ".join(f"{shorten(c)!r} ({k})" for c, k in bad.items())
         raise PersonalDataError(
             f"{what} refused: column(s) {listed} look like personal data (names, e-mails, "
             "phones, addresses, birth dates, account or card numbers); drop them before "
