@@ -254,6 +254,36 @@ build_reports(["alpha"], out=sys.argv[1], notebooks={fixtures!r}, reports=[repor
 """
 
 
+_RACE = """
+import sys, time
+import mlflow  # imported before the start line, so that the processes really race
+from crm_models.reporting.tracking import ensure_experiment
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.001)
+ensure_experiment("crm-models/race", sys.argv[1])
+"""
+
+
+def test_processes_racing_on_a_new_tracking_store_all_succeed(tmp_path):
+    """Without the lock, 4 processes creating one new SQLite store fail (alembic: 'table ...
+    already exists', 'Online migration expected to match one row'), seen 3 times in 3."""
+    script = tmp_path / "race.py"
+    script.write_text(_RACE)
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    start = str(time.time() + 8)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), uri, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-800:] for _, err in outputs]
+
+
 def test_two_builds_start_together_on_a_new_tracking_store(tmp_path):
     script = tmp_path / "build.py"
     script.write_text(textwrap.dedent(_STORE_BUILD).format(fixtures=str(FIXTURES)))
