@@ -52,7 +52,7 @@ run = ReportRun(
     output_dir=output_dir,
     experiment=mlflow_experiment,
 )
-nlv = revenue.nlv_table(ds, freq=freq, as_of=as_of_day)
+nlv = revenue.nlv_table(ds, freq=freq, as_of=as_of_day, require_sales=True)
 full = nlv.loc[~nlv["partial"]]
 period_name = {"M": "month", "Q": "quarter", "W": "week", "Y": "year"}.get(freq, "period")
 say(

@@ -39,6 +39,7 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 import plotly.graph_objects as go
 
 from crm_models import profiling, segmentation
+from crm_models.dataset import UnsupportedData
 from crm_models.datasets import load_dataset
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
@@ -417,9 +418,12 @@ else:
 power = {}
 if attributes:
     for outcome in ("avg_order_value", "orders_per_year"):
-        power[outcome] = profiling.purchasing_power(
-            view, attributes, outcome=outcome, random_state=seed
-        )
+        try:
+            power[outcome] = profiling.purchasing_power(
+                view, attributes, outcome=outcome, random_state=seed
+            )
+        except UnsupportedData as err:
+            say(f"*{err}*")
     for outcome, res in power.items():
         title = {"avg_order_value": "Spend per order", "orders_per_year": "Orders per year"}
         say(f"### {title[outcome]}")
@@ -469,9 +473,9 @@ try:
         random_state=seed,
         views={as_of_day: view},
     )
-except ValueError as err:
+except UnsupportedData as err:
     look = None
-    say(f"*The look-alike model cannot be judged honestly on this data: {err}.*")
+    say(f"*The look-alike model cannot be judged honestly on this data.* {err}")
 if look is not None:
     comp = look.comparison
     naive = [m for m in comp.index if m.startswith("naive")]

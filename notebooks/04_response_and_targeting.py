@@ -568,6 +568,7 @@ notes += [
     f"Split: {pct(1 - test_size, 0)} for fitting (of which a quarter chooses the model), "
     f"{pct(test_size, 0)} for testing; seed {seed}; {n_boot} bootstrap resamples.",
 ]
+notes += data.notes + list(ev.info.get("arms_left_out", {}).values())
 if ds.name == "hillstrom":
     notes.append(
         "Hillstrom (2008), MineThatData e-mail challenge: offers 'Mens E-Mail', 'Womens E-Mail', "

@@ -47,6 +47,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import basket
+from crm_models.dataset import UnsupportedData
 from crm_models.datasets import load_dataset
 from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
@@ -107,8 +108,8 @@ if ds.customer_transactions()["customer_id"].nunique() >= 50:
             model=basket.CrossSell(k=k, level=level, exclude=service),
             max_customers=5_000 if quick else None,
         )
-    except ValueError as err:
-        say(f"*The cross-sell offers could not be tested out of time: {err}.*")
+    except UnsupportedData as err:
+        say(f"*The cross-sell offers could not be tested out of time.* {err}")
 
 run.headline("baskets", size["baskets"], label="Baskets analysed", fmt=count)
 run.headline("strong_rules", len(good), label="Significant, non-redundant rules", fmt=count)

@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.dataset import Dataset
+from crm_models.conditions import few, no_sales, plural
+from crm_models.dataset import Dataset, UnsupportedData
 
 __all__ = [
     "Baskets",
@@ -189,6 +190,8 @@ def baskets_from_transactions(
     basket needs no customer.  ``start`` (inclusive) and ``as_of`` (the as-of day included)
     restrict the dates.  At product level the display names come from the products table.
     ``exclude`` drops lines of these item keys (e.g. :func:`service_items`: postage, fees).
+    Raises :class:`~crm_models.dataset.UnsupportedData` when there is no purchase line at all
+    up to ``as_of`` (only returns or zero amounts): there are no baskets.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
@@ -208,6 +211,10 @@ def baskets_from_transactions(
         keep &= (
             tx["order_date"] < pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
         ).to_numpy()
+    if not keep.any() and len(tx) and not (tx["amount"] > 0).any():
+        raise no_sales(
+            "there are no baskets to analyse", tx["order_date"].max() if as_of is None else as_of
+        )
     if start is not None:
         keep &= (tx["order_date"] >= pd.Timestamp(start)).to_numpy()
     if exclude is not None:
@@ -859,7 +866,17 @@ def choose_min_support(
     min_baskets: int = 20,
 ) -> float:
     """The largest support among ``candidates`` giving at least ``target_rules`` rules of two
-    or more items (never a threshold under ``min_baskets`` baskets); a report's default."""
+    or more items (never a threshold under ``min_baskets`` baskets); a report's default.
+    Raises :class:`~crm_models.dataset.UnsupportedData` with fewer than ``min_baskets``
+    baskets."""
+    if baskets.n_baskets < min_baskets:
+        raise few(
+            baskets.n_baskets,
+            "basket (order with purchases)",
+            "baskets (orders with purchases)",
+            "look for products bought together",
+            min_baskets,
+        )
     floor = min_baskets / max(baskets.n_baskets, 1)
     usable = [c for c in sorted(candidates, reverse=True) if c >= floor] or [floor]
     for c in usable:
@@ -942,12 +959,20 @@ class CrossSell:
         tx = _purchases(ds, column, self.exclude)
         tx = tx.loc[tx["order_date"] < as_of_day + pd.Timedelta(days=1)]
         if tx.empty:
-            raise ValueError("no purchases before the as-of date to learn from")
+            raise UnsupportedData(
+                f"There are no purchases up to {as_of_day.date()} to learn cross-sell offers from."
+            )
         customers = pd.Index(np.sort(tx["customer_id"].unique()), name="customer_id")
         items_all = pd.Index(np.sort(tx[column].astype(str).unique()), name=column)
         owned = _customer_items(tx, customers, items_all, column)
         buyers = np.asarray(owned.sum(axis=0)).ravel()
         keep = buyers >= self.min_customers
+        if not keep.any():
+            raise UnsupportedData(
+                f"No {self.level} was bought by at least {self.min_customers} customers "
+                f"(there are {plural(len(customers), 'buyer')} in all), too few to learn "
+                "cross-sell offers from."
+            )
         self.items_ = items_all[keep]
         owned = owned[:, np.flatnonzero(keep)].tocsr()
         co = (owned.T @ owned).toarray().astype(np.float32)  # customers buying both
@@ -1105,6 +1130,8 @@ class CrossSell:
         x, y = np.asarray(xs)[first], np.asarray(ys)[first]
         texts = np.full(len(uniq), "popular with all customers", dtype=object)
         real = x >= 0
+        if not real.any():  # every offer is a popular item: no pair to explain
+            return texts[inverse.ravel()]
         x, y = x[real], y[real]
         names = self.names_.to_numpy(dtype=object)
         both = np.asarray(self.basket_pairs_[x, y]).ravel().astype(float)
@@ -1214,7 +1241,10 @@ def evaluate_cross_sell(
         rng = np.random.default_rng(seed)
         evaluated = np.sort(rng.choice(evaluated, max_customers, replace=False))
     if len(evaluated) == 0:
-        raise ValueError("no customer bought anything new after the cut-off: nothing to evaluate")
+        raise UnsupportedData(
+            f"No customer bought anything new to them between {cut.date()} and {stop.date()}, "
+            "so the cross-sell offers cannot be checked against what customers did next."
+        )
     owned = model.owned_[evaluated].tocsr()
     truth = new.tocsr()[evaluated]
     kmax = max(ks)

@@ -44,13 +44,15 @@ from scipy import optimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
-from crm_models.dataset import Dataset
+from crm_models.conditions import few, no_sales, plural
+from crm_models.dataset import Dataset, UnsupportedData
 from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
 from crm_models.units import unit_days
 
 __all__ = [
     "BetaGeoModel",
     "FitError",
+    "NotEnoughData",
     "GammaGammaModel",
     "ParetoNBDModel",
     "buyers",
@@ -71,11 +73,32 @@ __all__ = [
 ]
 
 MODELS = ("bgnbd", "pareto_nbd")
+MIN_REPEAT_BUYERS = 20  # purchase models need this many customers with a repeat purchase
+MIN_HOLDOUT_DAYS = 28  # the automatic holdout period is at least four weeks
 _LOG_BOUND = 15.0  # |log parameter| beyond this (3e-7, 3e6) is a degenerate fit (0 or infinity)
 
 
 class FitError(ValueError):
     """A model could not be fitted, or the fit is degenerate (the message says why)."""
+
+
+class NotEnoughData(FitError, UnsupportedData):
+    """The data cannot support the model: no buyers, too few repeat buyers, or a history that
+    does not pin the parameters down (a degenerate fit).  The message is one plain sentence;
+    ``detail`` keeps the technical reason where there is one.
+
+    A :class:`FitError` (callers that fall back to another model on a failed fit still do) and
+    an :class:`~crm_models.dataset.UnsupportedData`.
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+_DEGENERATE_MEANING = {
+    "Gamma-Gamma": "how much each customer spends per purchase",
+}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -93,8 +116,27 @@ def rmse(actual, predicted) -> float:
 
 # --------------------------------------------------------------------------- input handling
 def buyers(view: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a customer view with a BTYD summary (customers who have bought)."""
-    return view.loc[view["frequency"].notna() & view["T"].notna()]
+    """The rows of a customer view with a BTYD summary (customers who have bought).
+
+    Raises :class:`~crm_models.dataset.UnsupportedData` when nobody has bought anything for a
+    positive amount (the transactions hold only returns or zero amounts): there is no customer
+    value to model.
+    """
+    out = view.loc[view["frequency"].notna() & view["T"].notna()]
+    if out.empty or ("gross_sales" in out.columns and not (out["gross_sales"] > 0).any()):
+        raise no_sales("customer value cannot be estimated", view.attrs.get("as_of"))
+    return out
+
+
+def _too_few_repeat_buyers(n: float, when: str = "") -> NotEnoughData:
+    return few(
+        int(n),
+        f"customer made a repeat purchase{when}",
+        f"customers made a repeat purchase{when}",
+        "estimate how often customers buy and when they stop",
+        MIN_REPEAT_BUYERS,
+        cls=NotEnoughData,
+    )
 
 
 def _summary(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,9 +223,11 @@ def _minimise(fun, x0: np.ndarray, names: tuple[str, ...], jac: bool, label: str
     off = [n for n, v in zip(names, res.x, strict=True) if abs(v) > _LOG_BOUND]
     if off:
         values = ", ".join(f"{n}={math.exp(v):.3g}" for n, v in zip(names, res.x, strict=True))
-        raise FitError(
-            f"{label} fit is degenerate: {', '.join(off)} ran off to 0 or infinity ({values}); "
-            "the data do not identify the model (too few repeat purchases, or too short a period?)"
+        meaning = _DEGENERATE_MEANING.get(label, "how often customers buy from how soon they stop")
+        raise NotEnoughData(
+            "The purchase history is too short or holds too few repeat purchases for the "
+            f"{label} model to tell {meaning} (the fit is degenerate).",
+            detail=f"{', '.join(off)} ran off to 0 or infinity ({values})",
         )
     if not res.success:
         grad = res.jac if jac else optimize.approx_fprime(res.x, lambda u: fun(u), 1e-7)
@@ -308,7 +352,9 @@ class _PurchaseModel(_Model):
         x, tx, T = _summary(data)
         w = _weights(weights, len(x))
         if len(x) == 0:
-            raise FitError(f"{self.label}: no customers to fit")
+            raise NotEnoughData(
+                "No customer has bought anything yet, so future purchases cannot be predicted."
+            )
         (ux, utx, uT), uw, _ = _compress(x, tx, T, weights=w)
         keep = uw > 0
         ux, utx, uT, uw = ux[keep], utx[keep], uT[keep], uw[keep]
@@ -316,10 +362,13 @@ class _PurchaseModel(_Model):
         if total <= 0:
             raise FitError(f"{self.label}: the weights add up to zero")
         if not (ux > 0).any():
-            raise FitError(
-                f"{self.label}: nobody made a repeat purchase, so purchase rates and drop-out "
-                "cannot be told apart"
+            raise NotEnoughData(
+                "No customer has made a repeat purchase yet, so how often customers buy cannot "
+                "be told apart from how soon they stop buying."
             )
+        repeat = float(uw[ux > 0].sum())
+        if repeat < MIN_REPEAT_BUYERS:
+            raise _too_few_repeat_buyers(repeat)
         self._fit_compressed(ux, utx, uT, uw)
         self.n_customers_ = float(total)
         self.n_unique_ = int(len(ux))
@@ -660,7 +709,10 @@ class GammaGammaModel(_Model):
         w = _weights(weights, len(x))
         use = np.isfinite(x) & np.isfinite(m) & (x > 0) & (m > 0)
         if use.sum() < 3:
-            raise FitError(f"{self.label}: fewer than 3 repeat buyers with positive spend")
+            raise NotEnoughData(
+                "Spend per purchase cannot be estimated because fewer than 3 customers have made "
+                "a repeat purchase for a positive amount."
+            )
         (ux, um), uw, _ = _compress(x[use], m[use], weights=None if w is None else w[use])
         total = uw.sum()
         # terms in x alone are computed once per distinct frequency; per row only log(gamma+mx)
@@ -835,8 +887,24 @@ def calibration_holdout(
     ``first_purchase``, ``frequency_holdout`` (purchase days in the holdout),
     ``monetary_value_holdout`` (mean value of those days, NaN without any), ``duration_holdout``
     (holdout length in ``time_unit``).  ``attrs`` records both dates.
+
+    Raises :class:`~crm_models.dataset.UnsupportedData` when the data cannot support the check:
+    no sales, a history too short for the automatic holdout (under twice
+    :data:`MIN_HOLDOUT_DAYS`), fewer than :data:`MIN_REPEAT_BUYERS` customers with a repeat
+    purchase in the calibration period, or nobody of them buying in the holdout.
     """
     holdout_end = resolve_as_of(ds, holdout_end)
+    tx = transactions_as_of(ds, holdout_end)
+    if not (tx["amount"].to_numpy() > 0).any():
+        raise no_sales("customer value cannot be estimated", holdout_end)
+    if calibration_end is None:
+        days = (holdout_end - pd.Timestamp(tx["order_date"].min()).normalize()).days
+        if days < 2 * MIN_HOLDOUT_DAYS:
+            raise UnsupportedData(
+                f"The sales history covers only {plural(days + 1, 'day')}, too short to fit the "
+                "value model on its first part and check it on the rest; at least "
+                f"{2 * MIN_HOLDOUT_DAYS} days are needed."
+            )
     calibration_end = (
         default_calibration_end(ds, holdout_end)
         if calibration_end is None
@@ -847,7 +915,6 @@ def calibration_holdout(
             f"calibration end {calibration_end.date()} must be before holdout end "
             f"{holdout_end.date()}"
         )
-    tx = transactions_as_of(ds, holdout_end)
     tx = tx.loc[tx["amount"].to_numpy() >= 0]
     in_cal = (tx["order_date"] < calibration_end + pd.Timedelta(days=1)).to_numpy()
     cal = tx.loc[in_cal]
@@ -856,6 +923,9 @@ def calibration_holdout(
     summary = btyd_summary(
         cal["customer_id"], cal["order_date"], cal["amount"], calibration_end, time_unit
     )
+    repeat = int((summary["frequency"] > 0).sum())
+    if repeat < MIN_REPEAT_BUYERS:
+        raise _too_few_repeat_buyers(repeat, f" by {calibration_end.date()}")
     first = tx.loc[in_cal].groupby("customer_id")["order_date"].min().dt.normalize()
     summary["first_purchase"] = first.reindex(summary.index)
     hold = tx.loc[~in_cal]
@@ -876,6 +946,12 @@ def calibration_holdout(
     per_day = per_day.reindex(summary.index)
     summary["frequency_holdout"] = per_day["size"].fillna(0).astype(np.int64)
     summary["monetary_value_holdout"] = per_day["mean"]
+    if not summary["frequency_holdout"].any():
+        raise UnsupportedData(
+            f"None of the {len(summary):,} customers who bought by {calibration_end.date()} bought "
+            f"again up to {holdout_end.date()}, so the value model cannot be checked against "
+            "what they did."
+        )
     summary["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
     summary.attrs.update(
         calibration_end=str(calibration_end.date()),

@@ -22,7 +22,15 @@ class UnsupportedData(ValueError):
     The message is one sentence in plain words for a marketing reader: it is shown on the
     report's card (the build publishes the report as "not applicable" with it), never a raw
     exception.
+
+    A notebook's kernel reports only the *name* of the exception it raised, and the build
+    recognises a data condition by that name; so every subclass (e.g. a model's "not enough
+    data") carries the name ``UnsupportedData`` too.
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__name__ = "UnsupportedData"
 
 
 @dataclass(frozen=True)

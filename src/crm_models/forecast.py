@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_models.conditions import few
 from crm_models.dataset import Dataset
 from crm_models.features import resolve_as_of
 
@@ -248,7 +249,7 @@ def sales_series(
     pfreq = {"W": "W-SUN", "M": "M", "Q": "Q-DEC"}[freq]
     end = resolve_as_of(ds, as_of)
     if by is None:
-        nlv = revenue.nlv_table(ds, pfreq, end)
+        nlv = revenue.nlv_table(ds, pfreq, end, require_sales=True)
         values = nlv[[MEASURES[measure]]].astype(float).set_axis(["total"], axis=1)
         partial = nlv["partial"].astype(bool)
         label = None
@@ -851,6 +852,12 @@ class BacktestResult:
         }
 
 
+def default_min_train(n: int, m: int) -> int:
+    """Fewest training periods of a backtest window on a series of ``n`` periods with season
+    length ``m``: half the series, at least 4, at most one season plus one."""
+    return max(4, min(m + 1, n // 2))
+
+
 def origins_for(n: int, horizon: int, windows: int, step: int, min_train: int) -> list[int]:
     """Positions of the rolling origins (number of training periods), oldest first: the last
     leaves exactly ``horizon`` periods; origins with fewer than ``min_train`` periods are dropped."""
@@ -903,7 +910,7 @@ def backtest(
     m = season_length(_freq_of(y.index))
     horizon = int(horizon)
     if min_train is None:
-        min_train = max(4, min(m + 1, n // 2))
+        min_train = default_min_train(n, m)
     origin_pos = origins_for(n, horizon, windows, step, min_train)
     rows, failures = [], {}
     for o in origin_pos:
@@ -1391,7 +1398,9 @@ def forecast_sales(
 ) -> SalesForecast:
     """Forecast the whole business's ``measure``: backtest every model, show the winner's
     forecast, and (``bottom_up``, revenue and orders) the customer-base forecast beside it with
-    their combination, all scored on the same windows."""
+    their combination, all scored on the same windows.  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when there is no sale, or the history is too
+    short for one backtest window."""
     freq = _freq(freq)
     settings = default_settings(freq, quick)
     horizon = int(horizon or settings["horizon"])
@@ -1400,8 +1409,7 @@ def forecast_sales(
     models = tuple(models or (QUICK_MODELS if quick else MODELS))
     series = sales_series(ds, measure, freq, as_of)
     y = series.fitting("total")
-    if len(y) == 0:
-        raise ValueError(f"dataset {ds.name!r} has no full {freq} period to forecast from")
+    _check_history(len(y), freq, horizon, windows, step)
     exog = _exog_for(ds, series, horizon, holidays) if use_campaigns or holidays else None
     if exog is not None and not use_campaigns:
         exog = exog.drop(columns=["campaign_contacts_k"], errors="ignore")
@@ -1427,6 +1435,22 @@ def forecast_sales(
     if bottom_up:
         _add_bottom_up(out, ds, purchase_model)
     return out
+
+
+def _check_history(n: int, freq: str, horizon: int, windows: int, step: int) -> None:
+    """UnsupportedData when ``n`` full periods leave no backtest window for the horizon."""
+    m = season_length(freq)
+    if origins_for(n, horizon, windows, step, default_min_train(n, m)):
+        return
+    need = next(k for k in range(n + 1, n + 10 * m + 100) if k - horizon >= default_min_train(k, m))
+    unit = {"W": "week", "M": "month", "Q": "quarter"}[freq]
+    raise few(
+        n,
+        f"full {unit} of sales history",
+        f"full {unit}s of sales history",
+        f"check a forecast {horizon} {unit if horizon == 1 else unit + 's'} ahead on past {unit}s",
+        need,
+    )
 
 
 def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None:

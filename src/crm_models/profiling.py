@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.conditions import few
+from crm_models.dataset import Dataset, UnsupportedData
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
@@ -293,6 +294,18 @@ OUTCOMES = {
     "spend_per_year": "net spend per year",
 }
 MIN_TENURE_DAYS = 180  # rates per year need at least half a year of history
+MIN_POWER_CUSTOMERS = 30  # customers with a positive outcome the regression needs
+_WHO = {  # outcome: (what a customer needs to count, what the outcome is in words)
+    "avg_order_value": ("an order of positive value", "spend per order"),
+    "orders_per_year": (
+        f"at least {MIN_TENURE_DAYS} days of history since their first purchase",
+        "orders per year",
+    ),
+    "spend_per_year": (
+        f"at least {MIN_TENURE_DAYS} days of history and a positive net spend",
+        "net spend per year",
+    ),
+}
 
 
 def _outcome(view: pd.DataFrame, outcome: str) -> pd.Series:
@@ -329,9 +342,21 @@ def purchasing_power(
     y_raw = _outcome(view, outcome)
     ok = y_raw.notna() & (y_raw > 0)
     frame = view.loc[ok]
+    n_ok = int(ok.sum())
+    if n_ok < MIN_POWER_CUSTOMERS:
+        who, what = _WHO.get(outcome, (f"a positive {outcome}", outcome.replace("_", " ")))
+        raise few(
+            n_ok,
+            f"customer has {who}",
+            f"customers have {who}",
+            f"relate {what} to customer characteristics",
+            MIN_POWER_CUSTOMERS,
+        )
     attributes = attribute_columns(frame) if attributes is None else attributes
     if not attributes:
-        raise ValueError("the data has no customer characteristics to relate spend to")
+        raise UnsupportedData(
+            "The data has no customer characteristics (such as age or region) to relate spend to."
+        )
     y = np.log(y_raw[ok])
     X, refs = _design(frame, attributes)
     res = sm.OLS(y, X).fit(cov_type="HC3")
@@ -605,8 +630,9 @@ def lookalike(
     """Train, judge out of time and apply the look-alike model (see module docstring).
 
     ``views`` may pass already computed customer views keyed by as-of day (the function needs
-    the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``).  Raises ``ValueError`` when the
-    history is too short or the windows hold too few customers.
+    the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``).  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when the history is too short or a cohort
+    holds too few customers of either kind (became high-value or not).
     """
     from threadpoolctl import threadpool_limits
 
@@ -617,10 +643,12 @@ def lookalike(
     window = pd.Timedelta(days=cohort_days)
     days = {"train": as_of - 2 * h, "test": as_of - h, "score": as_of}
     first = ds.customer_transactions()["order_date"].min()
-    if days["test"] - window <= first:
-        raise ValueError(
-            f"an out-of-time check needs customers acquired in two separate {cohort_days}-day "
-            f"windows followed by {horizon_days} days each (data starts {first.date()})"
+    if pd.isna(first) or days["test"] - window <= first:
+        start = "is empty" if pd.isna(first) else f"starts on {first.date()}"
+        raise UnsupportedData(
+            f"The history {start}, too short to check the look-alike model out of time, which "
+            f"needs two {cohort_days}-day groups of new customers each followed by "
+            f"{horizon_days} days."
         )
     views = dict(views or {})
     for d in days.values():
@@ -635,13 +663,24 @@ def lookalike(
 
     X_tr, y_tr = cohort(v_train, v_test, days["train"])
     X_te, y_te = cohort(v_test, v_now, days["test"])
+    became = {"high_value": "became high-value", "repeat": "bought again"}[outcome]
     for name, (X, y) in {"training": (X_tr, y_tr), "test": (X_te, y_te)}.items():
-        if len(X) < 200 or y.sum() < 20 or (1 - y).sum() < 20:
-            end = days["train" if name == "training" else "test"]
-            raise ValueError(
-                f"only {len(X):,} customers were acquired in the {cohort_days} days before "
-                f"{end.date()} ({int(y.sum()):,} of them became high-value), too few for the "
-                f"{name} cohort"
+        end = days["train" if name == "training" else "test"].date()
+        purpose = (
+            "train the look-alike model"
+            if name == "training"
+            else "test the look-alike model out of time"
+        )
+        acquired = f"acquired in the {cohort_days} days before {end}"
+        if len(X) < 200:
+            raise few(
+                len(X), f"customer was {acquired}", f"customers were {acquired}", purpose, 200
+            )
+        yes, no = int(y.sum()), int(len(y) - y.sum())
+        if yes < 20 or no < 20:
+            raise UnsupportedData(
+                f"Of the {len(X):,} customers {acquired}, {yes:,} {became} and {no:,} did not, "
+                f"too few of one kind to {purpose}; at least 20 of each are needed."
             )
     X_te = _align(X_te, X_tr)
     y_tr_a, y_te_a = y_tr.to_numpy(), y_te.to_numpy()

@@ -46,6 +46,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from crm_models.conditions import no_sales
 from crm_models.dataset import Dataset
 from crm_models.engine import EngineSettings, as_source
 from crm_models.features import resolve_as_of
@@ -184,7 +185,11 @@ def _safe_div(num: pd.Series, den: pd.Series) -> pd.Series:
 
 
 def nlv_table(
-    ds: Dataset, freq: str = "M", as_of: DateLike = None, engine: str | EngineSettings = "auto"
+    ds: Dataset,
+    freq: str = "M",
+    as_of: DateLike = None,
+    engine: str | EngineSettings = "auto",
+    require_sales: bool = False,
 ) -> pd.DataFrame:
     """Revenue and its factors per period: R = N (customers) · L (loyalty) · V (order value).
 
@@ -195,6 +200,8 @@ def nlv_table(
     ``revenue == active_customers * orders_per_customer * avg_order_value`` in every non-empty
     period.  Definitions and the treatment of returns: see the module docstring.  ``engine``
     says where the period totals are counted (:mod:`crm_models.engine`; same numbers).
+    With ``require_sales`` (a report on the business, a forecast) a log without any order of
+    positive value up to ``as_of`` raises :class:`~crm_models.dataset.UnsupportedData`.
     """
     src = as_source(ds, engine)
     if src is None:
@@ -222,6 +229,8 @@ def nlv_table(
         totals.index = _period_label(totals.index.to_numpy(), code).asfreq(freq)
         calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
     totals = totals.reindex(calendar).fillna(0)
+    if require_sales and not (totals["orders"] > 0).any():
+        raise no_sales("there is no revenue to analyse", resolve_as_of(ds, as_of))
     n_orders = totals["orders"].astype("int64")
     active = totals["active_customers"].astype("int64")
     revenue = totals["revenue"].astype(float)

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_models.conditions import few, no_sales
 from crm_models.units import unit_days
 
 __all__ = [
@@ -249,8 +250,8 @@ class RFMScorer:
         if self.q < 2:
             raise ValueError("q must be at least 2")
         values = self._values(view).dropna()
-        if values.empty:
-            raise ValueError("no customer with a purchase to score")
+        if values.empty or not (values["frequency"] > 0).any():
+            raise no_sales("there are no customers to segment", view.attrs.get("as_of"))
         # recency: fewer periods is better, so score its negation
         self.reference_ = {
             "r": np.sort(-values["recency"].to_numpy()),
@@ -574,7 +575,13 @@ class BehaviourClustering:
 
         frame = self._matrix(X)
         if len(frame) < 2 * max(self.k_range):
-            raise ValueError(f"too few customers ({len(frame)}) to look for segments")
+            raise few(
+                len(frame),
+                "customer has bought",
+                "customers have bought",
+                "look for segments",
+                2 * max(self.k_range),
+            )
         self.features_ = list(frame.columns)
         self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=np.float64))
         Z = self.scaler_.transform(frame.to_numpy(dtype=np.float64))
@@ -715,6 +722,9 @@ def segment_customers(
     """RFM-score, segment and cluster every customer of a customer view.
 
     ``quick`` uses fewer bootstrap refits and a smaller selection sample (tests, previews).
+    Raises :class:`~crm_models.dataset.UnsupportedData` when nobody has bought for a positive
+    amount, or too few customers have bought to look for segments (twice the largest number
+    of segments tried).
     """
     rfm = RFMScorer(unit=unit).fit_transform(view)
     clustering = BehaviourClustering(

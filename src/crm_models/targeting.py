@@ -48,7 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.conditions import few, plural
+from crm_models.dataset import Dataset, UnsupportedData
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.uplift import (
     LEARNERS,
@@ -95,6 +96,21 @@ ARM_LABELS = {
 NEVER_FEATURES = {"opt_out_date", "opt_out_reason", "opt_in"}  # post-send or constant
 DATE_FEATURES = {"signup_date": "days_since_signup", "last_contact": "days_since_contact"}
 MAX_LEVELS = 30
+MIN_GROUP_CUSTOMERS = 30  # an offer, and its control group, need this many for uplift models
+MIN_ARM_RESPONDERS = 5  # ... and this many responders between them
+MIN_RESPONDERS = 10  # mailed customers who responded, for a response model
+NO_CONTROL = (
+    "The campaigns have no control group (every customer was mailed), so the effect of mailing "
+    "cannot be measured; keep a random 10-20 % of each campaign unmailed."
+)
+# what a customer did when the outcome is positive, in words
+OUTCOME_WORDS = {
+    "responded": "responded",
+    "response_amount": "spent anything in response",
+    "visit": "visited",
+    "conversion": "bought",
+    "spend": "spent anything",
+}
 
 
 def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
@@ -197,6 +213,7 @@ class CampaignData:
     encoder: FeatureEncoder
     outcomes: list[str]
     control: str = CONTROL
+    notes: list[str] = field(default_factory=list)  # campaigns left out, and why
 
     @property
     def arms(self) -> list[str]:
@@ -216,9 +233,18 @@ def campaign_data(
     campaigns: Sequence[str] | None = None,
     response_window_days: int = RESPONSE_WINDOW_DAYS,
 ) -> CampaignData:
-    """One row per customer and campaign with features as of the day before the send."""
+    """One row per customer and campaign with features as of the day before the send.
+
+    Only randomised campaigns can show what a contact does: a campaign without a control group
+    (or without anybody mailed) is left out (said in ``notes``).  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when no campaign has both, or nobody responded
+    to any campaign.
+    """
     if ds.campaigns is None or not len(ds.campaigns):
-        raise ValueError(f"dataset {ds.name!r} has no campaigns table")
+        raise UnsupportedData(
+            "The data has no campaigns (no campaigns table, or an empty one), so there is no "
+            "campaign response to analyse."
+        )
     c = ds.campaigns
     if campaigns is not None:
         c = c.loc[c["campaign_id"].isin(list(campaigns))]
@@ -228,6 +254,7 @@ def campaign_data(
     if "arm" not in c.columns:
         c["arm"] = np.where(c["treated"], "treated", CONTROL)
     c["arm"] = c["arm"].astype(str).where(c["treated"].astype(bool), CONTROL)
+    c, notes = _randomised(c)
     c["send_day"] = c["sent_date"].dt.normalize()
     rows, feats = [], []
     for day, group in c.groupby("send_day", sort=True):
@@ -245,6 +272,11 @@ def campaign_data(
     ]
     for col in outcomes:
         rows_df[col] = rows_df[col].astype(float)
+    if outcomes and not (rows_df[outcomes].fillna(0.0).to_numpy() > 0).any():
+        raise UnsupportedData(
+            f"No customer responded to any campaign (none of the {len(rows_df):,} customer "
+            "contacts), so response and uplift cannot be modelled."
+        )
     encoder = FeatureEncoder().fit(feats_df)
     keep = ["campaign_id", "customer_id", "sent_date", "channel", "arm", "treated", *outcomes]
     return CampaignData(
@@ -254,7 +286,39 @@ def campaign_data(
         encoder.transform(feats_df),
         encoder,
         outcomes,
+        notes=notes,
     )
+
+
+def _randomised(c: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of campaigns with both mailed customers and a control group, and a note for
+    each campaign left out."""
+    treated = c["treated"].astype(bool)
+    if not treated.any():
+        raise UnsupportedData(
+            "Nobody in the campaigns was mailed (every customer is in a control group), so "
+            "there is no effect of mailing to measure."
+        )
+    if treated.all():
+        raise UnsupportedData(NO_CONTROL)
+    per = treated.groupby(c["campaign_id"], observed=True).agg(["any", "all"])
+    if not (per["any"] & ~per["all"]).any():
+        raise UnsupportedData(
+            "No campaign has both mailed customers and a control group, so the effect of "
+            "mailing cannot be measured; keep a random 10-20 % of each campaign unmailed."
+        )
+    notes = [
+        f"Campaign {cid} is left out: "
+        + (
+            "it has no control group (every customer was mailed)."
+            if row["all"]
+            else "nobody in it was mailed (everybody is in the control group)."
+        )
+        for cid, row in per.iterrows()
+        if row["all"] or not row["any"]
+    ]
+    keep = c["campaign_id"].isin(per.index[per["any"] & ~per["all"]])
+    return c.loc[keep.to_numpy()], notes
 
 
 def _arm_rows(data: CampaignData, arm: str, mask=None) -> np.ndarray:
@@ -305,8 +369,6 @@ def stratified_split(
 
     Strata too small to split fall back to arm × outcome (then outcome) only.
     """
-    from sklearn.model_selection import train_test_split
-
     r = data.rows
     positive = (r[outcome].to_numpy() > 0).astype(int).astype(str)
     candidates = [
@@ -314,16 +376,28 @@ def stratified_split(
         r["arm"].astype(str) + "|" + positive,
         pd.Series(positive, index=r.index),
     ]
-    idx = np.arange(len(r))
-    for strata in candidates:
-        if strata.value_counts().min() >= 2:
-            _, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
-            break
-    else:
-        _, test = train_test_split(idx, test_size=test_size, random_state=seed)
+    _, test = _split(np.arange(len(r)), candidates, test_size, seed)
     is_test = np.zeros(len(r), dtype=bool)
     is_test[test] = True
     return ~is_test, is_test
+
+
+def _split(idx: np.ndarray, candidates, test_size: float, seed: int):
+    """``train_test_split`` of ``idx`` stratified on the first usable strata of
+    ``candidates`` (every stratum twice or more, and no more strata than either part has rows),
+    else unstratified."""
+    from sklearn.model_selection import train_test_split
+
+    n_test = math.ceil(test_size * len(idx))
+    if n_test < 1 or len(idx) - n_test < 1:
+        raise few(
+            len(idx), "customer contact", "customer contacts", "keep some back for testing", 2
+        )
+    for strata in candidates:
+        counts = pd.Series(np.asarray(strata)).value_counts()
+        if counts.min() >= 2 and len(counts) <= min(n_test, len(idx) - n_test):
+            return train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
+    return train_test_split(idx, test_size=test_size, random_state=seed)
 
 
 # =========================================================================== truth (simulated)
@@ -416,20 +490,43 @@ def evaluate_response(
 ) -> ResponseEvaluation:
     """Gradient boosting vs regularised logistic response models on the contacted rows.
 
-    With several campaigns: trained on the earlier campaigns, tested on the latest one;
-    with one campaign: a stratified split (``seed``) of its contacted rows.
+    With several campaigns: trained on the earlier campaigns, tested on the latest one (unless
+    either side has no responder); with one campaign: a stratified split (``seed``) of its
+    contacted rows.  Raises :class:`~crm_models.dataset.UnsupportedData` with fewer than
+    :data:`MIN_RESPONDERS` responders or non-responders among the contacted customers.
     """
     from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
     treated = data.rows["treated"].to_numpy(dtype=bool)
     y = (data.rows[outcome].to_numpy() > 0).astype(float)
+    yes, n = int(y[treated].sum()), int(treated.sum())
+    did = OUTCOME_WORDS.get(outcome, f"had a positive {outcome}")
+    if yes == 0:
+        raise UnsupportedData(
+            f"None of the {n:,} mailed customers {did}, so a response model has nothing to "
+            "learn from."
+        )
+    if yes < MIN_RESPONDERS or n - yes < MIN_RESPONDERS:
+        who = f"Only {yes:,}" if yes < MIN_RESPONDERS else f"All but {n - yes:,}"
+        raise UnsupportedData(
+            f"{who} of the {n:,} mailed customers {did}, too few of one kind to fit a response "
+            f"model and test it; at least {MIN_RESPONDERS} who did and {MIN_RESPONDERS} who "
+            "did not are needed."
+        )
+    is_test = None
     if len(data.campaigns) >= 2:
         latest = data.campaigns[-1]
-        is_test = (data.rows["campaign_id"] == latest).to_numpy()
-        split = f"trained on {len(data.campaigns) - 1} earlier campaigns, tested on {latest}"
-    else:
+        in_latest = (data.rows["campaign_id"] == latest).to_numpy()
+        if 0 < y[treated & in_latest].sum() < (treated & in_latest).sum() and (
+            y[treated & ~in_latest].sum() > 0
+        ):
+            is_test = in_latest
+            split = f"trained on {len(data.campaigns) - 1} earlier campaigns, tested on {latest}"
+    if is_test is None:
         _, is_test = stratified_split(data, outcome, test_size, seed)
         split = f"stratified random split ({test_size:.0%} test, seed {seed})"
+        if len(data.campaigns) >= 2:
+            split += f" of all campaigns, as either {latest} or the earlier ones have no responder"
     train, test = treated & ~is_test, treated & is_test
     X = data.X.to_numpy()
     rows, preds = [], {}
@@ -577,19 +674,25 @@ def evaluate_uplift(
     figures are not inflated by the choice.  ``"random"`` is random targeting (its uplift@k is
     the test part's overall effect), ``"response_model"`` ranks by the probability of responding
     when contacted, ``"two_model_logistic"`` is the two-model logistic baseline.
+
+    An offer whose customers or control group number fewer than :data:`MIN_GROUP_CUSTOMERS`,
+    or with fewer than :data:`MIN_ARM_RESPONDERS` responders between them, is left out (the
+    reason in ``info["arms_left_out"]``); :class:`~crm_models.dataset.UnsupportedData` when no
+    offer is left.
     """
     models = list(dict.fromkeys([*(models or default_models(quick)), "two_model_logistic"]))
     arms = list(arms or data.arms)
     unknown = set(arms) - set(data.arms)
     if unknown:
         raise ValueError(f"unknown arm(s) {sorted(unknown)}; the data has {data.arms}")
+    arms, left_out = _usable_arms(data, outcome, arms)
     train, test = stratified_split(data, outcome, test_size, seed)
     X = data.X.to_numpy()
     r = data.rows
     y = r[outcome].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     with _limit_threads():
-        return _evaluate_uplift(
+        ev = _evaluate_uplift(
             data,
             outcome,
             models,
@@ -606,20 +709,67 @@ def evaluate_uplift(
             seed,
             test_size,
         )
+    ev.info["arms_left_out"] = left_out
+    return ev
+
+
+def _usable_arms(data: CampaignData, outcome: str, arms: list[str]):
+    """The arms with enough customers and responders to measure uplift, and a sentence for
+    each arm left out; UnsupportedData when none is left."""
+    r = data.rows
+    y = r[outcome].to_numpy(dtype=float)
+    did = OUTCOME_WORDS.get(outcome, f"had a positive {outcome}")
+    if not (y > 0).any():
+        raise UnsupportedData(
+            f"No customer {did} after any campaign, so the effect of mailing on this outcome "
+            "cannot be measured."
+        )
+    usable, left_out = [], {}
+    for arm in arms:
+        rows = _arm_rows(data, arm)
+        is_arm = (r["arm"] == arm).to_numpy()
+        n_arm, n_ctrl = int(is_arm.sum()), int((rows & ~is_arm).sum())
+        yes = int((y[rows] > 0).sum())
+        offer = f"offer {data.label(arm)}"
+        if min(n_arm, n_ctrl) < MIN_GROUP_CUSTOMERS:
+            left_out[arm] = (
+                f"The {offer} went to {plural(n_arm, 'customer')} and its control group holds "
+                f"{n_ctrl:,}, too few to measure its uplift; each needs at least "
+                f"{MIN_GROUP_CUSTOMERS}."
+            )
+        elif yes == 0:
+            left_out[arm] = (
+                f"Not a single customer {did} after the {offer} or in its control group, so "
+                "its uplift cannot be measured."
+            )
+        elif yes < MIN_ARM_RESPONDERS:
+            left_out[arm] = (
+                f"Only {plural(yes, 'customer')} {did} after the {offer} or in "
+                f"its control group, too few to measure its uplift; at least "
+                f"{MIN_ARM_RESPONDERS} are needed."
+            )
+        else:
+            usable.append(arm)
+    if not usable:
+        if len(arms) == 1:
+            raise UnsupportedData(left_out[arms[0]])
+        raise UnsupportedData(
+            "No offer has enough customers and responders to measure its uplift: each offer and "
+            f"its control group need at least {MIN_GROUP_CUSTOMERS} customers, with at least "
+            f"{MIN_ARM_RESPONDERS} who {did} between them."
+        )
+    return usable, left_out
 
 
 def _evaluate_uplift(
     data, outcome, models, arms, train, test, X, r, y, rng, n_boot, k, truth, seed, test_size
 ) -> UpliftEvaluation:
-    from sklearn.model_selection import train_test_split
-
     # three parts: models are fitted on 75% of the training part, the other 25% (validation)
     # chooses the model, the test part only measures
     train_idx = np.flatnonzero(train)
-    strata = r["arm"].astype(str).to_numpy()[train_idx] + (y[train_idx] > 0).astype(str)
-    fit_idx, val_idx = train_test_split(
-        train_idx, test_size=0.25, random_state=seed, stratify=strata
-    )
+    positive = (y[train_idx] > 0).astype(str)
+    strata = r["arm"].astype(str).to_numpy()[train_idx] + positive
+    fit_idx, val_idx = _split(train_idx, [strata, positive], 0.25, seed)
     fit_mask = np.zeros(len(r), bool)
     fit_mask[fit_idx] = True
     val_mask = np.zeros(len(r), bool)
@@ -636,12 +786,19 @@ def _evaluate_uplift(
             )
         val_rows.append({"model": name, "validation_qini": float(np.nanmean(q))})
     validation = pd.DataFrame(val_rows).set_index("model")
-    chosen = str(validation["validation_qini"].idxmax())
-    reason = (
-        f"highest mean Qini coefficient over the arms on the validation part "
-        f"({validation.loc[chosen, 'validation_qini']:.3f}), which played no part in fitting "
-        "or testing"
-    )
+    if validation["validation_qini"].notna().any():
+        chosen = str(validation["validation_qini"].idxmax())
+        reason = (
+            f"highest mean Qini coefficient over the arms on the validation part "
+            f"({validation.loc[chosen, 'validation_qini']:.3f}), which played no part in "
+            "fitting or testing"
+        )
+    else:  # no responder in the validation part: nothing tells the models apart
+        chosen = "two_model_logistic"
+        reason = (
+            "logistic baseline: the validation part holds too few responders to tell the "
+            "models apart"
+        )
 
     out, deciles, qini = [], {}, {}
     for j, arm in enumerate(arms):
@@ -757,7 +914,11 @@ def uplift_summary(
         "arms": {},
     }
     m = ev.metrics.set_index(["arm", "model"])
-    for arm in arms:
+    if ev.info.get("arms_left_out"):
+        result["arms_left_out"] = {
+            data.label(a): why for a, why in ev.info["arms_left_out"].items()
+        }
+    for arm in ev.arms:
         rows = _arm_rows(data, arm)
         is_arm = (r["arm"] == arm).to_numpy()
         ctrl = rows & ~is_arm
@@ -1212,7 +1373,10 @@ class TargetingModel:
                 annual_discount_rate=self.annual_discount_rate,
             )
         except (FitError, ValueError) as err:
-            self.clv_note_ = f"lifetime-value term off: {str(err).splitlines()[0]}"
+            why = str(err).splitlines()[0].rstrip(".")
+            if why[:2].istitle():  # a plain sentence: continue it after the colon
+                why = why[0].lower() + why[1:]
+            self.clv_note_ = f"lifetime-value term off: {why}"
             return zeros
         self.clv_note_ = (
             f"BG/NBD + Gamma-Gamma, {self.clv_horizon_weeks:g}-week horizon, "

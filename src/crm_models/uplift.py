@@ -55,6 +55,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from crm_models.dataset import UnsupportedData
+
 __all__ = [
     "ClassTransformationUplift",
     "MultiArmUplift",
@@ -379,8 +381,14 @@ def _xty(X, treatment, y):
     if not (len(X) == len(t) == len(y)):
         raise ValueError("X, treatment and y must have the same number of rows")
     if t.all() or not t.any():
-        raise ValueError("uplift models need both treated and control rows")
+        raise UnsupportedData(NEED_BOTH)
     return X, t, y
+
+
+NEED_BOTH = (
+    "Uplift models need both treated and control customers: some who were mailed and a "
+    "random control group who were not."
+)
 
 
 def _as_array(X) -> np.ndarray:
@@ -563,7 +571,7 @@ class MultiArmUplift(BaseEstimator):
         groups = None if groups is None else np.asarray(groups, dtype=object)
         arms = self.arms or sorted({a for a in arm if a != self.control})
         if not arms:
-            raise ValueError("no treated arm in the data")
+            raise UnsupportedData(NEED_BOTH)
         is_control = arm == self.control
         base = self.learner if self.learner is not None else TwoModelUplift()
         self.arms_ = list(arms)
@@ -618,7 +626,7 @@ class PooledSLearnerUplift(BaseEstimator):
         self.arms_ = list(self.arms or sorted({a for a in arm if a != self.control}))
         keep = np.isin(arm, [*self.arms_, self.control])
         if not (arm[keep] == self.control).any() or (arm[keep] == self.control).all():
-            raise ValueError("uplift models need both treated and control rows")
+            raise UnsupportedData(NEED_BOTH)
         self.binary_ = _binary(y)
         est = make_estimator("gbm", self.binary_) if self.estimator is None else self.estimator
         self.model_ = _fit_outcome(est, self._design(X[keep], arm[keep]), y[keep])
