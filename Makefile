@@ -19,12 +19,12 @@ test: $(STAMP) browser postgres java
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks notebooks
-	$(BIN)/ruff format --check src tests benchmarks notebooks
+	$(BIN)/ruff check src tests benchmarks notebooks scripts
+	$(BIN)/ruff format --check src tests benchmarks notebooks scripts
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks notebooks
-	$(BIN)/ruff check --fix src tests benchmarks notebooks
+	$(BIN)/ruff format src tests benchmarks notebooks scripts
+	$(BIN)/ruff check --fix src tests benchmarks notebooks scripts
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

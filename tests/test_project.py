@@ -72,7 +72,7 @@ def test_environment_yml_mirrors_pyproject():
 
 
 def test_ruff_is_clean():
-    paths = ["src", "tests", "benchmarks", "notebooks"]
+    paths = ["src", "tests", "benchmarks", "notebooks", "scripts"]
     fmt = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", *paths],
         cwd=ROOT,
@@ -81,7 +81,7 @@ def test_ruff_is_clean():
     )
     assert fmt.returncode == 0, "run `make format`:\n" + fmt.stdout + fmt.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "notebooks"],
+        [sys.executable, "-m", "ruff", "check", *paths],
         cwd=ROOT,
         capture_output=True,
         text=True,
