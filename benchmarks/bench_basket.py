@@ -36,7 +36,7 @@ def simulate_baskets(n_baskets: int, n_products: int, seed: int = 0):
     """Sparse baskets: Zipf-like popularity, 1 + Poisson(3) draws, planted pairs/triples."""
     import scipy.sparse as sp
 
-    from crm_models.basket import Baskets
+    from crm_models.baskets import Baskets
 
     rng = np.random.default_rng(seed)
     sizes = 1 + rng.poisson(3.0, n_baskets)
@@ -60,7 +60,7 @@ def simulate_baskets(n_baskets: int, n_products: int, seed: int = 0):
 
 
 def retail_baskets(path: Path):
-    from crm_models.basket import baskets_from_transactions
+    from crm_models.baskets import baskets_from_transactions
     from crm_models.datasets import load_dataset
 
     ds = load_dataset(path)
@@ -69,7 +69,7 @@ def retail_baskets(path: Path):
 
 def child(step: str, engine: str, arg: str, support: float, n_products: int) -> None:
     cap_memory(MEMORY_CAP_GB)
-    from crm_models import basket
+    from crm_models import baskets as basket
 
     if step == "retail":
         b = retail_baskets(Path(arg))

@@ -71,7 +71,7 @@ def child(step: str, path: Path) -> None:
     cap_memory(MEMORY_CAP_GB)
     data = pd.read_parquet(path)
     if step == "ours":
-        from crm_models import clv  # imports outside the timing
+        from crm_models import value as clv  # imports outside the timing
     else:
         from lifetimes import BetaGeoFitter
     base = peak_gb()

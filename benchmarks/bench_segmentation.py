@@ -31,7 +31,7 @@ def child(path: Path, quick: bool) -> None:
 
     from crm_models.dataset import Dataset
     from crm_models.features import customer_view
-    from crm_models.segmentation import BehaviourClustering, RFMScorer
+    from crm_models.segments import BehaviourClustering, RFMScorer
 
     tx = pd.read_parquet(path)
     as_of = tx["order_date"].max().normalize()

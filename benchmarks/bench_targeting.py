@@ -73,8 +73,13 @@ def child(step: str, n: int, threads: int) -> None:
     cap_memory(MEMORY_CAP_GB)
     from threadpoolctl import threadpool_limits
 
-    from crm_models.targeting import ContactPolicy, select_contacts
-    from crm_models.uplift import fit_outcome, make_estimator, make_multi_arm
+    from crm_models.targeting import (
+        ContactPolicy,
+        fit_outcome,
+        make_estimator,
+        make_multi_arm,
+        select_contacts,
+    )
 
     X, arm, y, up_a, up_b = simulate(n)
     base = peak_gb()

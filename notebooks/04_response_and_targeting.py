@@ -159,10 +159,10 @@ all_outcomes = [o for o in data.outcomes if duplicates.get(o) not in data.outcom
 ate_rows = []
 for o in all_outcomes:
     for arm in data.arms:
-        rows = tg._arm_rows(data, arm)
+        rows = tg.arm_rows(data, arm)
         is_arm = (data.rows["arm"] == arm).to_numpy()
         y = data.rows[o].to_numpy(dtype=float)
-        diff, lo, hi = tg._mean_ci(y[is_arm], y[rows & ~is_arm])
+        diff, lo, hi = tg.mean_ci(y[is_arm], y[rows & ~is_arm])
         ate_rows.append(
             {
                 "outcome": o,

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 
-from crm_models import basket as B
+from crm_models import baskets as B
+from crm_models.baskets import rules as basket_rules
+from crm_models.data.basket_files import load_baskets, read_basket_lines
 from crm_models.dataset import Dataset
 
 
@@ -194,7 +196,9 @@ def test_significance_is_one_sided_fisher_with_adjustment():
 
     p = sig["p_value"].to_numpy()
     for ours, theirs in (("holm", "holm"), ("fdr", "fdr_bh")):
-        np.testing.assert_allclose(B._p_adjust(p, ours), multipletests(p, method=theirs)[1])
+        np.testing.assert_allclose(
+            basket_rules._p_adjust(p, ours), multipletests(p, method=theirs)[1]
+        )
     assert B.is_significant(rules, 0.01).equals(bonf["significant"])
 
 
@@ -309,10 +313,10 @@ def test_service_items_are_recognised_and_left_out():
 def test_read_basket_file(tmp_path):
     path = tmp_path / "b.csv"
     path.write_text("milk,bread\n\n bread , butter,bread\nmilk\n")
-    b = B.read_basket_file(path)
+    b = B.baskets_from_lines(read_basket_lines(path))
     assert b.n_baskets == 3 and list(b.items) == ["bread", "butter", "milk"]
     assert b.matrix.nnz == 5
-    assert B.load_baskets(path).n_baskets == 3
+    assert B.as_baskets(load_baskets(path)).n_baskets == 3
 
 
 def test_groceries_file_as_arules(shared_data):
@@ -326,7 +330,7 @@ def test_groceries_file_as_arules(shared_data):
     path = shared_data / "groceries" / "groceries.csv"
     if not path.exists():
         pytest.skip(f"{path} not found")
-    b = B.read_basket_file(path)
+    b = B.baskets_from_lines(read_basket_lines(path))
     assert (b.n_baskets, b.n_items, b.matrix.nnz) == (9835, 169, 43367)
     assert b.item_counts.iloc[:5].tolist() == [2513, 1903, 1809, 1715, 1372]
     assert len(B.association_rules(b, 0.001, 0.5)) == 5668

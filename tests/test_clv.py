@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import gammaln
 
-from crm_models import clv
+from crm_models import value as clv
 from crm_models.datasets import load_dataset
 from crm_models.features import customer_view
 

@@ -182,7 +182,7 @@ def test_small_offers_are_left_out_of_the_uplift_comparison_and_said_so(data):
 
 def test_an_offer_with_no_responders_or_too_few_customers_cannot_be_measured(data):
     rows = data.rows.copy()
-    arm_rows = tg._arm_rows(data, "discount_10")
+    arm_rows = tg.arm_rows(data, "discount_10")
     rows.loc[arm_rows, "responded"] = 0.0
     d = tg.CampaignData(data.dataset, rows, data.features, data.X, data.encoder, data.outcomes)
     with pytest.raises(

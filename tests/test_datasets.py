@@ -128,12 +128,12 @@ def test_online_retail_xlsx_equals_csv(shared_data, tmp_path):
 
 
 def test_demo_cache_is_rebuilt_when_the_simulator_changes(tmp_path, monkeypatch):
-    import crm_models.datasets as datasets
+    from crm_models.data.simulate import simulator_version
 
     monkeypatch.setenv("CRM_MODELS_DATA", str(tmp_path))
     first = load_dataset("demo", n_customers=800, seed=5)
     stamp = tmp_path / "demo-800-5" / "SIMULATOR_VERSION"
     stamp.write_text("an older simulator")
     second = load_dataset("demo", n_customers=800, seed=5)
-    assert stamp.read_text() == datasets._simulator_version()
+    assert stamp.read_text() == simulator_version()
     assert first.fingerprint == second.fingerprint

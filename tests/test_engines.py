@@ -30,7 +30,7 @@ from crm_models.engine import (
     EngineSettings,
     MissingExtra,
     Source,
-    _require,
+    require_extra,
     as_source,
     open_folder,
     open_source,
@@ -82,7 +82,7 @@ def test_auto_picks_pandas_for_small_data_and_the_named_engine_otherwise():
 
 def test_missing_extra_names_the_pip_command():
     with pytest.raises(MissingExtra, match=r"pip install 'crm-models\[spark\]'"):
-        _require("crm_models_no_such_module", "spark")
+        require_extra("crm_models_no_such_module", "spark")
 
 
 # --- out-of-core folders -------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_folder_read_out_of_core_equals_the_loaded_dataset(parquet_folder):
 
 def test_auto_reads_large_folders_out_of_core(parquet_folder, monkeypatch):
     assert open_source(parquet_folder) is None  # small: loaded with the full contract checks
-    monkeypatch.setattr("crm_models.engine.AUTO_FILE_BYTES", 1)
+    monkeypatch.setattr("crm_models.engine.sources.AUTO_FILE_BYTES", 1)
     assert open_source(parquet_folder).engine == "duckdb"
 
 

@@ -13,6 +13,7 @@ from scipy import stats
 from crm_models import forecast as F
 from crm_models import revenue
 from crm_models.dataset import Dataset
+from crm_models.forecast.models import MODEL_CLASSES
 from crm_models.simulate import simulate_retailer
 
 
@@ -150,7 +151,7 @@ def test_backtest_never_sees_data_after_its_origin(monkeypatch):
             seen.append(y.index[-1])
             return super().fit(y, exog)
 
-    monkeypatch.setitem(F._MODEL_CLASSES, "spy", Spy)
+    monkeypatch.setitem(MODEL_CLASSES, "spy", Spy)
     y = seasonal_series(np.random.default_rng(3), n=40)
     bt = F.backtest(y, ("spy", "ets"), horizon=3, windows=4, step=2)
     assert [str(o) for o in bt.origins] == ["2022-08", "2022-10", "2022-12", "2023-02"]

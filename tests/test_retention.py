@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_models import clv, retention
+from crm_models import value as clv
 from crm_models.dataset import Dataset
 from crm_models.datasets import load_dataset
 from crm_models.features import customer_view
+from crm_models.value import retention
 
 AS_OF = "2024-06-30"
 

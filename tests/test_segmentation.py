@@ -1,4 +1,4 @@
-"""Segmentation: RFM scores and rules, stable clustering, profiles (crm_models.segmentation)."""
+"""Segmentation: RFM scores and rules, stable clustering, profiles (crm_models.segments)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_models import segmentation as sg
+from crm_models import segments as sg
 from crm_models.datasets import load_dataset
 from crm_models.features import customer_view
 
@@ -64,7 +64,7 @@ def test_rfm_scorer_matches_a_hand_computed_example():
 
 def test_rules_cover_every_cell_once_by_first_match():
     r, fm = np.meshgrid(np.arange(1, 6), np.arange(1, 6))
-    names = sg._rfm_segment(r.ravel(), fm.ravel())
+    names = sg.rfm_segment(r.ravel(), fm.ravel())
     assert sg.PROSPECT not in set(names)
     assert set(names) == set(sg.RFM_SEGMENTS)
     assert len(sg.rfm_rules_table()) == len(sg.RFM_RULES)

@@ -341,7 +341,7 @@ def _btyd(draw):
 def test_a_purchase_never_lowers_expected_lifetime_value(case):
     view, params, rate = case
     purchase, spend = _clv_models(**params)
-    raw = tg._clv_gain_raw(view, purchase, spend, 52.0, rate)
+    raw = tg.clv_gain_raw(view, purchase, spend, 52.0, rate)
     assert np.all(raw >= -1e-9 * (1 + np.abs(raw)))
 
 

@@ -284,11 +284,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_basket(args: argparse.Namespace) -> int:
-    from crm_models.basket import basket_summary, load_baskets
+    from crm_models.baskets import as_baskets, basket_summary
+    from crm_models.data.basket_files import load_baskets
     from crm_models.progress import stage
 
     with stage(f"loading baskets from {args.dataset}"):
-        baskets = load_baskets(args.dataset, level=args.level)
+        loaded = load_baskets(args.dataset)
+        baskets = as_baskets(loaded, level=args.level, source=str(Path(args.dataset)))
     with stage(f"mining rules in {baskets.n_baskets:,} baskets"):
         result = basket_summary(
             baskets, args.min_support, args.min_confidence, args.min_len, args.max_len

@@ -31,11 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_models.contract import SCHEMAS
-from crm_models.dataset import Dataset
-from crm_models.engine import EngineSettings, Source, as_source
-from crm_models.privacy import find_personal_columns
-from crm_models.units import unit_days
+from crm_models.data.contract import SCHEMAS
+from crm_models.data.dataset import Dataset
+from crm_models.data.privacy import find_personal_columns
+from crm_models.engine import aggregates
+from crm_models.engine.aggregates import CHANNEL_GROSS
+from crm_models.engine.settings import EngineSettings
+from crm_models.engine.sources import Source, as_source
+from crm_models.units import as_of_day, unit_days
 
 DENSE_LIMIT = 50_000_000  # customer × level cells above which per-customer modes use group-by
 STAGES = ("prospect", "new", "active", "at_risk", "lapsed")
@@ -159,10 +162,6 @@ def _day_numbers(order_date) -> np.ndarray:
     return np.floor_divide(ns, 86_400_000_000_000)
 
 
-def _as_of_day(as_of: pd.Timestamp) -> int:
-    return int(np.datetime64(pd.Timestamp(as_of).normalize(), "D").astype(np.int64))
-
-
 def btyd_summary(
     customer_id: pd.Series | np.ndarray,
     order_date: pd.Series | np.ndarray,
@@ -180,7 +179,7 @@ def btyd_summary(
     sums = _btyd_sums(
         codes, len(index), _day_numbers(order_date), np.asarray(amount, dtype=np.float64)
     )
-    cols = btyd_columns(sums, _as_of_day(as_of), unit_days(time_unit))
+    cols = btyd_columns(sums, as_of_day(as_of), unit_days(time_unit))
     out = pd.DataFrame(cols, index=index)
     out["frequency"] = out["frequency"].astype(np.int64)
     return out
@@ -272,12 +271,9 @@ def _transaction_sums(tx: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols, index=index)
 
 
-CHANNEL_GROSS = "channel_gross_"
-
-
 def transaction_features(sums: pd.DataFrame, as_of: pd.Timestamp, time_unit: str) -> pd.DataFrame:
     """The view's transaction columns from the per-customer sums (any engine's)."""
-    f = pd.DataFrame(btyd_columns(sums, _as_of_day(as_of), unit_days(time_unit)), index=sums.index)
+    f = pd.DataFrame(btyd_columns(sums, as_of_day(as_of), unit_days(time_unit)), index=sums.index)
     f["revenue"] = sums["revenue"].astype(np.float64)
     f["gross_sales"] = sums["gross_sales"].astype(np.float64)
     f["returns"] = f["gross_sales"] - f["revenue"]
@@ -376,8 +372,6 @@ def customer_view(
         )
         name = ds.name
     else:
-        from crm_models import aggregates
-
         sums = aggregates.customer_sums(src, as_of) if src.has("transactions") else None
         attrs = aggregates.attributes_as_of(src, as_of) if src.has("customers") else None
         camp = (

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from html import escape as html_escape
 from typing import Any
 
+from crm_models.data.privacy import check_no_personal_data
+
 __all__ = [
     "COLORS",
     "apply_style",
@@ -231,8 +233,6 @@ def show_table(
     """
     import pandas as pd
     from IPython.display import HTML
-
-    from crm_models.privacy import check_no_personal_data
 
     if isinstance(df, pd.Series):
         df = df.to_frame()

@@ -48,8 +48,9 @@ import pandas as pd
 
 from crm_models.conditions import no_sales
 from crm_models.dataset import Dataset
-from crm_models.engine import EngineSettings, as_source
+from crm_models.engine import EngineSettings, aggregates, as_source
 from crm_models.features import resolve_as_of
+from crm_models.units import period_label
 
 __all__ = [
     "Concentration",
@@ -220,13 +221,10 @@ def nlv_table(
             }
         )
     else:
-        from crm_models import aggregates
-        from crm_models.retention import _period_label
-
         end = resolve_as_of(src, as_of)
         code = {"M": "M", "W": "W", "Q": "Q"}[pd.Period(end, freq).freqstr[0]]
         totals = aggregates.order_period_totals(src, end, code)
-        totals.index = _period_label(totals.index.to_numpy(), code).asfreq(freq)
+        totals.index = period_label(totals.index.to_numpy(), code).asfreq(freq)
         calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
     totals = totals.reindex(calendar).fillna(0)
     if require_sales and not (totals["orders"] > 0).any():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from html_text import page_markup
 
-from crm_models import clv
+from crm_models import value as clv
 from crm_models.datasets import load_dataset
 from crm_models.features import customer_view
 

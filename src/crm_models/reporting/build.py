@@ -38,7 +38,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from crm_models.data.database import is_database_url, redact_url
+from crm_models.data.loading import load_dataset
 from crm_models.paths import notebooks_dir, reports_dir
 from crm_models.reporting.catalog import Report, discover_reports
 from crm_models.reporting.kernels import (
@@ -241,19 +244,9 @@ def _date_text(value: Any) -> str | None:
         return str(value)
 
 
-def redact_url(spec: str) -> str:
-    from crm_models.database import redact_url as redact
-
-    return redact(spec)
-
-
 def _without_password(spec: str) -> str:
     """A database URL without its password, which goes to the kernels as ``PGPASSWORD``
     instead: notebook parameters end up in executed notebooks and MLflow, secrets must not."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    from crm_models.database import is_database_url
-
     if not is_database_url(spec):
         return spec
     parts = urlsplit(spec)
@@ -263,14 +256,6 @@ def _without_password(spec: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
-
-
-def _default_loader() -> Callable[[str], Any]:
-    try:
-        from crm_models.datasets import load_dataset
-    except ImportError as exc:  # pragma: no cover - the loader module is part of the package
-        raise BuildError(f"cannot load datasets: {exc}") from exc
-    return load_dataset
 
 
 @contextmanager
@@ -860,7 +845,7 @@ def build_reports(
     if missing:
         raise BuildError(f"notebook(s) not found in {nb_dir}: {', '.join(missing)}")
     check_params(params or {}, nb_dir, selected)
-    load = loader or _default_loader()
+    load = loader or load_dataset
     out_dir.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm

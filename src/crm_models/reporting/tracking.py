@@ -38,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crm_models import __version__
 from crm_models.paths import mlruns_dir, project_root
 from crm_models.privacy import PersonalDataError, check_no_personal_data
 from crm_models.reporting.kernels import pid_alive
@@ -150,9 +151,7 @@ def package_version() -> str:
 
         return version("crm-models")
     except Exception:  # pragma: no cover - not installed
-        import crm_models
-
-        return getattr(crm_models, "__version__", "unknown")
+        return __version__
 
 
 @lru_cache(maxsize=4)

@@ -1,137 +1,36 @@
-"""Where the heavy aggregation runs: NumPy/pandas in memory, DuckDB out of core, Spark on a
-cluster, or inside a PostgreSQL database.
-
-The analyses of crm-models split in two: *aggregation* (per-customer sums, RFM ranks, cohort
-counts, basket counts, period totals) touches every transaction line; *models* then fit on the
-compact results.  The aggregations live once, as ibis expressions (:mod:`crm_models.aggregates`);
-ibis compiles the same expression to DuckDB, Spark SQL or PostgreSQL.  ibis was chosen over
-hand-written SQL dialects because one tested expression then serves every backend, and over
-Spark-only or DuckDB-only APIs because a small shop and a national retailer run the same code.
-
-Engines (``--engine`` on every command):
-
-* ``pandas``: the NumPy code paths on a dataset held in memory (small data, no set-up);
-* ``duckdb``: out of core on Parquet/CSV folders, memory capped by ``--memory-limit`` (or
-  ``CRM_MODELS_MEMORY_LIMIT``), spilling to a temporary folder;
-* ``spark``: PySpark (``pip install 'crm-models[spark]'``), ``local[2]`` unless
-  ``--spark-master URL`` or ``SPARK_MASTER`` names a cluster; any other Spark setting comes from
-  the usual Spark configuration (``spark-defaults.conf``, ``SPARK_CONF_DIR``);
-* ``auto`` (default): pandas for a dataset already in memory with fewer than
-  :data:`AUTO_PANDAS_LINES` lines, DuckDB otherwise, so a user with small data never needs to
-  know engines exist.  A PostgreSQL source always aggregates inside the database.
-"""
+"""Sources: the contract tables as ibis expressions on one backend, from a loaded dataset, an
+out-of-core folder of files, or a PostgreSQL database."""
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from crm_models.dataset import TABLES, Dataset
+from crm_models.data.contract import SCHEMAS, DataError
+from crm_models.data.database import DatabaseSource, is_database_url
+from crm_models.data.dataset import TABLES, Dataset
+from crm_models.data.mapping import Mapping, resolve_inside
+from crm_models.data.privacy import (
+    AGE_BANDS,
+    AGE_EDGES,
+    MAX_AGE,
+    find_personal_columns,
+    personal_column_kind,
+)
+from crm_models.engine.settings import (
+    EngineSettings,
+    backend,
+    default_settings,
+    spark_session,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-ENGINES = ("auto", "pandas", "duckdb", "spark")
-AUTO_PANDAS_LINES = 2_000_000
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
-
-
-class MissingExtra(RuntimeError):
-    """An optional dependency of the chosen engine is not installed."""
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Which engine and its limits (``memory_limit`` e.g. ``"8GB"`` for DuckDB)."""
-
-    name: str = "auto"
-    memory_limit: str | None = None
-    spark_master: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.name not in ENGINES:
-            raise ValueError(f"unknown engine {self.name!r}; use one of {', '.join(ENGINES)}")
-
-    def resolved(self, lines: int | None) -> str:
-        """The concrete engine for a dataset of ``lines`` transaction lines (None: unknown,
-        i.e. files not yet read)."""
-        if self.name != "auto":
-            return self.name
-        return "pandas" if lines is not None and lines < AUTO_PANDAS_LINES else "duckdb"
-
-
-def _require(module: str, extra: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtra(
-            f"the {extra} engine needs {module!r}: pip install 'crm-models[{extra}]'"
-        )
-
-
-@cache
-def duckdb_backend(memory_limit: str | None = None) -> Any:
-    """An in-process DuckDB (one per memory limit), spilling to a temporary folder."""
-    import ibis
-
-    limit = memory_limit or os.environ.get("CRM_MODELS_MEMORY_LIMIT")
-    spill = tempfile.mkdtemp(prefix="crm-models-duckdb-")
-    atexit.register(shutil.rmtree, spill, ignore_errors=True)
-    config: dict[str, Any] = {
-        "temp_directory": spill,
-        "preserve_insertion_order": False,
-    }
-    if limit:
-        config["memory_limit"] = limit
-    return ibis.duckdb.connect(**config)
-
-
-@cache
-def spark_session(master: str | None = None) -> Any:
-    """A Spark session (``local[2]`` by default) set up for crm-models: UTC timestamps, the
-    current interpreter for workers, loopback networking for local mode, quiet logs."""
-    _require("pyspark", "spark")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    master = master or os.environ.get("SPARK_MASTER") or "local[2]"
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master(master)
-        .appName("crm-models")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", os.environ.get("CRM_MODELS_SPARK_PARTITIONS", "8"))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
-
-
-def backend(settings: EngineSettings, engine: str) -> Any:
-    """The ibis backend of a concrete engine (``duckdb`` or ``spark``)."""
-    import ibis
-
-    if engine == "duckdb":
-        return duckdb_backend(settings.memory_limit)
-    if engine == "spark":
-        return ibis.pyspark.connect(spark_session(settings.spark_master))
-    raise ValueError(f"engine {engine!r} has no relational backend")
 
 
 @dataclass
@@ -210,7 +109,6 @@ def table_files(folder: Path, table: str) -> list[Path] | None:
     ``table/`` directory of Parquet parts; None when absent.  A file or part whose path leads
     outside the folder (a symbolic link) is refused with a
     :class:`~crm_models.contract.DataError` (:func:`crm_models.datasets.resolve_inside`)."""
-    from crm_models.datasets import resolve_inside
 
     part_dir = folder / table
     if part_dir.is_dir():
@@ -233,7 +131,6 @@ def contract_types(name: str, raw: ir.Table, trim: bool = True) -> ir.Table:
     :func:`crm_models.aggregates.validation_problems`.  ``trim=False`` for typed files
     (Parquet): trimming every line's text costs a third of the customer view's time at 100M
     lines, and typed files hold values as written."""
-    from crm_models.contract import SCHEMAS
 
     casts = {}
     for col in SCHEMAS[name]:
@@ -256,8 +153,6 @@ def open_database(spec: Any, mapping: Any = None) -> Source:
 
     The contract checks of :meth:`crm_models.database.DatabaseSource.check` run first (every
     problem at once, as for files)."""
-    from crm_models.contract import DataError
-    from crm_models.database import DatabaseSource
 
     db = DatabaseSource.from_spec(spec, mapping)
     con = db.connect()
@@ -285,7 +180,6 @@ def _birth_dates_banded(
 ) -> ir.Table:
     """The database's customers table as queried (personal columns dropped), with an
     ``age_band`` from its birth date when it has one and no ``age_band`` (as on load)."""
-    from crm_models.privacy import personal_column_kind
 
     customers = full["customers"]
     births = [c for c in customers.columns if personal_column_kind(c, "customers") == "birth_date"]
@@ -300,7 +194,6 @@ def _birth_dates_banded(
 
 def is_database(spec: Any) -> bool:
     """A PostgreSQL URL, or a folder whose mapping.json names a database."""
-    from crm_models.database import is_database_url
 
     if is_database_url(spec):
         return True
@@ -324,7 +217,6 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     dropped, and so are text (and integer) columns outside the contract whose first 2,000
     values look like it; a customers' birth date first becomes an ``age_band``
     (:func:`_age_band_expr`)."""
-    from crm_models.datasets import Mapping, resolve_inside
 
     con = backend(settings, engine)
     mapping = (
@@ -372,8 +264,6 @@ def _drop_personal(
     """``raw`` without its personal columns (the rule of :mod:`crm_models.privacy`: every
     column by name, text and integer columns outside the contract by their first 2,000
     values)."""
-    from crm_models.contract import SCHEMAS
-    from crm_models.privacy import find_personal_columns, personal_column_kind
 
     protected = {c.name for c in SCHEMAS[name]}
     personal = {c: k for c in raw.columns if (k := personal_column_kind(c, name)) is not None}
@@ -416,8 +306,6 @@ def _age_band_expr(born: Any, as_of: pd.Timestamp) -> Any:
     date after ``as_of`` or an age over 120 gets no band."""
     import ibis
 
-    from crm_models.privacy import AGE_BANDS, AGE_EDGES, MAX_AGE
-
     if born.type().is_string():
         iso = r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})"
         year, month, day = (born.re_extract(iso, i).nullif("").cast("int64") for i in (1, 2, 3))
@@ -435,40 +323,6 @@ def is_file_folder(spec: Any) -> bool:
     """True for a folder of contract files (read out of core by DuckDB/Spark)."""
     path = Path(str(spec))
     return path.is_dir() and table_files(path, "transactions") is not None
-
-
-def default_settings(name: str | None = None) -> EngineSettings:
-    """Settings from the environment (``CRM_MODELS_ENGINE``, ``CRM_MODELS_MEMORY_LIMIT``,
-    ``SPARK_MASTER``), which the command line sets from ``--engine`` and friends so that every
-    step of a command, and every notebook kernel of a report build, uses the same engine."""
-    return EngineSettings(
-        name or os.environ.get("CRM_MODELS_ENGINE") or "auto",
-        os.environ.get("CRM_MODELS_MEMORY_LIMIT") or None,
-        os.environ.get("SPARK_MASTER") or None,
-    )
-
-
-@contextmanager
-def configured(
-    name: str | None, memory_limit: str | None, spark_master: str | None
-) -> Iterator[EngineSettings]:
-    """These settings as the process default while a command runs (notebook kernels started
-    meanwhile inherit them); the environment is restored afterwards."""
-    wanted = {
-        "CRM_MODELS_ENGINE": name,
-        "CRM_MODELS_MEMORY_LIMIT": memory_limit,
-        "SPARK_MASTER": spark_master,
-    }
-    saved = {var: os.environ.get(var) for var in wanted}
-    os.environ.update({var: value for var, value in wanted.items() if value})
-    try:
-        yield default_settings()  # validates the engine name
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
 
 
 def as_source(ds: Dataset | Source, engine: str | EngineSettings = "auto") -> Source | None:

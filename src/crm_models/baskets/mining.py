@@ -1,0 +1,487 @@
+"""Baskets from transactions or basket files, and frequent itemsets mined on the sparse matrix.
+
+Everything is sparse end to end: a :class:`Baskets` holds a boolean ``scipy.sparse`` CSR matrix
+(one row per basket, one column per item); no dense one-hot table is ever built (a dense table
+of real retail data does not fit in memory: mlxtend issue 948 reports 899 GiB for 2.7M orders x
+354k SKUs).
+
+* **Support** of an itemset = share of baskets holding all its items; ``count`` = that number.
+* **Thresholds are compared on exact integer counts**: ``count >= min_support * N`` and
+  ``count(X u y) >= min_confidence * count(X)`` are evaluated in exact rational arithmetic on the
+  decimal thresholds, so a rule whose confidence equals the threshold is kept (a float ratio of
+  supports can fall just below it and silently drop the rule).
+
+Mining uses our own depth-first Eclat on the sparse matrix (``engine="eclat"``): per frequent
+prefix one sparse row slice counts all extensions at once.  ``engine="mlxtend"`` runs mlxtend's
+``fpgrowth`` on a sparse DataFrame (with the threshold lowered by half a basket and the result
+filtered on exact counts); it is kept for comparison (``benchmarks/bench_basket.py``): it
+densifies the table on the way in (``df.values``), so it cannot mine large data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from crm_models.conditions import no_sales
+from crm_models.dataset import Dataset
+
+__all__ = [
+    "LEVELS",
+    "SERVICE_NAMES",
+    "Baskets",
+    "as_baskets",
+    "baskets_from_lines",
+    "baskets_from_transactions",
+    "confidence_ok",
+    "frequent_itemsets",
+    "min_count",
+    "mine",
+    "pair_affinities",
+    "service_items",
+]
+
+LEVELS = ("product", "category")
+
+
+# =========================================================================== baskets
+@dataclass
+class Baskets:
+    """Baskets as a sparse boolean matrix: rows are baskets, columns are items.
+
+    ``items`` are the item keys (product ids, category names, or labels of a basket file);
+    ``names`` their display names (product names where a catalogue has them).  ``basket_ids``,
+    ``value`` (net positive value of the basket), ``customer_id`` and ``date`` are per row when
+    known (a basket file has none of them).
+    """
+
+    matrix: sp.csr_matrix
+    items: pd.Index
+    names: pd.Series | None = None
+    basket_ids: pd.Index | None = None
+    value: np.ndarray | None = None
+    customer_id: np.ndarray | None = None
+    date: np.ndarray | None = None
+    level: str = "product"
+    info: dict[str, Any] = field(default_factory=dict)
+    categories: pd.Series | None = None  # item -> category (product level), for constraints
+
+    def __post_init__(self) -> None:
+        m = sp.csr_matrix(self.matrix)
+        m.sum_duplicates()
+        m.data = np.ones(len(m.data), dtype=bool)
+        m.sort_indices()
+        self.matrix = m
+        if self.names is None:
+            self.names = pd.Series(self.items.astype(str), index=self.items)
+
+    @property
+    def n_baskets(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.matrix.shape[1])
+
+    @property
+    def item_counts(self) -> pd.Series:
+        """Number of baskets holding each item, largest first."""
+        counts = np.bincount(self.matrix.indices, minlength=self.n_items)
+        return pd.Series(counts, index=self.items, name="baskets").sort_values(
+            ascending=False, kind="stable"
+        )
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Distinct items per basket."""
+        return np.diff(self.matrix.indptr)
+
+    def name_of(self, keys: Iterable[Any]) -> list[str]:
+        return [str(self.names.get(k, k)) for k in keys]
+
+    def to_frame(self) -> pd.DataFrame:
+        """A sparse boolean DataFrame (for mlxtend); never dense."""
+        df = pd.DataFrame.sparse.from_spmatrix(self.matrix, columns=self.items.astype(str))
+        return df.astype(pd.SparseDtype(bool, False))
+
+    def items_in_category(self, *categories: str) -> list[Any]:
+        """Item keys of these categories: ``association_rules(b, rhs=b.items_in_category("Toys"))``
+        gives the rules whose consequent is a toy."""
+        if self.categories is None:
+            if self.level == "category":
+                return [c for c in categories if c in set(self.items)]
+            raise ValueError("these baskets carry no product categories")
+        return list(self.categories.index[self.categories.isin(categories)])
+
+    def codes(self, keys: Iterable[Any] | None) -> np.ndarray | None:
+        """Column numbers of item keys (unknown keys are ignored); None stays None."""
+        if keys is None:
+            return None
+        idx = self.items.get_indexer(pd.Index(list(keys)))
+        return np.unique(idx[idx >= 0])
+
+    def summary(self) -> dict[str, Any]:
+        sizes = self.sizes
+        return {
+            "baskets": self.n_baskets,
+            "items": self.n_items,
+            "item_occurrences": int(self.matrix.nnz),
+            "density": self.matrix.nnz / max(self.n_baskets * self.n_items, 1),
+            "mean_size": float(sizes.mean()) if len(sizes) else 0.0,
+            "median_size": float(np.median(sizes)) if len(sizes) else 0.0,
+            "max_size": int(sizes.max()) if len(sizes) else 0,
+            "single_item_baskets": int((sizes == 1).sum()),
+        }
+
+    def __repr__(self) -> str:
+        return f"Baskets({self.n_baskets:,} baskets x {self.n_items:,} {self.level} items)"
+
+
+def baskets_from_transactions(
+    ds: Dataset | pd.DataFrame,
+    level: str = "product",
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    start: str | pd.Timestamp | None = None,
+    products: pd.DataFrame | None = None,
+    exclude: Iterable[Any] | None = None,
+) -> Baskets:
+    """One basket per order (``order_id``) of purchase lines, at product or category level.
+
+    Only purchase lines count (``amount > 0``, and ``quantity > 0`` where given): returns and
+    cancellations are not baskets.  Lines without a customer (anonymous sales) are kept: a
+    basket needs no customer.  ``start`` (inclusive) and ``as_of`` (the as-of day included)
+    restrict the dates.  At product level the display names come from the products table.
+    ``exclude`` drops lines of these item keys (e.g. :func:`service_items`: postage, fees).
+    Raises :class:`~crm_models.dataset.UnsupportedData` when there is no purchase line at all
+    up to ``as_of`` (only returns or zero amounts): there are no baskets.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    if isinstance(ds, Dataset):
+        if ds.transactions is None:
+            raise ValueError(f"dataset {ds.name!r} has no transactions table")
+        tx, products = ds.transactions, products if products is not None else ds.products
+    else:
+        tx = ds
+    column = "product_id" if level == "product" else "category"
+    if column not in tx.columns:
+        raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
+    keep = (tx["amount"] > 0).to_numpy() & tx[column].notna().to_numpy()
+    if "quantity" in tx.columns:
+        keep &= ~(tx["quantity"] <= 0).fillna(False).to_numpy()
+    if as_of is not None:
+        keep &= (
+            tx["order_date"] < pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+        ).to_numpy()
+    if not keep.any() and len(tx) and not (tx["amount"] > 0).any():
+        raise no_sales(
+            "there are no baskets to analyse", tx["order_date"].max() if as_of is None else as_of
+        )
+    if start is not None:
+        keep &= (tx["order_date"] >= pd.Timestamp(start)).to_numpy()
+    if exclude is not None:
+        keep &= ~tx[column].astype(str).isin([str(e) for e in exclude]).to_numpy()
+    tx = tx.loc[keep]
+    order_code, order_ids = pd.factorize(tx["order_id"], sort=True)
+    item_keys = tx[column].astype(str)
+    item_code, items = pd.factorize(item_keys, sort=True)
+    n_orders, n_items = len(order_ids), len(items)
+    matrix = sp.csr_matrix(
+        (np.ones(len(tx), dtype=np.int32), (order_code, item_code)), shape=(n_orders, n_items)
+    )
+    value = np.bincount(order_code, weights=tx["amount"].to_numpy(float), minlength=n_orders)
+    first = np.full(n_orders, -1, dtype=np.int64)
+    first[order_code[::-1]] = np.arange(len(tx))[::-1]  # first line of each order
+    customer = tx["customer_id"].to_numpy()[first] if n_orders else np.array([])
+    date = tx["order_date"].to_numpy()[first] if n_orders else np.array([], "datetime64[ns]")
+    items = pd.Index(items, name=column)
+    names = None
+    if level == "product" and products is not None and "name" in products.columns:
+        catalogue = products.assign(product_id=products["product_id"].astype(str))
+        catalogue = catalogue.drop_duplicates("product_id").set_index("product_id")["name"]
+        names = catalogue.reindex(items).astype(object)
+        names = names.where(names.notna(), pd.Series(items, index=items)).astype(str)
+    categories = None
+    if level == "product" and "category" in tx.columns:
+        cats = pd.DataFrame({"item": item_keys.to_numpy(), "category": tx["category"].to_numpy()})
+        cats = cats.dropna().drop_duplicates("item").set_index("item")["category"]
+        categories = cats.reindex(items)
+    return Baskets(
+        matrix,
+        items,
+        names=names,
+        categories=categories,
+        basket_ids=pd.Index(order_ids, name="order_id"),
+        value=value,
+        customer_id=customer,
+        date=date,
+        level=level,
+    )
+
+
+def baskets_from_lines(lines: Iterable[Iterable[str]], source: str | None = None) -> Baskets:
+    """Baskets of item labels, one list per basket (as
+    :func:`crm_models.data.basket_files.read_basket_lines` reads a basket file).
+
+    An item repeated within a basket counts once; ``source`` (the file) goes into ``info``.
+    """
+    rows: list[int] = []
+    labels: list[str] = []
+    n = 0
+    for found in lines:
+        found = list(found)
+        rows.extend([n] * len(found))
+        labels.extend(found)
+        n += 1
+    code, items = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+    matrix = sp.csr_matrix(
+        (np.ones(len(code), dtype=np.int32), (np.asarray(rows), code)), shape=(n, len(items))
+    )
+    info = {} if source is None else {"source": source}
+    return Baskets(matrix, pd.Index(items, name="item"), level="item", info=info)
+
+
+def as_baskets(
+    loaded: Dataset | list[list[str]], level: str = "product", source: str | None = None
+) -> Baskets:
+    """Baskets of what :func:`crm_models.data.basket_files.load_baskets` returned: a dataset's
+    orders at ``level`` (:func:`baskets_from_transactions`), or the lines of a basket file
+    (:func:`baskets_from_lines`, ``level`` does not apply)."""
+    if isinstance(loaded, Dataset):
+        return baskets_from_transactions(loaded, level=level)
+    return baskets_from_lines(loaded, source=source)
+
+
+SERVICE_NAMES = re.compile(  # the whole name is a service word, perhaps after one qualifier
+    r"\s*(?:\w+\s+)?(?:postage|carriage|delivery|shipping|manual|discount|bank charges?|fee|"
+    r"commission|samples?|adjust(?:ment)? bad debt)\s*",
+    re.IGNORECASE,
+)
+
+
+def service_items(ds: Dataset) -> list[str]:
+    """Product ids that are not merchandise, by name: postage, carriage, fees, discounts,
+    manual adjustments, samples (as in UCI Online Retail: POST, DOT, C2, M, D, BANK CHARGES,
+    AMAZONFEE, ...; "FRENCH CARRIAGE LANTERN" stays).  They say nothing about what goes together and must not be
+    offered; pass them as ``exclude``."""
+    if ds.products is None or "name" not in ds.products.columns:
+        return []
+    names = ds.products["name"].astype(str)
+    service = names.map(lambda n: SERVICE_NAMES.fullmatch(n) is not None).astype(bool)
+    return sorted(ds.products.loc[service, "product_id"].astype(str))
+
+
+# =========================================================================== thresholds
+def _fraction(x: float) -> Fraction:
+    """The decimal a user meant (0.8 -> 4/5, not the binary float just below it)."""
+    return Fraction(repr(float(x)))
+
+
+def min_count(min_support: float, n_baskets: int) -> int:
+    """Smallest basket count whose support reaches ``min_support`` (exactly: ceil(s * N))."""
+    if not 0 <= min_support <= 1:
+        raise ValueError(f"min_support must be in [0, 1], got {min_support}")
+    return max(math.ceil(_fraction(min_support) * n_baskets), 0)
+
+
+def confidence_ok(count_xy: np.ndarray, count_x: np.ndarray, min_confidence: float) -> np.ndarray:
+    """count_xy / count_x >= min_confidence, compared on integers."""
+    frac = _fraction(min_confidence)
+    return (
+        np.asarray(count_xy, dtype=object) * frac.denominator
+        >= np.asarray(count_x, dtype=object) * frac.numerator
+    )
+
+
+# =========================================================================== mining
+def _eclat(matrix: sp.csr_matrix, min_cnt: int, max_len: int) -> tuple[list[tuple], list[int]]:
+    """All itemsets (as tuples of column numbers, sorted) with count >= min_cnt, up to max_len."""
+    n_items = matrix.shape[1]
+    counts = np.bincount(matrix.indices, minlength=n_items)
+    frequent = np.flatnonzero(counts >= max(min_cnt, 1))
+    if len(frequent) == 0 or max_len < 1:
+        return [], []
+    # ascending frequency: rare prefixes first keeps the row slices small
+    frequent = frequent[np.argsort(counts[frequent], kind="stable")]
+    sub = matrix[:, frequent].tocsr()
+    sub.sort_indices()
+    n_f = len(frequent)
+    indptr, indices = sub.indptr.astype(np.int64), sub.indices.astype(np.int64)
+    csc = sub.tocsc()
+    csc.sort_indices()
+    sets: list[tuple] = []
+    cnts: list[int] = []
+
+    def extend(prefix: tuple, rows: np.ndarray, last: int) -> None:
+        # the items of the rows holding the prefix, only those after its last item
+        starts = indptr[rows]
+        lens = indptr[rows + 1] - starts
+        pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        idx = indices[pos]
+        later = idx > last
+        idx = idx[later]
+        ext = np.bincount(idx, minlength=n_f)
+        cand = np.flatnonzero(ext >= min_cnt)
+        if len(cand) == 0:
+            return
+        deeper = len(prefix) + 1 < max_len
+        if deeper:
+            row_of = np.repeat(rows, lens)[later]
+            order = np.argsort(idx, kind="stable")
+            row_sorted = row_of[order]
+            first = np.searchsorted(idx[order], cand)
+        for j, b in enumerate(cand):
+            itemset = (*prefix, int(b))
+            sets.append(itemset)
+            cnts.append(int(ext[b]))
+            if deeper and b < n_f - 1:
+                extend(itemset, row_sorted[first[j] : first[j] + ext[b]], int(b))
+
+    for a in range(n_f):
+        rows = csc.indices[csc.indptr[a] : csc.indptr[a + 1]].astype(np.int64)
+        sets.append((a,))
+        cnts.append(len(rows))
+        if max_len > 1 and a < n_f - 1:
+            extend((a,), rows, a)
+    mapped = [tuple(sorted(int(frequent[c]) for c in s)) for s in sets]
+    return mapped, cnts
+
+
+def _mlxtend(baskets: Baskets, min_cnt: int, max_len: int) -> tuple[list[tuple], list[int]]:
+    from mlxtend.frequent_patterns import fpgrowth
+
+    n = baskets.n_baskets
+    lowered = max(min_cnt - 0.5, 0.5) / n  # below the exact threshold; filtered on counts next
+    df = baskets.to_frame()
+    df.columns = range(baskets.n_items)
+    found = fpgrowth(df, min_support=lowered, use_colnames=True, max_len=max_len)
+    counts = np.rint(found["support"].to_numpy() * n).astype(np.int64)
+    keep = counts >= min_cnt
+    sets = [tuple(sorted(int(i) for i in s)) for s in found["itemsets"][keep]]
+    return sets, [int(c) for c in counts[keep]]
+
+
+def mine(
+    baskets: Baskets, min_cnt: int, max_len: int, engine: str, allowed: np.ndarray | None
+) -> tuple[list[tuple], list[int]]:
+    b = baskets
+    if allowed is not None:  # mine only allowed items (arules "none" appearance for the rest)
+        mask = np.zeros(b.n_items, dtype=bool)
+        mask[allowed] = True
+        m = b.matrix.tocsc()[:, np.flatnonzero(mask)]
+        keep_cols = np.flatnonzero(mask)
+        b = Baskets(m.tocsr(), b.items[keep_cols], level=b.level)
+    else:
+        keep_cols = None
+    if engine == "mlxtend":
+        sets, cnts = _mlxtend(b, min_cnt, max_len)
+    elif engine in ("eclat", "auto"):
+        sets, cnts = _eclat(b.matrix, min_cnt, max_len)
+    else:
+        raise ValueError(f"engine must be 'auto', 'eclat' or 'mlxtend', not {engine!r}")
+    if keep_cols is not None:
+        sets = [tuple(int(keep_cols[c]) for c in s) for s in sets]
+    return sets, cnts
+
+
+def _closed_maximal(sets: list[tuple], cnts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Flags: closed (no superset with the same count), maximal (no frequent superset).
+
+    Checking the supersets one item larger suffices (support is anti-monotone).  Itemsets at
+    ``max_len`` count as maximal within what was mined.
+    """
+    pos = {s: i for i, s in enumerate(sets)}
+    closed = np.ones(len(sets), dtype=bool)
+    maximal = np.ones(len(sets), dtype=bool)
+    for s, c in zip(sets, cnts, strict=True):
+        if len(s) < 2:
+            continue
+        for drop in range(len(s)):
+            j = pos.get(s[:drop] + s[drop + 1 :])
+            if j is not None:
+                maximal[j] = False
+                if cnts[j] == c:
+                    closed[j] = False
+    return closed, maximal
+
+
+def frequent_itemsets(
+    baskets: Baskets,
+    min_support: float = 0.1,
+    *,
+    min_len: int = 1,
+    max_len: int = 10,
+    target: str = "frequent",
+    items: Iterable[Any] | None = None,
+    engine: str = "auto",
+) -> pd.DataFrame:
+    """Frequent (or ``closed`` / ``maximal``) itemsets with ``count >= min_support * N``.
+
+    Returns a DataFrame with ``itemset`` (tuple of item keys), ``names``, ``length``, ``count``,
+    ``support``, ``closed`` and ``maximal`` (flags among the itemsets of at most ``max_len``
+    items), sorted by support.  ``items`` restricts mining to those items.
+    """
+    if target not in ("frequent", "closed", "maximal"):
+        raise ValueError("target must be 'frequent', 'closed' or 'maximal'")
+    n = baskets.n_baskets
+    min_cnt = min_count(min_support, n)
+    sets, cnts = mine(baskets, min_cnt, max_len, engine, baskets.codes(items))
+    closed, maximal = _closed_maximal(sets, cnts)
+    keys = baskets.items
+    lengths = np.array([len(s) for s in sets], dtype=np.int64)
+    out = pd.DataFrame(
+        {
+            "itemset": [tuple(keys[list(s)]) for s in sets],
+            "names": [tuple(baskets.name_of(keys[list(s)])) for s in sets],
+            "length": lengths,
+            "count": np.asarray(cnts, dtype=np.int64),
+            "closed": closed,
+            "maximal": maximal,
+        }
+    )
+    out["support"] = out["count"] / n
+    keep = out["length"] >= min_len
+    if target == "closed":
+        keep &= out["closed"]
+    elif target == "maximal":
+        keep &= out["maximal"]
+    out = out.loc[keep].sort_values(["count", "length"], ascending=[False, True], kind="stable")
+    out = out.reset_index(drop=True)
+    out.attrs.update(n_baskets=n, min_count=min_cnt, min_support=min_support)
+    return out
+
+
+def pair_affinities(baskets: Baskets, min_count: int = 1) -> pd.DataFrame:
+    """Every pair of items bought together: ``count`` (baskets with both), ``confidence``
+    (x -> y), ``lift``, as a long table with one row per ordered pair (x, y), x != y.
+
+    One sparse product ``X^T X``; meant for a few hundred items (categories, a catalogue).
+    """
+    m = baskets.matrix.astype(np.float32)
+    pair = (m.T @ m).tocoo()
+    n_item = np.bincount(baskets.matrix.indices, minlength=baskets.n_items).astype(float)
+    keep = (pair.row != pair.col) & (pair.data >= min_count)
+    x, y, c = pair.row[keep], pair.col[keep], pair.data[keep].astype(np.int64)
+    n = baskets.n_baskets
+    names = baskets.names.reindex(baskets.items).to_numpy()
+    out = pd.DataFrame(
+        {
+            "item": np.asarray(baskets.items)[x],
+            "with_item": np.asarray(baskets.items)[y],
+            "item_name": names[x],
+            "with_name": names[y],
+            "count": c,
+            "confidence": c / n_item[x],
+            "lift": c * n / (n_item[x] * n_item[y]),
+        }
+    )
+    return out.sort_values("lift", ascending=False, kind="stable").reset_index(drop=True)

@@ -1,0 +1,397 @@
+"""Association rules as arules computes them, their significance and redundancy, rules in words.
+
+Definitions (the same as R's arules, Hahsler, Gruen & Hornik 2005):
+
+* **Rules** ``X -> {y}`` have one item on the right-hand side; rule *length* counts the items of
+  both sides (``min_len=1`` admits ``{} -> {y}``, whose confidence is y's support).  Defaults as
+  arules' ``apriori``: support 0.1, confidence 0.8, length 1 to 10.
+* Thresholds are compared on exact integer counts (see :mod:`crm_models.baskets.mining`).
+* ``confidence = count(X u y) / count(X)``, ``coverage = count(X) / N``, ``lift = confidence /
+  supp(y)``, ``leverage = supp(X u y) - supp(X) supp(y)``, ``conviction = (1 - supp(y)) / (1 -
+  confidence)`` (infinite when confidence is 1).
+* **Significance** (:func:`add_significance`, as arules ``is.significant``): one-sided Fisher
+  exact test of independence of X and y, p = P(C >= count(X u y)) for C hypergeometric with
+  ``count(X)`` draws from N baskets of which ``count(y)`` hold y, adjusted for multiple testing
+  (Bonferroni by default, as arules 1.6-1.7.6; arules >= 1.7.7 defaults to no adjustment);
+  significant when the adjusted p <= alpha.
+* **Redundancy** (:func:`is_redundant`, as arules ``is.redundant``): a rule is redundant when the
+  rule set holds a more general rule (same consequent, antecedent a proper subset) with the
+  same or a higher confidence (Bayardo et al.'s improvement <= 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.baskets.mining import Baskets, confidence_ok, min_count, mine
+from crm_models.conditions import few
+
+__all__ = [
+    "ADJUST",
+    "RULE_COLUMNS",
+    "add_significance",
+    "association_rules",
+    "basket_summary",
+    "choose_min_support",
+    "fisher_p_values",
+    "is_redundant",
+    "is_significant",
+    "rank_rules",
+    "rule_revenue",
+    "rule_sentence",
+]
+
+ADJUST = ("none", "bonferroni", "holm", "fdr", "BH")
+
+
+RULE_COLUMNS = [
+    "antecedents",
+    "consequents",
+    "antecedent_names",
+    "consequent_names",
+    "length",
+    "count",
+    "support",
+    "confidence",
+    "coverage",
+    "lift",
+    "leverage",
+    "conviction",
+    "antecedent_count",
+    "consequent_count",
+]
+
+
+def association_rules(
+    baskets: Baskets,
+    min_support: float = 0.1,
+    min_confidence: float = 0.8,
+    *,
+    min_len: int = 1,
+    max_len: int = 10,
+    lhs: Iterable[Any] | None = None,
+    rhs: Iterable[Any] | None = None,
+    exclude: Iterable[Any] | None = None,
+    engine: str = "auto",
+) -> pd.DataFrame:
+    """Association rules ``X -> {y}`` exactly as arules' ``apriori`` (see the module docstring).
+
+    Item constraints (arules' ``appearance``): ``rhs`` - the consequent must be one of these
+    items (e.g. the products of a category); ``lhs`` - every antecedent item must be one of
+    these; ``exclude`` - items left out entirely.  Returns one row per rule with the columns of
+    :data:`RULE_COLUMNS`, sorted by lift; ``attrs`` hold ``n_baskets`` and the parameters.
+    """
+    if min_len < 1 or max_len < min_len:
+        raise ValueError("need 1 <= min_len <= max_len")
+    n = baskets.n_baskets
+    min_cnt = min_count(min_support, n)
+    lhs_c, rhs_c, excl_c = baskets.codes(lhs), baskets.codes(rhs), baskets.codes(exclude)
+    allowed = None
+    if lhs_c is not None and rhs_c is not None:
+        allowed = np.union1d(lhs_c, rhs_c)
+    if excl_c is not None and len(excl_c):
+        base = np.arange(baskets.n_items) if allowed is None else allowed
+        allowed = np.setdiff1d(base, excl_c)
+    sets, cnts = mine(baskets, min_cnt, max_len, engine, allowed)
+    count_of = dict(zip(sets, cnts, strict=True))
+    count_of[()] = n
+    ante, cons, c_xy, c_x, c_y = [], [], [], [], []
+    rhs_ok = None if rhs_c is None else set(rhs_c.tolist())
+    lhs_ok = None if lhs_c is None else set(lhs_c.tolist())
+    for s, c in zip(sets, cnts, strict=True):
+        if not min_len <= len(s) <= max_len:
+            continue
+        for k, y in enumerate(s):
+            if rhs_ok is not None and y not in rhs_ok:
+                continue
+            x = s[:k] + s[k + 1 :]
+            if lhs_ok is not None and not lhs_ok.issuperset(x):
+                continue
+            ante.append(x)
+            cons.append(y)
+            c_xy.append(c)
+            c_x.append(count_of[x])
+            c_y.append(count_of[(y,)])
+    c_xy_a = np.asarray(c_xy, dtype=np.int64)
+    c_x_a = np.asarray(c_x, dtype=np.int64)
+    c_y_a = np.asarray(c_y, dtype=np.int64)
+    ok = confidence_ok(c_xy_a, c_x_a, min_confidence) if len(c_xy_a) else np.zeros(0, bool)
+    ok = ok.astype(bool)
+    idx = np.flatnonzero(ok)
+    rules = _rule_frame(
+        baskets, [ante[i] for i in idx], [cons[i] for i in idx], c_xy_a[idx], c_x_a[idx], c_y_a[idx]
+    )
+    rules.attrs.update(
+        n_baskets=n,
+        min_support=min_support,
+        min_confidence=min_confidence,
+        min_count=min_cnt,
+        min_len=min_len,
+        max_len=max_len,
+        itemsets=sum(1 for s in sets if len(s) >= min_len),
+        level=baskets.level,
+    )
+    return rules
+
+
+def _rule_frame(baskets, ante, cons, c_xy, c_x, c_y) -> pd.DataFrame:
+    n = baskets.n_baskets
+    keys = baskets.items
+    supp = c_xy / n
+    conf = np.divide(c_xy, c_x, out=np.zeros(len(c_xy)), where=c_x > 0)
+    supp_y = c_y / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = conf / supp_y
+        conviction = np.where(conf >= 1, np.inf, (1 - supp_y) / (1 - conf))
+    antecedents = [tuple(keys[list(a)]) for a in ante]
+    consequents = [(keys[y],) for y in cons]
+    rules = pd.DataFrame(
+        {
+            "antecedents": antecedents,
+            "consequents": consequents,
+            "antecedent_names": [tuple(baskets.name_of(a)) for a in antecedents],
+            "consequent_names": [tuple(baskets.name_of(c)) for c in consequents],
+            "length": np.array([len(a) + 1 for a in ante], dtype=np.int64),
+            "count": np.asarray(c_xy, dtype=np.int64),
+            "support": supp,
+            "confidence": conf,
+            "coverage": c_x / n,
+            "lift": lift,
+            "leverage": supp - (c_x / n) * supp_y,
+            "conviction": conviction,
+            "antecedent_count": np.asarray(c_x, dtype=np.int64),
+            "consequent_count": np.asarray(c_y, dtype=np.int64),
+        },
+        columns=RULE_COLUMNS,
+    )
+    # ties broken by the rule's text, so the order does not depend on the mining engine
+    rules["_key"] = [
+        "\x1f".join(map(str, a)) + "\x1e" + str(c[0])
+        for a, c in zip(antecedents, consequents, strict=True)
+    ]
+    rules = rules.sort_values(
+        ["lift", "count", "length", "_key"], ascending=[False, False, True, True], kind="stable"
+    )
+    return rules.drop(columns="_key").reset_index(drop=True)
+
+
+# =========================================================================== hygiene
+def _p_adjust(p: np.ndarray, method: str) -> np.ndarray:
+    """Multiple-testing adjustment as R's ``p.adjust`` (none, bonferroni, holm, fdr/BH)."""
+    p = np.asarray(p, dtype=float)
+    m = len(p)
+    if method == "none" or m == 0:
+        return p.copy()
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    if method == "holm":
+        order = np.argsort(p, kind="stable")
+        adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+        out = np.empty(m)
+        out[order] = np.minimum(adj, 1.0)
+        return out
+    if method in ("fdr", "BH"):
+        order = np.argsort(p, kind="stable")[::-1]
+        ranks = np.arange(m, 0, -1)
+        adj = np.minimum.accumulate(m / ranks * p[order])
+        out = np.empty(m)
+        out[order] = np.minimum(adj, 1.0)
+        return out
+    raise ValueError(f"adjust must be one of {ADJUST}, not {method!r}")
+
+
+def fisher_p_values(rules: pd.DataFrame, n_baskets: int | None = None) -> np.ndarray:
+    """One-sided Fisher exact test p-values of the rules (arules ``fishersExactTest``)."""
+    from scipy.stats import hypergeom
+
+    n = int(n_baskets or rules.attrs["n_baskets"])
+    c_xy = rules["count"].to_numpy(np.int64)
+    c_x = rules["antecedent_count"].to_numpy(np.int64)
+    c_y = rules["consequent_count"].to_numpy(np.int64)
+    return hypergeom.sf(c_xy - 1, n, c_y, c_x)
+
+
+def add_significance(
+    rules: pd.DataFrame,
+    alpha: float = 0.01,
+    adjust: str = "bonferroni",
+    n_baskets: int | None = None,
+) -> pd.DataFrame:
+    """Copy of ``rules`` with ``p_value``, ``p_adjusted`` and ``significant`` (as arules)."""
+    out = rules.copy()
+    p = fisher_p_values(rules, n_baskets)
+    out["p_value"] = p
+    out["p_adjusted"] = _p_adjust(p, adjust)
+    out["significant"] = out["p_adjusted"] <= alpha
+    out.attrs.update(rules.attrs, alpha=alpha, adjust=adjust)
+    return out
+
+
+def is_significant(
+    rules: pd.DataFrame, alpha: float = 0.01, adjust: str = "bonferroni", n_baskets=None
+) -> pd.Series:
+    """Boolean Series: rules whose adjusted Fisher p-value is <= alpha."""
+    return add_significance(rules, alpha, adjust, n_baskets)["significant"]
+
+
+def is_redundant(rules: pd.DataFrame, measure: str = "confidence") -> pd.Series:
+    """Boolean Series: a more general rule in the set has the same or a higher ``measure``.
+
+    More general = same consequent, antecedent a proper subset (the empty antecedent included
+    when such a rule is in the set), exactly as arules ``is.redundant`` (improvement <= 0).
+    """
+    value = rules[measure].to_numpy(float)
+    best: dict[tuple, float] = {}
+    keys = [
+        (cons, frozenset(ante))
+        for ante, cons in zip(rules["antecedents"], rules["consequents"], strict=True)
+    ]
+    for key, v in zip(keys, value, strict=True):
+        best[key] = max(v, best.get(key, -np.inf))
+    flags = np.zeros(len(rules), dtype=bool)
+    for i, (ante, cons) in enumerate(zip(rules["antecedents"], rules["consequents"], strict=True)):
+        a = tuple(ante)
+        for size in range(len(a)):
+            if any(
+                best.get((cons, frozenset(sub)), -np.inf) >= value[i]
+                for sub in combinations(a, size)
+            ):
+                flags[i] = True
+                break
+    return pd.Series(flags, index=rules.index, name="redundant")
+
+
+def rule_revenue(rules: pd.DataFrame, baskets: Baskets) -> pd.DataFrame:
+    """Copy of ``rules`` with ``revenue`` (value of the baskets holding the whole rule) and
+    ``revenue_share`` of all basket value: the money behind a rule."""
+    out = rules.copy()
+    if baskets.value is None:
+        out["revenue"] = np.nan
+        out["revenue_share"] = np.nan
+        return out
+    csc = baskets.matrix.tocsc()
+    csc.sort_indices()
+    col = {k: i for i, k in enumerate(baskets.items)}
+    cache: dict[frozenset, float] = {}
+    revenue = np.empty(len(rules))
+    for i, (ante, cons) in enumerate(zip(rules["antecedents"], rules["consequents"], strict=True)):
+        key = frozenset((*ante, *cons))
+        if key not in cache:
+            cols = sorted((col[k] for k in key), key=lambda c: csc.indptr[c + 1] - csc.indptr[c])
+            rows = csc.indices[csc.indptr[cols[0]] : csc.indptr[cols[0] + 1]]
+            for c in cols[1:]:
+                rows = np.intersect1d(
+                    rows, csc.indices[csc.indptr[c] : csc.indptr[c + 1]], assume_unique=True
+                )
+            cache[key] = float(baskets.value[rows].sum())
+        revenue[i] = cache[key]
+    out["revenue"] = revenue
+    total = float(baskets.value.sum())
+    out["revenue_share"] = revenue / total if total else np.nan
+    return out
+
+
+def rank_rules(rules: pd.DataFrame, by: str = "lift", top: int | None = None) -> pd.DataFrame:
+    """Rules ranked by ``lift`` (ties: count) or by covered ``revenue`` (ties: lift)."""
+    if by == "lift":
+        order = ["lift", "count"]
+    elif by == "revenue":
+        if "revenue" not in rules.columns:
+            raise ValueError("rank by revenue needs rule_revenue(rules, baskets) first")
+        order = ["revenue", "lift"]
+    else:
+        order = [by, "lift"]
+    ranked = rules.sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
+    return ranked.head(top) if top else ranked
+
+
+def _join(names: Iterable[str]) -> str:
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def rule_sentence(rule: pd.Series | dict) -> str:
+    """A rule in words: "Customers who buy X are 3.2 times as likely to buy Y"."""
+    ante = list(rule["antecedent_names"])
+    cons = _join(rule["consequent_names"])
+    if not ante:
+        return f"{rule['confidence']:.0%} of all baskets hold {cons}"
+    lift = rule["lift"]
+    strength = f"{lift:.1f} times as likely" if lift >= 1.05 else "about as likely"
+    if lift < 0.95:
+        strength = f"{1 / lift:.1f} times less likely"
+    return (
+        f"Customers who buy {_join(ante)} are {strength} to buy {cons} "
+        f"({rule['confidence']:.0%} of their baskets hold it)"
+    )
+
+
+def basket_summary(
+    baskets: Baskets,
+    min_support: float = 0.1,
+    min_confidence: float = 0.8,
+    min_len: int = 1,
+    max_len: int = 10,
+    top: int = 20,
+) -> dict[str, Any]:
+    """Counts and the strongest rules (by lift) as plain data (the CLI's ``--json``)."""
+    rules = association_rules(
+        baskets, min_support, min_confidence, min_len=min_len, max_len=max_len
+    )
+    ranked = rank_rules(rules, "lift", top)
+    return {
+        "baskets": baskets.n_baskets,
+        "items": baskets.n_items,
+        "level": baskets.level,
+        "min_support": min_support,
+        "min_confidence": min_confidence,
+        "min_count": rules.attrs["min_count"],
+        "itemsets": int(rules.attrs["itemsets"]),
+        "rules": len(rules),
+        "top_rules": [
+            {
+                "antecedents": list(r.antecedent_names),
+                "consequents": list(r.consequent_names),
+                "support": float(r.support),
+                "confidence": float(r.confidence),
+                "lift": float(r.lift),
+                "count": int(r.count),
+            }
+            for r in ranked.itertuples()
+        ],
+    }
+
+
+def choose_min_support(
+    baskets: Baskets,
+    min_confidence: float = 0.1,
+    target_rules: int = 40,
+    candidates: Iterable[float] = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005),
+    min_baskets: int = 20,
+) -> float:
+    """The largest support among ``candidates`` giving at least ``target_rules`` rules of two
+    or more items (never a threshold under ``min_baskets`` baskets); a report's default.
+    Raises :class:`~crm_models.dataset.UnsupportedData` with fewer than ``min_baskets``
+    baskets."""
+    if baskets.n_baskets < min_baskets:
+        raise few(
+            baskets.n_baskets,
+            "basket (order with purchases)",
+            "baskets (orders with purchases)",
+            "look for products bought together",
+            min_baskets,
+        )
+    floor = min_baskets / max(baskets.n_baskets, 1)
+    usable = [c for c in sorted(candidates, reverse=True) if c >= floor] or [floor]
+    for c in usable:
+        rules = association_rules(baskets, c, min_confidence, min_len=2, max_len=3)
+        if len(rules) >= target_rules:
+            return c
+    return usable[-1]

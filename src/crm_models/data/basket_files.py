@@ -1,0 +1,59 @@
+"""Basket files (one basket per line, comma-separated) and what the ``basket`` verb opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crm_models.data.contract import DataError
+from crm_models.data.dataset import Dataset
+from crm_models.data.loading import load_dataset, recognise
+
+__all__ = ["is_basket_file", "load_baskets", "read_basket_lines"]
+
+
+def read_basket_lines(path: str | Path) -> list[list[str]]:
+    """A basket file: one basket per line, items separated by commas, no header.
+
+    This is the format of arules' Groceries export (``groceries.csv``: 9,835 baskets over 169
+    items, per its SOURCE.md and arules ``summary(Groceries)``).  Items are trimmed, empty items
+    ignored; empty lines are skipped.  Returns the items of each basket in file order (an item
+    repeated within a line is kept here; :func:`crm_models.baskets.baskets_from_lines` counts
+    it once).
+    """
+    lines: list[list[str]] = []
+    with open(path, encoding="utf-8-sig") as fh:
+        for line in fh:
+            found = [s.strip() for s in line.rstrip("\r\n").split(",")]
+            found = [s for s in found if s]
+            if not found:
+                continue
+            lines.append(found)
+    if not lines:
+        raise ValueError(f"{path}: no baskets found (one basket per line, comma-separated)")
+    return lines
+
+
+def is_basket_file(path: Path) -> bool:
+    """True for a ``.csv``/``.txt``/``.basket``/``.tsv`` file that is no recognised dataset (a
+    ``.txt`` file: when its first line holds a comma)."""
+    if path.is_dir() or path.suffix.lower() not in (".csv", ".txt", ".basket", ".tsv"):
+        return False
+    if path.suffix.lower() == ".txt":  # CDNOW logs are whitespace-separated numbers
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.readline()
+        return "," in head
+    try:
+        recognise(path)
+    except DataError:
+        return True
+    return False
+
+
+def load_baskets(spec: str | Path) -> Dataset | list[list[str]]:
+    """The lines of a basket file (:func:`read_basket_lines`), or else the dataset named by
+    ``spec`` (name, folder or recognised file); :func:`crm_models.baskets.as_baskets` makes
+    baskets of either."""
+    path = Path(spec)
+    if path.exists() and is_basket_file(path):
+        return read_basket_lines(path)
+    return load_dataset(spec)

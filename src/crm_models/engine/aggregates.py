@@ -1,0 +1,464 @@
+"""The heavy aggregations as relational (ibis) expressions: written once, run on DuckDB, Spark
+or PostgreSQL (:mod:`crm_models.engine`).
+
+Each function here returns the *same* compact frame as its NumPy counterpart in the analysis
+modules (per-customer sums for the customer view, RFM scores, cohort counts, basket item and
+pair counts, period totals), so the models downstream never know which engine ran; tests
+compare the two column by column on CDNOW and ``demo``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.data.contract import SCHEMAS, Problem
+from crm_models.data.privacy import quote_value
+from crm_models.units import as_of_day, unit_days
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from crm_models.engine.sources import Source
+
+EPOCH = "1970-01-01"
+CHANNEL_GROSS = "channel_gross_"  # prefix of the per-channel gross sales columns
+MAX_CHANNELS = 50  # beyond this many channels, per-channel shares are left out (as in NumPy)
+
+
+def _ibis():
+    import ibis
+
+    return ibis
+
+
+def day_number(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole days since 1970-01-01 of a timestamp's date (as :func:`features._day_numbers`)."""
+    ibis = _ibis()
+    return ts.date().delta(ibis.date(EPOCH), unit="day")
+
+
+def count_if(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """Rows where a condition holds (portable: PostgreSQL cannot cast booleans to integers)."""
+    return _ibis().ifelse(condition, 1, 0).sum()
+
+
+def lines_as_of(src: Source, as_of: pd.Timestamp) -> ir.Table:
+    """Known customers' lines dated on or before the as-of day."""
+    ibis = _ibis()
+    tx = src.customer_lines()
+    return tx.filter(tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1)))
+
+
+def _mode(t: ir.Table, column: str, weight: str, label: str, count: str) -> ir.Table:
+    """Per customer: the ``column`` value with the largest total ``weight`` (ties: the first
+    label alphabetically) as ``label``, and the number of distinct values as ``count``."""
+    ibis = _ibis()
+    g = t.filter(t[column].notnull()).group_by(["customer_id", column]).agg(w=t[weight].sum())
+    ranked = g.mutate(
+        rn=ibis.row_number().over(
+            group_by=g.customer_id, order_by=[ibis.desc(g.w), ibis.asc(g[column])]
+        ),
+        n=g.count().over(group_by=g.customer_id),
+    )
+    top = ranked.filter(ranked.rn == 0)
+    return top.select("customer_id", **{label: top[column], count: top.n})
+
+
+def _frame(src: Source, expr: ir.Table) -> pd.DataFrame:
+    """Execute and return a customer-indexed frame in the dtypes pandas itself would give
+    (nanosecond datetimes, inferred string columns), sorted by customer id."""
+    df = src.frame(expr)
+    for col in df.columns:
+        if df[col].dtype.kind == "M" and df[col].dtype != "datetime64[ns]":
+            df[col] = df[col].astype("datetime64[ns]")
+        elif df[col].dtype == object:
+            df[col] = df[col].infer_objects()
+    return df.set_index("customer_id").sort_index()
+
+
+def customer_sums(src: Source, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The per-customer sums of :func:`crm_models.features._transaction_sums`, in the engine."""
+    return _conform_sums(_frame(src, customer_sums_expr(src, as_of)))
+
+
+def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
+    """The expression behind :func:`customer_sums` (other aggregates build on it)."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    cols = set(t.columns)
+    t = t.mutate(
+        day=day_number(t.order_date),
+        gross=ibis.ifelse(t.amount >= 0, t.amount, 0.0),
+    )
+    buys = t.filter(t.amount >= 0)
+    days = buys.group_by(["customer_id", "day"]).agg(day_amount=buys.amount.sum())
+    btyd = days.group_by("customer_id").agg(  # one row per (customer, day): argmin is exact
+        first_day=days.day.min(),
+        last_day=days.day.max(),
+        n_days=days.count(),
+        total=days.day_amount.sum(),
+        first_amount=days.day_amount.argmin(days.day),
+    )
+    line_sums: dict[str, Any] = {
+        "revenue": t.amount.sum(),
+        "gross_sales": t.gross.sum(),
+    }
+    if "quantity" in cols:
+        line_sums["items"] = ibis.ifelse(t.amount >= 0, t.quantity.fill_null(0.0), 0.0).sum()
+    if "channel" in cols:
+        channels = src.execute(t.select("channel").distinct().limit(MAX_CHANNELS + 1))["channel"]
+        channels = sorted(c for c in channels.dropna())
+        if len(channels) <= MAX_CHANNELS:
+            for ch in channels:
+                line_sums[f"{CHANNEL_GROSS}{ch}"] = ibis.ifelse(t.channel == ch, t.gross, 0.0).sum()
+    per_customer = t.group_by("customer_id").agg(**line_sums)
+    orders = t.group_by(["customer_id", "order_id"]).agg(net=t.amount.sum())
+    order_counts = orders.group_by("customer_id").agg(
+        orders=count_if(orders.net > 0),
+        return_orders=count_if(orders.net < 0),
+    )
+    view = per_customer
+    parts = [btyd, order_counts]
+    if "category" in cols:
+        parts.append(_mode(t, "category", "gross", "favourite_category", "n_categories"))
+    if "region" in cols:
+        parts.append(_mode(t, "region", "gross", "region", "n_regions").drop("n_regions"))
+    for part in parts:
+        joined = view.left_join(part, "customer_id")
+        view = joined.drop("customer_id_right") if "customer_id_right" in joined.columns else joined
+    return view
+
+
+def _conform_sums(out: pd.DataFrame) -> pd.DataFrame:
+    """Engine results in the NumPy path's dtypes (integers, object labels)."""
+    for col in ("n_days", "orders", "return_orders", "n_categories"):
+        if col in out.columns:
+            out[col] = out[col].fillna(0).astype(np.int64)
+    return out
+
+
+def attributes_as_of(src: Source, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Customer attributes of those signed up by the as-of day (as the NumPy path)."""
+    ibis = _ibis()
+    c = src.table("customers")
+    if "signup_date" in c.columns:
+        c = c.filter(
+            c.signup_date.isnull() | (c.signup_date < ibis.timestamp(as_of + pd.Timedelta(days=1)))
+        )
+    return _frame(src, c)
+
+
+def campaign_features(src: Source, as_of: pd.Timestamp, window_days: int) -> pd.DataFrame:
+    """Contacts sent by the as-of day and the responses whose window has closed (the same
+    frame as :func:`crm_models.features._campaign_features`)."""
+    ibis = _ibis()
+    c = src.table("campaigns")
+    day_after = ibis.timestamp(as_of + pd.Timedelta(days=1))
+    t = c.filter((c.sent_date < day_after) & c.treated.fill_null(False))
+    closed = t.sent_date + ibis.interval(days=window_days) < day_after
+    out = t.group_by("customer_id").agg(
+        contacts=t.count(),
+        last_contact=t.sent_date.max(),
+        measured_contacts=count_if(closed),
+        responses=count_if(closed & t.responded.fill_null(False)),
+        response_amount=ibis.ifelse(closed, t.response_amount, None).sum(),
+    )
+    frame = _frame(src, out)
+    frame["contacts"] = frame["contacts"].astype(np.int64)
+    return frame
+
+
+# --------------------------------------------------------------------------- RFM
+def rfm_ranks(src: Source, as_of: pd.Timestamp, q: int = 5, unit: str = "D") -> pd.DataFrame:
+    """RFM values and quantile scores of the buyers, ranked in the engine.
+
+    The scores are those of :class:`crm_models.segmentation.RFMScorer` fitted on the same
+    customers: ``1 + floor(q * below / n)`` where ``below`` counts buyers with a strictly lower
+    value (SQL's ``RANK() - 1``).  Recency is scored negated (fewer periods is better).
+    """
+
+    ibis = _ibis()
+    s = customer_sums_expr(src, as_of)
+    s = s.filter(s.n_days > 0)
+    v = s.select(
+        "customer_id",
+        recency=((as_of_day(as_of) - s.last_day) / unit_days(unit)).floor().cast("float64"),
+        frequency=s.orders.fill_null(0).cast("float64"),
+        monetary=s.revenue.cast("float64").round(6),
+    )
+    n = v.count().over()
+
+    def score(col: ir.NumericValue) -> ir.IntegerValue:
+        below = ibis.rank().over(order_by=col)
+        return ibis.least((1 + (q * below / n).floor()).cast("int64"), q)
+
+    out = v.mutate(r=score(-v.recency), f=score(v.frequency), m=score(v.monetary))
+    return _frame(src, out)
+
+
+# --------------------------------------------------------------------------- periods
+def period_code(ts: ir.TimestampValue, freq: str) -> ir.IntegerValue:
+    """Integer period numbers as :func:`crm_models.retention._period_codes` (months since
+    1970, quarters, Monday-based weeks)."""
+    if freq in ("M", "Q"):
+        months = (ts.year() - 1970) * 12 + ts.month() - 1
+        return months if freq == "M" else (months.cast("float64") / 3).floor().cast("int64")
+    if freq == "W":
+        return ((day_number(ts) + 3).cast("float64") / 7).floor().cast("int64")
+    raise ValueError(f"unknown period {freq!r}; use M, Q or W")
+
+
+def cohort_counts(
+    src: Source, as_of: pd.Timestamp, freq: str = "M"
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
+    the customers who bought and the net revenue — the counts behind
+    :func:`crm_models.retention.cohorts`."""
+    t = lines_as_of(src, as_of)
+    t = t.mutate(per=period_code(t.order_date, freq))
+    first = t.filter(t.amount >= 0).group_by("customer_id").agg(cohort=lambda x: x.per.min())
+    j = t.inner_join(first, "customer_id")
+    j = j.mutate(k=j.per - j.cohort).filter(lambda x: x.k >= 0)
+    sizes = src.execute(first.group_by("cohort").agg(customers=first.count()))
+    active = (
+        j.filter(j.amount >= 0)
+        .select("customer_id", "cohort", "k")
+        .distinct()
+        .group_by(["cohort", "k"])
+        .agg(active=lambda x: x.count())
+    )
+    revenue = j.group_by(["cohort", "k"]).agg(revenue=j.amount.sum())
+    cells = revenue.left_join(active, ["cohort", "k"]).drop("cohort_right", "k_right")
+    cells = src.execute(cells)
+    cells["active"] = cells["active"].fillna(0).astype(np.int64)
+    sizes = sizes.set_index("cohort")["customers"].astype(np.int64).sort_index()
+    return sizes, cells.sort_values(["cohort", "k"]).reset_index(drop=True)
+
+
+def order_period_totals(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataFrame:
+    """Per period (code as :func:`period_code`): net revenue, gross revenue, returns, orders
+    and active and new customers of the netted orders (as :func:`crm_models.revenue.nlv_table`:
+    lines netted per customer and order, an order dated by its first line)."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    key = ibis.coalesce(
+        t.order_id.cast("string"), "__line_" + ibis.row_number().over().cast("string")
+    )
+    orders = (
+        t.mutate(order_key=key)
+        .group_by(["customer_id", "order_key"])
+        .agg(start=lambda x: x.order_date.min(), amount=lambda x: x.amount.sum())
+    )
+    orders = orders.mutate(period=period_code(orders.start, freq))
+    buys = orders.filter(orders.amount > 0)
+    first = buys.group_by("customer_id").agg(period=lambda x: x.period.min())
+    totals = orders.group_by("period").agg(
+        revenue=orders.amount.sum(),
+        gross_revenue=ibis.ifelse(orders.amount > 0, orders.amount, 0.0).sum(),
+        returns_amount=ibis.ifelse(orders.amount <= 0, orders.amount, 0.0).sum(),
+        orders=count_if(orders.amount > 0),
+        active_customers=ibis.ifelse(orders.amount > 0, orders.customer_id, None).nunique(),
+    )
+    new = first.group_by("period").agg(new_customers=lambda x: x.count())
+    out = totals.left_join(new, "period").drop("period_right")
+    frame = src.execute(out).set_index("period").sort_index()
+    for col in ("orders", "active_customers", "new_customers"):
+        frame[col] = frame[col].fillna(0).astype(np.int64)
+    return frame
+
+
+# --------------------------------------------------------------------------- baskets
+def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
+    """Distinct (basket, item) pairs of purchase lines, as
+    :func:`crm_models.basket.baskets_from_transactions` keeps them."""
+    ibis = _ibis()
+    column = "product_id" if level == "product" else "category"
+    tx = src.table("transactions")
+    keep = (tx.amount > 0) & tx[column].notnull()
+    if "quantity" in tx.columns:
+        keep &= ~(tx.quantity <= 0).fill_null(False)
+    if as_of is not None:
+        keep &= tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))
+    t = tx.filter(keep)
+    return t.select(basket=t.order_id, item=t[column].cast("string")).distinct()
+
+
+def basket_item_counts(
+    src: Source, level: str = "product", as_of: pd.Timestamp | None = None
+) -> tuple[int, pd.Series]:
+    """Number of baskets and, per item, the baskets containing it (``Baskets.item_counts``)."""
+    pairs = _basket_pairs(src, level, as_of)
+    n = int(src.execute(pairs.basket.nunique()))
+    counts = src.execute(pairs.group_by("item").agg(baskets=lambda x: x.count()))
+    series = counts.set_index("item")["baskets"].astype(np.int64)
+    return n, series.sort_index()
+
+
+def basket_pair_counts(
+    src: Source,
+    level: str = "product",
+    as_of: pd.Timestamp | None = None,
+    min_count: int = 1,
+) -> pd.DataFrame:
+    """Baskets containing both items of each pair (``item < with_item``) with at least
+    ``min_count`` baskets; items below ``min_count`` are dropped before the self-join (no pair
+    can be more frequent than its items), which keeps the join small."""
+    pairs = _basket_pairs(src, level, as_of)
+    if min_count > 1:
+        frequent = pairs.group_by("item").agg(n=lambda x: x.count())
+        frequent = frequent.filter(frequent.n >= min_count).select("item")
+        pairs = pairs.semi_join(frequent, "item")
+    right = pairs.rename(basket2="basket", with_item="item")
+    joined = pairs.inner_join(right, [pairs.basket == right.basket2, pairs.item < right.with_item])
+    counts = joined.group_by(["item", "with_item"]).agg(count=lambda x: x.count())
+    counts = counts.filter(counts["count"] >= min_count)
+    out = src.execute(counts)
+    out["count"] = out["count"].astype(np.int64)
+    return out.sort_values(["item", "with_item"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- data checks
+_CAST_ISSUE = {"date": "unparseable date", "number": "not a number", "bool": "not a yes/no value"}
+
+
+def _examples(src: Source, t: ir.Table, bad: ir.BooleanValue, cols: list[str]) -> list[str]:
+    rows = src.execute(t.filter(bad).select(*cols).limit(3))
+    return [", ".join(f"{c}={quote_value(r[c])}" for c in cols) for _, r in rows.iterrows()]
+
+
+def validation_problems(src: Source, duplicates: str = "error") -> list:
+    """Every contract problem of an out-of-core source, counted in the engine: missing
+    required columns, missing values, values that do not parse, ids that look like e-mail
+    addresses (hashed only on the in-memory path) and exact duplicate lines."""
+
+    problems: list[Problem] = []
+    for name, t in src.tables.items():
+        file = src.files.get(name, name)
+        raw = src.raw.get(name, t)
+        specs = {c.name: c for c in SCHEMAS[name]}
+        for spec in specs.values():
+            if spec.required and spec.name not in t.columns:
+                found = ", ".join(t.columns)
+                problems.append(
+                    Problem(file, spec.name, f"required column missing (found: {found})", 0)
+                )
+        checks = []
+        for col in t.columns:
+            spec = specs.get(col)
+            if spec is None:
+                continue
+            before = raw[col]
+            if before.type().is_string():
+                before = before.strip().nullif("")
+            cast = t[col].type()
+            value = before if before.type() == cast else before.try_cast(cast)
+            if spec.required and not (name == "transactions" and col == "customer_id"):
+                checks.append((col, "missing value", before.isnull()))
+            if spec.kind in _CAST_ISSUE:
+                checks.append((col, _CAST_ISSUE[spec.kind], before.notnull() & value.isnull()))
+            if spec.kind == "id" and str(value.type()).startswith("string"):
+                checks.append(
+                    (
+                        col,
+                        "ids look like e-mail addresses (use --engine pandas)",
+                        value.contains("@"),
+                    )
+                )
+        if not checks:
+            continue
+        counts = src.execute(
+            raw.aggregate(**{f"c{i}": count_if(bad) for i, (_, _, bad) in enumerate(checks)})
+        )
+        for i, (col, issue, bad) in enumerate(checks):
+            n = int(counts[f"c{i}"].iloc[0] or 0)
+            if n:
+                problems.append(Problem(file, col, issue, n, _examples(src, raw, bad, [col])))
+        if name == "transactions" and duplicates == "error":
+            dup = int(src.execute(t.count()) - src.execute(t.distinct().count()))
+            if dup:
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        "duplicate lines (set duplicates: drop or keep in mapping.json)",
+                        dup,
+                    )
+                )
+    return problems
+
+
+def source_summary(src: Source) -> dict[str, Any]:
+    """Headline counts of a source, computed in the engine (the keys of
+    :func:`crm_models.datasets.dataset_summary`)."""
+    ibis = _ibis()
+    out: dict[str, Any] = {
+        "name": src.name,
+        "source": src.location,
+        "engine": src.engine,
+        **({"fingerprint": src.fingerprint} if src.fingerprint else {}),
+        "tables": {n: int(src.execute(t.count())) for n, t in src.tables.items()},
+    }
+    if src.has("transactions"):
+        tx = src.table("transactions")
+        row = src.execute(
+            tx.aggregate(
+                customers=tx.customer_id.nunique(),
+                orders=tx.order_id.nunique(),
+                revenue=tx.amount.sum(),
+                returns=ibis.ifelse(tx.amount < 0, tx.amount, 0.0).sum(),
+                anonymous_lines=count_if(tx.customer_id.isnull()),
+                first_date=tx.order_date.min(),
+                last_date=tx.order_date.max(),
+            )
+        ).iloc[0]
+        out.update(
+            customers=int(row["customers"]),
+            transactions=out["tables"]["transactions"],
+            orders=int(row["orders"]),
+            revenue=round(float(row["revenue"]), 2),
+            returns=round(abs(float(row["returns"])), 2),
+            anonymous_lines=int(row["anonymous_lines"] or 0),
+            first_date=str(pd.Timestamp(row["first_date"]).date()),
+            last_date=str(pd.Timestamp(row["last_date"]).date()),
+        )
+    else:
+        customers = src.table("customers")
+        out.update(
+            customers=int(src.execute(customers.customer_id.nunique()))
+            if customers is not None
+            else 0,
+            transactions=0,
+            orders=0,
+            revenue=0.0,
+            first_date=None,
+            last_date=None,
+        )
+    if src.has("campaigns"):
+        c = src.table("campaigns")
+        row = src.execute(
+            c.aggregate(
+                campaigns=c.campaign_id.nunique(),
+                contacts=count_if(c.treated.fill_null(False)),
+                first=c.sent_date.min(),
+                last=c.sent_date.max(),
+            )
+        ).iloc[0]
+        out["campaigns"] = int(row["campaigns"])
+        out["campaign_contacts"] = int(row["contacts"])
+        out["first_date"] = out["first_date"] or str(pd.Timestamp(row["first"]).date())
+        out["last_date"] = out["last_date"] or str(pd.Timestamp(row["last"]).date())
+    out["cleaning"] = list(src.notes)
+    return out
+
+
+def first_line_date(src: Source, as_of: pd.Timestamp) -> pd.Timestamp | None:
+    """Date of the first transaction line (anonymous lines included) up to the as-of day."""
+    ibis = _ibis()
+    tx = src.table("transactions")
+    first = src.execute(
+        tx.filter(tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))).order_date.min()
+    )
+    return None if first is None or pd.isna(first) else pd.Timestamp(first)

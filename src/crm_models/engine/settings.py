@@ -1,0 +1,142 @@
+"""Engine settings: which engine aggregates (``--engine``), its memory cap, the Spark master,
+and the DuckDB and Spark connections."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+ENGINES = ("auto", "pandas", "duckdb", "spark")
+AUTO_PANDAS_LINES = 2_000_000
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency of the chosen engine is not installed."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Which engine and its limits (``memory_limit`` e.g. ``"8GB"`` for DuckDB)."""
+
+    name: str = "auto"
+    memory_limit: str | None = None
+    spark_master: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"unknown engine {self.name!r}; use one of {', '.join(ENGINES)}")
+
+    def resolved(self, lines: int | None) -> str:
+        """The concrete engine for a dataset of ``lines`` transaction lines (None: unknown,
+        i.e. files not yet read)."""
+        if self.name != "auto":
+            return self.name
+        return "pandas" if lines is not None and lines < AUTO_PANDAS_LINES else "duckdb"
+
+
+def require_extra(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(
+            f"the {extra} engine needs {module!r}: pip install 'crm-models[{extra}]'"
+        )
+
+
+@cache
+def duckdb_backend(memory_limit: str | None = None) -> Any:
+    """An in-process DuckDB (one per memory limit), spilling to a temporary folder."""
+    import ibis
+
+    limit = memory_limit or os.environ.get("CRM_MODELS_MEMORY_LIMIT")
+    spill = tempfile.mkdtemp(prefix="crm-models-duckdb-")
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    config: dict[str, Any] = {
+        "temp_directory": spill,
+        "preserve_insertion_order": False,
+    }
+    if limit:
+        config["memory_limit"] = limit
+    return ibis.duckdb.connect(**config)
+
+
+@cache
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session (``local[2]`` by default) set up for crm-models: UTC timestamps, the
+    current interpreter for workers, loopback networking for local mode, quiet logs."""
+    require_extra("pyspark", "spark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    master = master or os.environ.get("SPARK_MASTER") or "local[2]"
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master(master)
+        .appName("crm-models")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("CRM_MODELS_SPARK_PARTITIONS", "8"))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def backend(settings: EngineSettings, engine: str) -> Any:
+    """The ibis backend of a concrete engine (``duckdb`` or ``spark``)."""
+    import ibis
+
+    if engine == "duckdb":
+        return duckdb_backend(settings.memory_limit)
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(settings.spark_master))
+    raise ValueError(f"engine {engine!r} has no relational backend")
+
+
+def default_settings(name: str | None = None) -> EngineSettings:
+    """Settings from the environment (``CRM_MODELS_ENGINE``, ``CRM_MODELS_MEMORY_LIMIT``,
+    ``SPARK_MASTER``), which the command line sets from ``--engine`` and friends so that every
+    step of a command, and every notebook kernel of a report build, uses the same engine."""
+    return EngineSettings(
+        name or os.environ.get("CRM_MODELS_ENGINE") or "auto",
+        os.environ.get("CRM_MODELS_MEMORY_LIMIT") or None,
+        os.environ.get("SPARK_MASTER") or None,
+    )
+
+
+@contextmanager
+def configured(
+    name: str | None, memory_limit: str | None, spark_master: str | None
+) -> Iterator[EngineSettings]:
+    """These settings as the process default while a command runs (notebook kernels started
+    meanwhile inherit them); the environment is restored afterwards."""
+    wanted = {
+        "CRM_MODELS_ENGINE": name,
+        "CRM_MODELS_MEMORY_LIMIT": memory_limit,
+        "SPARK_MASTER": spark_master,
+    }
+    saved = {var: os.environ.get(var) for var in wanted}
+    os.environ.update({var: value for var, value in wanted.items() if value})
+    try:
+        yield default_settings()  # validates the engine name
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value

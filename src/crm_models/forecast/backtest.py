@@ -1,0 +1,138 @@
+"""Rolling-origin backtests: origins, forecasts of every model at every origin, their scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.forecast.metrics import METRIC_COLUMNS, mase_scale, window_metrics
+from crm_models.forecast.models import MODELS, make_model
+from crm_models.forecast.periods import freq_of, season_length
+
+__all__ = [
+    "BacktestResult",
+    "backtest",
+    "default_min_train",
+    "origins_for",
+    "summarise_backtest",
+]
+
+
+@dataclass
+class BacktestResult:
+    """Forecasts of every model at every origin (``forecasts``: one row per origin, model and
+    period with ``actual``, ``mean``, bounds, ``horizon`` and ``scale``), the metrics per model
+    averaged over windows (``metrics``, best first) and per window (``window_metrics``)."""
+
+    forecasts: pd.DataFrame
+    metrics: pd.DataFrame
+    window_metrics: pd.DataFrame
+    origins: list[pd.Period]
+    horizon: int
+    step: int
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def best(self) -> str | None:
+        """The model with the lowest mean MASE (None when nothing could be evaluated)."""
+        return None if self.metrics.empty else str(self.metrics.index[0])
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+            for name, row in self.metrics.iterrows()
+        }
+
+
+def default_min_train(n: int, m: int) -> int:
+    """Fewest training periods of a backtest window on a series of ``n`` periods with season
+    length ``m``: half the series, at least 4, at most one season plus one."""
+    return max(4, min(m + 1, n // 2))
+
+
+def origins_for(n: int, horizon: int, windows: int, step: int, min_train: int) -> list[int]:
+    """Positions of the rolling origins (number of training periods), oldest first: the last
+    leaves exactly ``horizon`` periods; origins with fewer than ``min_train`` periods are dropped."""
+    last = n - horizon
+    out = [last - i * step for i in range(windows)]
+    return sorted(o for o in out if o >= min_train)
+
+
+def summarise_backtest(
+    forecasts: pd.DataFrame, order: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-window and averaged metrics from a long frame of backtest forecasts."""
+    if forecasts.empty:
+        empty = pd.DataFrame(columns=METRIC_COLUMNS)
+        return empty, empty
+    per_window = (
+        forecasts.groupby(["model", "origin"], sort=False)[
+            ["actual", "mean", "lower_80", "upper_80", "lower_95", "upper_95", "scale"]
+        ]
+        .apply(window_metrics)
+        .reset_index()
+    )
+    metrics = per_window.groupby("model")[METRIC_COLUMNS].mean()
+    metrics["windows"] = per_window.groupby("model").size()
+    rank = {name: i for i, name in enumerate(order)}
+    metrics["_order"] = [rank.get(m, len(rank)) for m in metrics.index]
+    metrics = metrics.sort_values(["mase", "_order"]).drop(columns="_order")
+    metrics.index.name = "model"
+    return metrics, per_window
+
+
+def backtest(
+    y: pd.Series,
+    models: Sequence[str] = MODELS,
+    horizon: int = 3,
+    windows: int = 4,
+    step: int = 1,
+    exog: pd.DataFrame | None = None,
+    min_train: int | None = None,
+    model_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of ``models`` on ``y`` (Tashman 2000).
+
+    The last origin leaves exactly ``horizon`` periods to forecast, earlier origins step back by
+    ``step``.  At each origin every model is fitted on ``y`` cut just before the origin (later
+    values are not passed at all: the series is cut, not masked), and its forecasts of the next
+    ``horizon`` periods are scored (:func:`~crm_models.forecast.metrics.window_metrics`; the
+    metrics per model are averaged over windows).  ``exog`` (regressors known in advance, e.g.
+    the campaign calendar) may cover the test windows.  A model that fails at an origin is
+    recorded in ``failures`` and left out of that window.
+    """
+    n = len(y)
+    m = season_length(freq_of(y.index))
+    horizon = int(horizon)
+    if min_train is None:
+        min_train = default_min_train(n, m)
+    origin_pos = origins_for(n, horizon, windows, step, min_train)
+    rows, failures = [], {}
+    for o in origin_pos:
+        train = y.iloc[:o]
+        actual = y.iloc[o : o + horizon]
+        scale = mase_scale(train.to_numpy(dtype=float), m)
+        for name in models:
+            model = make_model(name, **dict((model_kwargs or {}).get(name, {})))
+            try:
+                fc = model.fit(train, exog).predict(len(actual), exog)
+            except Exception as err:  # noqa: BLE001 - recorded, the other models go on
+                failures[name] = f"{type(err).__name__}: {err}"
+                continue
+            fc = fc.assign(
+                actual=actual.to_numpy(dtype=float),
+                model=name,
+                origin=y.index[o],
+                horizon=np.arange(1, len(actual) + 1),
+                scale=scale,
+            )
+            rows.append(fc.rename_axis("period").reset_index())
+    forecasts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    metrics, per_window = summarise_backtest(forecasts, list(models))
+    return BacktestResult(
+        forecasts, metrics, per_window, [y.index[o] for o in origin_pos], horizon, step, failures
+    )

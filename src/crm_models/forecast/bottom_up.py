@@ -1,0 +1,267 @@
+"""The bottom-up forecast from the customer base (purchase and spend models) and its backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from crm_models import clv, revenue
+from crm_models.dataset import Dataset
+from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
+from crm_models.forecast.metrics import mase_scale
+from crm_models.forecast.models import Z
+from crm_models.forecast.periods import (
+    fourier_terms,
+    freq_of,
+    future_index,
+    season_length,
+    yearly_seasonality_ok,
+)
+
+__all__ = ["bottom_up_backtest", "bottom_up_forecast"]
+
+
+def _period_bounds(periods: pd.PeriodIndex, cutoff: pd.Timestamp) -> np.ndarray:
+    """Weeks from the cutoff day's end to each period's end, starting with 0."""
+    ends = (periods.end_time.normalize() - cutoff.normalize()).days.to_numpy(dtype=float)
+    return np.concatenate([[0.0], ends / 7.0])
+
+
+def _seasonal_index(y: pd.Series, periods: pd.PeriodIndex) -> np.ndarray:
+    """Multiplicative yearly index at ``periods`` from log(y) ~ trend + Fourier terms (mean 1
+    over a year); ones with less than two years or non-positive values."""
+    freq = freq_of(y.index)
+    if not yearly_seasonality_ok(y) or (y <= 0).any():
+        return np.ones(len(periods))
+    k = {"W": 6, "M": 4, "Q": 1}[freq]
+    X = np.column_stack([np.ones(len(y)), np.arange(len(y)), fourier_terms(y.index, k)])
+    coef, *_ = np.linalg.lstsq(X, np.log(y.to_numpy(dtype=float)), rcond=None)
+    season = coef[2:]
+    grid = pd.period_range(y.index[-1] + 1, periods=season_length(freq), freq=y.index.freq)
+    norm = np.mean(np.exp(fourier_terms(grid, k) @ season))
+    return np.exp(fourier_terms(periods, k) @ season) / norm
+
+
+def _purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer and purchase day (purchase lines only) with its gross value."""
+    buys = tx.loc[tx["amount"].to_numpy() >= 0]
+    day = buys["order_date"].dt.normalize()
+    return (
+        pd.DataFrame(
+            {
+                "customer_id": buys["customer_id"].to_numpy(),
+                "day": day.to_numpy(),
+                "value": buys["amount"].to_numpy(),
+            }
+        )
+        .groupby(["customer_id", "day"], sort=False)["value"]
+        .sum()
+        .reset_index()
+    )
+
+
+def _fit_purchase_model(summary: pd.DataFrame, name: str):
+    """The requested purchase model; when its fit is degenerate (e.g. BG/NBD's drop-out
+    parameter running off to 0 on a short history), the other model, then both with a small
+    penalty (0.001, as lifetimes users do); FitError naming every attempt when none fits."""
+    other = "pareto_nbd" if name == "bgnbd" else "bgnbd"
+    errors = []
+    for model_name, penalizer in ((name, 0.0), (other, 0.0), (name, 1e-3), (other, 1e-3)):
+        try:
+            model = clv.make_purchase_model(model_name, time_unit="W", penalizer=penalizer)
+            return model.fit(summary)
+        except clv.FitError as err:
+            errors.append(f"{model_name} (penalty {penalizer:g}): {err}")
+    raise clv.FitError("no purchase model could be fitted: " + " | ".join(errors))
+
+
+def bottom_up_forecast(
+    ds: Dataset,
+    series: pd.Series,
+    horizon: int,
+    measure: str = "revenue",
+    purchase_model: str = "bgnbd",
+    nlv: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Bottom-up point forecast for the ``horizon`` periods after ``series`` (a full-period
+    series of ``measure``; its last period's end is the cutoff, nothing later is read).
+
+    It forecasts from the customer base instead of the series: the expected purchases of
+    existing customers from a BG/NBD or Pareto/NBD model (:mod:`crm_models.clv`) times their
+    Gamma-Gamma expected spend, plus new customers at the forecast acquisition rate times the
+    new-customer first-purchase value and their own expected repeat purchases; converted to net
+    revenue (or orders) with the trailing year's ratios and, with two years of history,
+    multiplied by the yearly seasonal index of the series.
+
+    Returns a frame indexed by the future periods: ``existing`` (from customers known at the
+    cutoff), ``new`` (from customers still to be acquired), ``mean`` (their sum, times the
+    yearly seasonal index when two years are available), ``new_customers`` (forecast
+    acquisitions), ``seasonal_index``.  ``measure`` is ``revenue`` or ``orders``; raises
+    ValueError for ``customers`` (the purchase models give expected purchases, not the chance of
+    buying in a period) and ``clv.FitError`` when the purchase model cannot be fitted.
+    """
+    if measure not in ("revenue", "orders"):
+        raise ValueError("the bottom-up forecast covers revenue and orders, not active customers")
+    freq = freq_of(series.index)
+    pfreq = series.index.freq
+    cutoff = series.index[-1].end_time.normalize()
+    future = future_index(series.index, horizon)
+    tx = transactions_as_of(ds, cutoff)
+    days = _purchase_days(tx)
+    if days.empty:
+        raise ValueError("no purchases before the cutoff")
+    summary = btyd_summary(days["customer_id"], days["day"], days["value"], cutoff, "W")
+    model = _fit_purchase_model(summary, purchase_model)
+    spend = clv.GammaGammaModel().fit(summary)
+
+    # existing customers: expected purchase days per future period and their value
+    bounds = _period_bounds(future, cutoff)
+    cum = np.column_stack(
+        [np.zeros(len(summary))]
+        + [model.conditional_expected_purchases(summary, t).to_numpy() for t in bounds[1:]]
+    )
+    per_period = np.diff(cum, axis=1)  # customers × periods
+    value = spend.conditional_expected_spend(summary).to_numpy()
+    existing_days = per_period.sum(axis=0)
+    existing_value = value @ per_period
+
+    # acquisition: new customers per period, from the series of first purchases
+    first = days.groupby("customer_id")["day"].min()
+    new_hist = first.dt.to_period(pfreq).value_counts().reindex(series.index, fill_value=0)
+    new_hist = new_hist.astype(float)
+    m = season_length(freq)
+    recent = max(1, min(m // 4 or 1, len(new_hist)))  # a quarter of a year
+    rate = float(new_hist.iloc[-recent:].mean())
+    if len(new_hist) >= m + recent and new_hist.iloc[-m - recent : -m].sum() > 0:
+        growth = new_hist.iloc[-recent:].sum() / new_hist.iloc[-m - recent : -m].sum()
+        same = np.array([new_hist.iloc[len(new_hist) - m + (i % m)] for i in range(horizon)])
+        new_counts = same * growth
+    else:
+        new_counts = np.full(horizon, rate)
+    year_ago = cutoff - pd.Timedelta(days=365)
+    firsts = days.merge(first.rename("first_day"), left_on="customer_id", right_index=True)
+    first_rows = firsts.loc[(firsts["day"] == firsts["first_day"]) & (firsts["day"] > year_ago)]
+    if first_rows.empty:
+        first_rows = firsts.loc[firsts["day"] == firsts["first_day"]]
+    first_value = float(first_rows["value"].mean())
+    # newcomers arrive mid-period and start repeat buying (E[X(t)] since arrival)
+    mid = (bounds[:-1] + bounds[1:]) / 2
+    new_days = np.array(new_counts, dtype=float).copy()  # their first purchase days
+    for k in range(horizon):
+        for j in range(k, horizon):
+            t1 = max(bounds[j + 1] - mid[k], 0.0)
+            t0 = max(bounds[j] - mid[k], 0.0)
+            inc = float(model.expected_purchases(t1) - model.expected_purchases(t0))
+            new_days[j] += new_counts[k] * inc
+    repeat_days = new_days - np.asarray(new_counts, dtype=float)
+    new_value = np.asarray(new_counts) * first_value + repeat_days * spend.population_mean()
+
+    # convert purchase days / gross value to the measure with the trailing year's ratios
+    recent_days = days.loc[days["day"] > year_ago]
+    if nlv is None:
+        nlv = revenue.nlv_table(ds, pfreq, cutoff)
+    last_year = nlv.loc[nlv.index.end_time > year_ago]
+    if measure == "revenue":
+        gross = float(last_year["gross_revenue"].sum())
+        ratio = float(last_year["revenue"].sum()) / gross if gross > 0 else 1.0
+        existing, new = existing_value * ratio, new_value * ratio
+    else:
+        n_days = len(recent_days)
+        ratio = float(last_year["orders"].sum()) / n_days if n_days else 1.0
+        existing, new = existing_days * ratio, new_days * ratio
+    index = _seasonal_index(series, future)
+    out = pd.DataFrame(
+        {
+            "existing": existing * index,
+            "new": new * index,
+            "new_customers": np.asarray(new_counts, dtype=float),
+            "seasonal_index": index,
+        },
+        index=future,
+    )
+    out["mean"] = out["existing"] + out["new"]
+    out.attrs.update(
+        purchase_model=model.label,
+        penalizer=model.penalizer,
+        params=model.params_,
+        first_purchase_value=first_value,
+        measure_ratio=ratio,
+    )
+    return out
+
+
+def _log_interval(mean: np.ndarray, sigma: np.ndarray) -> dict[str, np.ndarray]:
+    out = {"mean": mean}
+    for level in (80, 95):
+        out[f"lower_{level}"] = mean * np.exp(-Z[level] * sigma)
+        out[f"upper_{level}"] = mean * np.exp(Z[level] * sigma)
+    return out
+
+
+def _sigma_from(errors: pd.DataFrame, y_train: pd.Series, horizon: int) -> np.ndarray:
+    """Per-horizon log-error sd: from earlier bottom-up errors known at the origin when there
+    are at least 3, else from the period-to-period log changes of the series (sqrt(h) growth)."""
+    if len(errors) >= 3:
+        sd = float(np.sqrt(np.mean(errors["log_error"].to_numpy() ** 2)))
+        return np.full(horizon, sd)
+    pos = y_train.to_numpy(dtype=float)
+    pos = pos[pos > 0]
+    sd = float(np.std(np.diff(np.log(pos)))) if len(pos) > 2 else 0.5
+    return sd * np.sqrt(np.arange(1, horizon + 1))
+
+
+def bottom_up_backtest(
+    ds: Dataset,
+    y: pd.Series,
+    origins: Sequence[pd.Period],
+    horizon: int,
+    measure: str = "revenue",
+    purchase_model: str = "bgnbd",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bottom-up forecasts at the backtest ``origins`` (same windows as
+    :func:`~crm_models.forecast.backtest.backtest`) and for the future; intervals come from the
+    log errors of earlier origins on periods that were already over at the origin, so no
+    window's interval uses its own outcome.
+
+    Returns ``(backtest_rows, future)`` in the layout of :attr:`BacktestResult.forecasts`.
+    """
+    nlv = revenue.nlv_table(ds, y.index.freq, resolve_as_of(ds, y.index[-1].end_time))
+    m = season_length(freq_of(y.index))
+    rows, errors = [], []
+    for origin in origins:
+        o = y.index.get_loc(origin)
+        train, actual = y.iloc[:o], y.iloc[o : o + horizon]
+        fc = bottom_up_forecast(ds, train, len(actual), measure, purchase_model, nlv)
+        known = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["period"])
+        known = known.loc[[p < origin for p in known["period"]]] if len(known) else known
+        sigma = _sigma_from(known, train, len(actual))
+        mean = fc["mean"].to_numpy()
+        frame = pd.DataFrame(_log_interval(mean, sigma[: len(actual)]), index=fc.index)
+        frame = frame.assign(
+            actual=actual.to_numpy(dtype=float),
+            model="bottom_up",
+            origin=origin,
+            horizon=np.arange(1, len(actual) + 1),
+            scale=mase_scale(train.to_numpy(dtype=float), m),
+        )
+        rows.append(frame.rename_axis("period").reset_index())
+        ok = (actual.to_numpy() > 0) & (mean > 0)
+        errors.append(
+            pd.DataFrame(
+                {
+                    "period": actual.index[ok],
+                    "log_error": np.log(actual.to_numpy()[ok] / mean[ok]),
+                }
+            )
+        )
+    fc = bottom_up_forecast(ds, y, horizon, measure, purchase_model, nlv)
+    known = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["log_error"])
+    sigma = _sigma_from(known, y, horizon)
+    future = pd.DataFrame(_log_interval(fc["mean"].to_numpy(), sigma), index=fc.index)
+    for col in ("existing", "new", "new_customers", "seasonal_index"):
+        future[col] = fc[col]
+    future.attrs.update(fc.attrs)
+    bt = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return bt, future

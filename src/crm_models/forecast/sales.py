@@ -1,0 +1,259 @@
+"""The whole-business forecast: the best series model, the bottom-up forecast, their average."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from crm_models import clv
+from crm_models.conditions import few
+from crm_models.dataset import Dataset
+from crm_models.forecast.backtest import (
+    BacktestResult,
+    default_min_train,
+    origins_for,
+    summarise_backtest,
+)
+from crm_models.forecast.bottom_up import bottom_up_backtest
+from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS, QUICK_MODELS
+from crm_models.forecast.periods import freq_code, season_length
+from crm_models.forecast.regressors import exog_for
+from crm_models.forecast.selection import SeriesForecast, default_settings, forecast_series
+from crm_models.forecast.series import SeriesSet, sales_series
+
+__all__ = ["SalesForecast", "forecast_sales"]
+
+
+def _combine(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Equal-weight combination of two forecasts (bounds averaged too: an approximation that
+    assumes the two errors are strongly correlated, so it does not narrow the range)."""
+    return (a[INTERVAL_COLUMNS] + b[INTERVAL_COLUMNS]) / 2
+
+
+@dataclass
+class SalesForecast:
+    """Everything the report and the CLI show (see :func:`forecast_sales`)."""
+
+    dataset: str
+    measure: str
+    freq: str
+    horizon: int
+    as_of: pd.Timestamp
+    series: SeriesSet
+    result: SeriesForecast
+    bottom_up: pd.DataFrame | None = None
+    bottom_up_backtest: BacktestResult | None = None
+    combination: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    booked: pd.Series | None = None  # sales already booked in the in-progress period
+
+    @property
+    def model(self) -> str:
+        """The backtest winner among every model scored, bottom-up and combination included."""
+        metrics = self.metrics()
+        return str(metrics.index[0]) if len(metrics) else self.result.model
+
+    @property
+    def series_model(self) -> str:
+        """The best of the time-series models (the one the combination uses)."""
+        return self.result.model
+
+    @property
+    def forecast(self) -> pd.DataFrame:
+        """The forecast of :attr:`model` (mean and 80 % / 95 % bounds per future period)."""
+        if self.model == "bottom_up" and self.bottom_up is not None:
+            return self.bottom_up[INTERVAL_COLUMNS]
+        if self.model == "combination" and self.combination is not None:
+            return self.combination[INTERVAL_COLUMNS]
+        return self.result.forecast
+
+    @property
+    def backtest(self) -> BacktestResult:
+        return self.result.backtest
+
+    def backtest_rows(self, model: str | None = None) -> pd.DataFrame:
+        """Backtest forecasts (one row per origin and period) of ``model`` (default: all)."""
+        bt = self.bottom_up_backtest or self.backtest
+        rows = bt.forecasts
+        if model is None or rows.empty:
+            return rows
+        return rows.loc[rows["model"] == model]
+
+    def metrics(self) -> pd.DataFrame:
+        """The backtest table of all models, including bottom-up and combination if run."""
+        if self.bottom_up_backtest is not None:
+            return self.bottom_up_backtest.metrics
+        return self.backtest.metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON: measure, freq, horizon, model, forecast, backtest, notes..."""
+        fc = self.forecast
+        out = {
+            "dataset": self.dataset,
+            "measure": self.measure,
+            "freq": self.freq,
+            "horizon": self.horizon,
+            "as_of": str(self.as_of.date()),
+            "model": self.model,
+            "series_model": self.series_model,
+            "series_model_config": self.result.config,
+            "forecast": [
+                {
+                    "date": str(p),
+                    "start": str(p.start_time.date()),
+                    **{c: float(r[c]) for c in INTERVAL_COLUMNS},
+                }
+                for p, r in fc.iterrows()
+            ],
+            "backtest": {
+                name: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+                for name, row in self.metrics().iterrows()
+            },
+            "backtest_windows": len(self.backtest.origins),
+            "notes": list(self.notes),
+        }
+        if self.bottom_up is not None:
+            out["bottom_up"] = [
+                {"date": str(p), **{c: float(r[c]) for c in INTERVAL_COLUMNS}}
+                for p, r in self.bottom_up.iterrows()
+            ]
+        return out
+
+
+def forecast_sales(
+    ds: Dataset,
+    measure: str = "revenue",
+    freq: str = "M",
+    horizon: int | None = None,
+    windows: int | None = None,
+    step: int | None = None,
+    models: Sequence[str] | None = None,
+    as_of=None,
+    quick: bool = False,
+    bottom_up: bool = True,
+    purchase_model: str = "bgnbd",
+    holidays: Iterable | None = None,
+    use_campaigns: bool = True,
+) -> SalesForecast:
+    """Forecast the whole business's ``measure``: backtest every model, show the winner's
+    forecast, and (``bottom_up``, revenue and orders) the customer-base forecast beside it with
+    their combination, all scored on the same windows.  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when there is no sale, or the history is too
+    short for one backtest window.
+
+    The bottom-up forecast is backtested on the same windows as the series models, with
+    intervals from its own earlier errors (only errors that were already known at each origin),
+    and averaged with the chosen series model into a ``combination``."""
+    freq = freq_code(freq)
+    settings = default_settings(freq, quick)
+    horizon = int(horizon or settings["horizon"])
+    windows = int(windows or settings["windows"])
+    step = int(step or settings["step"])
+    models = tuple(models or (QUICK_MODELS if quick else MODELS))
+    series = sales_series(ds, measure, freq, as_of)
+    y = series.fitting("total")
+    _check_history(len(y), freq, horizon, windows, step)
+    exog = exog_for(ds, series, horizon, holidays) if use_campaigns or holidays else None
+    if exog is not None and not use_campaigns:
+        exog = exog.drop(columns=["campaign_contacts_k"], errors="ignore")
+    result = forecast_series(y, horizon, windows, step, models, exog)
+    notes = list(result.notes)
+    if exog is not None and "campaign_contacts_k" in exog.columns:
+        notes.append(
+            "the campaign calendar enters the SARIMAX model as a regressor; no campaigns are "
+            "assumed after the last date in the data"
+        )
+    # sales already booked in the partial period after the last full one
+    booked = None
+    after = series.values.index[series.values.index > y.index[-1]]
+    if len(after):
+        booked = series.values.loc[after, "total"]
+        notes.append(
+            f"{after[0]} is still in progress ({booked.iloc[0]:,.0f} booked by "
+            f"{series.as_of.date()}); it is forecast as a whole period"
+        )
+    out = SalesForecast(
+        ds.name, measure, freq, horizon, series.as_of, series, result, notes=notes, booked=booked
+    )
+    if bottom_up:
+        _add_bottom_up(out, ds, purchase_model)
+    return out
+
+
+def _check_history(n: int, freq: str, horizon: int, windows: int, step: int) -> None:
+    """UnsupportedData when ``n`` full periods leave no backtest window for the horizon."""
+    m = season_length(freq)
+    if origins_for(n, horizon, windows, step, default_min_train(n, m)):
+        return
+    need = next(k for k in range(n + 1, n + 10 * m + 100) if k - horizon >= default_min_train(k, m))
+    unit = {"W": "week", "M": "month", "Q": "quarter"}[freq]
+    raise few(
+        n,
+        f"full {unit} of sales history",
+        f"full {unit}s of sales history",
+        f"check a forecast {horizon} {unit if horizon == 1 else unit + 's'} ahead on past {unit}s",
+        need,
+    )
+
+
+def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None:
+    if out.measure == "customers":
+        out.notes.append(
+            "no bottom-up forecast for active customers: the purchase models give expected "
+            "purchases, not the chance that a customer buys within a period"
+        )
+        return
+    if not ds.has("transactions"):
+        return
+    res = out.result
+    y = res.history
+    try:
+        bt_rows, future = bottom_up_backtest(
+            ds, y, res.backtest.origins, out.horizon, out.measure, purchase_model
+        )
+    except (clv.FitError, ValueError) as err:
+        out.notes.append(f"no bottom-up forecast: {err}")
+        return
+    ts_rows = res.backtest.forecasts
+    chosen_rows = ts_rows.loc[ts_rows["model"] == res.model] if len(ts_rows) else ts_rows
+    parts = [ts_rows, bt_rows]
+    if len(chosen_rows) and len(bt_rows):
+        keys = ["origin", "period"]
+        merged = chosen_rows.merge(bt_rows, on=keys, suffixes=("_ts", "_bu"))
+        comb = pd.DataFrame({k: merged[k] for k in keys})
+        for c in INTERVAL_COLUMNS:
+            comb[c] = (merged[f"{c}_ts"] + merged[f"{c}_bu"]) / 2
+        comb["actual"] = merged["actual_ts"]
+        comb["model"] = "combination"
+        comb["horizon"] = merged["horizon_ts"]
+        comb["scale"] = merged["scale_ts"]
+        parts.append(comb)
+    allrows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    order = [*MODELS, "bottom_up", "combination"]
+    metrics, per_window = summarise_backtest(allrows, order)
+    out.bottom_up = future
+    out.combination = _combine(res.forecast, future)
+    out.bottom_up_backtest = BacktestResult(
+        allrows,
+        metrics,
+        per_window,
+        res.backtest.origins,
+        res.backtest.horizon,
+        res.backtest.step,
+        dict(res.backtest.failures),
+    )
+    comp = pd.DataFrame(
+        {
+            "series_model": res.forecast["mean"],
+            "bottom_up": future["mean"],
+            "combination": out.combination["mean"],
+            "bottom_up_existing": future["existing"],
+            "bottom_up_new": future["new"],
+            "new_customers": future["new_customers"],
+        }
+    )
+    out.comparison = comp

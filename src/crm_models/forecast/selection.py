@@ -1,0 +1,92 @@
+"""Model choice for one series: default settings, backtest every model, refit the best one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crm_models.forecast.backtest import BacktestResult, backtest
+from crm_models.forecast.models import MODELS, make_model
+from crm_models.forecast.periods import freq_code, freq_of, season_length, yearly_seasonality_ok
+
+__all__ = ["SeriesForecast", "default_settings", "forecast_series"]
+
+
+def default_settings(freq: str, quick: bool = False) -> dict[str, int]:
+    """Default horizon, backtest windows and step per frequency (quick: fewer windows)."""
+    freq = freq_code(freq)
+    base = {
+        "W": {"horizon": 13, "windows": 4, "step": 4},
+        "M": {"horizon": 3, "windows": 6, "step": 1},
+        "Q": {"horizon": 2, "windows": 4, "step": 1},
+    }[freq]
+    if quick:
+        base = {**base, "windows": max(2, base["windows"] // 2)}
+    return dict(base)
+
+
+@dataclass
+class SeriesForecast:
+    """One series' result: the chosen model, its future forecast, the backtest and notes."""
+
+    name: str
+    history: pd.Series
+    model: str
+    forecast: pd.DataFrame
+    backtest: BacktestResult
+    notes: list[str]
+    config: str = ""
+    seconds: float = 0.0
+
+
+def _history_notes(y: pd.Series) -> list[str]:
+    freq = freq_of(y.index)
+    m = season_length(freq)
+    unit = {"W": "weeks", "M": "months", "Q": "quarters"}[freq]
+    notes = []
+    if len(y) == 0 or float(np.abs(y.to_numpy()).sum()) == 0:
+        notes.append("the series is all zeros: every model forecasts zero")
+    if not yearly_seasonality_ok(y):
+        notes.append(
+            f"yearly seasonality is not estimated: the history has {len(y)} full {unit}, "
+            f"fewer than two yearly cycles ({2 * m} {unit})"
+        )
+    return notes
+
+
+def forecast_series(
+    y: pd.Series,
+    horizon: int,
+    windows: int,
+    step: int,
+    models: Sequence[str] = MODELS,
+    exog: pd.DataFrame | None = None,
+    name: str = "total",
+) -> SeriesForecast:
+    """Backtest ``models`` on ``y``, refit the winner (lowest MASE) on all of ``y`` and forecast
+    ``horizon`` periods: the forecast shown is the one of the model with the lowest backtest
+    MASE, never the best in-sample fit.  Series too short for a backtest get the naive forecast
+    (noted)."""
+    started = time.perf_counter()
+    y = y.astype(float)
+    notes = _history_notes(y)
+    if len(y) == 0:
+        raise ValueError(f"series {name!r} has no full period to fit")
+    bt = backtest(y, models, horizon, windows, step, exog=exog)
+    chosen = bt.best
+    if chosen is None:
+        chosen = "naive"
+        notes.append(
+            f"too short for a backtest ({len(y)} periods for a {horizon}-period horizon): "
+            "the naive forecast is shown, unvalidated"
+        )
+    elif len(bt.origins) < windows:
+        notes.append(f"only {len(bt.origins)} of {windows} backtest windows fit in the history")
+    model = make_model(chosen).fit(y, exog)
+    fc = model.predict(horizon, exog)
+    config = getattr(model, "config_", "")
+    return SeriesForecast(name, y, chosen, fc, bt, notes, config, time.perf_counter() - started)

@@ -1,0 +1,363 @@
+"""Look-alike model: which new customers and prospects will become valuable, judged out of time.
+
+**Look-alike / conversion model** (:func:`lookalike`): which one-time buyers (and prospects)
+will buy (again) in the next ``horizon_days``?  Trained on the customers who had bought at most
+once at ``as_of - 2 * horizon`` (labels: purchase in the following horizon) and judged **out of
+time** on those of ``as_of - horizon``, using only what is known early: characteristics and
+the first order.  Gradient boosting is compared with a regularised logistic regression and
+with the naive rule "the most recent first-time buyers come back first" (AUC, lift in the top
+deciles, Brier score, calibration); the better model, refitted on the latest window, scores
+today's one-time buyers and prospects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.conditions import few
+from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.features import customer_view, resolve_as_of
+from crm_models.segments.attributes import attribute_columns, attribute_levels
+
+# naive rules the models must beat: (label, early feature, sign of the ranking)
+NAIVE_RULES = (("naive: biggest first order first", "first order value", 1.0),)
+
+
+def _early_frame(view: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """What is known at the first order: characteristics, first-order value and its age.
+
+    The first purchase day's gross value is ``gross_sales - frequency * monetary_value`` (the
+    view's BTYD columns), so later purchases never leak in.  Prospects get NaN values.
+    """
+    cols: dict[str, Any] = {}
+    for col in attributes:
+        cols[col] = pd.Categorical(attribute_levels(view[col]))
+    freq = view["frequency"].astype("float64")
+    first = view["gross_sales"].astype("float64") - freq.fillna(0) * view["monetary_value"].fillna(
+        0
+    )
+    cols["first order value"] = first.where(freq.notna())
+    cols["days since first order"] = view["tenure_days"].astype("float64")
+    cols["prospect"] = freq.isna().astype("float64")
+    return pd.DataFrame(cols, index=view.index)
+
+
+def _cohort(view: pd.DataFrame, as_of: pd.Timestamp, window: pd.Timedelta) -> pd.Index:
+    """New customers: first purchase within ``window`` before the view's day, plus prospects
+    who signed up in it (or have no sign-up date)."""
+    first = view["first_purchase"]
+    new = first.notna() & (first > as_of - window)
+    prospect = first.isna()
+    if "signup_date" in view.columns:
+        prospect &= view["signup_date"].isna() | (view["signup_date"] > as_of - window)
+    return view.index[new | prospect]
+
+
+def _labels(
+    pop: pd.Index, before: pd.DataFrame, after: pd.DataFrame, outcome: str = "high_value"
+) -> pd.Series:
+    """What the cohort did by the later view.
+
+    ``"repeat"``: bought more than once by then (or, for prospects, bought at all).
+    ``"high_value"``: net spend after the first purchase day in the top quarter of the cohort
+    (and above zero): a valuable customer in the making, not a big one-off.
+    """
+    f0 = before["frequency"].reindex(pop)
+    f1 = after["frequency"].reindex(pop)
+    if outcome == "repeat":
+        return ((f0.isna() & f1.notna()) | (f1.fillna(0) >= 1)).astype(int).rename("repeat")
+    if outcome != "high_value":
+        raise ValueError(f"unknown outcome {outcome!r}: use high_value or repeat")
+    later = after.reindex(pop)
+    first_day = later["gross_sales"] - later["frequency"] * later["monetary_value"]
+    spend = (later["revenue"] - first_day).fillna(0.0)
+    threshold = max(float(spend.quantile(0.75)), 1e-9)
+    return (spend >= threshold).astype(int).rename("high_value")
+
+
+def lift_at(y: np.ndarray, score: np.ndarray, share: float) -> float:
+    """Response rate among the top ``share`` by score divided by the overall rate."""
+    y = np.asarray(y, dtype=float)
+    n_top = max(1, int(round(share * len(y))))
+    top = np.argsort(-np.asarray(score), kind="stable")[:n_top]
+    base = y.mean()
+    return float(y[top].mean() / base) if base > 0 else np.nan
+
+
+def _models(frame: pd.DataFrame, random_state: int) -> dict[str, Any]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in frame.columns if c not in cats]
+    logistic = make_pipeline(
+        ColumnTransformer(
+            [
+                ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=20), cats),
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True),
+                        FunctionTransformer(_signed_log1p),
+                        StandardScaler(),
+                    ),
+                    nums,
+                ),
+            ]
+        ),
+        LogisticRegression(C=0.5, max_iter=2000),
+    )
+    gbm = HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=300,
+        max_leaf_nodes=8,
+        min_samples_leaf=100,
+        l2_regularization=1.0,
+        categorical_features="from_dtype",
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=20,
+        random_state=random_state,
+    )
+    return {"gradient boosting": gbm, "logistic regression": logistic}
+
+
+def _signed_log1p(X):
+    X = np.asarray(X, dtype=float)
+    return np.sign(X) * np.log1p(np.abs(X))
+
+
+def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """Give ``frame`` the categorical levels of the training frame (unknown levels -> NaN)."""
+    out = frame.copy()
+    for c in like.columns:
+        if isinstance(like[c].dtype, pd.CategoricalDtype):
+            out[c] = pd.Categorical(out[c].astype(object), categories=like[c].cat.categories)
+    return out[like.columns]
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    return {
+        "auc": float(roc_auc_score(y, p)),
+        "lift_top10": lift_at(y, p, 0.1),
+        "lift_top20": lift_at(y, p, 0.2),
+        "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
+    }
+
+
+@dataclass
+class LookalikeResult:
+    """Result of :func:`lookalike`."""
+
+    horizon_days: int
+    cutoffs: dict[str, str]  # train, test, score
+    comparison: pd.DataFrame  # model -> auc, lift_top10, lift_top20, brier (out of time)
+    best: str
+    calibration: pd.DataFrame  # model, bin, predicted, observed, customers
+    importance: pd.DataFrame  # feature, importance, low, high, matters
+    scored: pd.DataFrame  # customer_id -> probability, rank, decile
+    counts: dict[str, Any]
+    model: Any = field(repr=False, default=None)
+
+    @property
+    def beats_baseline(self) -> bool:
+        c = self.comparison["auc"]
+        naive = [m for m in c.index if m.startswith("naive")]
+        return bool(c[self.best] > c[naive].max()) if naive else True
+
+
+def _permutation_importance(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    n_repeats: int,
+    random_state: int,
+) -> pd.DataFrame:
+    """Drop in held-out AUC when one column is shuffled; bootstrap + permutation 95% CI.
+
+    Each repeat shuffles every column once over the held-out rows, then compares the AUCs of
+    the original and the shuffled predictions on one bootstrap resample of the rows (shared by
+    all columns), so the interval reflects both the shuffle and the sampling of customers.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(random_state)
+    base_p = model.predict_proba(X)[:, 1]
+    drops: dict[str, list[float]] = {c: [] for c in X.columns}
+    for _ in range(n_repeats):
+        boot = rng.integers(0, len(y), len(y))
+        if y[boot].min() == y[boot].max():
+            continue
+        base_auc = roc_auc_score(y[boot], base_p[boot])
+        for c in X.columns:
+            shuffled = X.copy()
+            shuffled[c] = X[c].to_numpy()[rng.permutation(len(X))]
+            p = model.predict_proba(shuffled)[:, 1]
+            drops[c].append(base_auc - roc_auc_score(y[boot], p[boot]))
+    rows = [
+        {
+            "feature": c,
+            "importance": float(np.mean(d)),
+            "low": float(np.percentile(d, 2.5)),
+            "high": float(np.percentile(d, 97.5)),
+        }
+        for c, d in drops.items()
+        if d
+    ]
+    out = pd.DataFrame(rows).sort_values("importance", ascending=False)
+    out["matters"] = out["low"] > 0
+    return out.reset_index(drop=True)
+
+
+def lookalike(
+    ds: Dataset,
+    as_of: str | pd.Timestamp | None = None,
+    horizon_days: int = 180,
+    cohort_days: int = 180,
+    outcome: str = "high_value",
+    quick: bool = False,
+    random_state: int = 0,
+    views: dict[pd.Timestamp, pd.DataFrame] | None = None,
+) -> LookalikeResult:
+    """Train, judge out of time and apply the look-alike model (see module docstring).
+
+    ``views`` may pass already computed customer views keyed by as-of day (the function needs
+    the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``).  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when the history is too short or a cohort
+    holds too few customers of either kind (became high-value or not).
+    """
+    from threadpoolctl import threadpool_limits
+
+    as_of = resolve_as_of(ds, as_of)
+    h = pd.Timedelta(days=horizon_days)
+    window = pd.Timedelta(days=cohort_days)
+    days = {"train": as_of - 2 * h, "test": as_of - h, "score": as_of}
+    first = ds.customer_transactions()["order_date"].min()
+    if pd.isna(first) or days["test"] - window <= first:
+        start = "is empty" if pd.isna(first) else f"starts on {first.date()}"
+        raise UnsupportedData(
+            f"The history {start}, too short to check the look-alike model out of time, which "
+            f"needs two {cohort_days}-day groups of new customers each followed by "
+            f"{horizon_days} days."
+        )
+    views = dict(views or {})
+    for d in days.values():
+        if d not in views:
+            views[d] = customer_view(ds, as_of=d)
+    v_train, v_test, v_now = (views[days[k]] for k in ("train", "test", "score"))
+    attributes = attribute_columns(v_now)
+
+    def cohort(v_before, v_after, day):
+        pop = _cohort(v_before, day, window)
+        return _early_frame(v_before.loc[pop], attributes), _labels(pop, v_before, v_after, outcome)
+
+    X_tr, y_tr = cohort(v_train, v_test, days["train"])
+    X_te, y_te = cohort(v_test, v_now, days["test"])
+    became = {"high_value": "became high-value", "repeat": "bought again"}[outcome]
+    for name, (X, y) in {"training": (X_tr, y_tr), "test": (X_te, y_te)}.items():
+        end = days["train" if name == "training" else "test"].date()
+        purpose = (
+            "train the look-alike model"
+            if name == "training"
+            else "test the look-alike model out of time"
+        )
+        acquired = f"acquired in the {cohort_days} days before {end}"
+        if len(X) < 200:
+            raise few(
+                len(X), f"customer was {acquired}", f"customers were {acquired}", purpose, 200
+            )
+        yes, no = int(y.sum()), int(len(y) - y.sum())
+        if yes < 20 or no < 20:
+            raise UnsupportedData(
+                f"Of the {len(X):,} customers {acquired}, {yes:,} {became} and {no:,} did not, "
+                f"too few of one kind to {purpose}; at least 20 of each are needed."
+            )
+    X_te = _align(X_te, X_tr)
+    y_tr_a, y_te_a = y_tr.to_numpy(), y_te.to_numpy()
+
+    rows, preds, fitted = {}, {}, {}
+    with threadpool_limits(1):  # small data: threads cost more than they save
+        for name, model in _models(X_tr, random_state).items():
+            model.fit(X_tr, y_tr_a)
+            p = model.predict_proba(X_te)[:, 1]
+            fitted[name], preds[name] = model, p
+            rows[name] = _scores(y_te_a, p)
+    constant = _scores(y_te_a, np.full(len(y_te_a), y_tr_a.mean()))
+    for label, col, sign in NAIVE_RULES:
+        if col in X_te.columns:
+            naive = _scores(y_te_a, sign * X_te[col].fillna(0).to_numpy())
+            naive["brier"] = constant["brier"]  # a ranking rule: its probability is the base rate
+            rows[label] = naive
+    comparison = pd.DataFrame(rows).T.rename_axis("model")
+    best = max(fitted, key=lambda m: rows[m]["auc"])
+
+    cal = []
+    for name, p in preds.items():
+        bins = pd.qcut(pd.Series(p).rank(method="first"), 10, labels=False)
+        g = pd.DataFrame({"p": p, "y": y_te_a, "bin": bins}).groupby("bin")
+        cal.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "predicted": g["p"].mean(),
+                    "observed": g["y"].mean(),
+                    "customers": g.size(),
+                }
+            )
+            .rename_axis("decile")
+            .reset_index()
+        )
+    calibration = pd.concat(cal, ignore_index=True)
+    calibration["decile"] += 1
+
+    with threadpool_limits(1):
+        importance = _permutation_importance(
+            fitted[best], X_te, y_te_a, 5 if quick else 10, random_state
+        )
+
+    # refit the better model on the latest complete window and score today's candidates
+    final = _models(X_te, random_state)[best]
+    X_fit = pd.concat([X_tr, X_te])
+    X_fit = _align(X_fit, X_tr)
+    with threadpool_limits(1):
+        final.fit(X_fit, np.concatenate([y_tr_a, y_te_a]))
+    pop_now = _cohort(v_now, as_of, window)
+    X_now = _align(_early_frame(v_now.loc[pop_now], attributes), X_tr)
+    prob = final.predict_proba(X_now)[:, 1]
+    scored = pd.DataFrame({"probability": prob}, index=pop_now)
+    scored["prospect"] = v_now.loc[pop_now, "days_since_last"].isna().to_numpy()
+    scored = scored.sort_values("probability", ascending=False, kind="stable")
+    scored["rank"] = np.arange(1, len(scored) + 1)
+    scored["decile"] = np.ceil(10 * scored["rank"] / max(len(scored), 1)).astype(int)
+    scored.index.name = "customer_id"
+    counts = {
+        "outcome": outcome,
+        "train_customers": int(len(y_tr)),
+        "train_rate": float(y_tr.mean()),
+        "test_customers": int(len(y_te)),
+        "test_rate": float(y_te.mean()),
+        "scored_customers": int(len(scored)),
+        "scored_prospects": int(scored["prospect"].sum()),
+        "attributes": attributes,
+    }
+    return LookalikeResult(
+        horizon_days=horizon_days,
+        cutoffs={k: str(v.date()) for k, v in days.items()},
+        comparison=comparison,
+        best=best,
+        calibration=calibration,
+        importance=importance,
+        scored=scored,
+        counts=counts,
+        model=final,
+    )

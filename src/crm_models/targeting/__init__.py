@@ -1,0 +1,145 @@
+"""Whom should we mail, with which offer?  Response and uplift models on randomised campaigns,
+honest evaluation, and a profit-optimal contact list that respects permissions.
+
+- :mod:`~crm_models.targeting.campaigns` — campaign rows with leakage-free features, arms, effects;
+- :mod:`~crm_models.targeting.splits` — train/test splits stratified on campaign, arm, outcome;
+- :mod:`~crm_models.targeting.metrics` — uplift metrics (curves, AUUC, Qini, uplift@k);
+- :mod:`~crm_models.targeting.uplift` — uplift learners (T-, S-, X-learner, class transformation,
+  multi-arm, pooled S-learner) and their default estimators;
+- :mod:`~crm_models.targeting.response` — response models, gains and calibration;
+- :mod:`~crm_models.targeting.evaluation` — uplift models compared on a held-out part;
+- :mod:`~crm_models.targeting.clv_gain` — the gain in expected lifetime value from a response;
+- :mod:`~crm_models.targeting.policy` — contact policy, expected profit, the contact list;
+- :mod:`~crm_models.targeting.model` — the targeting model that scores customers, and
+  :func:`build_contact_list`.
+
+The flow::
+
+    Dataset ─► campaign_data()        one row per customer and campaign, features as of the day
+               │                      before the send (customer view), arm, outcomes
+               ├► arm_summary()       what each campaign arm did against its control group
+               ├► evaluate_response() response models (gradient boosting vs logistic), gains,
+               │                      calibration; trained on earlier campaigns, tested on the latest
+               ├► evaluate_uplift()   uplift models on a stratified split (treatment × outcome,
+               │                      fixed seed) against random targeting, response-model ranking
+               │                      and the two-model logistic baseline; bootstrap intervals;
+               │                      on simulated data, rank correlation with the TRUE uplift
+               └► TargetingModel ─► contact_list()   expected incremental profit per customer and
+                                                      arm, permission rules, budget, comparison
+"""
+
+from crm_models.data.truth import true_uplift
+from crm_models.targeting.campaigns import (
+    ARM_LABELS,
+    CONTROL,
+    OUTCOME_WORDS,
+    RESPONSE_WINDOW_DAYS,
+    CampaignData,
+    FeatureEncoder,
+    arm_label,
+    arm_rows,
+    arm_summary,
+    campaign_data,
+    customer_features,
+    mean_ci,
+)
+from crm_models.targeting.clv_gain import clv_gain_raw, response_clv_gain
+from crm_models.targeting.evaluation import (
+    MIN_ARM_RESPONDERS,
+    MIN_GROUP_CUSTOMERS,
+    UpliftEvaluation,
+    default_models,
+    evaluate_uplift,
+    uplift_summary,
+)
+from crm_models.targeting.metrics import (
+    descending_order,
+    perfect_qini_curve,
+    perfect_uplift_curve,
+    qini_auc_score,
+    qini_curve,
+    uplift_at_k,
+    uplift_auc_score,
+    uplift_by_percentile,
+    uplift_curve,
+)
+from crm_models.targeting.model import TargetingModel, build_contact_list
+from crm_models.targeting.policy import (
+    EXCLUSIONS,
+    ContactListResult,
+    ContactPolicy,
+    contact_list,
+    recent_contacts,
+    select_contacts,
+)
+from crm_models.targeting.response import MIN_RESPONDERS, ResponseEvaluation, evaluate_response
+from crm_models.targeting.splits import stratified_split
+from crm_models.targeting.uplift import (
+    LEARNERS,
+    ClassTransformationUplift,
+    MultiArmUplift,
+    PooledSLearnerUplift,
+    SLearnerUplift,
+    TwoModelUplift,
+    XLearnerUplift,
+    fit_outcome,
+    make_estimator,
+    make_learner,
+    make_multi_arm,
+)
+
+__all__ = [
+    "ARM_LABELS",
+    "CONTROL",
+    "EXCLUSIONS",
+    "LEARNERS",
+    "MIN_ARM_RESPONDERS",
+    "MIN_GROUP_CUSTOMERS",
+    "MIN_RESPONDERS",
+    "OUTCOME_WORDS",
+    "RESPONSE_WINDOW_DAYS",
+    "CampaignData",
+    "ClassTransformationUplift",
+    "ContactListResult",
+    "ContactPolicy",
+    "FeatureEncoder",
+    "MultiArmUplift",
+    "PooledSLearnerUplift",
+    "ResponseEvaluation",
+    "SLearnerUplift",
+    "TargetingModel",
+    "TwoModelUplift",
+    "UpliftEvaluation",
+    "XLearnerUplift",
+    "arm_label",
+    "arm_rows",
+    "arm_summary",
+    "build_contact_list",
+    "campaign_data",
+    "clv_gain_raw",
+    "contact_list",
+    "customer_features",
+    "default_models",
+    "descending_order",
+    "evaluate_response",
+    "evaluate_uplift",
+    "fit_outcome",
+    "make_estimator",
+    "make_learner",
+    "make_multi_arm",
+    "mean_ci",
+    "perfect_qini_curve",
+    "perfect_uplift_curve",
+    "qini_auc_score",
+    "qini_curve",
+    "recent_contacts",
+    "response_clv_gain",
+    "select_contacts",
+    "stratified_split",
+    "true_uplift",
+    "uplift_at_k",
+    "uplift_auc_score",
+    "uplift_by_percentile",
+    "uplift_curve",
+    "uplift_summary",
+]

@@ -1,0 +1,306 @@
+"""Campaign data: one row per customer and campaign, leakage-free features, arms and effects.
+
+**No leakage.**  Features for a campaign come from :func:`crm_models.features.customer_view` as
+of the day *before* the send date, and the campaign history in them counts only campaigns whose
+response window (``response_window_days``) had closed by then, so no outcome of the campaign
+being modelled (or of one still running) can reach its features.  Post-send attributes
+(``opt_out_date``, ``opt_out_reason``) are never features.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.features import customer_view, resolve_as_of
+
+__all__ = [
+    "ARM_LABELS",
+    "CONTROL",
+    "DATE_FEATURES",
+    "MAX_LEVELS",
+    "NEVER_FEATURES",
+    "NO_CONTROL",
+    "OUTCOME_WORDS",
+    "RESPONSE_WINDOW_DAYS",
+    "CampaignData",
+    "FeatureEncoder",
+    "arm_label",
+    "arm_rows",
+    "arm_summary",
+    "campaign_data",
+    "customer_features",
+    "mean_ci",
+]
+
+
+CONTROL = "control"
+RESPONSE_WINDOW_DAYS = 14
+# Arm names as the source file spells them (the Hillstrom loader renames the segment values).
+ARM_LABELS = {
+    "hillstrom": {
+        "mens_email": "Mens E-Mail",
+        "womens_email": "Womens E-Mail",
+        "control": "No E-Mail",
+    }
+}
+NEVER_FEATURES = {"opt_out_date", "opt_out_reason", "opt_in"}  # post-send or constant
+DATE_FEATURES = {"signup_date": "days_since_signup", "last_contact": "days_since_contact"}
+MAX_LEVELS = 30
+NO_CONTROL = (
+    "The campaigns have no control group (every customer was mailed), so the effect of mailing "
+    "cannot be measured; keep a random 10-20 % of each campaign unmailed."
+)
+# what a customer did when the outcome is positive, in words
+OUTCOME_WORDS = {
+    "responded": "responded",
+    "response_amount": "spent anything in response",
+    "visit": "visited",
+    "conversion": "bought",
+    "spend": "spent anything",
+}
+
+
+def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
+    """The arm as the data's source names it (``Mens E-Mail`` on Hillstrom), else unchanged."""
+    name = ds_or_name if isinstance(ds_or_name, str) else ds_or_name.name
+    return ARM_LABELS.get(name, {}).get(arm, arm)
+
+
+class FeatureEncoder:
+    """Customer-view columns to a numeric matrix: numbers as they are, dates as days before the
+    as-of day, text columns with few levels one-hot; the columns seen in ``fit`` are kept."""
+
+    def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
+        self.numeric_: list[str] = []
+        self.levels_: dict[str, list[str]] = {}
+        for col in frame.columns:
+            s = frame[col]
+            if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+                self.numeric_.append(col)
+            elif isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
+                levels = sorted(map(str, s.dropna().unique()))
+                if 1 < len(levels) <= MAX_LEVELS:
+                    self.levels_[col] = levels
+        self.columns_ = list(self.numeric_) + [
+            f"{c}={lv}" for c, levels in self.levels_.items() for lv in levels
+        ]
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for col in self.numeric_:
+            out[col] = (
+                frame[col].astype(float).to_numpy() if col in frame else np.full(len(frame), np.nan)
+            )
+        for col, levels in self.levels_.items():
+            values = frame[col].astype(object).to_numpy() if col in frame else None
+            for lv in levels:
+                out[f"{col}={lv}"] = (
+                    np.zeros(len(frame)) if values is None else (values == lv).astype(float)
+                )
+        return pd.DataFrame(out, index=frame.index, columns=self.columns_)
+
+    def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.fit(frame).transform(frame)
+
+
+def _closed_campaigns(ds: Dataset, as_of: pd.Timestamp, window_days: int) -> pd.DataFrame | None:
+    if ds.campaigns is None:
+        return None
+    c = ds.campaigns
+    closed = c["sent_date"] + pd.Timedelta(days=window_days) < as_of + pd.Timedelta(days=1)
+    return c.loc[closed]
+
+
+def customer_features(
+    ds: Dataset, as_of, response_window_days: int = RESPONSE_WINDOW_DAYS
+) -> pd.DataFrame:
+    """Model inputs per customer as of a day (raw types; encode with :class:`FeatureEncoder`).
+
+    Campaign history counts only campaigns whose response window closed by ``as_of``.
+    """
+    as_of = resolve_as_of(ds, as_of)
+    sub = Dataset(
+        ds.name,
+        transactions=ds.transactions,
+        customers=ds.customers,
+        campaigns=_closed_campaigns(ds, as_of, response_window_days),
+        fingerprint="-",
+    )
+    view = customer_view(sub, as_of=as_of)
+    for col, new in DATE_FEATURES.items():
+        if col in view.columns:
+            view[new] = (as_of - view[col]).dt.days.astype(float)
+    drop = NEVER_FEATURES | set(DATE_FEATURES) | {"first_purchase", "last_purchase"}
+    return view.drop(columns=[c for c in view.columns if c in drop])
+
+
+@dataclass
+class CampaignData:
+    """Campaign rows with their leakage-free features.
+
+    ``rows``: campaign_id, customer_id, sent_date, arm, treated and the outcome columns;
+    ``features``: raw customer features as of the day before each send (same row order);
+    ``X``: the encoded numeric matrix; ``encoder``: the fitted :class:`FeatureEncoder`.
+    """
+
+    dataset: str
+    rows: pd.DataFrame
+    features: pd.DataFrame
+    X: pd.DataFrame
+    encoder: FeatureEncoder
+    outcomes: list[str]
+    control: str = CONTROL
+    notes: list[str] = field(default_factory=list)  # campaigns left out, and why
+
+    @property
+    def arms(self) -> list[str]:
+        return sorted(a for a in self.rows["arm"].unique() if a != self.control)
+
+    @property
+    def campaigns(self) -> list[str]:
+        order = self.rows.groupby("campaign_id", observed=True)["sent_date"].min().sort_values()
+        return [str(c) for c in order.index]
+
+    def label(self, arm: str) -> str:
+        return arm_label(self.dataset, arm)
+
+
+def campaign_data(
+    ds: Dataset,
+    campaigns: Sequence[str] | None = None,
+    response_window_days: int = RESPONSE_WINDOW_DAYS,
+) -> CampaignData:
+    """One row per customer and campaign with features as of the day before the send.
+
+    Only randomised campaigns can show what a contact does: a campaign without a control group
+    (or without anybody mailed) is left out (said in ``notes``).  Raises
+    :class:`~crm_models.dataset.UnsupportedData` when no campaign has both, or nobody responded
+    to any campaign.
+    """
+    if ds.campaigns is None or not len(ds.campaigns):
+        raise UnsupportedData(
+            "The data has no campaigns (no campaigns table, or an empty one), so there is no "
+            "campaign response to analyse."
+        )
+    c = ds.campaigns
+    if campaigns is not None:
+        c = c.loc[c["campaign_id"].isin(list(campaigns))]
+        if not len(c):
+            raise ValueError(f"no rows for campaigns {list(campaigns)}")
+    c = c.copy()
+    if "arm" not in c.columns:
+        c["arm"] = np.where(c["treated"], "treated", CONTROL)
+    c["arm"] = c["arm"].astype(str).where(c["treated"].astype(bool), CONTROL)
+    c, notes = _randomised(c)
+    c["send_day"] = c["sent_date"].dt.normalize()
+    rows, feats = [], []
+    for day, group in c.groupby("send_day", sort=True):
+        f = customer_features(ds, day - pd.Timedelta(days=1), response_window_days)
+        f = f.reindex(group["customer_id"].to_numpy())
+        rows.append(group)
+        feats.append(f.reset_index(drop=True))
+    rows_df = pd.concat(rows, ignore_index=True)
+    feats_df = pd.concat(feats, ignore_index=True)
+    feats_df = feats_df.drop(columns=[c for c in feats_df.columns if c == "customer_id"])
+    outcomes = [
+        col
+        for col in ("responded", "response_amount", "visit", "conversion", "spend")
+        if col in rows_df.columns
+    ]
+    for col in outcomes:
+        rows_df[col] = rows_df[col].astype(float)
+    if outcomes and not (rows_df[outcomes].fillna(0.0).to_numpy() > 0).any():
+        raise UnsupportedData(
+            f"No customer responded to any campaign (none of the {len(rows_df):,} customer "
+            "contacts), so response and uplift cannot be modelled."
+        )
+    encoder = FeatureEncoder().fit(feats_df)
+    keep = ["campaign_id", "customer_id", "sent_date", "channel", "arm", "treated", *outcomes]
+    return CampaignData(
+        ds.name,
+        rows_df[[k for k in keep if k in rows_df.columns]],
+        feats_df,
+        encoder.transform(feats_df),
+        encoder,
+        outcomes,
+        notes=notes,
+    )
+
+
+def _randomised(c: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of campaigns with both mailed customers and a control group, and a note for
+    each campaign left out."""
+    treated = c["treated"].astype(bool)
+    if not treated.any():
+        raise UnsupportedData(
+            "Nobody in the campaigns was mailed (every customer is in a control group), so "
+            "there is no effect of mailing to measure."
+        )
+    if treated.all():
+        raise UnsupportedData(NO_CONTROL)
+    per = treated.groupby(c["campaign_id"], observed=True).agg(["any", "all"])
+    if not (per["any"] & ~per["all"]).any():
+        raise UnsupportedData(
+            "No campaign has both mailed customers and a control group, so the effect of "
+            "mailing cannot be measured; keep a random 10-20 % of each campaign unmailed."
+        )
+    notes = [
+        f"Campaign {cid} is left out: "
+        + (
+            "it has no control group (every customer was mailed)."
+            if row["all"]
+            else "nobody in it was mailed (everybody is in the control group)."
+        )
+        for cid, row in per.iterrows()
+        if row["all"] or not row["any"]
+    ]
+    keep = c["campaign_id"].isin(per.index[per["any"] & ~per["all"]])
+    return c.loc[keep.to_numpy()], notes
+
+
+def arm_rows(data: CampaignData, arm: str, mask=None) -> np.ndarray:
+    """Rows of ``arm`` plus the control rows of the campaigns that tested it."""
+    r = data.rows
+    is_arm = (r["arm"] == arm).to_numpy()
+    tested = r["campaign_id"].isin(r.loc[is_arm, "campaign_id"].unique()).to_numpy()
+    rows = is_arm | ((r["arm"] == data.control).to_numpy() & tested)
+    return rows if mask is None else rows & mask
+
+
+def mean_ci(treated: np.ndarray, control: np.ndarray) -> tuple[float, float, float]:
+    diff = treated.mean() - control.mean()
+    se = math.sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control))
+    return diff, diff - 1.96 * se, diff + 1.96 * se
+
+
+def arm_summary(data: CampaignData, outcome: str = "responded") -> pd.DataFrame:
+    """Per campaign and arm: customers, mean outcome with a 95% interval, and the difference
+    from the campaign's control group (the measured effect, with a 95% interval)."""
+    out = []
+    r = data.rows
+    for cid in data.campaigns:
+        rc = r.loc[r["campaign_id"] == cid]
+        ctrl = rc.loc[rc["arm"] == data.control, outcome].to_numpy()
+        for arm, g in rc.groupby("arm", sort=True):
+            y = g[outcome].to_numpy()
+            se = y.std(ddof=1) / math.sqrt(len(y)) if len(y) > 1 else np.nan
+            row = {
+                "campaign_id": cid,
+                "arm": arm,
+                "label": data.label(arm),
+                "customers": len(y),
+                "mean": y.mean(),
+                "mean_low": y.mean() - 1.96 * se,
+                "mean_high": y.mean() + 1.96 * se,
+            }
+            if arm != data.control and len(ctrl) > 1 and len(y) > 1:
+                row["effect"], row["effect_low"], row["effect_high"] = mean_ci(y, ctrl)
+            out.append(row)
+    return pd.DataFrame(out)

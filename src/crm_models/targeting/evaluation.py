@@ -1,0 +1,440 @@
+"""Uplift evaluation: models compared on a held-out part against random and response ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.conditions import plural
+from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.targeting.campaigns import OUTCOME_WORDS, CampaignData, arm_rows, campaign_data
+from crm_models.targeting.metrics import (
+    descending_order,
+    qini_auc_score,
+    qini_curve,
+    uplift_at_k,
+    uplift_auc_score,
+    uplift_by_percentile,
+)
+from crm_models.targeting.splits import split, stratified_split
+from crm_models.targeting.uplift import (
+    LEARNERS,
+    fit_outcome,
+    limit_threads,
+    make_estimator,
+    make_multi_arm,
+)
+
+__all__ = [
+    "MIN_ARM_RESPONDERS",
+    "MIN_GROUP_CUSTOMERS",
+    "UpliftEvaluation",
+    "default_models",
+    "evaluate_uplift",
+    "uplift_summary",
+]
+
+
+MIN_GROUP_CUSTOMERS = 30  # an offer, and its control group, need this many for uplift models
+MIN_ARM_RESPONDERS = 5  # ... and this many responders between them
+
+
+def _truth_for(data: CampaignData, rows: np.ndarray, arm: str, truth: pd.DataFrame) -> np.ndarray:
+    r = data.rows.loc[rows, ["campaign_id", "customer_id"]]
+    t = truth.loc[truth["arm"] == arm, ["campaign_id", "customer_id", "uplift"]]
+    merged = r.astype({"campaign_id": str}).merge(
+        t.astype({"campaign_id": str}), on=["campaign_id", "customer_id"], how="left"
+    )
+    return merged["uplift"].to_numpy(dtype=float)
+
+
+def _true_gain_ratio(score: np.ndarray, truth: np.ndarray) -> float:
+    """Area under the cumulative TRUE uplift curve of a ranking, above random, relative to the
+    oracle ranking (by the true uplift itself): 1 = oracle, 0 = random."""
+    ok = ~np.isnan(truth)
+    score, truth = score[ok], truth[ok]
+    if len(truth) < 2:
+        return float("nan")
+    n = np.arange(len(truth) + 1)
+
+    def area(order):
+        return float(np.trapezoid(np.r_[0.0, np.cumsum(truth[order])], n))
+
+    random = float(np.trapezoid(n * truth.mean(), n))
+    best = area(descending_order(truth)) - random
+    return (area(descending_order(score)) - random) / best if best else float("nan")
+
+
+@dataclass
+class UpliftEvaluation:
+    """Uplift models compared on the test part of a stratified split."""
+
+    outcome: str
+    arms: list[str]
+    models: list[str]
+    chosen: str
+    reason: str
+    metrics: pd.DataFrame  # one row per arm × model (incl. "random" and "response_model")
+    deciles: dict[tuple[str, str], pd.DataFrame]
+    qini: dict[tuple[str, str], pd.DataFrame]  # share targeted vs Qini value
+    validation: pd.DataFrame  # mean Qini per model on the validation part (selection)
+    n_train: int
+    n_test: int
+    seed: int
+    test_size: float
+    truth: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def best_rows(self) -> pd.DataFrame:
+        return self.metrics.loc[self.metrics["model"] == self.chosen]
+
+
+def default_models(quick: bool = False) -> list[str]:
+    """The models compared: all of :data:`crm_models.targeting.uplift.LEARNERS`, or three when
+    quick."""
+    if quick:
+        return ["pooled_s_learner_gbm", "two_model_gbm", "two_model_logistic"]
+    return list(LEARNERS)
+
+
+def _fit_models(data, names, rows_mask, outcome, seed, arms):
+    X = data.X.to_numpy()
+    r = data.rows
+    y = r[outcome].to_numpy(dtype=float)
+    binary = bool(np.isin(y, (0.0, 1.0)).all())
+    fitted = {}
+    for name in names:
+        mau = make_multi_arm(name, binary, seed, control=data.control, arms=arms)
+        fitted[name] = mau.fit(
+            X[rows_mask],
+            r["arm"].to_numpy()[rows_mask],
+            y[rows_mask],
+            groups=r["campaign_id"].astype(str).to_numpy()[rows_mask],
+        )
+    # response-model ranking: P(outcome | contacted), ignoring the control group
+    treated = r["treated"].to_numpy(dtype=bool)
+    resp_rows = rows_mask & treated
+    est = make_estimator("gbm", binary, seed)
+    fitted["response_model"] = fit_outcome(est, X[resp_rows], y[resp_rows])
+    return fitted
+
+
+def _score(fitted, name, X, arm_index):
+    model = fitted[name]
+    if name == "response_model":
+        return model.predict(X)
+    return model.predict_arm(X, model.arms_[arm_index])
+
+
+def _bootstrap_at_k(y, s, t, k, n_boot, rng) -> tuple[float, float]:
+    """95% percentile interval of uplift@k over ``n_boot`` bootstrap resamples of the rows.
+
+    Vectorised: each resample is a row of multinomial counts; in score order (ties by row
+    order, as in :func:`crm_models.targeting.metrics.uplift_at_k`) the first ``int(k·n)``
+    resampled rows form the top.
+    """
+    if n_boot <= 0:
+        return np.nan, np.nan
+    n = len(y)
+    top = int(n * k)
+    order = descending_order(s)
+    y, t = np.asarray(y, float)[order], np.asarray(t, bool)[order]
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    before = np.cumsum(counts, axis=1) - counts
+    w = np.clip(top - before, 0.0, counts)
+    wt, wc = w * t, w * ~t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (wt @ y) / wt.sum(axis=1) - (wc @ y) / wc.sum(axis=1)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.nan, np.nan
+    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def evaluate_uplift(
+    data: CampaignData,
+    outcome: str = "responded",
+    models: Sequence[str] | None = None,
+    arms: Sequence[str] | None = None,
+    test_size: float = 0.3,
+    seed: int = 42,
+    n_boot: int = 200,
+    k: float = 0.3,
+    truth: pd.DataFrame | None = None,
+    quick: bool = False,
+) -> UpliftEvaluation:
+    """Fit uplift models on the training part and compare them on the test part.
+
+    Models are fitted on three quarters of the training part and chosen by their mean Qini
+    coefficient over the arms on the remaining validation quarter (no refit), so the test
+    figures are not inflated by the choice.  ``"random"`` is random targeting (its uplift@k is
+    the test part's overall effect), ``"response_model"`` ranks by the probability of responding
+    when contacted, ``"two_model_logistic"`` is the two-model logistic baseline.
+
+    An offer whose customers or control group number fewer than :data:`MIN_GROUP_CUSTOMERS`,
+    or with fewer than :data:`MIN_ARM_RESPONDERS` responders between them, is left out (the
+    reason in ``info["arms_left_out"]``); :class:`~crm_models.dataset.UnsupportedData` when no
+    offer is left.
+    """
+    models = list(dict.fromkeys([*(models or default_models(quick)), "two_model_logistic"]))
+    arms = list(arms or data.arms)
+    unknown = set(arms) - set(data.arms)
+    if unknown:
+        raise ValueError(f"unknown arm(s) {sorted(unknown)}; the data has {data.arms}")
+    arms, left_out = _usable_arms(data, outcome, arms)
+    train, test = stratified_split(data, outcome, test_size, seed)
+    X = data.X.to_numpy()
+    r = data.rows
+    y = r[outcome].to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    with limit_threads():
+        ev = _evaluate_uplift(
+            data,
+            outcome,
+            models,
+            arms,
+            train,
+            test,
+            X,
+            r,
+            y,
+            rng,
+            n_boot,
+            k,
+            truth,
+            seed,
+            test_size,
+        )
+    ev.info["arms_left_out"] = left_out
+    return ev
+
+
+def _usable_arms(data: CampaignData, outcome: str, arms: list[str]):
+    """The arms with enough customers and responders to measure uplift, and a sentence for
+    each arm left out; UnsupportedData when none is left."""
+    r = data.rows
+    y = r[outcome].to_numpy(dtype=float)
+    did = OUTCOME_WORDS.get(outcome, f"had a positive {outcome}")
+    if not (y > 0).any():
+        raise UnsupportedData(
+            f"No customer {did} after any campaign, so the effect of mailing on this outcome "
+            "cannot be measured."
+        )
+    usable, left_out = [], {}
+    for arm in arms:
+        rows = arm_rows(data, arm)
+        is_arm = (r["arm"] == arm).to_numpy()
+        n_arm, n_ctrl = int(is_arm.sum()), int((rows & ~is_arm).sum())
+        yes = int((y[rows] > 0).sum())
+        offer = f"offer {data.label(arm)}"
+        if min(n_arm, n_ctrl) < MIN_GROUP_CUSTOMERS:
+            left_out[arm] = (
+                f"The {offer} went to {plural(n_arm, 'customer')} and its control group holds "
+                f"{n_ctrl:,}, too few to measure its uplift; each needs at least "
+                f"{MIN_GROUP_CUSTOMERS}."
+            )
+        elif yes == 0:
+            left_out[arm] = (
+                f"Not a single customer {did} after the {offer} or in its control group, so "
+                "its uplift cannot be measured."
+            )
+        elif yes < MIN_ARM_RESPONDERS:
+            left_out[arm] = (
+                f"Only {plural(yes, 'customer')} {did} after the {offer} or in "
+                f"its control group, too few to measure its uplift; at least "
+                f"{MIN_ARM_RESPONDERS} are needed."
+            )
+        else:
+            usable.append(arm)
+    if not usable:
+        if len(arms) == 1:
+            raise UnsupportedData(left_out[arms[0]])
+        raise UnsupportedData(
+            "No offer has enough customers and responders to measure its uplift: each offer and "
+            f"its control group need at least {MIN_GROUP_CUSTOMERS} customers, with at least "
+            f"{MIN_ARM_RESPONDERS} who {did} between them."
+        )
+    return usable, left_out
+
+
+def _evaluate_uplift(
+    data, outcome, models, arms, train, test, X, r, y, rng, n_boot, k, truth, seed, test_size
+) -> UpliftEvaluation:
+    # three parts: models are fitted on 75% of the training part, the other 25% (validation)
+    # chooses the model, the test part only measures
+    train_idx = np.flatnonzero(train)
+    positive = (y[train_idx] > 0).astype(str)
+    strata = r["arm"].astype(str).to_numpy()[train_idx] + positive
+    fit_idx, val_idx = split(train_idx, [strata, positive], 0.25, seed)
+    fit_mask = np.zeros(len(r), bool)
+    fit_mask[fit_idx] = True
+    val_mask = np.zeros(len(r), bool)
+    val_mask[val_idx] = True
+    fitted = _fit_models(data, models, fit_mask, outcome, seed, arms)
+    arm_col = r["arm"].to_numpy()
+    val_rows = []
+    for name in models:
+        q = []
+        for j, arm in enumerate(arms):
+            rows = arm_rows(data, arm, val_mask)
+            q.append(
+                qini_auc_score(y[rows], _score(fitted, name, X[rows], j), arm_col[rows] == arm)
+            )
+        val_rows.append({"model": name, "validation_qini": float(np.nanmean(q))})
+    validation = pd.DataFrame(val_rows).set_index("model")
+    if validation["validation_qini"].notna().any():
+        chosen = str(validation["validation_qini"].idxmax())
+        reason = (
+            f"highest mean Qini coefficient over the arms on the validation part "
+            f"({validation.loc[chosen, 'validation_qini']:.3f}), which played no part in "
+            "fitting or testing"
+        )
+    else:  # no responder in the validation part: nothing tells the models apart
+        chosen = "two_model_logistic"
+        reason = (
+            "logistic baseline: the validation part holds too few responders to tell the "
+            "models apart"
+        )
+
+    out, deciles, qini = [], {}, {}
+    for j, arm in enumerate(arms):
+        rows = arm_rows(data, arm, test)
+        yt, tt, Xt = y[rows], arm_col[rows] == arm, X[rows]
+        true = _truth_for(data, rows, arm, truth) if truth is not None else None
+        ate = yt[tt].mean() - yt[~tt].mean()
+        lo, hi = _bootstrap_at_k(yt, rng.random(len(yt)), tt, k, n_boot, rng)
+        out.append(
+            {
+                "arm": arm,
+                "model": "random",
+                "uplift_at_30": ate,
+                "uplift_at_30_low": lo,
+                "uplift_at_30_high": hi,
+                "qini_auc": 0.0,
+                "auuc": 0.0,
+                "n_test": len(yt),
+            }
+        )
+        for name in [*models, "response_model"]:
+            s = _score(fitted, name, Xt, j)
+            lo, hi = _bootstrap_at_k(yt, s, tt, k, n_boot, rng)
+            row = {
+                "arm": arm,
+                "model": name,
+                "uplift_at_30": uplift_at_k(yt, s, tt, k),
+                "uplift_at_30_low": lo,
+                "uplift_at_30_high": hi,
+                "qini_auc": qini_auc_score(yt, s, tt),
+                "auuc": uplift_auc_score(yt, s, tt),
+                "n_test": len(yt),
+            }
+            if true is not None:
+                from scipy.stats import spearmanr
+
+                ok = ~np.isnan(true)
+                row["rank_corr_true"] = float(spearmanr(s[ok], true[ok]).statistic)
+                row["auuc_vs_oracle"] = _true_gain_ratio(s, true)
+            out.append(row)
+            deciles[(name, arm)] = uplift_by_percentile(yt, s, tt, bins=10)
+            x, q = qini_curve(yt, s, tt)
+            step = max(1, len(x) // 300)
+            qini[(name, arm)] = pd.DataFrame({"share": x / len(yt), "qini": q}).iloc[::step]
+        if true is not None:
+            ok = ~np.isnan(true)
+            out.append(
+                {
+                    "arm": arm,
+                    "model": "oracle (true uplift)",
+                    "uplift_at_30": uplift_at_k(yt, np.nan_to_num(true), tt, k),
+                    "qini_auc": qini_auc_score(yt, np.nan_to_num(true), tt),
+                    "auuc": uplift_auc_score(yt, np.nan_to_num(true), tt),
+                    "rank_corr_true": 1.0,
+                    "auuc_vs_oracle": 1.0,
+                    "n_test": int(ok.sum()),
+                }
+            )
+    metrics = pd.DataFrame(out)
+    return UpliftEvaluation(
+        outcome,
+        arms,
+        models,
+        chosen,
+        reason,
+        metrics,
+        deciles,
+        qini,
+        validation,
+        int(fit_mask.sum()),
+        int(test.sum()),
+        seed,
+        test_size,
+        truth is not None,
+        {"n_validation": int(val_mask.sum())},
+    )
+
+
+def uplift_summary(
+    ds: Dataset,
+    outcome: str = "responded",
+    arms: Sequence[str] | None = None,
+    model: str | None = None,
+    test_size: float = 0.3,
+    seed: int = 42,
+    n_boot: int = 200,
+    quick: bool = False,
+) -> dict[str, Any]:
+    """The figures of ``crm-models uplift --json`` (arm names as the source spells them)."""
+    data = campaign_data(ds)
+    if outcome not in data.outcomes:
+        raise ValueError(f"unknown outcome {outcome!r}; the campaigns have {data.outcomes}")
+    labels = {data.label(a): a for a in data.arms}
+    arms = [labels.get(a, a) for a in arms] if arms else data.arms
+    models = [model] if model else default_models(quick)
+    ev = evaluate_uplift(
+        data, outcome, models=models, arms=arms, test_size=test_size, seed=seed, n_boot=n_boot
+    )
+    r = data.rows
+    y = r[outcome].to_numpy(dtype=float)
+    chosen = model or ev.chosen
+    result: dict[str, Any] = {
+        "dataset": ds.name,
+        "outcome": outcome,
+        "model": chosen,
+        "test_size": test_size,
+        "seed": seed,
+        "control": {
+            "name": data.label(data.control),
+            "customers": int((r["arm"] == data.control).sum()),
+            "response_rate": float(y[(r["arm"] == data.control).to_numpy()].mean()),
+        },
+        "arms": {},
+    }
+    m = ev.metrics.set_index(["arm", "model"])
+    if ev.info.get("arms_left_out"):
+        result["arms_left_out"] = {
+            data.label(a): why for a, why in ev.info["arms_left_out"].items()
+        }
+    for arm in ev.arms:
+        rows = arm_rows(data, arm)
+        is_arm = (r["arm"] == arm).to_numpy()
+        ctrl = rows & ~is_arm
+        result["arms"][data.label(arm)] = {
+            "customers": int(is_arm.sum()),
+            "response_rate": float(y[is_arm].mean()),
+            "ate": float(y[is_arm].mean() - y[ctrl].mean()),
+            "test_ate": float(m.loc[(arm, "random"), "uplift_at_30"]),
+            "uplift_at_30": float(m.loc[(arm, chosen), "uplift_at_30"]),
+            "uplift_at_30_ci": [
+                float(m.loc[(arm, chosen), "uplift_at_30_low"]),
+                float(m.loc[(arm, chosen), "uplift_at_30_high"]),
+            ],
+            "qini_auc": float(m.loc[(arm, chosen), "qini_auc"]),
+            "auuc": float(m.loc[(arm, chosen), "auuc"]),
+            "baseline_uplift_at_30": float(m.loc[(arm, "two_model_logistic"), "uplift_at_30"]),
+            "response_model_uplift_at_30": float(m.loc[(arm, "response_model"), "uplift_at_30"]),
+        }
+    return result

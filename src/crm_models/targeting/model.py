@@ -1,0 +1,170 @@
+"""The targeting model: uplift per offer, control response, order value, CLV gain per customer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_models.clv import FitError
+from crm_models.dataset import Dataset
+from crm_models.features import resolve_as_of
+from crm_models.targeting.campaigns import (
+    RESPONSE_WINDOW_DAYS,
+    CampaignData,
+    arm_rows,
+    campaign_data,
+    customer_features,
+)
+from crm_models.targeting.clv_gain import response_clv_gain
+from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
+from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
+
+__all__ = ["TargetingModel", "build_contact_list"]
+
+
+class TargetingModel:
+    """Everything the contact list needs, fitted on all campaign rows of a dataset.
+
+    ``fit(ds)``: the uplift learner per arm (yes/no outcome ``outcome``), each arm's predicted
+    uplift re-centred on the effect measured in its own randomised campaigns (``offsets_``), a
+    control-group response model (``p_control``), and the calibration of the response value.  ``score(ds,
+    as_of)``: per customer, as of a day, ``p_control``, ``uplift_<arm>``, ``value``, ``channel``
+    and ``clv_gain`` (:func:`response_clv_gain` over ``clv_horizon_weeks``, BG/NBD and
+    Gamma-Gamma fitted as of that day; 0 when ``clv_horizon_weeks`` is None or the data cannot
+    support the models, with the reason in ``clv_note_``).
+    """
+
+    def __init__(
+        self,
+        learner: str = "pooled_s_learner_gbm",
+        outcome: str = "responded",
+        value_outcome: str = "response_amount",
+        response_window_days: int = RESPONSE_WINDOW_DAYS,
+        random_state: int = 0,
+        shrinkage_orders: float = 2.0,
+        clv_horizon_weeks: float | None = 52.0,
+        annual_discount_rate: float = 0.10,
+    ):
+        self.learner = learner
+        self.outcome = outcome
+        self.value_outcome = value_outcome
+        self.response_window_days = response_window_days
+        self.random_state = random_state
+        self.shrinkage_orders = shrinkage_orders
+        self.clv_horizon_weeks = clv_horizon_weeks
+        self.annual_discount_rate = annual_discount_rate
+
+    def _clv_gain(self, feats: pd.DataFrame) -> np.ndarray:
+        zeros = np.zeros(len(feats))
+        if not self.clv_horizon_weeks:
+            self.clv_note_ = "lifetime-value term off (no horizon)"
+            return zeros
+        if not {"frequency", "recency", "T", "monetary_value"} <= set(feats.columns):
+            self.clv_note_ = "lifetime-value term off: the data has no purchase history"
+            return zeros
+        try:
+            gain = response_clv_gain(
+                feats,
+                horizon=self.clv_horizon_weeks,
+                annual_discount_rate=self.annual_discount_rate,
+            )
+        except (FitError, ValueError) as err:
+            why = str(err).splitlines()[0].rstrip(".")
+            if why[:2].istitle():  # a plain sentence: continue it after the colon
+                why = why[0].lower() + why[1:]
+            self.clv_note_ = f"lifetime-value term off: {why}"
+            return zeros
+        self.clv_note_ = (
+            f"BG/NBD + Gamma-Gamma, {self.clv_horizon_weeks:g}-week horizon, "
+            f"{self.annual_discount_rate:.0%} a year discount"
+        )
+        return gain.to_numpy(dtype=float)
+
+    def _history_value(self, feats: pd.DataFrame) -> np.ndarray:
+        if "avg_order_value" not in feats or self.global_aov_ is None:
+            return np.ones(len(feats))
+        aov = feats["avg_order_value"].to_numpy(dtype=float)
+        orders = feats["orders"].fillna(0).to_numpy(dtype=float) if "orders" in feats else 0.0
+        aov = np.where(np.isnan(aov), self.global_aov_, aov)
+        m = self.shrinkage_orders
+        return (orders * aov + m * self.global_aov_) / (orders + m)
+
+    def fit(self, ds: Dataset, data: CampaignData | None = None) -> TargetingModel:
+        data = data or campaign_data(ds, response_window_days=self.response_window_days)
+        r = data.rows
+        y = (r[self.outcome].to_numpy(dtype=float) > 0).astype(float)
+        X = data.X.to_numpy()
+        self.encoder_ = data.encoder
+        self.arms_ = data.arms
+        self.control_ = data.control
+        with limit_threads():
+            self.uplift_ = make_multi_arm(
+                self.learner, True, self.random_state, control=data.control
+            ).fit(X, r["arm"].to_numpy(), y, groups=r["campaign_id"].astype(str).to_numpy())
+            # re-centre each offer on the effect measured in its own randomised campaign(s):
+            # keeps the ranking within an offer, makes the offers' levels comparable
+            self.offsets_ = {}
+            for a in self.arms_:
+                rows = arm_rows(data, a)
+                is_arm = (r["arm"] == a).to_numpy()
+                measured = y[rows & is_arm].mean() - y[rows & ~is_arm].mean()
+                self.offsets_[a] = float(measured - self.uplift_.predict_arm(X[rows], a).mean())
+            ctrl = (r["arm"] == data.control).to_numpy()
+            self.control_model_ = fit_outcome(
+                make_estimator("gbm", True, self.random_state), X[ctrl], y[ctrl]
+            )
+        f = data.features
+        aov = f["avg_order_value"] if "avg_order_value" in f else None
+        self.global_aov_ = float(np.nanmean(aov)) if aov is not None and aov.notna().any() else None
+        hist = self._history_value(f)
+        responders = y > 0
+        if self.value_outcome in r and responders.any():
+            amount = r[self.value_outcome].to_numpy(dtype=float)[responders]
+            self.value_scale_ = float(amount.mean() / max(hist[responders].mean(), 1e-9))
+        else:
+            self.value_scale_ = 1.0
+        return self
+
+    def score(self, ds: Dataset, as_of=None) -> pd.DataFrame:
+        as_of = resolve_as_of(ds, as_of)
+        feats = customer_features(ds, as_of, self.response_window_days)
+        X = self.encoder_.transform(feats).to_numpy()
+        with limit_threads():
+            up = self.uplift_.predict(X)
+            p0 = self.control_model_.predict(X)
+        out = pd.DataFrame(
+            {f"uplift_{a}": up[:, j] + self.offsets_[a] for j, a in enumerate(self.arms_)},
+            index=feats.index,
+        )
+        out["p_control"] = p0
+        out["value"] = self._history_value(feats) * self.value_scale_
+        out["clv_gain"] = self._clv_gain(feats)
+        if "preferred_channel" in feats:
+            out["channel"] = feats["preferred_channel"].astype(object)
+        elif ds.campaigns is not None and "channel" in ds.campaigns:
+            out["channel"] = str(ds.campaigns["channel"].mode().iloc[0])
+        for col in ("days_since_last", "lifecycle_stage"):
+            if col in feats:
+                out[col] = feats[col]
+        out.index.name = "customer_id"
+        return out
+
+
+def build_contact_list(
+    ds: Dataset,
+    policy: ContactPolicy,
+    learner: str = "pooled_s_learner_gbm",
+    as_of=None,
+    model: TargetingModel | None = None,
+    data: CampaignData | None = None,
+) -> tuple[ContactListResult, TargetingModel]:
+    """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day."""
+    as_of = resolve_as_of(ds, as_of)
+    model = model or TargetingModel(learner).fit(ds, data)
+    scores = model.score(ds, as_of)
+    send = policy.send_date or (as_of + pd.Timedelta(days=1))
+    result = contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send)
+    result.summary["as_of"] = str(as_of.date())
+    result.summary["send_date"] = str(pd.Timestamp(send).date())
+    result.summary["clv_term"] = model.clv_note_
+    return result, model

@@ -1,0 +1,113 @@
+"""The shared API of the purchase models (BG/NBD, Pareto/NBD): fit, P(alive), expected purchases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_models.value.common import (
+    MIN_REPEAT_BUYERS,
+    FitError,
+    Model,
+    NotEnoughData,
+    btyd_arrays,
+    check_weights,
+    compress,
+    customer_index,
+    too_few_repeat_buyers,
+)
+
+
+class PurchaseModel(Model):
+    """Shared API of the BG/NBD and Pareto/NBD models."""
+
+    def __init__(self, penalizer: float = 0.0, time_unit: str = "W"):
+        self.penalizer = penalizer
+        self.time_unit = time_unit
+
+    def fit(self, data: pd.DataFrame, weights=None) -> PurchaseModel:
+        """Fit on a frame with ``frequency``, ``recency``, ``T`` (one row per customer, or
+        distinct rows with ``weights`` = how many customers share them)."""
+        x, tx, T = btyd_arrays(data)
+        w = check_weights(weights, len(x))
+        if len(x) == 0:
+            raise NotEnoughData(
+                "No customer has bought anything yet, so future purchases cannot be predicted."
+            )
+        (ux, utx, uT), uw, _ = compress(x, tx, T, weights=w)
+        keep = uw > 0
+        ux, utx, uT, uw = ux[keep], utx[keep], uT[keep], uw[keep]
+        total = uw.sum()
+        if total <= 0:
+            raise FitError(f"{self.label}: the weights add up to zero")
+        if not (ux > 0).any():
+            raise NotEnoughData(
+                "No customer has made a repeat purchase yet, so how often customers buy cannot "
+                "be told apart from how soon they stop buying."
+            )
+        repeat = float(uw[ux > 0].sum())
+        if repeat < MIN_REPEAT_BUYERS:
+            raise too_few_repeat_buyers(repeat)
+        self._fit_compressed(ux, utx, uT, uw)
+        self.n_customers_ = float(total)
+        self.n_unique_ = int(len(ux))
+        return self
+
+    # per-model pieces -------------------------------------------------------------------
+    def _fit_compressed(self, x, tx, T, w) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _loglik_rows(self, theta, x, tx, T) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row log-likelihood and log P(alive)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _expected_alive(self, theta, x, T, t) -> np.ndarray:
+        """E[purchases in (T, T+t] | alive at T, x, T] (does not depend on t_x)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def expected_purchases(self, t) -> np.ndarray:
+        """E[X(t)]: expected repeat purchases of a new customer in the first ``t`` periods."""
+        raise NotImplementedError  # pragma: no cover
+
+    # predictions --------------------------------------------------------------------------
+    def log_likelihood(self, data: pd.DataFrame) -> pd.Series:
+        """Log-likelihood of each customer's summary under the fitted parameters."""
+        x, tx, T = btyd_arrays(data)
+        ll, _ = self._loglik_rows(self._theta(), x, tx, T)
+        return pd.Series(ll, index=customer_index(data), name="log_likelihood")
+
+    def p_alive(self, data: pd.DataFrame) -> pd.Series:
+        """P(the customer is still active at T | frequency, recency, T)."""
+        x, tx, T = btyd_arrays(data)
+        (ux, utx, uT), _, inv = compress(x, tx, T)
+        return pd.Series(
+            self._p_alive_rows(ux, utx, uT)[inv], index=customer_index(data), name="p_alive"
+        )
+
+    def _p_alive_rows(self, x, tx, T) -> np.ndarray:
+        _, lpa = self._loglik_rows(self._theta(), x, tx, T)
+        return np.exp(lpa)
+
+    def _alive_grid(self, x, T, horizons) -> tuple[np.ndarray, np.ndarray]:
+        """E[purchases in (T, T+h] | alive] for every horizon h (rows × horizons), computed
+        once per distinct (x, T)."""
+        (ux, uT), _, inv = compress(x, T)
+        theta = self._theta()
+        cols = [self._expected_alive(theta, ux, uT, float(h)) for h in np.atleast_1d(horizons)]
+        return np.column_stack(cols), inv
+
+    def conditional_expected_purchases(self, data: pd.DataFrame, t: float) -> pd.Series:
+        """E[repeat purchases in the next ``t`` periods | frequency, recency, T]."""
+        x, tx, T = btyd_arrays(data)
+        grid, inv = self._alive_grid(x, T, [t])
+        pa = self.p_alive(data).to_numpy()
+        return pd.Series(
+            grid[inv, 0] * pa, index=customer_index(data), name=f"expected_purchases_{t:g}"
+        )
+
+    def _fit_result(self, theta: np.ndarray, res, neg_ll_grad) -> None:
+        self.params_ = dict(zip(self._names, theta.tolist(), strict=True))
+        self.log_likelihood_ = float(-res.fun * self._total_weight)
+        self.n_iter_ = int(res.nit)
+        self.converged_ = bool(res.success)
+        self._set_standard_errors(neg_ll_grad)

@@ -1,0 +1,554 @@
+"""Retention: cohorts, repeat purchase, churn, survival to lapse, payback, at-risk and top lists.
+
+Definitions (every function uses them):
+
+* **Activity.** A customer is *active* in a period when they have a purchase line
+  (``amount >= 0``) dated in it; returns never make a customer active.
+* **Cohort.** The period (month by default) of a customer's first purchase.
+* **Lapse.** A customer is *lost* on their last purchase before a gap of more than
+  ``lapse_days`` without buying.  The *active lifetime* runs from the first purchase to that
+  last purchase; customers who have not lapsed are censored at their latest purchase, which is
+  what Kaplan-Meier (``statsmodels`` ``SurvfuncRight``) handles.
+* **Payback.** Cumulative margin (net revenue × ``margin_rate``) per acquired customer since
+  acquisition; a cohort (or a customer) has paid back when it reaches ``acquisition_cost``.
+
+Everything is computed from the transaction log as of a date (inclusive), vectorised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models import aggregates
+from crm_models.dataset import Dataset
+from crm_models.engine import EngineSettings, as_source
+from crm_models.features import resolve_as_of, transactions_as_of
+from crm_models.units import period_label
+
+__all__ = [
+    "Cohorts",
+    "churn_risk_list",
+    "cohorts",
+    "first_purchase_channel",
+    "payback",
+    "period_churn",
+    "period_label",
+    "repeat_rate",
+    "retention_by",
+    "summary_figures",
+    "survival",
+    "time_to_payback",
+    "time_to_lapse",
+    "top_customers",
+]
+
+LIST_COLUMNS = [
+    "frequency",
+    "orders",
+    "revenue",
+    "days_since_last",
+    "p_alive",
+    "p_alive_change",
+    "expected_purchases",
+    "clv",
+    "potential_value",
+    "value_at_risk",
+    "value_decile",
+    "lifecycle_stage",
+    "contactable",
+]
+
+
+def _purchases(ds: Dataset, as_of) -> tuple[pd.DataFrame, pd.Timestamp]:
+    as_of = resolve_as_of(ds, as_of)
+    tx = transactions_as_of(ds, as_of)
+    return tx, as_of
+
+
+def _period_codes(dates: pd.Series | np.ndarray, freq: str) -> np.ndarray:
+    """Integer period numbers (months since 1970, weeks, quarters) of dates."""
+    d = np.asarray(dates, dtype="datetime64[ns]")
+    if freq == "M":
+        return d.astype("datetime64[M]").astype(np.int64)
+    if freq == "Q":
+        return d.astype("datetime64[M]").astype(np.int64) // 3
+    if freq == "W":  # weeks starting on Monday (1970-01-01 was a Thursday)
+        return (d.astype("datetime64[D]").astype(np.int64) + 3) // 7
+    raise ValueError(f"unknown period {freq!r}; use M, Q or W")
+
+
+# --------------------------------------------------------------------------- cohorts
+class Cohorts:
+    """Cohort tables by acquisition period (rows) × periods since acquisition (columns).
+
+    ``sizes`` customers per cohort; ``active`` customers who bought in each period; ``retention``
+    = active / size (NaN where the period is not yet complete or in the future); ``revenue`` net
+    revenue per period; ``freq`` the period.
+    """
+
+    def __init__(self, sizes, active, revenue, complete, freq):
+        self.sizes = sizes
+        self.active = active
+        self.revenue = revenue
+        self.freq = freq
+        self.retention = (active.div(sizes, axis=0)).where(complete)
+        self.complete = complete
+
+    def average_retention(self) -> pd.Series:
+        """Customer-weighted retention by period since acquisition over all cohorts that
+        completed that period."""
+        w = self.sizes.to_numpy()[:, None] * self.complete.to_numpy()
+        num = (self.active.to_numpy() * self.complete.to_numpy()).sum(axis=0)
+        den = w.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(den > 0, num / den, np.nan)
+        return pd.Series(out, index=self.active.columns, name="retention")
+
+    def to_frame(self) -> pd.DataFrame:
+        out = self.retention.copy()
+        out.insert(0, "customers", self.sizes)
+        return out
+
+
+def _cohort_cells(tx: pd.DataFrame, freq: str) -> tuple[pd.Series, pd.DataFrame]:
+    """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
+    the customers who bought and the net revenue (NumPy; the engines run
+    :func:`crm_models.aggregates.cohort_counts`)."""
+    amount = tx["amount"].to_numpy(dtype=float)
+    buy = amount >= 0
+    cust, cid = pd.factorize(tx["customer_id"])
+    per = _period_codes(tx["order_date"], freq)
+    first = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(first, cust[buy], per[buy])
+    has = first < np.iinfo(np.int64).max
+    k = per - first[cust]
+    ok = has[cust] & (k >= 0)
+    cells = pd.DataFrame({"cohort": first[cust][ok], "k": k[ok], "amount": amount[ok]})
+    bought = cells.loc[buy[ok]].assign(customer=cust[ok][buy[ok]])
+    active = bought.drop_duplicates(["customer", "k"]).groupby(["cohort", "k"]).size()
+    out = cells.groupby(["cohort", "k"])["amount"].sum().rename("revenue").to_frame()
+    out["active"] = active.reindex(out.index, fill_value=0).astype(np.int64)
+    sizes = pd.Series(first[has]).value_counts().sort_index().rename("customers")
+    return sizes, out.reset_index()
+
+
+def cohorts(
+    ds: Dataset, as_of=None, freq: str = "M", engine: str | EngineSettings = "auto"
+) -> Cohorts:
+    """Cohort retention matrix: share of each acquisition cohort active k periods later.
+
+    ``engine`` says where the counting runs (:mod:`crm_models.engine`); every engine gives the
+    same tables."""
+    src = as_source(ds, engine)
+    if src is None:
+        tx, as_of = _purchases(ds, as_of)
+        sizes_by_code, cells = _cohort_cells(tx, freq)
+    else:
+        as_of = resolve_as_of(src, as_of)
+        sizes_by_code, cells = aggregates.cohort_counts(src, as_of, freq)
+    lo, hi = int(sizes_by_code.index.min()), int(_period_codes([as_of], freq)[0])
+    n_c = n_k = hi - lo + 1
+    sizes = np.zeros(n_c, dtype=np.int64)
+    sizes[sizes_by_code.index.to_numpy(dtype=np.int64) - lo] = sizes_by_code.to_numpy()
+    flat = (cells["cohort"].to_numpy(dtype=np.int64) - lo) * n_k + cells["k"].to_numpy(np.int64)
+    active = np.zeros(n_c * n_k, dtype=np.int64)
+    active[flat] = cells["active"].to_numpy()
+    revenue = np.zeros(n_c * n_k)
+    revenue[flat] = cells["revenue"].to_numpy(dtype=float)
+    active, revenue = active.reshape(n_c, n_k), revenue.reshape(n_c, n_k)
+    # a cell is complete when its whole period lies on or before the as-of day
+    last_complete = hi if _period_end(hi, freq) <= as_of else hi - 1
+    cohort_code = np.arange(n_c) + lo
+    complete = (cohort_code[:, None] + np.arange(n_k)[None, :]) <= last_complete
+    index = pd.Index(period_label(cohort_code, freq).astype(str), name="cohort")
+    cols = pd.Index(np.arange(n_k), name="periods since acquisition")
+    keep = sizes > 0
+    frame = lambda a: pd.DataFrame(a[keep], index=index[keep], columns=cols)  # noqa: E731
+    return Cohorts(
+        pd.Series(sizes[keep], index=index[keep], name="customers"),
+        frame(active),
+        frame(revenue),
+        frame(complete),
+        freq,
+    )
+
+
+def _period_end(code: int, freq: str) -> pd.Timestamp:
+    return period_label(np.array([code]), freq)[0].end_time.normalize()
+
+
+def repeat_rate(ds: Dataset, as_of=None, windows=(90, 180, 365)) -> pd.DataFrame:
+    """Share of customers who made a repeat purchase (on a later day) within each window of days
+    after their first purchase, by acquisition month; only customers observed for the whole
+    window count.  The row ``all`` pools every cohort."""
+    tx, as_of = _purchases(ds, as_of)
+    tx = tx.loc[tx["amount"].to_numpy() >= 0]
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    cust, cid = pd.factorize(tx["customer_id"])
+    first = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(first, cust, day)
+    later = day > first[cust]
+    second = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(second, cust[later], day[later])
+    gap = np.where(second < np.iinfo(np.int64).max, second - first, np.inf)
+    observed = int(np.datetime64(as_of, "D").astype(np.int64)) - first
+    cohort = pd.PeriodIndex(first.astype("datetime64[D]"), freq="M").astype(str)
+    data = {"customers": np.ones(len(cid))}
+    for w in windows:
+        eligible = observed >= w
+        data[f"eligible_{w}d"] = eligible.astype(float)
+        data[f"repeat_{w}d"] = np.where(eligible, (gap <= w).astype(float), 0.0)
+    frame = pd.DataFrame(data, index=pd.Index(cohort, name="cohort"))
+    g = frame.groupby(level=0).sum()
+    g.loc["all"] = frame.sum()
+    out = pd.DataFrame({"customers": g["customers"].astype(int)})
+    for w in windows:
+        out[f"repeat_within_{w}d"] = g[f"repeat_{w}d"] / g[f"eligible_{w}d"].replace(0, np.nan)
+    out["repeat_ever"] = np.nan
+    out.loc["all", "repeat_ever"] = float(np.isfinite(gap).mean())
+    return out
+
+
+def period_churn(ds: Dataset, as_of=None, freq: str = "M") -> pd.DataFrame:
+    """Per period: active customers, how many of the previous period's active customers bought
+    again (retained), the retention rate and its complement, the churn rate; new customers.
+    The last period is dropped when incomplete."""
+    tx, as_of = _purchases(ds, as_of)
+    tx = tx.loc[tx["amount"].to_numpy() >= 0]
+    cust, _ = pd.factorize(tx["customer_id"])
+    per = _period_codes(tx["order_date"], freq)
+    lo = int(per.min())
+    span = int(per.max()) - lo + 2
+    keys = np.unique(cust.astype(np.int64) * span + (per - lo))
+    c, p = keys // span, keys % span
+    active = np.bincount(p, minlength=span)
+    prev = np.zeros(len(keys), dtype=bool)
+    prev[1:] = (c[1:] == c[:-1]) & (p[1:] == p[:-1] + 1)
+    retained = np.bincount(p[prev], minlength=span)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    new = np.bincount(p[first], minlength=span)
+    codes = np.arange(span - 1) + lo
+    out = pd.DataFrame(
+        {
+            "active_customers": active[: span - 1],
+            "new_customers": new[: span - 1],
+            "retained_from_previous": retained[: span - 1],
+        },
+        index=pd.Index(period_label(codes, freq).astype(str), name="period"),
+    )
+    prev_active = np.concatenate([[np.nan], active[: span - 2]]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["retention_rate"] = out["retained_from_previous"] / np.where(
+            prev_active > 0, prev_active, np.nan
+        )
+    out["churn_rate"] = 1 - out["retention_rate"]
+    if _period_end(int(codes[-1]), freq) > as_of:
+        out = out.iloc[:-1]
+    return out
+
+
+# --------------------------------------------------------------------------- survival
+def time_to_lapse(ds: Dataset, as_of=None, lapse_days: int = 180) -> pd.DataFrame:
+    """Per customer: active lifetime in days and whether it has ended (``lapsed``).
+
+    A customer is lost on their last purchase before the first gap of more than
+    ``lapse_days`` without buying (the gap must have fully passed by the as-of day to count).
+    ``duration_days`` runs from the first purchase to that last purchase (0 for a one-time buyer
+    who lapsed); customers not (yet) lapsed are censored at their latest purchase, since all we
+    know is that they were still buying then.
+    """
+    if lapse_days <= 0:
+        raise ValueError("lapse_days must be positive")
+    tx, as_of = _purchases(ds, as_of)
+    tx = tx.loc[tx["amount"].to_numpy() >= 0]
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    cust, cid = pd.factorize(tx["customer_id"], sort=True)
+    base = int(day.min())
+    keys = np.unique(cust.astype(np.int64) * (2**32) + (day - base))
+    c = keys // (2**32)
+    d = keys % (2**32) + base
+    n = len(cid)
+    start = np.ones(len(keys), dtype=bool)
+    start[1:] = c[1:] != c[:-1]
+    first = d[start]
+    end_day = int(np.datetime64(as_of, "D").astype(np.int64))
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = c[1:] != c[:-1]
+    nxt = np.empty(len(keys), dtype=np.int64)
+    nxt[:-1] = d[1:]
+    nxt[last] = end_day + 1
+    # purchase followed by more than lapse_days without buying (fully observed)
+    lapses = np.where(last, end_day - d >= lapse_days, nxt - d > lapse_days)
+    event_day = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(event_day, c[lapses], d[lapses])
+    lapsed = event_day < np.iinfo(np.int64).max
+    latest = d[last]
+    duration = np.where(lapsed, event_day, latest) - first
+    out = pd.DataFrame(
+        {
+            "first_purchase": first.astype("datetime64[D]").astype("datetime64[ns]"),
+            "duration_days": duration.astype(float),
+            "lapsed": lapsed,
+        },
+        index=pd.Index(cid, name="customer_id"),
+    )
+    out.attrs.update(lapse_days=lapse_days, as_of=str(as_of.date()))
+    return out
+
+
+def survival(
+    durations: pd.DataFrame, groups: pd.Series | None = None, min_group: int = 50
+) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
+    """Kaplan-Meier survival (statsmodels ``SurvfuncRight``) of ``duration_days``/``lapsed``.
+
+    Returns ``(curves, summary, logrank_p)``: curves with ``group``, ``days``, ``survival``,
+    ``lower``, ``upper`` (95% pointwise); a summary per group (customers, lapses, median days to
+    lapse, survival at 90/180/365 days); the log-rank test p-value across groups (None for
+    one group).  Groups smaller than ``min_group`` are pooled as "other".
+    """
+    from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+
+    data = durations[["duration_days", "lapsed"]].copy()
+    if groups is None:
+        data["group"] = "all customers"
+    else:
+        g = groups.reindex(data.index).astype("object").fillna("unknown").astype(str)
+        counts = g.value_counts()
+        small = counts.index[counts < min_group]
+        data["group"] = g.where(~g.isin(small), "other")
+    curves, rows = [], {}
+    for name, part in data.groupby("group", sort=True):
+        sf = SurvfuncRight(part["duration_days"].to_numpy(), part["lapsed"].to_numpy(int))
+        lower, upper = _pointwise_ci(sf)
+        curves.append(
+            pd.DataFrame(
+                {
+                    "group": name,
+                    "days": np.concatenate([[0.0], sf.surv_times]),
+                    "survival": np.concatenate([[1.0], sf.surv_prob]),
+                    "lower": np.concatenate([[1.0], lower]),
+                    "upper": np.concatenate([[1.0], upper]),
+                }
+            )
+        )
+
+        def at(t, sf=sf):
+            idx = np.searchsorted(sf.surv_times, t, side="right") - 1
+            return float(sf.surv_prob[idx]) if idx >= 0 else 1.0
+
+        observed_to = part["duration_days"].max()
+        median = np.nan
+        below = np.flatnonzero(sf.surv_prob <= 0.5)
+        if len(below):
+            median = float(sf.surv_times[below[0]])
+        rows[name] = {
+            "customers": len(part),
+            "lapses": int(part["lapsed"].sum()),
+            "median_days_to_lapse": median,
+            **{f"survival_{t}d": (at(t) if observed_to >= t else np.nan) for t in (90, 180, 365)},
+        }
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "group"
+    p_value = None
+    if data["group"].nunique() > 1:
+        _, p_value = survdiff(
+            data["duration_days"].to_numpy(),
+            data["lapsed"].to_numpy(int),
+            data["group"].to_numpy(),
+        )
+        p_value = float(p_value)
+    return pd.concat(curves, ignore_index=True), summary, p_value
+
+
+def _pointwise_ci(sf) -> tuple[np.ndarray, np.ndarray]:
+    """95% pointwise interval of a Kaplan-Meier curve (log-log transform, Greenwood SE)."""
+    s = np.clip(sf.surv_prob, 1e-12, 1 - 1e-12)
+    se = np.asarray(sf.surv_prob_se, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = se / (s * np.abs(np.log(s)))
+        lo = s ** np.exp(1.96 * sd)
+        hi = s ** np.exp(-1.96 * sd)
+    lo = np.where(np.isfinite(lo), lo, s)
+    hi = np.where(np.isfinite(hi), hi, s)
+    return lo, hi
+
+
+def first_purchase_channel(ds: Dataset, as_of=None) -> pd.Series:
+    """The channel of each customer's first purchase (largest spend that day)."""
+    tx, _ = _purchases(ds, as_of)
+    if "channel" not in tx.columns:
+        raise ValueError(f"dataset {ds.name!r} has no channel column")
+    tx = tx.loc[tx["amount"].to_numpy() >= 0, ["customer_id", "order_date", "channel", "amount"]]
+    tx = tx.assign(day=tx["order_date"].dt.normalize())
+    first = tx.groupby("customer_id")["day"].transform("min")
+    on_first = tx.loc[tx["day"] == first]
+    best = on_first.sort_values("amount", ascending=False).drop_duplicates("customer_id")
+    return best.set_index("customer_id")["channel"].astype(str).rename("first_channel")
+
+
+def retention_by(
+    ds: Dataset,
+    view: pd.DataFrame,
+    durations: pd.DataFrame,
+    dimensions=("first_channel", "region", "acquisition_channel", "age_band"),
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, float | None]]:
+    """Kaplan-Meier survival split by each dimension the data has: ``first_channel`` (channel of
+    the first purchase), and any of the customer view's columns (``region``,
+    ``acquisition_channel``, ``age_band``, ``lifecycle_stage``...)."""
+    out = {}
+    for dim in dimensions:
+        if dim == "first_channel":
+            try:
+                groups = first_purchase_channel(ds, view.attrs.get("as_of"))
+            except ValueError:
+                continue
+        elif dim in view.columns:
+            groups = view[dim]
+        else:
+            continue
+        if groups.dropna().nunique() < 2:
+            continue
+        out[dim] = survival(durations, groups)
+    return out
+
+
+# --------------------------------------------------------------------------- payback
+def payback(
+    ds: Dataset,
+    margin_rate: float = 0.30,
+    acquisition_cost: float = 30.0,
+    as_of=None,
+    freq: str = "M",
+) -> pd.DataFrame:
+    """Cumulative margin per acquired customer by periods since acquisition, per cohort.
+
+    Returns a frame (rows: cohorts, columns: periods since acquisition, NaN for periods not yet
+    complete) with ``attrs["payback_period"]``, a Series of the first period in which each
+    cohort's cumulative margin per customer reaches ``acquisition_cost`` (NaN: not yet).
+    """
+    if not 0 < margin_rate <= 1:
+        raise ValueError("margin_rate must be in (0, 1]")
+    co = cohorts(ds, as_of=as_of, freq=freq)
+    per_customer = co.revenue.cumsum(axis=1).div(co.sizes, axis=0) * margin_rate
+    per_customer = per_customer.where(co.complete)
+    reached = per_customer.ge(acquisition_cost) & co.complete
+    first = reached.to_numpy().argmax(axis=1).astype(float)
+    first[~reached.to_numpy().any(axis=1)] = np.nan
+    per_customer.attrs["payback_period"] = pd.Series(
+        first, index=per_customer.index, name="payback_period"
+    )
+    per_customer.attrs.update(margin_rate=margin_rate, acquisition_cost=acquisition_cost)
+    return per_customer
+
+
+def time_to_payback(
+    ds: Dataset, margin_rate: float = 0.30, acquisition_cost: float = 30.0, as_of=None
+) -> pd.DataFrame:
+    """Per customer: days from the first purchase until cumulative margin reaches
+    ``acquisition_cost`` (``paid_back``), or to the as-of day (censored); for Kaplan-Meier."""
+    tx, as_of = _purchases(ds, as_of)
+    tx = tx.sort_values(["customer_id", "order_date"], kind="stable")
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    cust, cid = pd.factorize(tx["customer_id"], sort=True)
+    margin = tx["amount"].to_numpy(dtype=float) * margin_rate
+    cum = pd.Series(margin).groupby(cust).cumsum().to_numpy()
+    buy = tx["amount"].to_numpy() >= 0
+    first = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(first, cust[buy], day[buy])
+    hit = cum >= acquisition_cost
+    when = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(when, cust[hit], day[hit])
+    end_day = int(np.datetime64(as_of, "D").astype(np.int64))
+    paid = when < np.iinfo(np.int64).max
+    has = first < np.iinfo(np.int64).max
+    out = pd.DataFrame(
+        {
+            "duration_days": (np.where(paid, when, end_day) - first).astype(float),
+            "lapsed": paid,  # named for survival(): the event is "paid back"
+        },
+        index=pd.Index(cid, name="customer_id"),
+    )
+    return out.loc[has]
+
+
+# --------------------------------------------------------------------------- lists
+def _contactable(view: pd.DataFrame) -> pd.Series | None:
+    if "opt_in" not in view.columns:
+        return None
+    ok = view["opt_in"].fillna(False).astype(bool)
+    if "opt_out_date" in view.columns:
+        ok &= view["opt_out_date"].isna()
+    return ok
+
+
+def _list_frame(values: pd.DataFrame, view: pd.DataFrame) -> pd.DataFrame:
+    out = values.join(
+        view[
+            [
+                c
+                for c in ("orders", "revenue", "days_since_last", "lifecycle_stage")
+                if c in view.columns and c not in values.columns
+            ]
+        ],
+        how="left",
+    )
+    contact = _contactable(view)
+    if contact is not None:
+        out["contactable"] = contact.reindex(out.index).fillna(False)
+    return out[[c for c in LIST_COLUMNS if c in out.columns]]
+
+
+def churn_risk_list(
+    values: pd.DataFrame,
+    view: pd.DataFrame,
+    p_alive_threshold: float = 0.5,
+    p_alive_floor: float = 0.05,
+    falling_by: float = 0.10,
+    min_value_quantile: float = 0.75,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Valuable customers who may be leaving but can still be won back, by value at risk.
+
+    Valuable: ``potential_value`` (CLV if still active) in the top ``1 - min_value_quantile``
+    of buyers.  At risk: P(alive) below ``p_alive_threshold``, or fallen by at least
+    ``falling_by`` over the recent window (``p_alive_change`` from
+    :func:`crm_models.value.scoring.p_alive_change`, when ``values`` has it); customers below
+    ``p_alive_floor`` are almost surely gone already (a win-back, not a retention, question)
+    and are left out.  Rank: ``value_at_risk`` = potential value × (1 - P(alive)).
+    ``contactable`` marks customers who agreed to marketing (permission).
+    """
+    floor = values["potential_value"].quantile(min_value_quantile)
+    risky = values["p_alive"] < p_alive_threshold
+    if "p_alive_change" in values.columns:
+        risky |= values["p_alive_change"] <= -falling_by
+    risky &= values["p_alive"] >= p_alive_floor
+    chosen = values.loc[(values["potential_value"] >= floor) & risky]
+    out = _list_frame(chosen, view).sort_values("value_at_risk", ascending=False)
+    out.attrs.update(
+        p_alive_threshold=p_alive_threshold,
+        p_alive_floor=p_alive_floor,
+        falling_by=falling_by,
+        value_floor=float(floor),
+    )
+    return out.head(top) if top else out
+
+
+def top_customers(values: pd.DataFrame, view: pd.DataFrame, n: int = 500) -> pd.DataFrame:
+    """The ``n`` customers with the highest expected (discounted) value, best first."""
+    return _list_frame(values.nsmallest(n, "value_rank"), view)
+
+
+def summary_figures(values: pd.DataFrame, risk: pd.DataFrame) -> dict[str, Any]:
+    """Headline numbers of a value table and its risk list."""
+    total = float(values["clv"].sum())
+    top = values.loc[values["value_decile"] == 1, "clv"].sum()
+    return {
+        "expected_value": total,
+        "top_decile_share": float(top / total) if total else float("nan"),
+        "customers_at_risk": int(len(risk)),
+        "value_at_risk": float(risk["value_at_risk"].sum()),
+    }

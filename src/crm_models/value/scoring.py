@@ -1,0 +1,92 @@
+"""Per-customer value: P(alive), expected purchases and spend, discounted CLV, value at risk."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from crm_models.units import unit_days
+from crm_models.value.common import btyd_arrays, compress, customer_index
+from crm_models.value.gamma_gamma import GammaGammaModel
+from crm_models.value.purchase import PurchaseModel
+
+
+def customer_value(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel,
+    data: pd.DataFrame,
+    horizon: float = 52.0,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+) -> pd.DataFrame:
+    """Per-customer value over ``horizon`` periods (the model's time unit), indexed like data.
+
+    Columns: ``p_alive``, ``expected_purchases`` (in the horizon), ``expected_spend_per_purchase``,
+    ``expected_spend`` (undiscounted), ``clv`` (discounted: purchases expected in month *k* are
+    valued at the end of month *k* at ``(1 + annual_discount_rate) ** -(k / 12)``, times
+    ``margin``), ``potential_value`` (the CLV if the customer is still active = ``clv /
+    p_alive``), ``value_at_risk`` (``potential_value - clv``), ``value_rank`` (1 = most
+    valuable) and ``value_decile`` (1 = top 10%).
+    """
+    purchase_model._check_fitted()
+    spend_model._check_fitted()
+    if horizon <= 0:
+        raise ValueError("horizon must be positive")
+    if annual_discount_rate < 0:
+        raise ValueError("annual_discount_rate must be >= 0")
+    x, tx, T = btyd_arrays(data)
+    month = 365.25 / 12 / unit_days(purchase_model.time_unit)
+    n_steps = max(1, int(math.ceil(horizon / month - 1e-9)))
+    ends = np.minimum(np.arange(1, n_steps + 1) * month, horizon)
+    (ux, utx, uT), _, inv = compress(x, tx, T)  # everything once per distinct (x, t_x, T)
+    grid, inv2 = purchase_model._alive_grid(ux, uT, ends)  # cumulative, given alive
+    years = ends * unit_days(purchase_model.time_unit) / 365.25
+    disc = (1 + annual_discount_rate) ** -years
+    steps = np.diff(np.column_stack([np.zeros(len(grid)), grid]), axis=1)
+    alive_value = (steps * disc).sum(axis=1)[inv2][inv]  # discounted purchases given alive
+    pa = purchase_model._p_alive_rows(ux, utx, uT)[inv]
+    spend = spend_model.conditional_expected_spend(data).to_numpy()
+    expected = grid[:, -1][inv2][inv] * pa
+    potential = alive_value * spend * margin
+    clv = potential * pa
+    out = pd.DataFrame(
+        {
+            "frequency": x,
+            "recency": tx,
+            "T": T,
+            "p_alive": pa,
+            "expected_purchases": expected,
+            "expected_spend_per_purchase": spend,
+            "expected_spend": expected * spend,
+            "clv": clv,
+            "potential_value": potential,
+            "value_at_risk": potential - clv,
+        },
+        index=customer_index(data),
+    )
+    order = np.argsort(-clv)
+    rank = np.empty(len(clv), dtype=np.int64)
+    rank[order] = np.arange(1, len(clv) + 1)
+    out["value_rank"] = rank
+    out["value_decile"] = np.minimum((rank - 1) * 10 // max(len(clv), 1) + 1, 10)
+    out.attrs.update(horizon=horizon, annual_discount_rate=annual_discount_rate, margin=margin)
+    return out
+
+
+def p_alive_change(model: PurchaseModel, data: pd.DataFrame, periods: float = 4.0) -> pd.Series:
+    """How P(alive) moved over the last ``periods`` (time units) for customers who did not buy
+    in that window: P(alive | x, t_x, T) - P(alive | x, t_x, T - periods).  NaN for customers
+    who bought in the window or are younger than it (their P(alive) went up or is undefined)."""
+    x, tx, T = btyd_arrays(data)
+    earlier = T - periods
+    ok = earlier >= tx
+    past = pd.DataFrame(
+        {"frequency": x, "recency": tx, "T": np.where(ok, earlier, T)}, index=customer_index(data)
+    )
+    now = model.p_alive(data).to_numpy()
+    before = model.p_alive(past).to_numpy()
+    return pd.Series(
+        np.where(ok, now - before, np.nan), index=customer_index(data), name="p_alive_change"
+    )

@@ -1,0 +1,332 @@
+"""Calibration/holdout validation of the value models against a naive baseline; comparisons."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_models.conditions import no_sales, plural
+from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
+from crm_models.units import unit_days
+from crm_models.value.bgnbd import BetaGeoModel
+from crm_models.value.common import MIN_REPEAT_BUYERS, too_few_repeat_buyers
+from crm_models.value.gamma_gamma import GammaGammaModel
+from crm_models.value.pareto_nbd import ParetoNBDModel
+from crm_models.value.purchase import PurchaseModel
+
+MODELS = ("bgnbd", "pareto_nbd")
+MIN_HOLDOUT_DAYS = 28  # the automatic holdout period is at least four weeks
+
+
+# --------------------------------------------------------------------------- metrics
+def mae(actual, predicted) -> float:
+    """Mean absolute error."""
+    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    return float(np.mean(np.abs(a - p)))
+
+
+def rmse(actual, predicted) -> float:
+    """Root mean squared error."""
+    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    return float(np.sqrt(np.mean((a - p) ** 2)))
+
+
+# --------------------------------------------------------------------------- models by name
+def make_purchase_model(name: str, **kwargs) -> PurchaseModel:
+    """``"bgnbd"`` → :class:`BetaGeoModel`, ``"pareto_nbd"`` → :class:`ParetoNBDModel`."""
+    key = name.lower().replace("/", "").replace("-", "_")
+    if key in ("bgnbd", "bg_nbd", "betageo"):
+        return BetaGeoModel(**kwargs)
+    if key in ("pareto_nbd", "paretonbd", "pnbd"):
+        return ParetoNBDModel(**kwargs)
+    raise ValueError(f"unknown purchase model {name!r}; use one of {', '.join(MODELS)}")
+
+
+# --------------------------------------------------------------------------- holdout
+def default_calibration_end(ds: Dataset, as_of=None) -> pd.Timestamp:
+    """Half-way between the first purchase date and the as-of date, with the holdout capped at
+    52 weeks (gives the classic 39 + 39 weeks on CDNOW)."""
+    end = resolve_as_of(ds, as_of)
+    tx = ds.customer_transactions()
+    start = pd.Timestamp(tx["order_date"].min()).normalize()
+    days = (end - start).days
+    hold = min((days + 1) // 2, 364)
+    return end - pd.Timedelta(days=hold)
+
+
+def calibration_holdout(
+    ds: Dataset,
+    calibration_end=None,
+    holdout_end=None,
+    time_unit: str = "W",
+) -> pd.DataFrame:
+    """BTYD summary in the calibration period and what happened in the holdout period.
+
+    Customers are those who bought on or before ``calibration_end`` (inclusive).  Columns:
+    ``frequency``, ``recency``, ``T``, ``monetary_value`` (calibration, as in the customer view),
+    ``first_purchase``, ``frequency_holdout`` (purchase days in the holdout),
+    ``monetary_value_holdout`` (mean value of those days, NaN without any), ``duration_holdout``
+    (holdout length in ``time_unit``).  ``attrs`` records both dates.
+
+    Raises :class:`~crm_models.dataset.UnsupportedData` when the data cannot support the check:
+    no sales, a history too short for the automatic holdout (under twice
+    :data:`MIN_HOLDOUT_DAYS`), fewer than :data:`MIN_REPEAT_BUYERS` customers with a repeat
+    purchase in the calibration period, or nobody of them buying in the holdout.
+    """
+    holdout_end = resolve_as_of(ds, holdout_end)
+    tx = transactions_as_of(ds, holdout_end)
+    if not (tx["amount"].to_numpy() > 0).any():
+        raise no_sales("customer value cannot be estimated", holdout_end)
+    if calibration_end is None:
+        days = (holdout_end - pd.Timestamp(tx["order_date"].min()).normalize()).days
+        if days < 2 * MIN_HOLDOUT_DAYS:
+            raise UnsupportedData(
+                f"The sales history covers only {plural(days + 1, 'day')}, too short to fit the "
+                "value model on its first part and check it on the rest; at least "
+                f"{2 * MIN_HOLDOUT_DAYS} days are needed."
+            )
+    calibration_end = (
+        default_calibration_end(ds, holdout_end)
+        if calibration_end is None
+        else pd.Timestamp(calibration_end).normalize()
+    )
+    if calibration_end >= holdout_end:
+        raise ValueError(
+            f"calibration end {calibration_end.date()} must be before holdout end "
+            f"{holdout_end.date()}"
+        )
+    tx = tx.loc[tx["amount"].to_numpy() >= 0]
+    in_cal = (tx["order_date"] < calibration_end + pd.Timedelta(days=1)).to_numpy()
+    cal = tx.loc[in_cal]
+    if cal.empty:
+        raise ValueError(f"no purchases on or before the calibration end {calibration_end.date()}")
+    summary = btyd_summary(
+        cal["customer_id"], cal["order_date"], cal["amount"], calibration_end, time_unit
+    )
+    repeat = int((summary["frequency"] > 0).sum())
+    if repeat < MIN_REPEAT_BUYERS:
+        raise too_few_repeat_buyers(repeat, f" by {calibration_end.date()}")
+    first = tx.loc[in_cal].groupby("customer_id")["order_date"].min().dt.normalize()
+    summary["first_purchase"] = first.reindex(summary.index)
+    hold = tx.loc[~in_cal]
+    day = hold["order_date"].dt.normalize()
+    per_day = (
+        pd.DataFrame(
+            {
+                "customer_id": hold["customer_id"].to_numpy(),
+                "day": day.to_numpy(),
+                "amount": hold["amount"].to_numpy(),
+            }
+        )
+        .groupby(["customer_id", "day"], sort=False)["amount"]
+        .sum()
+        .groupby(level=0)
+        .agg(["size", "mean"])
+    )
+    per_day = per_day.reindex(summary.index)
+    summary["frequency_holdout"] = per_day["size"].fillna(0).astype(np.int64)
+    summary["monetary_value_holdout"] = per_day["mean"]
+    if not summary["frequency_holdout"].any():
+        raise UnsupportedData(
+            f"None of the {len(summary):,} customers who bought by {calibration_end.date()} bought "
+            f"again up to {holdout_end.date()}, so the value model cannot be checked against "
+            "what they did."
+        )
+    summary["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
+    summary.attrs.update(
+        calibration_end=str(calibration_end.date()),
+        holdout_end=str(holdout_end.date()),
+        time_unit=time_unit,
+    )
+    return summary
+
+
+def evaluate_holdout(model: PurchaseModel, cal: pd.DataFrame) -> dict[str, Any]:
+    """Holdout figures of a model fitted on the calibration summary ``cal``.
+
+    Total predicted vs. actual holdout repeat purchases, customer-level MAE/RMSE of the model
+    and of the naive baseline (calibration repeat rate ``frequency / T`` × holdout length).
+    """
+    duration = float(cal["duration_holdout"].iloc[0])
+    predicted = model.conditional_expected_purchases(cal, duration).to_numpy()
+    actual = cal["frequency_holdout"].to_numpy(dtype=float)
+    naive = (cal["frequency"] / cal["T"].where(cal["T"] > 0)).fillna(0).to_numpy() * duration
+    return {
+        "customers": int(len(cal)),
+        "holdout_periods": duration,
+        "holdout_predicted_total": float(predicted.sum()),
+        "holdout_actual_total": float(actual.sum()),
+        "holdout_naive_total": float(naive.sum()),
+        "mae": mae(actual, predicted),
+        "rmse": rmse(actual, predicted),
+        "baseline_mae": mae(actual, naive),
+        "baseline_rmse": rmse(actual, naive),
+        "predicted": pd.Series(predicted, index=cal.index, name="predicted"),
+        "naive": pd.Series(naive, index=cal.index, name="naive"),
+    }
+
+
+def conditional_expectations(
+    cal: pd.DataFrame, predicted: pd.Series, naive: pd.Series | None = None, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency (``max_frequency`` and more pooled):
+    actual vs. predicted (FHL 2005, Figure 4)."""
+    freq = cal["frequency"].clip(upper=max_frequency).astype(int)
+    frame = pd.DataFrame(
+        {
+            "calibration_purchases": freq,
+            "actual": cal["frequency_holdout"].astype(float),
+            "predicted": predicted.reindex(cal.index),
+        }
+    )
+    if naive is not None:
+        frame["naive"] = naive.reindex(cal.index)
+    out = frame.groupby("calibration_purchases").agg(
+        customers=("actual", "size"), **{c: (c, "mean") for c in frame.columns[1:]}
+    )
+    labels = [f"{i}+" if i == max_frequency else str(i) for i in out.index]
+    out.index = pd.Index(labels, name="calibration repeat purchases")
+    return out
+
+
+def tracking(
+    ds: Dataset,
+    model: PurchaseModel,
+    cal: pd.DataFrame,
+) -> pd.DataFrame:
+    """Weekly (time-unit) repeat purchases of the calibration customers, actual vs. predicted,
+    from the first purchase in the data to the holdout end (FHL 2005, Figures 2-3).
+
+    Predicted counts are the sum over customers of E[X(t)] since each customer's first
+    purchase (computed once per distinct first-purchase day).
+    """
+    unit = cal.attrs.get("time_unit", "W")
+    per = unit_days(unit)
+    cal_end = pd.Timestamp(cal.attrs["calibration_end"])
+    hold_end = pd.Timestamp(cal.attrs["holdout_end"])
+    tx = transactions_as_of(ds, hold_end)
+    tx = tx.loc[(tx["amount"].to_numpy() >= 0) & tx["customer_id"].isin(cal.index).to_numpy()]
+    days = pd.DataFrame(
+        {"c": tx["customer_id"].to_numpy(), "d": tx["order_date"].dt.normalize().to_numpy()}
+    ).drop_duplicates()
+    first = cal["first_purchase"]
+    start = first.min()
+    first_d = days["c"].map(first)
+    repeat = days.loc[days["d"].to_numpy() > first_d.to_numpy()]
+    offset = ((repeat["d"] - start).dt.days / per).astype(int)
+    n_bins = int(math.ceil(((hold_end - start).days + 1) / per))
+    actual = np.bincount(offset, minlength=n_bins)[:n_bins].astype(float)
+    # predicted: E[X(end of bin - first purchase day)] per distinct first day
+    fd = first.value_counts()
+    fd_days = ((fd.index - start).days).to_numpy(dtype=float)
+    ends = np.minimum(np.arange(1, n_bins + 1) * per, (hold_end - start).days + 1)
+    # time since first purchase at the end of each bin (purchases counted through end-of-day)
+    elapsed = (ends[:, None] - 1 - fd_days[None, :]) / per
+    cum = np.where(
+        elapsed > 0,
+        model.expected_purchases(np.clip(elapsed, 0, None).ravel()).reshape(elapsed.shape),
+        0.0,
+    )
+    cum_pred = (cum * fd.to_numpy(dtype=float)).sum(axis=1)
+    out = pd.DataFrame(
+        {
+            "period_start": start + pd.to_timedelta(np.arange(n_bins) * per, unit="D"),
+            "actual": actual,
+            "predicted": np.diff(np.concatenate([[0.0], cum_pred])),
+        }
+    )
+    out["actual_cumulative"] = out["actual"].cumsum()
+    out["predicted_cumulative"] = cum_pred
+    out["holdout"] = out["period_start"] > cal_end
+    out.attrs.update(calibration_end=str(cal_end.date()), time_unit=unit)
+    return out
+
+
+def evaluate_spend_holdout(spend_model: GammaGammaModel, cal: pd.DataFrame) -> dict[str, Any]:
+    """Gamma-Gamma's expected spend per purchase vs. the actual mean holdout spend, for
+    customers who bought in the holdout; baseline: their calibration average (all purchases
+    of one-time buyers count as their first-day value is not in the summary, so the baseline
+    falls back to the population mean for them)."""
+    got = cal.loc[cal["frequency_holdout"] > 0]
+    if got.empty:
+        return {"customers": 0}
+    predicted = spend_model.conditional_expected_spend(got).to_numpy()
+    actual = got["monetary_value_holdout"].to_numpy(dtype=float)
+    naive = np.where(
+        got["frequency"] > 0, got["monetary_value"].to_numpy(), spend_model.population_mean()
+    )
+    return {
+        "customers": int(len(got)),
+        "spend_mae": mae(actual, predicted),
+        "spend_baseline_mae": mae(actual, naive),
+        "spend_predicted_mean": float(predicted.mean()),
+        "spend_actual_mean": float(actual.mean()),
+    }
+
+
+def compare_models(cal: pd.DataFrame, models=MODELS, time_unit: str = "W") -> pd.DataFrame:
+    """Fit each purchase model on ``cal`` and compare log-likelihood and holdout error."""
+    rows = {}
+    for name in models:
+        model = make_purchase_model(name, time_unit=time_unit).fit(cal)
+        ev = evaluate_holdout(model, cal)
+        rows[model.label] = {
+            "log_likelihood": model.log_likelihood_,
+            "parameters": len(model.params_),
+            "holdout_predicted_total": ev["holdout_predicted_total"],
+            "holdout_actual_total": ev["holdout_actual_total"],
+            "total_error": ev["holdout_predicted_total"] / ev["holdout_actual_total"] - 1
+            if ev["holdout_actual_total"]
+            else float("nan"),
+            "mae": ev["mae"],
+            "rmse": ev["rmse"],
+            "baseline_mae": ev["baseline_mae"],
+            "baseline_rmse": ev["baseline_rmse"],
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "model"
+    return out
+
+
+@dataclass
+class ValidationResult:
+    """What :func:`fit_and_validate` returns: the fitted model, the summary and the figures."""
+
+    model: PurchaseModel
+    calibration: pd.DataFrame
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.figures)
+
+
+def fit_and_validate(
+    ds: Dataset,
+    calibration_end=None,
+    holdout_end=None,
+    model: str = "bgnbd",
+    time_unit: str = "W",
+) -> ValidationResult:
+    """Fit a purchase model on the calibration period and score it on the holdout (the CLI's
+    ``clv fit``)."""
+    cal = calibration_holdout(ds, calibration_end, holdout_end, time_unit)
+    fitted = make_purchase_model(model, time_unit=time_unit).fit(cal)
+    ev = evaluate_holdout(fitted, cal)
+    figures = {
+        "dataset": ds.name,
+        "model": model,
+        "time_unit": time_unit,
+        "calibration_end": cal.attrs["calibration_end"],
+        "holdout_end": cal.attrs["holdout_end"],
+        "customers": int(len(cal)),
+        "params": fitted.params_,
+        "standard_errors": fitted.standard_errors_,
+        "log_likelihood": fitted.log_likelihood_,
+        **{k: v for k, v in ev.items() if k not in ("predicted", "naive", "customers")},
+    }
+    return ValidationResult(fitted, cal, figures)
