@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: reports test lint format lab mlflow-ui browser postgres java bench clean
+.PHONY: reports test test-fast lint format lab mlflow-ui browser postgres java bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ reports: $(STAMP)
 
 test: $(STAMP) browser postgres java
 	$(BIN)/python -m pytest
+
+# The inner loop: unit tests only (no notebook builds, browser, Spark or PostgreSQL).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks scripts

@@ -61,7 +61,7 @@ def simulate_baskets(n_baskets: int, n_products: int, seed: int = 0):
 
 def retail_baskets(path: Path):
     from crm_models.baskets import baskets_from_transactions
-    from crm_models.datasets import load_dataset
+    from crm_models.data.loading import load_dataset
 
     ds = load_dataset(path)
     return baskets_from_transactions(ds.customer_transactions(), products=ds.products)

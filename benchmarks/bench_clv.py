@@ -8,7 +8,7 @@ Gamma-Gamma (p=6, q=4, gamma=15) spend, first purchases spread over two years; i
 as Parquet under benchmarks/results/.  Steps, each in its own process under a 12 GB address-space
 cap with its peak resident memory measured:
 
-  1. ``ours``: crm_models.clv - fit BG/NBD and Gamma-Gamma, then score every customer
+  1. ``ours``: crm_models.value - fit BG/NBD and Gamma-Gamma, then score every customer
      (expected purchases over 52 weeks, P(alive), discounted CLV, potential value, deciles);
   2. ``lifetimes``: lifetimes' plain ``BetaGeoFitter().fit`` on the same input (the reference).
 

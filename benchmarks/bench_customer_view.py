@@ -90,7 +90,7 @@ def run_step(step: str, tx: pd.DataFrame, as_of: pd.Timestamp):
             freq_multiplier=7,
         )
     else:
-        from crm_models.dataset import Dataset
+        from crm_models.data.dataset import Dataset
         from crm_models.features import customer_view
 
         return customer_view(Dataset("bench", transactions=tx, fingerprint="-"), as_of=as_of)

@@ -108,7 +108,7 @@ def measure_engine(engine: str, folder: Path, memory_limit: str, repeat: int) ->
 
 def measure_pandas(folder: Path, repeat: int) -> dict:
     """Load into memory, then the NumPy/pandas view (timed alone and with the load)."""
-    from crm_models.datasets import load_dataset
+    from crm_models.data.loading import load_dataset
     from crm_models.features import customer_view
 
     t0 = time.perf_counter()
@@ -227,8 +227,8 @@ def measure_profile(folder: Path, memory_limit: str) -> dict:
     """One DuckDB view with its phases timed (see module docstring)."""
     from ibis.backends.duckdb import Backend
 
-    from crm_models import aggregates, engine, features
-    from crm_models.engine import EngineSettings, open_folder
+    from crm_models import engine, features
+    from crm_models.engine import EngineSettings, aggregates, open_folder
 
     phases = Phases()
     Backend.execute = lambda self, expr, /, *, params=None, **kw: phases.duckdb_execute(

@@ -29,7 +29,7 @@ def child(path: Path, quick: bool) -> None:
     cap_memory(MEMORY_CAP_GB)
     import pandas as pd
 
-    from crm_models.dataset import Dataset
+    from crm_models.data.dataset import Dataset
     from crm_models.features import customer_view
     from crm_models.segments import BehaviourClustering, RFMScorer
 

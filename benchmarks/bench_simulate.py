@@ -31,7 +31,7 @@ MEMORY_CAP_GB = 6  # address space, which runs well above resident memory with A
 def child(n: int, out: Path, chunk: int, seed: int) -> None:
     """Write one simulated retailer in this (capped) process and print JSON figures."""
     cap_memory(MEMORY_CAP_GB)
-    from crm_models.simulate_parquet import write_partitioned
+    from crm_models.data.simulate_parquet import write_partitioned
 
     t0 = time.perf_counter()
     manifest = write_partitioned(out, n, seed=seed, chunk_customers=chunk)
@@ -68,7 +68,7 @@ def main() -> None:
         return child(int(n), Path(out), int(chunk), int(seed))
     if args.out and len(args.sizes) > 1 and "{n}" not in args.out:
         parser.error("--out needs {n} in it when several sizes run")
-    from crm_models.simulate_parquet import CHUNK_CUSTOMERS
+    from crm_models.data.simulate_parquet import CHUNK_CUSTOMERS
 
     chunk = args.chunk_customers or CHUNK_CUSTOMERS
     scratch = Path(tempfile.mkdtemp(prefix="bench_simulate_"))

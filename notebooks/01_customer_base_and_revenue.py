@@ -38,7 +38,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import revenue
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import STAGES, customer_view, resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, period_bars, say, show, show_table
 from crm_models.reporting import ReportRun

@@ -48,11 +48,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models import clv, retention
-from crm_models.datasets import load_dataset
+from crm_models import value
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
 from crm_models.reporting import ReportRun
+from crm_models.value import retention
 
 ds = load_dataset(dataset)
 as_of_day = resolve_as_of(ds, as_of)
@@ -75,17 +76,17 @@ run = ReportRun(
     experiment=mlflow_experiment,
 )
 view = customer_view(ds, as_of=as_of_day)
-base = clv.buyers(view)
-purchase_model = clv.BetaGeoModel().fit(base)
-spend_model = clv.GammaGammaModel().fit(base)
-values = clv.customer_value(
+base = value.buyers(view)
+purchase_model = value.BetaGeoModel().fit(base)
+spend_model = value.GammaGammaModel().fit(base)
+values = value.customer_value(
     purchase_model,
     spend_model,
     base,
     horizon=horizon_weeks,
     annual_discount_rate=annual_discount_rate,
 )
-values["p_alive_change"] = clv.p_alive_change(purchase_model, base, periods=4)
+values["p_alive_change"] = value.p_alive_change(purchase_model, base, periods=4)
 risk = retention.churn_risk_list(values, view, p_alive_threshold=p_alive_threshold)
 top = retention.top_customers(values, view, n=500)
 figures = retention.summary_figures(values, risk)
@@ -142,14 +143,14 @@ say(
 # actually did, and with a naive forecast (each customer keeps buying at their calibration rate).
 
 # %%
-cal = clv.calibration_holdout(ds, calibration_end, as_of_day)
-cal_model = clv.BetaGeoModel().fit(cal)
-ev = clv.evaluate_holdout(cal_model, cal)
+cal = value.calibration_holdout(ds, calibration_end, as_of_day)
+cal_model = value.BetaGeoModel().fit(cal)
+ev = value.evaluate_holdout(cal_model, cal)
 say(
     f"Calibration: first purchase to **{cal.attrs['calibration_end']}** ({count(len(cal))} "
     f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} weeks)."
 )
-track = clv.tracking(ds, cal_model, cal)
+track = value.tracking(ds, cal_model, cal)
 fig = go.Figure()
 fig.add_scatter(x=track["period_start"], y=track["actual"], name="actual", line_color=COLORS[0])
 fig.add_scatter(
@@ -178,7 +179,7 @@ fig.add_vline(x=pd.Timestamp(cal.attrs["calibration_end"]), line_dash="dot", lin
 fig.update_layout(title="Cumulative repeat purchases", yaxis_title="repeat purchases")
 show(fig)
 
-ce = clv.conditional_expectations(cal, ev["predicted"], ev["naive"])
+ce = value.conditional_expectations(cal, ev["predicted"], ev["naive"])
 fig = go.Figure()
 fig.add_bar(x=ce.index, y=ce["actual"], name="actual", marker_color=COLORS[0])
 fig.add_bar(x=ce.index, y=ce["predicted"], name="BG/NBD", marker_color=COLORS[1])
@@ -244,7 +245,7 @@ say(
 if quick:
     say("*Quick run: the Pareto/NBD comparison is skipped.*")
 else:
-    comparison = clv.compare_models(cal)
+    comparison = value.compare_models(cal)
     labels = {
         "log_likelihood": "log-likelihood",
         "parameters": "parameters",
@@ -289,8 +290,8 @@ else:
 # they buy; the correlation between the two among repeat buyers should be close to zero.
 
 # %%
-cal_spend = clv.GammaGammaModel().fit(cal)
-spend_ev = clv.evaluate_spend_holdout(cal_spend, cal)
+cal_spend = value.GammaGammaModel().fit(cal)
+spend_ev = value.evaluate_spend_holdout(cal_spend, cal)
 corr = spend_model.correlation_
 say(
     f"- Correlation of purchase frequency and average spend: **{corr:.2f}** "

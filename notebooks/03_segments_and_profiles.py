@@ -38,9 +38,9 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 # %%
 import plotly.graph_objects as go
 
-from crm_models import profiling, segmentation
-from crm_models.dataset import UnsupportedData
-from crm_models.datasets import load_dataset
+from crm_models import segments
+from crm_models.data.dataset import UnsupportedData
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
 from crm_models.reporting import ReportRun
@@ -61,10 +61,10 @@ run = ReportRun(
     experiment=mlflow_experiment,
 )
 view = customer_view(ds, as_of=as_of_day)
-seg = segmentation.segment_customers(view, quick=quick, random_state=seed)
+seg = segments.segment_customers(view, quick=quick, random_state=seed)
 clustering = seg.clustering
-clv = segmentation.clv_if_available(view)
-attributes = profiling.attribute_columns(view)
+clv = segments.clv_if_available(view)
+attributes = segments.attribute_columns(view)
 say(
     f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(seg.info['buyers'])} customers "
     f"who have bought · revenue is net of returns."
@@ -145,7 +145,7 @@ say("\n".join(lines))
 # by the first matching rule in this table:
 
 # %%
-show_table(segmentation.rfm_rules_table(), caption="RFM segment rules (first match wins)")
+show_table(segments.rfm_rules_table(), caption="RFM segment rules (first match wins)")
 table = rfm_sum.rename_axis("segment")
 fig = go.Figure()
 fig.add_bar(
@@ -239,7 +239,7 @@ else:
     )
 
 # %%
-profile = segmentation.segment_profile(view, seg.assignments["cluster_name"], seg.rfm, clv)
+profile = segments.segment_profile(view, seg.assignments["cluster_name"], seg.rfm, clv)
 label = "Segment" if clustering.stable_ else "Group (unstable, for reference only)"
 fig = go.Figure()
 fig.add_bar(
@@ -298,7 +298,7 @@ run.table("segment_profiles", profile.reset_index())
 # between the segments is not down to chance.
 
 # %%
-ci = segmentation.indicator_intervals(view, seg.assignments["cluster_name"], clv)
+ci = segments.indicator_intervals(view, seg.assignments["cluster_name"], clv)
 for key in ("revenue", "repeat", "retained", "clv"):
     part = ci.loc[ci["indicator"] == key]
     if part.empty:
@@ -334,7 +334,7 @@ for column, caption in (
     *[(a, a.replace("_", " ").capitalize()) for a in attributes[:4]],
 ):
     try:
-        mix = segmentation.mix_table(view, seg.assignments["cluster_name"], column)
+        mix = segments.mix_table(view, seg.assignments["cluster_name"], column)
     except KeyError:
         continue
     show_table(
@@ -356,8 +356,8 @@ say(
 
 # %%
 if attributes:
-    idx = profiling.index_table(view, "top_decile", attributes)
-    assoc = profiling.attribute_association(view, "top_decile", attributes)
+    idx = segments.index_table(view, "top_decile", attributes)
+    assoc = segments.attribute_association(view, "top_decile", attributes)
     shown = idx.loc[idx["significant"]].head(12)
     if shown.empty:
         say("No characteristic level is significantly more or less common among best customers.")
@@ -419,7 +419,7 @@ power = {}
 if attributes:
     for outcome in ("avg_order_value", "orders_per_year"):
         try:
-            power[outcome] = profiling.purchasing_power(
+            power[outcome] = segments.purchasing_power(
                 view, attributes, outcome=outcome, random_state=seed
             )
         except UnsupportedData as err:
@@ -465,7 +465,7 @@ else:
 
 # %%
 try:
-    look = profiling.lookalike(
+    look = segments.lookalike(
         ds,
         as_of=as_of_day,
         horizon_days=horizon_days,
@@ -567,7 +567,7 @@ if look is not None:
 
 # %%
 if attributes:
-    verdict = profiling.characteristics(
+    verdict = segments.characteristics(
         attributes,
         power.get("avg_order_value"),
         look,

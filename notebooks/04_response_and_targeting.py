@@ -56,11 +56,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import targeting as tg
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
 from crm_models.reporting import ReportRun
-from crm_models.uplift import LEARNERS
+from crm_models.targeting import LEARNERS
 
 ds = load_dataset(dataset)
 as_of_day = resolve_as_of(ds, as_of)

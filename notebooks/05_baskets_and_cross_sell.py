@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models import basket
-from crm_models.dataset import UnsupportedData
-from crm_models.datasets import load_dataset
+from crm_models import baskets as basket
+from crm_models.data.dataset import UnsupportedData
+from crm_models.data.loading import load_dataset
 from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
 from crm_models.reporting import ReportRun

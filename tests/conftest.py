@@ -30,3 +30,15 @@ def shared_data() -> Path:
 # Property tests draw the same examples on every run (CI must not flip on a new random draw).
 settings.register_profile("deterministic", derandomize=True, deadline=None)
 settings.load_profile("deterministic")
+
+
+# Slow: notebook builds and the browser (tests/e2e), the Spark and PostgreSQL engines, and
+# tests listed here by measurement.  `make test` runs everything; `make test-fast` skips these.
+SLOW_FILES = {"test_engines_spark.py", "test_engines_postgres.py", "test_database.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if "e2e" in path.parts or path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models import aggregates, basket, features, retention, revenue
-from crm_models.datasets import dataset_summary
-from crm_models.engine import Source
-from crm_models.segmentation import RFMScorer
+from crm_models import baskets as basket
+from crm_models import features, revenue
+from crm_models.data.loading import dataset_summary
+from crm_models.engine import Source, aggregates
+from crm_models.segments import RFMScorer
+from crm_models.value import retention
 
 
 def assert_same_frame(expected: pd.DataFrame, got: pd.DataFrame) -> None:

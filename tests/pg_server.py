@@ -230,7 +230,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_demo(postgres_url: str) -> str:
     """URL of database ``demo`` holding the demo retailer's tables as its files hold them."""
-    from crm_models.datasets import load_dataset
+    from crm_models.data.loading import load_dataset
 
     folder = Path(load_dataset("demo").source)
     url = create_database(postgres_url, "demo")
@@ -241,7 +241,7 @@ def pg_demo(postgres_url: str) -> str:
 @pytest.fixture(scope="session")
 def pg_cdnow_sample(postgres_url: str) -> str:
     """URL of database ``cdnow_sample`` holding the conformed CDNOW sample (dates typed)."""
-    from crm_models.datasets import load_dataset
+    from crm_models.data.loading import load_dataset
 
     url = create_database(postgres_url, "cdnow_sample")
     load_into_postgres(url, load_dataset("cdnow_sample").tables())

@@ -32,7 +32,7 @@ LAYERS = {  # layer -> module prefixes
         "crm_models.baskets",
         "crm_models.forecast",
     ),
-    "presentation": ("crm_models.plotting",),
+    "presentation": ("crm_models.plotting", "crm_models.charts"),
     "reporting": ("crm_models.reporting",),
     "interface": ("crm_models.cli", "crm_models.__main__"),
     "root": ("crm_models",),

@@ -18,7 +18,7 @@ from scipy.stats import fisher_exact
 from crm_models import baskets as B
 from crm_models.baskets import rules as basket_rules
 from crm_models.data.basket_files import load_baskets, read_basket_lines
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 
 
 def make_baskets(rows: list[list[str]]) -> B.Baskets:
@@ -370,7 +370,7 @@ def test_cli_basket_fails_with_one_line_on_data_without_products(capsys):
 # --------------------------------------------------------------------------- demo
 @pytest.fixture(scope="module")
 def demo():
-    from crm_models.datasets import load_dataset
+    from crm_models.data.loading import load_dataset
 
     return load_dataset("demo")
 

@@ -15,7 +15,7 @@ from scipy import integrate
 from scipy.special import gammaln
 
 from crm_models import value as clv
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from crm_models.cli import main
-from crm_models.contract import DataError
-from crm_models.datasets import Mapping, load_dataset
+from crm_models.data.contract import DataError
+from crm_models.data.loading import Mapping, load_dataset
 
 
 def good_tables() -> dict[str, pd.DataFrame]:

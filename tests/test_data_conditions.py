@@ -14,13 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_models import basket, clv, profiling, revenue, segmentation
+from crm_models import baskets as basket
 from crm_models import forecast as fc
+from crm_models import revenue
+from crm_models import segments as profiling
+from crm_models import segments as segmentation
 from crm_models import targeting as tg
-from crm_models import uplift as ul
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models import targeting as ul
+from crm_models import value as clv
+from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.data.simulate import simulate_retailer
 from crm_models.features import customer_view
-from crm_models.simulate import simulate_retailer
 
 
 @pytest.fixture(autouse=True)

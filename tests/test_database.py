@@ -10,9 +10,9 @@ import pytest
 from pg_server import PASSWORD, create_database, load_into_postgres, with_database
 
 from crm_models.cli import main
-from crm_models.contract import DataError
-from crm_models.database import DatabaseConnectionError, DatabaseSource, is_database_url
-from crm_models.datasets import dataset_summary, load_dataset
+from crm_models.data.contract import DataError
+from crm_models.data.database import DatabaseConnectionError, DatabaseSource, is_database_url
+from crm_models.data.loading import dataset_summary, load_dataset
 
 
 @pytest.fixture(scope="module")

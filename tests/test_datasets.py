@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crm_models.cli import main
-from crm_models.datasets import dataset_summary, load_dataset
+from crm_models.data.loading import dataset_summary, load_dataset
 
 
 def test_cdnow_master_counts():

@@ -23,19 +23,20 @@ from engine_checks import (
     check_summary,
 )
 
-from crm_models import aggregates, features
-from crm_models.datasets import load_dataset
+from crm_models import features
+from crm_models.data.loading import load_dataset
+from crm_models.data.simulate_parquet import write_partitioned
 from crm_models.engine import (
     AUTO_PANDAS_LINES,
     EngineSettings,
     MissingExtra,
     Source,
-    require_extra,
+    aggregates,
     as_source,
     open_folder,
     open_source,
+    require_extra,
 )
-from crm_models.simulate_parquet import write_partitioned
 
 DUCKDB = EngineSettings("duckdb")
 

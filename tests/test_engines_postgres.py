@@ -21,8 +21,8 @@ from engine_checks import (
     check_summary,
 )
 
-from crm_models.contract import DataError
-from crm_models.datasets import load_dataset
+from crm_models.data.contract import DataError
+from crm_models.data.loading import load_dataset
 from crm_models.engine import open_database, open_source
 
 

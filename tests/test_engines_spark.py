@@ -20,7 +20,7 @@ from engine_checks import (
     check_summary,
 )
 
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.engine import EngineSettings, as_source, open_folder
 
 if shutil.which("java") is None:
@@ -61,7 +61,7 @@ def test_basket_counts():
 
 def test_partitioned_parquet_read_by_spark(tmp_path):
     """Spark reads the simulator's Parquet parts (microsecond timestamps) directly."""
-    from crm_models.simulate_parquet import write_partitioned
+    from crm_models.data.simulate_parquet import write_partitioned
 
     out = tmp_path / "shop"
     write_partitioned(out, 1500, seed=3, chunk_customers=500)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_models.dataset import Dataset
-from crm_models.datasets import _lifetimes_file, load_dataset
+from crm_models.data.dataset import Dataset
+from crm_models.data.loading import _lifetimes_file, load_dataset
 from crm_models.features import STAGES, btyd_summary, customer_view
 
 

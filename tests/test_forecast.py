@@ -12,9 +12,9 @@ from scipy import stats
 
 from crm_models import forecast as F
 from crm_models import revenue
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
+from crm_models.data.simulate import simulate_retailer
 from crm_models.forecast.models import MODEL_CLASSES
-from crm_models.simulate import simulate_retailer
 
 
 # ------------------------------------------------------------------------------ fixtures

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from crm_models import datasets
 from crm_models.cli import main
-from crm_models.contract import DataError
-from crm_models.datasets import Mapping, load_dataset, resolve_inside
+from crm_models.data import loading as datasets
+from crm_models.data.contract import DataError
+from crm_models.data.loading import Mapping, load_dataset, resolve_inside
 from crm_models.engine import EngineSettings, open_folder
 
 SECRET = "DB_PASSWORD=hunter2"
@@ -116,7 +116,7 @@ def test_long_paths_are_quoted_truncated(tmp_path):
     target = "../" * 40 + "etc/passwd"
     write_mapping(shop, {"transactions": {"file": target}})
     message = refused(shop)
-    assert target not in message and "../../..." in message
+    assert target not in message and "…" in message and "../../../" in message
     quoted = message.split("the path ", 1)[1].split(" leaves", 1)[0]
     assert len(quoted) <= 64
 

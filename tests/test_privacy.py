@@ -1,4 +1,4 @@
-"""Personal data: one rule (crm_models.privacy) for loading, the out-of-core engines, the
+"""Personal data: one rule (crm_models.data.privacy) for loading, the out-of-core engines, the
 customer view and everything shown or logged; birth dates become age bands; e-mail ids get keyed
 pseudonyms that guessed addresses cannot re-identify."""
 
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_models import privacy
-from crm_models.contract import DataError
-from crm_models.datasets import load_dataset
-from crm_models.privacy import (
+from crm_models.data import privacy
+from crm_models.data.contract import DataError
+from crm_models.data.loading import load_dataset
+from crm_models.data.privacy import (
     KEY_ENV,
     PersonalDataError,
     age_band,
@@ -193,7 +193,7 @@ def test_privacy_sits_at_the_bottom_of_the_package():
         if isinstance(node, ast.Import)
         for alias in node.names
     }
-    assert {m for m in imported if m.startswith("crm_models")} <= {"crm_models.dataset"}
+    assert {m for m in imported if m.startswith("crm_models")} <= {"crm_models.data.dataset"}
 
 
 # --------------------------------------------------------------------------- values
@@ -307,7 +307,7 @@ def test_find_personal_columns_by_name_and_by_value():
 
 # --------------------------------------------------------------------------- age bands
 def test_age_bands_use_the_simulators_vocabulary():
-    from crm_models.simulate import AGE_BANDS
+    from crm_models.data.simulate import AGE_BANDS
 
     assert privacy.AGE_BANDS[1:] == AGE_BANDS and privacy.AGE_BANDS[0] == "<18"
 
@@ -533,7 +533,7 @@ def test_show_table_refuses_personal_data():
 
 
 def test_customer_view_never_shows_personal_attributes():
-    from crm_models.dataset import Dataset
+    from crm_models.data.dataset import Dataset
     from crm_models.features import customer_view
 
     tx = pd.DataFrame(
@@ -575,7 +575,7 @@ def test_out_of_core_folder_follows_the_same_rule(tmp_path):
 def test_database_source_follows_the_same_rule(postgres_url, tmp_path):
     from pg_server import create_database, load_into_postgres
 
-    from crm_models.database import DatabaseSource
+    from crm_models.data.database import DatabaseSource
     from crm_models.engine import open_database
 
     url = create_database(postgres_url, "privacy_shop")

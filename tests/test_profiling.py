@@ -1,6 +1,6 @@
 """Profiling: best-customer index, purchasing power, look-alike model, verdicts.
 
-The demo retailer's truth (crm_models.simulate): order quantities depend on age band
+The demo retailer's truth (crm_models.data.simulate): order quantities depend on age band
 (QUANTITY_MULT_AGE) and region (QUANTITY_MULT_REGION), purchase rates on the acquisition
 channel (LAMBDA_MULT_RAW); gender drives nothing.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_models import profiling as pr
-from crm_models.datasets import load_dataset
+from crm_models import segments as pr
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 
 

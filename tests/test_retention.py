@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from crm_models import value as clv
-from crm_models.dataset import Dataset
-from crm_models.datasets import load_dataset
+from crm_models.data.dataset import Dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 from crm_models.value import retention
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_models import revenue as rv
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 
 # Each example runs a few pandas pipelines (~10-30 ms each): keep the example counts modest.
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

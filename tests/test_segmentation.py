@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_models import segments as sg
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 
 

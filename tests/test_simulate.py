@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_models.simulate import SimulatedRetailer, simulate_retailer
+from crm_models.data.simulate import SimulatedRetailer, simulate_retailer
 
 N = 4_000
 SEED = 7

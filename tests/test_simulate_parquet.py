@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from crm_models.cli import main
-from crm_models.datasets import dataset_summary, load_dataset
-from crm_models.simulate import IdOffset, simulate_retailer
-from crm_models.simulate_parquet import MANIFEST, chunk_seeds, write_partitioned
+from crm_models.data.loading import dataset_summary, load_dataset
+from crm_models.data.simulate import IdOffset, simulate_retailer
+from crm_models.data.simulate_parquet import MANIFEST, chunk_seeds, write_partitioned
 
 N, CHUNK, SEED = 3_000, 1_000, 5
 PARTS = [f"part-{k:05d}.parquet" for k in range(3)]
@@ -231,7 +231,7 @@ def test_refuses_a_folder_it_did_not_write_and_replaces_its_own(tmp_path, capsys
 
 
 def test_a_failed_run_leaves_no_half_written_folder(tmp_path, monkeypatch):
-    import crm_models.simulate_parquet as sp
+    import crm_models.data.simulate_parquet as sp
 
     calls = []
 

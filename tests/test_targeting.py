@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_models import targeting as tg
-from crm_models.dataset import Dataset
-from crm_models.datasets import load_dataset
+from crm_models.data.dataset import Dataset
+from crm_models.data.loading import load_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -269,7 +269,7 @@ def test_target_cli_needs_a_budget(capsys):
 
 # --------------------------------------------------------------------------- lifetime value
 def _clv_models(r=0.8, alpha=5.0, a=0.7, b=2.5):
-    from crm_models import clv
+    from crm_models import value as clv
 
     purchase = clv.BetaGeoModel()
     purchase.params_ = {"r": r, "alpha": alpha, "a": a, "b": b}

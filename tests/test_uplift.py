@@ -1,6 +1,6 @@
 """Uplift metrics against hand-computed examples, and the uplift learners on data with a known
 effect.  Metric definitions: scikit-uplift's documented ones
-(https://www.uplift-modeling.com/en/latest/api/metrics/), see crm_models.uplift."""
+(https://www.uplift-modeling.com/en/latest/api/metrics/), see crm_models.targeting."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from crm_models import uplift as ul
+from crm_models import targeting as ul
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from crm_models import __version__
-from crm_models.contract import DataError
-from crm_models.database import redact_url
+from crm_models.data.contract import DataError
+from crm_models.data.database import redact_url
 
 
 def _dataset_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -88,7 +88,7 @@ def _simulate_args(p: argparse.ArgumentParser, partitioned: bool) -> None:
 
 
 def _load(args: argparse.Namespace, spec: str, *, validate_as_of: bool = False):
-    from crm_models.datasets import Mapping, load_dataset
+    from crm_models.data.loading import Mapping, load_dataset
     from crm_models.progress import stage
 
     mapping = Mapping.from_pairs(args.map) if getattr(args, "map", None) else None
@@ -110,9 +110,8 @@ def _print(obj: Any, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from crm_models import aggregates
-    from crm_models.datasets import dataset_summary
-    from crm_models.engine import Source
+    from crm_models.data.loading import dataset_summary
+    from crm_models.engine import Source, aggregates
 
     ds = _open(args, args.path)
     if isinstance(ds, Source):
@@ -135,9 +134,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from crm_models import aggregates
-    from crm_models.datasets import dataset_summary
-    from crm_models.engine import Source
+    from crm_models.data.loading import dataset_summary
+    from crm_models.engine import Source, aggregates
 
     ds = _open(args, args.dataset)
     summary = aggregates.source_summary(ds) if isinstance(ds, Source) else dataset_summary(ds)
@@ -167,11 +165,11 @@ def cmd_view(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``simulate`` (chunked, partitioned Parquet) and ``data simulate`` (in memory, a file a
     table): one handler, so both take the same options and print alike."""
+    from crm_models.data.simulate import simulate_retailer
     from crm_models.progress import stage
-    from crm_models.simulate import simulate_retailer
 
     if args.partitioned:
-        from crm_models.simulate_parquet import write_partitioned
+        from crm_models.data.simulate_parquet import write_partitioned
 
         chunk = args.chunk_customers
         chunking = {} if chunk is None else {"chunk_customers": chunk}
@@ -236,8 +234,8 @@ def cmd_reports_site(args: argparse.Namespace) -> int:
 
 
 def cmd_clv_fit(args: argparse.Namespace) -> int:
-    from crm_models.clv import fit_and_validate
     from crm_models.progress import stage
+    from crm_models.value import fit_and_validate
 
     ds = _load(args, args.dataset)
     with stage(f"fitting {args.model} and scoring the holdout"):
@@ -251,7 +249,7 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
 def cmd_segment(args: argparse.Namespace) -> int:
     from crm_models.features import customer_view
     from crm_models.progress import stage
-    from crm_models.segmentation import segment_customers
+    from crm_models.segments import segment_customers
 
     ds = _open(args, args.dataset)
     with stage("building the customer view"):

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.contract import SCHEMAS
-from crm_models.data.dataset import Dataset
+from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.privacy import find_personal_columns
 from crm_models.engine import aggregates
 from crm_models.engine.aggregates import CHANNEL_GROSS
@@ -61,16 +61,6 @@ class LifecycleRules:
         ]
         stage = np.select(conditions, STAGES[:4], default="lapsed")
         return pd.Series(pd.Categorical(stage, categories=STAGES), index=days_since_last.index)
-
-
-def resolve_as_of(ds: Dataset | Source, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
-    """The as-of day (midnight): the given date, else the last event date in the data."""
-    if as_of is not None:
-        return pd.Timestamp(as_of).normalize()
-    last = ds.last_date()
-    if last is None:
-        raise ValueError(f"dataset {ds.name!r} has no dated events to take an as-of date from")
-    return pd.Timestamp(last).normalize()
 
 
 def transactions_as_of(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -235,7 +225,7 @@ def _order_codes(order_id: pd.Series) -> np.ndarray:
 
 
 def _transaction_sums(tx: pd.DataFrame) -> pd.DataFrame:
-    """Per-customer sums of the lines (the NumPy engine; :mod:`crm_models.aggregates` computes
+    """Per-customer sums of the lines (the NumPy engine; :mod:`crm_models.engine.aggregates` computes
     the same frame as one relational expression): BTYD sums of the purchase lines, net and gross
     sales, orders with a positive / negative net value, items, the category and region with the
     largest gross sales (ties: the first label alphabetically) and gross sales per channel."""
@@ -329,7 +319,7 @@ def _attributes_as_of(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFr
 
 
 def _without_personal(attrs: pd.DataFrame) -> pd.DataFrame:
-    """Customer attributes without personal data (the one rule of :mod:`crm_models.privacy`):
+    """Customer attributes without personal data (the one rule of :mod:`crm_models.data.privacy`):
     loading drops it already; this catches what slipped past (a Dataset built by hand, a column
     of a database or file that only its values give away)."""
     protected = [c.name for c in SCHEMAS["customers"]]
@@ -347,7 +337,7 @@ def customer_view(
 ) -> pd.DataFrame:
     """One row per customer as of a date, indexed by ``customer_id`` (see module docstring).
 
-    Customer attributes never include personal data (the rule of :mod:`crm_models.privacy`).
+    Customer attributes never include personal data (the rule of :mod:`crm_models.data.privacy`).
     Customers from the ``customers`` table with no purchase yet are included as prospects
     (purchase columns NaN or 0); campaign ``contacts`` count treated rows sent by the as-of day,
     ``responses``/``response_rate`` only those whose ``response_window_days`` have passed.

@@ -227,7 +227,7 @@ def show_table(
     get thousands separators (floats two decimals); ``fmt`` is one format string for every
     numeric column or a ``{column: format string or callable}`` mapping, e.g.
     ``fmt={"revenue": money, "share": pct}``.  Only the first ``max_rows`` rows are shown.
-    Personal data is refused (:func:`crm_models.privacy.check_no_personal_data`): columns named
+    Personal data is refused (:func:`crm_models.data.privacy.check_no_personal_data`): columns named
     like names, e-mails, phones, addresses, birth dates ..., or text values like e-mail
     addresses, phone, card or account numbers.
     """

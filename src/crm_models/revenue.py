@@ -46,8 +46,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import no_sales
-from crm_models.dataset import Dataset
+from crm_models.data.conditions import no_sales
+from crm_models.data.dataset import Dataset
 from crm_models.engine import EngineSettings, aggregates, as_source
 from crm_models.features import resolve_as_of
 from crm_models.units import period_label
@@ -202,7 +202,7 @@ def nlv_table(
     period.  Definitions and the treatment of returns: see the module docstring.  ``engine``
     says where the period totals are counted (:mod:`crm_models.engine`; same numbers).
     With ``require_sales`` (a report on the business, a forecast) a log without any order of
-    positive value up to ``as_of`` raises :class:`~crm_models.dataset.UnsupportedData`.
+    positive value up to ``as_of`` raises :class:`~crm_models.data.dataset.UnsupportedData`.
     """
     src = as_source(ds, engine)
     if src is None:

@@ -14,7 +14,7 @@ import pytest
 from html_text import page_markup
 
 from crm_models import revenue
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 
 CLI = [sys.executable, "-m", "crm_models.cli"]
 SECTIONS = [

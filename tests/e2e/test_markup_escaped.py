@@ -180,7 +180,7 @@ def test_plotly_figures_carry_names_as_escaped_json(shown):
 @pytest.fixture(scope="module")
 def hostile_shop(tmp_path_factory) -> Path:
     """The simulated retailer (3,000 customers) with hostile names, categories and regions."""
-    from crm_models.simulate import simulate_retailer
+    from crm_models.data.simulate import simulate_retailer
 
     shop = simulate_retailer(n_customers=3_000, seed=13)
     names = hostile(shop.products["name"].astype(str).tolist())

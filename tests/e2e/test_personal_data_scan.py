@@ -26,7 +26,7 @@ CLI = [sys.executable, "-m", "crm_models.cli"]
 
 def _plant(folder: Path) -> dict[str, list[str]]:
     """Write the retailer with planted personal data; return the markers to scan for."""
-    from crm_models.simulate import simulate_retailer
+    from crm_models.data.simulate import simulate_retailer
 
     sim = simulate_retailer(n_customers=1500, seed=7)
     sim.write(folder)

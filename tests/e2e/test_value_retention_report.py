@@ -10,7 +10,7 @@ import pytest
 from html_text import page_markup
 
 from crm_models import value as clv
-from crm_models.datasets import load_dataset
+from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 
 SECTIONS = [

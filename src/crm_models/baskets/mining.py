@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.conditions import no_sales
-from crm_models.dataset import Dataset
+from crm_models.data.conditions import no_sales
+from crm_models.data.dataset import Dataset
 
 __all__ = [
     "LEVELS",
@@ -161,7 +161,7 @@ def baskets_from_transactions(
     basket needs no customer.  ``start`` (inclusive) and ``as_of`` (the as-of day included)
     restrict the dates.  At product level the display names come from the products table.
     ``exclude`` drops lines of these item keys (e.g. :func:`service_items`: postage, fees).
-    Raises :class:`~crm_models.dataset.UnsupportedData` when there is no purchase line at all
+    Raises :class:`~crm_models.data.dataset.UnsupportedData` when there is no purchase line at all
     up to ``as_of`` (only returns or zero amounts): there are no baskets.
     """
     if level not in LEVELS:

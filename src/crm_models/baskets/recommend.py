@@ -11,8 +11,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crm_models.baskets.mining import baskets_from_transactions
-from crm_models.conditions import plural
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.data.conditions import plural
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import resolve_as_of
 
 __all__ = ["CrossSell", "CrossSellEvaluation", "evaluate_cross_sell"]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.baskets.mining import Baskets, confidence_ok, min_count, mine
-from crm_models.conditions import few
+from crm_models.data.conditions import few
 
 __all__ = [
     "ADJUST",
@@ -378,7 +378,7 @@ def choose_min_support(
 ) -> float:
     """The largest support among ``candidates`` giving at least ``target_rules`` rules of two
     or more items (never a threshold under ``min_baskets`` baskets); a report's default.
-    Raises :class:`~crm_models.dataset.UnsupportedData` with fewer than ``min_baskets``
+    Raises :class:`~crm_models.data.dataset.UnsupportedData` with fewer than ``min_baskets``
     baskets."""
     if baskets.n_baskets < min_baskets:
         raise few(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
 
 __all__ = ["category_seasonality", "category_transitions", "has_times", "repurchase_intervals"]

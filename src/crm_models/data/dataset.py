@@ -115,3 +115,16 @@ def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
         h.update("\x1f".join(map(str, df.columns)).encode())
         h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def resolve_as_of(ds: Any, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+    """The as-of day (midnight): the given date, else the last event date in the data.
+
+    ``ds`` is a :class:`Dataset` or anything with ``name`` and ``last_date()`` (an engine
+    source)."""
+    if as_of is not None:
+        return pd.Timestamp(as_of).normalize()
+    last = ds.last_date()
+    if last is None:
+        raise ValueError(f"dataset {ds.name!r} has no dated events to take an as-of date from")
+    return pd.Timestamp(last).normalize()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 
 __all__ = ["UPLIFT_COLUMNS", "true_uplift"]
 
@@ -17,7 +17,7 @@ def true_uplift(ds: Dataset) -> pd.DataFrame | None:
     """The simulator's true uplift per (campaign_id, customer_id, arm), or None for real data.
 
     Read from ``uplift.parquet`` in the folder named by ``ds.info["truth_dir"]`` (the ``demo``
-    loader sets it; :meth:`crm_models.simulate.SimulatedRetailer.write` writes the file) with
+    loader sets it; :meth:`crm_models.data.simulate.SimulatedRetailer.write` writes the file) with
     the columns :data:`UPLIFT_COLUMNS`: ``p_control`` is the probability of responding when not
     mailed, ``uplift`` the extra probability when mailed with that arm (every audience member and
     every offer of the campaign, whether or not they received it).  None when the dataset has no

@@ -3,7 +3,7 @@ cluster, or inside a PostgreSQL database.
 
 The analyses of crm-models split in two: *aggregation* (per-customer sums, RFM ranks, cohort
 counts, basket counts, period totals) touches every transaction line; *models* then fit on the
-compact results.  The aggregations live once, as ibis expressions (:mod:`crm_models.aggregates`);
+compact results.  The aggregations live once, as ibis expressions (:mod:`crm_models.engine.aggregates`);
 ibis compiles the same expression to DuckDB, Spark SQL or PostgreSQL.  ibis was chosen over
 hand-written SQL dialects because one tested expression then serves every backend, and over
 Spark-only or DuckDB-only APIs because a small shop and a national retailer run the same code.

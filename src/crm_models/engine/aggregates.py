@@ -175,7 +175,7 @@ def campaign_features(src: Source, as_of: pd.Timestamp, window_days: int) -> pd.
 def rfm_ranks(src: Source, as_of: pd.Timestamp, q: int = 5, unit: str = "D") -> pd.DataFrame:
     """RFM values and quantile scores of the buyers, ranked in the engine.
 
-    The scores are those of :class:`crm_models.segmentation.RFMScorer` fitted on the same
+    The scores are those of :class:`crm_models.segments.RFMScorer` fitted on the same
     customers: ``1 + floor(q * below / n)`` where ``below`` counts buyers with a strictly lower
     value (SQL's ``RANK() - 1``).  Recency is scored negated (fewer periods is better).
     """
@@ -201,7 +201,7 @@ def rfm_ranks(src: Source, as_of: pd.Timestamp, q: int = 5, unit: str = "D") -> 
 
 # --------------------------------------------------------------------------- periods
 def period_code(ts: ir.TimestampValue, freq: str) -> ir.IntegerValue:
-    """Integer period numbers as :func:`crm_models.retention._period_codes` (months since
+    """Integer period numbers as :func:`crm_models.value.retention._period_codes` (months since
     1970, quarters, Monday-based weeks)."""
     if freq in ("M", "Q"):
         months = (ts.year() - 1970) * 12 + ts.month() - 1
@@ -216,7 +216,7 @@ def cohort_counts(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
     the customers who bought and the net revenue — the counts behind
-    :func:`crm_models.retention.cohorts`."""
+    :func:`crm_models.value.retention.cohorts`."""
     t = lines_as_of(src, as_of)
     t = t.mutate(per=period_code(t.order_date, freq))
     first = t.filter(t.amount >= 0).group_by("customer_id").agg(cohort=lambda x: x.per.min())
@@ -273,7 +273,7 @@ def order_period_totals(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataF
 # --------------------------------------------------------------------------- baskets
 def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
     """Distinct (basket, item) pairs of purchase lines, as
-    :func:`crm_models.basket.baskets_from_transactions` keeps them."""
+    :func:`crm_models.baskets.baskets_from_transactions` keeps them."""
     ibis = _ibis()
     column = "product_id" if level == "product" else "category"
     tx = src.table("transactions")
@@ -392,7 +392,7 @@ def validation_problems(src: Source, duplicates: str = "error") -> list:
 
 def source_summary(src: Source) -> dict[str, Any]:
     """Headline counts of a source, computed in the engine (the keys of
-    :func:`crm_models.datasets.dataset_summary`)."""
+    :func:`crm_models.data.loading.dataset_summary`)."""
     ibis = _ibis()
     out: dict[str, Any] = {
         "name": src.name,

@@ -108,7 +108,7 @@ def table_files(folder: Path, table: str) -> list[Path] | None:
     """The files of one contract table in a folder: ``table.parquet``/``.csv``, or a
     ``table/`` directory of Parquet parts; None when absent.  A file or part whose path leads
     outside the folder (a symbolic link) is refused with a
-    :class:`~crm_models.contract.DataError` (:func:`crm_models.datasets.resolve_inside`)."""
+    :class:`~crm_models.data.contract.DataError` (:func:`crm_models.data.loading.resolve_inside`)."""
 
     part_dir = folder / table
     if part_dir.is_dir():
@@ -128,7 +128,7 @@ _TYPES = {"id": None, "date": "timestamp", "number": "float64", "bool": "boolean
 def contract_types(name: str, raw: ir.Table, trim: bool = True) -> ir.Table:
     """A table with its contract columns cast to the contract types (text trimmed, blanks
     missing); values that do not cast become NULL and are counted by
-    :func:`crm_models.aggregates.validation_problems`.  ``trim=False`` for typed files
+    :func:`crm_models.engine.aggregates.validation_problems`.  ``trim=False`` for typed files
     (Parquet): trimming every line's text costs a third of the customer view's time at 100M
     lines, and typed files hold values as written."""
 
@@ -151,7 +151,7 @@ def contract_types(name: str, raw: ir.Table, trim: bool = True) -> ir.Table:
 def open_database(spec: Any, mapping: Any = None) -> Source:
     """A PostgreSQL dataset as a :class:`Source`: the aggregations run inside the database.
 
-    The contract checks of :meth:`crm_models.database.DatabaseSource.check` run first (every
+    The contract checks of :meth:`crm_models.data.database.DatabaseSource.check` run first (every
     problem at once, as for files)."""
 
     db = DatabaseSource.from_spec(spec, mapping)
@@ -211,9 +211,9 @@ def is_database(spec: Any) -> bool:
 def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     """A contract folder read out of core: files are scanned by the engine, never loaded into
     pandas.  Columns are renamed by ``mapping.json`` and cast to the contract types; rows whose
-    values cannot be cast are counted by :func:`crm_models.aggregates.validation_problems`.
+    values cannot be cast are counted by :func:`crm_models.engine.aggregates.validation_problems`.
 
-    Personal data follows the one rule of :mod:`crm_models.privacy`: columns named like it are
+    Personal data follows the one rule of :mod:`crm_models.data.privacy`: columns named like it are
     dropped, and so are text (and integer) columns outside the contract whose first 2,000
     values look like it; a customers' birth date first becomes an ``age_band``
     (:func:`_age_band_expr`)."""
@@ -261,7 +261,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
 def _drop_personal(
     name: str, raw: ir.Table, con: Any, notes: list[str], done: dict[str, ir.Table]
 ) -> ir.Table:
-    """``raw`` without its personal columns (the rule of :mod:`crm_models.privacy`: every
+    """``raw`` without its personal columns (the rule of :mod:`crm_models.data.privacy`: every
     column by name, text and integer columns outside the contract by their first 2,000
     values)."""
 
@@ -301,7 +301,7 @@ def _last_event(tables: dict[str, ir.Table], con: Any) -> pd.Timestamp:
 
 
 def _age_band_expr(born: Any, as_of: pd.Timestamp) -> Any:
-    """The age bands of :func:`crm_models.privacy.age_band` as an ibis expression.  Text is
+    """The age bands of :func:`crm_models.data.privacy.age_band` as an ibis expression.  Text is
     read as ``YYYY-MM-DD`` (from its parts, so no engine fails on a bad value); other text, a
     date after ``as_of`` or an age over 120 gets no band."""
     import ibis

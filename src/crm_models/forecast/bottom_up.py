@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from crm_models import clv, revenue
-from crm_models.dataset import Dataset
+from crm_models import revenue
+from crm_models import value as clv
+from crm_models.data.dataset import Dataset
 from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
 from crm_models.forecast.metrics import mase_scale
 from crm_models.forecast.models import Z
@@ -89,7 +90,7 @@ def bottom_up_forecast(
     series of ``measure``; its last period's end is the cutoff, nothing later is read).
 
     It forecasts from the customer base instead of the series: the expected purchases of
-    existing customers from a BG/NBD or Pareto/NBD model (:mod:`crm_models.clv`) times their
+    existing customers from a BG/NBD or Pareto/NBD model (:mod:`crm_models.value`) times their
     Gamma-Gamma expected spend, plus new customers at the forecast acquisition rate times the
     new-customer first-purchase value and their own expected repeat purchases; converted to net
     revenue (or orders) with the trailing year's ratios and, with two years of history,

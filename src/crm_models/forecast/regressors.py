@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 from crm_models.forecast.series import SeriesSet
 
 __all__ = ["RESPONSE_WINDOW_DAYS", "campaign_calendar", "exog_for", "holiday_calendar"]

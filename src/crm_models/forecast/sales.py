@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from crm_models import clv
-from crm_models.conditions import few
-from crm_models.dataset import Dataset
+from crm_models import value as clv
+from crm_models.data.conditions import few
+from crm_models.data.dataset import Dataset
 from crm_models.forecast.backtest import (
     BacktestResult,
     default_min_train,
@@ -142,7 +142,7 @@ def forecast_sales(
     """Forecast the whole business's ``measure``: backtest every model, show the winner's
     forecast, and (``bottom_up``, revenue and orders) the customer-base forecast beside it with
     their combination, all scored on the same windows.  Raises
-    :class:`~crm_models.dataset.UnsupportedData` when there is no sale, or the history is too
+    :class:`~crm_models.data.dataset.UnsupportedData` when there is no sale, or the history is too
     short for one backtest window.
 
     The bottom-up forecast is backtested on the same windows as the series models, with

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 from crm_models.forecast.models import MODELS, QUICK_MODELS
 from crm_models.forecast.parallel import forecast_many
 from crm_models.forecast.periods import freq_code

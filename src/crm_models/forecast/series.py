@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from crm_models import revenue
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
 from crm_models.forecast.periods import freq_code
 

@@ -817,7 +817,7 @@ def build_reports(
     ``only`` restricts to some report slugs (the dataset's other published reports are kept);
     ``params`` overrides analysis parameters of the notebooks (``-p key=value``; ``as_of``
     among them; the build's own parameters are refused); ``loader`` maps a dataset spec to a
-    :class:`~crm_models.dataset.Dataset` (default ``crm_models.datasets.load_dataset``).
+    :class:`~crm_models.data.dataset.Dataset` (default ``crm_models.data.loading.load_dataset``).
 
     Each report stands alone: every report that succeeded is published even when others fail;
     then :class:`ReportsFailed` (one line per failure, ``.result`` the published set) is

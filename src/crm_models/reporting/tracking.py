@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_models import __version__
+from crm_models.data.privacy import PersonalDataError, check_no_personal_data
 from crm_models.paths import mlruns_dir, project_root
-from crm_models.privacy import PersonalDataError, check_no_personal_data
 from crm_models.reporting.kernels import pid_alive
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from crm_models.dataset import Dataset
+    from crm_models.data.dataset import Dataset
 
 __all__ = [
     "PIIError",
@@ -177,7 +177,7 @@ def git_commit(root: Path | None = None) -> str | None:
 
 
 # --------------------------------------------------------------------------- PII guard
-# One rule for personal data, in crm_models.privacy; these names are kept for callers.
+# One rule for personal data, in crm_models.data.privacy; these names are kept for callers.
 PIIError = PersonalDataError  # a table about to be logged or shown holds personal data
 check_no_pii = check_no_personal_data  # refuses columns named like it or text values like it
 
@@ -279,7 +279,7 @@ def log_run(
     tags = {
         "mlflow.runName": record["report"],
         "crm_models.report": record["report"],
-        "crm_models.dataset": record["dataset"],
+        "crm_models.data.dataset": record["dataset"],
         "crm_models.as_of": str(record.get("as_of")),
     }
     if commit:
@@ -393,7 +393,7 @@ def log_artifact(
 class ReportRun:
     """The one tracking helper a report notebook calls: records a report run for MLflow.
 
-    ``dataset`` is a :class:`~crm_models.dataset.Dataset` (name, fingerprint, table sizes and
+    ``dataset`` is a :class:`~crm_models.data.dataset.Dataset` (name, fingerprint, table sizes and
     last date are recorded) or a dataset name.  ``params`` are the notebook's parameters;
     ``as_of=None`` means the dataset's last date.  ``output_dir`` (the notebook parameter)
     receives ``run.json`` and the logged tables; when empty (an analyst running the notebook by

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import few
+from crm_models.data.conditions import few
 from crm_models.segments.common import buyers
 
 # view column -> (transform, short name used in tables and segment names)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import few
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.data.conditions import few
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.segments.attributes import attribute_columns, attribute_levels
 
@@ -233,7 +233,7 @@ def lookalike(
 
     ``views`` may pass already computed customer views keyed by as-of day (the function needs
     the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``).  Raises
-    :class:`~crm_models.dataset.UnsupportedData` when the history is too short or a cohort
+    :class:`~crm_models.data.dataset.UnsupportedData` when the history is too short or a cohort
     holds too few customers of either kind (became high-value or not).
     """
     from threadpoolctl import threadpool_limits

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models import clv
+from crm_models import value as clv
 from crm_models.segments.common import buyers
 
 
@@ -157,7 +157,7 @@ def segment_profile(
 
 
 def clv_if_available(view: pd.DataFrame, horizon_weeks: float = 52.0) -> pd.Series | None:
-    """Predicted 1-year CLV per buyer from :mod:`crm_models.clv` (BG/NBD + Gamma-Gamma), or None.
+    """Predicted 1-year CLV per buyer from :mod:`crm_models.value` (BG/NBD + Gamma-Gamma), or None.
 
     Optional: when the module is missing or its models cannot be fitted on this data (too few
     repeat buyers, a degenerate fit) the segment profiles simply go without CLV.

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import no_sales
+from crm_models.data.conditions import no_sales
 from crm_models.units import unit_days
 
 PROSPECT = "prospect"

@@ -61,7 +61,7 @@ def segment_customers(
     """RFM-score, segment and cluster every customer of a customer view.
 
     ``quick`` uses fewer bootstrap refits and a smaller selection sample (tests, previews).
-    Raises :class:`~crm_models.dataset.UnsupportedData` when nobody has bought for a positive
+    Raises :class:`~crm_models.data.dataset.UnsupportedData` when nobody has bought for a positive
     amount, or too few customers have bought to look for segments (twice the largest number
     of segments tried).
     """

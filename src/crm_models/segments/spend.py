@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import few
-from crm_models.dataset import UnsupportedData
+from crm_models.data.conditions import few
+from crm_models.data.dataset import UnsupportedData
 from crm_models.segments.attributes import attribute_columns, attribute_levels
 
 

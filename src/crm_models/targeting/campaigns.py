@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import customer_view, resolve_as_of
 
 __all__ = [
@@ -181,7 +181,7 @@ def campaign_data(
 
     Only randomised campaigns can show what a contact does: a campaign without a control group
     (or without anybody mailed) is left out (said in ``notes``).  Raises
-    :class:`~crm_models.dataset.UnsupportedData` when no campaign has both, or nobody responded
+    :class:`~crm_models.data.dataset.UnsupportedData` when no campaign has both, or nobody responded
     to any campaign.
     """
     if ds.campaigns is None or not len(ds.campaigns):

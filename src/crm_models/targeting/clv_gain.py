@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models.clv import BetaGeoModel, GammaGammaModel, buyers, customer_value
+from crm_models.value import BetaGeoModel, GammaGammaModel, buyers, customer_value
 
 __all__ = ["clv_gain_raw", "response_clv_gain"]
 
@@ -46,7 +46,7 @@ def response_clv_gain(
 
     ``A(x, T)``: purchases expected over ``horizon`` weeks from a customer known to be active
     with ``x`` repeat purchases in ``T`` weeks, each discounted at ``annual_discount_rate``
-    (BG/NBD, as in :func:`crm_models.clv.customer_value`, whose ``potential_value`` is
+    (BG/NBD, as in :func:`crm_models.value.customer_value`, whose ``potential_value`` is
     ``m × A``); ``m_i``: Gamma-Gamma expected spend per purchase, held at its current value (the
     response order is valued separately); ``CLV_i``: the current CLV.  After buying today the
     customer is active for certain (P(alive) = 1: a response *re-activates*), with one more
@@ -58,7 +58,7 @@ def response_clv_gain(
     drop-out probability, both raising expected purchases at every horizon) and P(alive) <= 1.
     It is largest for valuable customers who are slipping away (low P(alive)).  Customers who
     never bought get 0.  The models are fitted on ``view``'s buyers unless given (a
-    :class:`crm_models.clv.FitError` says why they cannot be).
+    :class:`crm_models.value.FitError` says why they cannot be).
     """
     base = buyers(view)
     purchase_model = purchase_model or BetaGeoModel().fit(base)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import plural
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.data.conditions import plural
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.targeting.campaigns import OUTCOME_WORDS, CampaignData, arm_rows, campaign_data
 from crm_models.targeting.metrics import (
     descending_order,
@@ -177,7 +177,7 @@ def evaluate_uplift(
 
     An offer whose customers or control group number fewer than :data:`MIN_GROUP_CUSTOMERS`,
     or with fewer than :data:`MIN_ARM_RESPONDERS` responders between them, is left out (the
-    reason in ``info["arms_left_out"]``); :class:`~crm_models.dataset.UnsupportedData` when no
+    reason in ``info["arms_left_out"]``); :class:`~crm_models.data.dataset.UnsupportedData` when no
     offer is left.
     """
     models = list(dict.fromkeys([*(models or default_models(quick)), "two_model_logistic"]))

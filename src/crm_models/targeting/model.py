@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models.clv import FitError
-from crm_models.dataset import Dataset
+from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
 from crm_models.targeting.campaigns import (
     RESPONSE_WINDOW_DAYS,
@@ -18,6 +17,7 @@ from crm_models.targeting.campaigns import (
 from crm_models.targeting.clv_gain import response_clv_gain
 from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
+from crm_models.value import FitError
 
 __all__ = ["TargetingModel", "build_contact_list"]
 

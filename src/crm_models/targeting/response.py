@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_models.dataset import UnsupportedData
+from crm_models.data.dataset import UnsupportedData
 from crm_models.targeting.campaigns import OUTCOME_WORDS, CampaignData
 from crm_models.targeting.metrics import descending_order
 from crm_models.targeting.splits import stratified_split
@@ -74,7 +74,7 @@ def evaluate_response(
 
     With several campaigns: trained on the earlier campaigns, tested on the latest one (unless
     either side has no responder); with one campaign: a stratified split (``seed``) of its
-    contacted rows.  Raises :class:`~crm_models.dataset.UnsupportedData` with fewer than
+    contacted rows.  Raises :class:`~crm_models.data.dataset.UnsupportedData` with fewer than
     :data:`MIN_RESPONDERS` responders or non-responders among the contacted customers.
     """
     from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import few
+from crm_models.data.conditions import few
 from crm_models.targeting.campaigns import CampaignData
 
 __all__ = ["split", "stratified_split"]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from crm_models.dataset import UnsupportedData
+from crm_models.data.dataset import UnsupportedData
 from crm_models.targeting.metrics import is_binary
 
 __all__ = [

@@ -9,8 +9,8 @@ import pandas as pd
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-from crm_models.conditions import few, no_sales
-from crm_models.dataset import UnsupportedData
+from crm_models.data.conditions import few, no_sales
+from crm_models.data.dataset import UnsupportedData
 
 MIN_REPEAT_BUYERS = 20  # purchase models need this many customers with a repeat purchase
 _LOG_BOUND = 15.0  # |log parameter| beyond this (3e-7, 3e6) is a degenerate fit (0 or infinity)
@@ -26,7 +26,7 @@ class NotEnoughData(FitError, UnsupportedData):
     ``detail`` keeps the technical reason where there is one.
 
     A :class:`FitError` (callers that fall back to another model on a failed fit still do) and
-    an :class:`~crm_models.dataset.UnsupportedData`.
+    an :class:`~crm_models.data.dataset.UnsupportedData`.
     """
 
     def __init__(self, message: str, detail: str = ""):
@@ -43,7 +43,7 @@ _DEGENERATE_MEANING = {
 def buyers(view: pd.DataFrame) -> pd.DataFrame:
     """The rows of a customer view with a BTYD summary (customers who have bought).
 
-    Raises :class:`~crm_models.dataset.UnsupportedData` when nobody has bought anything for a
+    Raises :class:`~crm_models.data.dataset.UnsupportedData` when nobody has bought anything for a
     positive amount (the transactions hold only returns or zero amounts): there is no customer
     value to model.
     """

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models import aggregates
-from crm_models.dataset import Dataset
-from crm_models.engine import EngineSettings, as_source
+from crm_models.data.dataset import Dataset
+from crm_models.engine import EngineSettings, aggregates, as_source
 from crm_models.features import resolve_as_of, transactions_as_of
 from crm_models.units import period_label
 
@@ -116,7 +115,7 @@ class Cohorts:
 def _cohort_cells(tx: pd.DataFrame, freq: str) -> tuple[pd.Series, pd.DataFrame]:
     """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
     the customers who bought and the net revenue (NumPy; the engines run
-    :func:`crm_models.aggregates.cohort_counts`)."""
+    :func:`crm_models.engine.aggregates.cohort_counts`)."""
     amount = tx["amount"].to_numpy(dtype=float)
     buy = amount >= 0
     cust, cid = pd.factorize(tx["customer_id"])

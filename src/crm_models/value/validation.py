@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.conditions import no_sales, plural
-from crm_models.dataset import Dataset, UnsupportedData
+from crm_models.data.conditions import no_sales, plural
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
 from crm_models.units import unit_days
 from crm_models.value.bgnbd import BetaGeoModel
@@ -73,7 +73,7 @@ def calibration_holdout(
     ``monetary_value_holdout`` (mean value of those days, NaN without any), ``duration_holdout``
     (holdout length in ``time_unit``).  ``attrs`` records both dates.
 
-    Raises :class:`~crm_models.dataset.UnsupportedData` when the data cannot support the check:
+    Raises :class:`~crm_models.data.dataset.UnsupportedData` when the data cannot support the check:
     no sales, a history too short for the automatic holdout (under twice
     :data:`MIN_HOLDOUT_DAYS`), fewer than :data:`MIN_REPEAT_BUYERS` customers with a repeat
     purchase in the calibration period, or nobody of them buying in the holdout.

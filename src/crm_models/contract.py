@@ -1,7 +1,0 @@
-"""Moved to ``crm_models.data.contract``; this alias is the same module (kept while imports move)."""
-
-import sys
-
-from crm_models.data import contract as _moved
-
-sys.modules[__name__] = _moved

@@ -1,7 +1,0 @@
-"""Moved to ``crm_models.data.loading``; this alias is the same module (kept while imports move)."""
-
-import sys
-
-from crm_models.data import loading as _moved
-
-sys.modules[__name__] = _moved

@@ -1,0 +1,83 @@
+"""The one set-up line of a report notebook.
+
+Every report notebook starts the same way: load the dataset its ``dataset`` parameter names,
+settle the as-of day, and open the report's run with its parameters.  :func:`start_report`
+does all three, and reads the parameters from the notebook's own ``parameters`` cell (and the
+cell Papermill injects after it), so every parameter reaches MLflow without being typed twice::
+
+    ds, as_of_day, run = start_report("customer_base", globals())
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from crm_models.data.dataset import Dataset, resolve_as_of
+from crm_models.data.loading import load_dataset
+from crm_models.reporting.tracking import ReportRun
+
+# Parameters that say where the build puts its files; they are given to the run, not logged.
+_PLACEMENT = ("output_dir", "mlflow_experiment")
+
+
+def _literal_assignments(source: str) -> list[str] | None:
+    """Names a cell assigns, when the cell holds nothing but ``name = literal`` lines."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    names = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            return None
+        target = node.targets[0]
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return None
+        if not isinstance(target, ast.Name):
+            return None
+        names.append(target.id)
+    return names or None
+
+
+def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters and their current values: every name assigned in a cell that
+    holds only ``name = literal`` lines (the ``parameters`` cell and Papermill's injected one),
+    read from the kernel's input history."""
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        raise RuntimeError(
+            "start_report reads the parameters cell from the notebook's history; run it in a "
+            "notebook kernel (JupyterLab, Papermill), not as a plain script"
+        )
+    names: dict[str, None] = {}
+    for source in history:
+        names.update(dict.fromkeys(_literal_assignments(source) or []))
+    return {name: namespace[name] for name in names if name in namespace}
+
+
+def start_report(
+    report: str, namespace: Mapping[str, Any]
+) -> tuple[Dataset, pd.Timestamp, ReportRun]:
+    """Load the dataset, settle the as-of day and open the report's run (every parameter
+    recorded); return ``(dataset, as_of_day, run)``.  Call it as
+    ``start_report("<slug>", globals())`` right after the parameters cell."""
+    params = notebook_parameters(namespace)
+    if "dataset" not in params:
+        raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
+    ds = load_dataset(params["dataset"])
+    as_of_day = resolve_as_of(ds, params.get("as_of"))
+    params["as_of"] = str(as_of_day.date())
+    run = ReportRun(
+        report,
+        ds,
+        params={k: v for k, v in params.items() if k not in _PLACEMENT},
+        output_dir=params.get("output_dir"),
+        experiment=params.get("mlflow_experiment"),
+    )
+    return ds, as_of_day, run
