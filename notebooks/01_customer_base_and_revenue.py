@@ -38,20 +38,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import revenue
-from crm_models.data.loading import load_dataset
-from crm_models.features import STAGES, customer_view, resolve_as_of
+from crm_models.features import STAGES, customer_view
 from crm_models.plotting import COLORS, count, money, pct, period_bars, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "customer_base",
-    ds,
-    params=dict(dataset=dataset, as_of=str(as_of_day.date()), freq=freq, quick=quick),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("customer_base", globals())
 nlv = revenue.nlv_table(ds, freq=freq, as_of=as_of_day, require_sales=True)
 full = nlv.loc[~nlv["partial"]]
 period_name = {"M": "month", "Q": "quarter", "W": "week", "Y": "year"}.get(freq, "period")

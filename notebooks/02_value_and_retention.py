@@ -49,32 +49,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import value
-from crm_models.data.loading import load_dataset
-from crm_models.features import customer_view, resolve_as_of
+from crm_models.features import customer_view
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 from crm_models.value import retention
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "value_retention",
-    ds,
-    params=dict(
-        dataset=dataset,
-        as_of=str(as_of_day.date()),
-        calibration_end=calibration_end,
-        horizon_weeks=horizon_weeks,
-        annual_discount_rate=annual_discount_rate,
-        margin_rate=margin_rate,
-        acquisition_cost=acquisition_cost,
-        lapse_days=lapse_days,
-        p_alive_threshold=p_alive_threshold,
-        quick=quick,
-    ),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("value_retention", globals())
 view = customer_view(ds, as_of=as_of_day)
 base = value.buyers(view)
 purchase_model = value.BetaGeoModel().fit(base)

@@ -40,26 +40,11 @@ import plotly.graph_objects as go
 
 from crm_models import segments
 from crm_models.data.dataset import UnsupportedData
-from crm_models.data.loading import load_dataset
-from crm_models.features import customer_view, resolve_as_of
+from crm_models.features import customer_view
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "segments_profiles",
-    ds,
-    params=dict(
-        dataset=dataset,
-        as_of=str(as_of_day.date()),
-        quick=quick,
-        horizon_days=horizon_days,
-        seed=seed,
-    ),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("segments_profiles", globals())
 view = customer_view(ds, as_of=as_of_day)
 seg = segments.segment_customers(view, quick=quick, random_state=seed)
 clustering = seg.clustering

@@ -56,32 +56,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import targeting as tg
-from crm_models.data.loading import load_dataset
-from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 from crm_models.targeting import LEARNERS
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "targeting",
-    ds,
-    params=dict(
-        dataset=dataset,
-        as_of=str(as_of_day.date()),
-        outcome=outcome,
-        quick=quick,
-        test_size=test_size,
-        seed=seed,
-        margin=margin,
-        clv_weight=clv_weight,
-        max_contacts=max_contacts,
-        window_days=window_days,
-    ),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("targeting", globals())
 data = tg.campaign_data(ds)
 primary = outcome or ("visit" if "visit" in data.outcomes else "responded")
 binary_outcomes = [o for o in data.outcomes if o not in ("spend", "response_amount")]

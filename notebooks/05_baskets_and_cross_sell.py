@@ -48,31 +48,10 @@ import plotly.graph_objects as go
 
 from crm_models import baskets as basket
 from crm_models.data.dataset import UnsupportedData
-from crm_models.data.loading import load_dataset
-from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "baskets",
-    ds,
-    params=dict(
-        dataset=dataset,
-        as_of=str(as_of_day.date()),
-        level=level,
-        min_support=min_support,
-        min_confidence=min_confidence,
-        max_len=max_len,
-        alpha=alpha,
-        k=k,
-        horizon_days=horizon_days,
-        quick=quick,
-    ),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("baskets", globals())
 tx_columns = ds.transactions.columns
 if level == "product" and "product_id" not in tx_columns:
     level = "category"

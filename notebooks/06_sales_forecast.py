@@ -44,29 +44,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crm_models import forecast as fc
-from crm_models.data.loading import load_dataset
-from crm_models.features import resolve_as_of
 from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
-from crm_models.reporting import ReportRun
+from crm_models.reporting import start_report
 
-ds = load_dataset(dataset)
-as_of_day = resolve_as_of(ds, as_of)
-run = ReportRun(
-    "forecast",
-    ds,
-    params=dict(
-        dataset=dataset,
-        as_of=str(as_of_day.date()),
-        measure=measure,
-        freq=freq,
-        horizon=horizon,
-        windows=windows,
-        by=by,
-        quick=quick,
-    ),
-    output_dir=output_dir,
-    experiment=mlflow_experiment,
-)
+ds, as_of_day, run = start_report("forecast", globals())
 result = fc.forecast_sales(
     ds, measure, freq, horizon=horizon, windows=windows, as_of=as_of_day, quick=quick
 )
