@@ -44,13 +44,12 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from crm_models import value
+from crm_models.charts import value as charts
 from crm_models.features import customer_view
-from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
+from crm_models.plotting import count, money, pct, say, show, show_table
 from crm_models.reporting import start_report
 from crm_models.value import retention
 
@@ -70,11 +69,7 @@ values["p_alive_change"] = value.p_alive_change(purchase_model, base, periods=4)
 risk = retention.churn_risk_list(values, view, p_alive_threshold=p_alive_threshold)
 top = retention.top_customers(values, view, n=500)
 figures = retention.summary_figures(values, risk)
-say(
-    f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(len(base))} customers who have "
-    f"bought · horizon {horizon_weeks} weeks, discount rate {pct(annual_discount_rate, 0)} a "
-    "year · values are expected net spend (before margin)."
-)
+say(charts.data_text(ds.name, as_of_day, len(base), horizon_weeks, annual_discount_rate))
 
 # %% [markdown]
 # ## At a glance
@@ -93,27 +88,18 @@ run.headline(
     "customers_at_risk", figures["customers_at_risk"], label="Valuable customers at risk", fmt=count
 )
 run.headline("value_at_risk", figures["value_at_risk"], label="Value at stake", fmt=money)
-expected_purchases = float(values["expected_purchases"].sum())
-one_timers = int((values["frequency"] == 0).sum())
-run.metric("customers", len(base))
-run.metric("expected_purchases", expected_purchases)
-run.metric(
-    "expected_active_repeat_buyers", float(values.loc[values["frequency"] > 0, "p_alive"].sum())
-)
+totals = value.base_figures(values)
+for key in ("customers", "expected_purchases", "expected_active_repeat_buyers"):
+    run.metric(key, totals[key])
 say(
-    f"- The {count(len(base))} customers are expected to make **{count(expected_purchases)}** "
-    f"purchases and spend **{money(figures['expected_value'])}** over the next {horizon_weeks} "
-    "weeks (discounted).\n"
-    f"- The most valuable 10% of customers hold **{pct(figures['top_decile_share'])}** of that "
-    "value.\n"
-    f"- **{count(figures['customers_at_risk'])}** valuable customers are at risk of leaving "
-    f"(P(alive) below {pct(p_alive_threshold, 0)} or falling fast); if they are gone, "
-    f"**{money(figures['value_at_risk'])}** of potential value goes with them. The list is "
-    "exported beside this report (`churn_risk.csv`).\n"
-    f"- {count(one_timers)} customers ({pct(one_timers / len(base))}) have bought only once. "
-    "The model cannot see them leave (in BG/NBD a customer can only drop out after a repeat "
-    "purchase, so their P(alive) is 100%); their low value comes from a low expected purchase "
-    "rate instead, and they never appear on the risk list."
+    charts.glance_text(
+        figures,
+        len(base),
+        totals["expected_purchases"],
+        totals["one_timers"],
+        horizon_weeks,
+        p_alive_threshold,
+    )
 )
 
 # %% [markdown]
@@ -131,73 +117,12 @@ say(
     f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} weeks)."
 )
 track = value.tracking(ds, cal_model, cal)
-fig = go.Figure()
-fig.add_scatter(x=track["period_start"], y=track["actual"], name="actual", line_color=COLORS[0])
-fig.add_scatter(
-    x=track["period_start"],
-    y=track["predicted"],
-    name="BG/NBD",
-    line=dict(color=COLORS[1], dash="dash"),
-)
-fig.add_vline(x=pd.Timestamp(cal.attrs["calibration_end"]), line_dash="dot", line_color="#888")
-fig.update_layout(
-    title="Weekly repeat purchases of the calibration customers: actual vs. predicted",
-    yaxis_title="repeat purchases per week",
-)
-show(fig)
-fig = go.Figure()
-fig.add_scatter(
-    x=track["period_start"], y=track["actual_cumulative"], name="actual", line_color=COLORS[0]
-)
-fig.add_scatter(
-    x=track["period_start"],
-    y=track["predicted_cumulative"],
-    name="BG/NBD",
-    line=dict(color=COLORS[1], dash="dash"),
-)
-fig.add_vline(x=pd.Timestamp(cal.attrs["calibration_end"]), line_dash="dot", line_color="#888")
-fig.update_layout(title="Cumulative repeat purchases", yaxis_title="repeat purchases")
-show(fig)
-
+for fig in charts.tracking_charts(track, cal.attrs["calibration_end"]):
+    show(fig)
 ce = value.conditional_expectations(cal, ev["predicted"], ev["naive"])
-fig = go.Figure()
-fig.add_bar(x=ce.index, y=ce["actual"], name="actual", marker_color=COLORS[0])
-fig.add_bar(x=ce.index, y=ce["predicted"], name="BG/NBD", marker_color=COLORS[1])
-fig.add_bar(x=ce.index, y=ce["naive"], name="naive", marker_color=COLORS[7])
-fig.update_layout(
-    barmode="group",
-    title="Holdout purchases per customer by calibration repeat purchases",
-    xaxis_title="repeat purchases in the calibration period",
-    yaxis_title="mean purchases in the holdout",
-)
-show(fig)
-show_table(
-    ce,
-    caption="Conditional expectations: mean holdout purchases per customer",
-    fmt={"customers": count, "actual": "{:.2f}", "predicted": "{:.2f}", "naive": "{:.2f}"},
-)
-accuracy = pd.DataFrame(
-    {
-        "total holdout purchases": [
-            ev["holdout_actual_total"],
-            ev["holdout_predicted_total"],
-            ev["holdout_naive_total"],
-        ],
-        "MAE per customer": [np.nan, ev["mae"], ev["baseline_mae"]],
-        "RMSE per customer": [np.nan, ev["rmse"], ev["baseline_rmse"]],
-    },
-    index=pd.Index(["actual", "BG/NBD", "naive (calibration rate)"], name=""),
-)
-show_table(
-    accuracy,
-    caption="Holdout accuracy",
-    fmt={
-        "total holdout purchases": count,
-        "MAE per customer": "{:.3f}",
-        "RMSE per customer": "{:.3f}",
-    },
-)
-total_error = ev["holdout_predicted_total"] / ev["holdout_actual_total"] - 1
+show(charts.conditional_expectations_chart(ce))
+charts.show_holdout_tables(ce, value.holdout_accuracy(ev))
+total_error = value.holdout_total_error(ev)
 for key in ("mae", "rmse", "baseline_mae", "baseline_rmse"):
     run.metric(f"holdout_{key}", ev[key])
 run.metric("holdout_predicted_total", ev["holdout_predicted_total"])
@@ -205,15 +130,7 @@ run.metric("holdout_actual_total", ev["holdout_actual_total"])
 run.metric("holdout_total_error", total_error)
 run.table("holdout_tracking", track.assign(period_start=track["period_start"].dt.date))
 run.table("holdout_conditional_expectations", ce)
-say(
-    f"In the holdout the model predicted **{count(ev['holdout_predicted_total'])}** repeat "
-    f"purchases against **{count(ev['holdout_actual_total'])}** actual "
-    f"({pct(total_error, 1)}). Per customer its error (MAE {ev['mae']:.2f}) is "
-    f"**{pct(1 - ev['mae'] / ev['baseline_mae'], 0)} lower** than the naive forecast's "
-    f"({ev['baseline_mae']:.2f})."
-    if ev["baseline_mae"] > 0
-    else "The holdout has no purchases to compare."
-)
+say(charts.holdout_text(ev, total_error))
 
 # %% [markdown]
 # ### BG/NBD or Pareto/NBD?
@@ -226,43 +143,11 @@ if quick:
     say("*Quick run: the Pareto/NBD comparison is skipped.*")
 else:
     comparison = value.compare_models(cal)
-    labels = {
-        "log_likelihood": "log-likelihood",
-        "parameters": "parameters",
-        "holdout_predicted_total": "predicted holdout purchases",
-        "holdout_actual_total": "actual holdout purchases",
-        "total_error": "error of the total",
-        "mae": "MAE",
-        "rmse": "RMSE",
-        "baseline_mae": "naive MAE",
-        "baseline_rmse": "naive RMSE",
-    }
-    show_table(
-        comparison.rename(columns=labels),
-        caption="Model comparison on the same calibration and holdout periods",
-        fmt={
-            "log-likelihood": "{:,.1f}",
-            "parameters": count,
-            "predicted holdout purchases": count,
-            "actual holdout purchases": count,
-            "error of the total": pct,
-            "MAE": "{:.3f}",
-            "RMSE": "{:.3f}",
-            "naive MAE": "{:.3f}",
-            "naive RMSE": "{:.3f}",
-        },
-    )
+    charts.show_model_comparison(comparison)
     run.table("model_comparison", comparison)
-    for label, row in comparison.iterrows():
-        key = label.replace("/", "").lower()
-        run.metric(f"{key}_log_likelihood", row["log_likelihood"])
-        run.metric(f"{key}_holdout_mae", row["mae"])
-    best = comparison["mae"].idxmin()
-    say(
-        f"**{best}** has the lower holdout error; BG/NBD is used for the scores below (the two "
-        "differ by "
-        f"{pct(abs(comparison['mae'].iloc[0] / comparison['mae'].iloc[1] - 1))} in MAE)."
-    )
+    for key, number in value.comparison_metrics(comparison).items():
+        run.metric(key, number)
+    say(charts.comparison_text(comparison))
 
 # %% [markdown]
 # ### Spend per purchase (Gamma-Gamma)
@@ -273,22 +158,9 @@ else:
 cal_spend = value.GammaGammaModel().fit(cal)
 spend_ev = value.evaluate_spend_holdout(cal_spend, cal)
 corr = spend_model.correlation_
-say(
-    f"- Correlation of purchase frequency and average spend: **{corr:.2f}** "
-    + (
-        "(small: the assumption holds)."
-        if abs(corr) < 0.3
-        else "(**not small**: treat spend predictions with care)."
-    )
-)
+for text in charts.spend_texts(corr, spend_ev):
+    say(text)
 if spend_ev.get("customers"):
-    say(
-        f"- For the {count(spend_ev['customers'])} customers who bought in the holdout, "
-        f"predicted spend per purchase was off by {money(spend_ev['spend_mae'], 2)} on average "
-        f"(their own calibration average: {money(spend_ev['spend_baseline_mae'], 2)}); mean "
-        f"predicted {money(spend_ev['spend_predicted_mean'], 2)} vs. actual "
-        f"{money(spend_ev['spend_actual_mean'], 2)}."
-    )
     run.metric("spend_holdout_mae", spend_ev["spend_mae"])
     run.metric("spend_holdout_baseline_mae", spend_ev["spend_baseline_mae"])
 run.metric("frequency_monetary_correlation", corr)
@@ -298,57 +170,27 @@ run.metric("frequency_monetary_correlation", corr)
 # Fitted on all data up to the report date (standard errors from the observed information).
 
 # %%
-params = pd.concat(
-    {"BG/NBD": purchase_model.summary(), "Gamma-Gamma": spend_model.summary()}, names=["model"]
-)
-truth_file = (
-    Path(ds.info.get("truth_dir", "")) / "params.json" if ds.info.get("truth_dir") else None
-)
-if truth_file is not None and truth_file.exists():
-    truth = json.loads(truth_file.read_text())
-    params["simulated truth"] = [
-        truth.get(p, np.nan) if m == "BG/NBD" else np.nan for m, p in params.index
-    ]
+truth_dir = Path(ds.info["truth_dir"]) if ds.info.get("truth_dir") else None
+truth_file = truth_dir / "params.json" if truth_dir is not None else None
+truth = json.loads(truth_file.read_text()) if truth_file and truth_file.exists() else None
+params = value.parameter_table(purchase_model, spend_model, truth)
 show_table(params, caption="Model parameters", fmt="{:,.3f}")
 for (model, name), row in params.iterrows():
     run.metric(f"{'bgnbd' if model == 'BG/NBD' else 'gg'}_{name}", row["estimate"])
 run.metric("bgnbd_log_likelihood", purchase_model.log_likelihood_)
 run.model("bgnbd", purchase_model)
 run.model("gamma_gamma", spend_model)
-r, alpha, a, b = (purchase_model.params_[k] for k in ("r", "alpha", "a", "b"))
-say(
-    f"An average customer buys about **{r / alpha * 52:.1f} times a year** while active, and "
-    f"after each repeat purchase leaves with a probability of about **{pct(a / (a + b), 0)}**; "
-    f"an average purchase is worth {money(spend_model.population_mean(), 2)}."
-)
+say(charts.average_customer_text(value.average_customer(purchase_model, spend_model)))
 
 # %%
-truth_customers = (
-    Path(ds.info["truth_dir"]) / "customers.parquet" if ds.info.get("truth_dir") else None
-)
+truth_customers = truth_dir / "customers.parquet" if truth_dir is not None else None
 if truth_customers is not None and truth_customers.exists():
     truth_c = pd.read_parquet(truth_customers).reindex(values.index)
-    bands = pd.cut(values["p_alive"], [0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], include_lowest=True)
-    check = (
-        pd.DataFrame(
-            {
-                "band": bands.astype(str),
-                "alive": truth_c["alive_at_end"].astype(float),
-                "p": values["p_alive"],
-            }
-        )
-        .groupby("band", sort=True)
-        .agg(customers=("p", "size"), mean_p_alive=("p", "mean"), truly_active=("alive", "mean"))
-    )
     say(
         "**Check against the simulator's truth** (only possible on simulated data): customers "
         "grouped by predicted P(alive), and the share of them that were really still active."
     )
-    show_table(
-        check.rename_axis("P(alive) band"),
-        caption="P(alive) vs. the truth",
-        fmt={"customers": count, "mean_p_alive": pct, "truly_active": pct},
-    )
+    charts.show_truth_check(value.p_alive_vs_truth(values["p_alive"], truth_c["alive_at_end"]))
     err = values["expected_purchases"] - truth_c["expected_purchases_next_52w"]
     run.metric("truth_expected_purchases_mae", float(err.abs().mean()))
 
@@ -361,57 +203,11 @@ if truth_customers is not None and truth_customers.exists():
 # probably left.
 
 # %%
-deciles = values.groupby("value_decile").agg(
-    customers=("clv", "size"),
-    expected_value=("clv", "sum"),
-    mean_p_alive=("p_alive", "mean"),
-    expected_purchases=("expected_purchases", "mean"),
-    potential_value=("potential_value", "sum"),
-)
-deciles["share_of_value"] = deciles["expected_value"] / deciles["expected_value"].sum()
-fig = go.Figure()
-fig.add_bar(
-    x=deciles.index.astype(str),
-    y=deciles["expected_value"],
-    name="expected value",
-    marker_color=COLORS[0],
-)
-fig.add_bar(
-    x=deciles.index.astype(str),
-    y=deciles["potential_value"] - deciles["expected_value"],
-    name="potential value if all still active",
-    marker_color="#bbbbbb",
-)
-fig.update_layout(
-    barmode="stack",
-    title="Expected and potential value by value decile (1 = most valuable)",
-    xaxis_title="value decile",
-    yaxis_title="value",
-)
-show(fig)
-show_table(
-    deciles.rename_axis("decile"),
-    caption="Value deciles",
-    fmt={
-        "customers": count,
-        "expected_value": money,
-        "mean_p_alive": pct,
-        "expected_purchases": "{:.2f}",
-        "potential_value": money,
-        "share_of_value": pct,
-    },
-)
+deciles = value.value_deciles(values)
+show(charts.deciles_chart(deciles))
+charts.show_deciles(deciles)
 run.table("value_deciles", deciles)
-fig = go.Figure(
-    go.Histogram(x=values["p_alive"], nbinsx=40, marker_color=COLORS[2], name="customers")
-)
-fig.update_layout(
-    title="How likely customers are still active: P(alive)",
-    xaxis_title="P(alive)",
-    yaxis_title="customers",
-    xaxis_tickformat=".0%",
-)
-show(fig)
+show(charts.p_alive_histogram(values["p_alive"]))
 
 # %% [markdown]
 # ## Customers at risk and top customers
@@ -424,21 +220,8 @@ show(fig)
 # %%
 run.table("churn_risk", risk)
 run.table("top_customers", top)
-list_fmt = {
-    "frequency": count,
-    "orders": count,
-    "revenue": money,
-    "days_since_last": count,
-    "p_alive": pct,
-    "p_alive_change": lambda v: "–" if pd.isna(v) else f"{v * 100:+.0f} pts",
-    "expected_purchases": "{:.1f}",
-    "clv": money,
-    "potential_value": money,
-    "value_at_risk": money,
-    "value_decile": count,
-}
-show_table(risk.head(20), caption=f"Top 20 of {count(len(risk))} customers at risk", fmt=list_fmt)
-show_table(top.head(20), caption="Top 20 customers by expected value", fmt=list_fmt)
+charts.show_customer_list(risk, caption=f"Top 20 of {count(len(risk))} customers at risk")
+charts.show_customer_list(top, caption="Top 20 customers by expected value")
 
 # %% [markdown]
 # ## Retention by cohort
@@ -447,87 +230,17 @@ show_table(top.head(20), caption="Top 20 customers by expected value", fmt=list_
 
 # %%
 co = retention.cohorts(ds, as_of=as_of_day)
-matrix = co.retention.iloc[:, 1:]
-if quick:
-    matrix = matrix.tail(12)
-matrix = matrix.loc[:, matrix.notna().any()]
-fig = go.Figure(
-    go.Heatmap(
-        z=matrix.to_numpy(),
-        x=[str(c) for c in matrix.columns],
-        y=[str(c) for c in matrix.index],
-        colorscale="Blues",
-        zmin=0,
-        colorbar=dict(title="active", tickformat=".0%"),
-        hovertemplate="cohort %{y}, month %{x}: %{z:.1%}<extra></extra>",
-    )
-)
-fig.update_layout(
-    title="Share of each monthly cohort buying in later months",
-    xaxis_title="months since first purchase",
-    yaxis_title="cohort",
-    yaxis_autorange="reversed",
-    yaxis_type="category",
-    xaxis_type="category",
-)
-show(fig, height=max(400, 18 * len(matrix) + 150))
-avg = co.average_retention()
-fig = go.Figure(
-    go.Scatter(x=avg.index[1:], y=avg.iloc[1:], mode="lines+markers", line_color=COLORS[0])
-)
-fig.update_layout(
-    title="Average retention curve (all cohorts, weighted by size)",
-    xaxis_title="months since first purchase",
-    yaxis_title="share buying in the month",
-    yaxis_tickformat=".0%",
-)
-show(fig)
+show(charts.cohort_heatmap(retention.cohort_matrix(co, last=12 if quick else None)))
+show(charts.average_retention_chart(co.average_retention()))
 run.table("cohort_retention", co.to_frame())
 rr = retention.repeat_rate(ds, as_of=as_of_day)
 churn = retention.period_churn(ds, as_of=as_of_day)
-overall = rr.loc["all"]
-say(
-    f"- **{pct(overall['repeat_ever'])}** of customers have bought more than once; "
-    + ", ".join(
-        f"{pct(overall[f'repeat_within_{w}d'])} within {w} days"
-        for w in (90, 180, 365)
-        if pd.notna(overall[f"repeat_within_{w}d"])
-    )
-    + " of their first purchase (among customers observed that long).\n"
-    f"- Month to month, on average **{pct(churn['retention_rate'].tail(12).mean())}** of a "
-    f"month's buyers bought again the next month over the last 12 complete months."
-)
-run.metric("repeat_rate", float(overall["repeat_ever"]))
-run.metric("monthly_retention_12m", float(churn["retention_rate"].tail(12).mean()))
-fig = go.Figure()
-fig.add_bar(
-    x=churn.index, y=churn["active_customers"], name="active customers", marker_color=COLORS[7]
-)
-fig.add_scatter(
-    x=churn.index,
-    y=churn["churn_rate"],
-    name="churn rate",
-    yaxis="y2",
-    line_color=COLORS[3],
-)
-fig.update_layout(
-    title="Active customers and month-to-month churn",
-    yaxis=dict(title="active customers"),
-    yaxis2=dict(
-        title="churn rate", overlaying="y", side="right", tickformat=".0%", rangemode="tozero"
-    ),
-)
-show(fig)
-rr_shown = rr.tail(13).rename_axis("cohort")
-rr_shown.columns = [
-    c.replace("_", " ").removesuffix("d") + (" days" if "within" in c else "")
-    for c in rr_shown.columns
-]
-show_table(
-    rr_shown,
-    caption="Repeat-purchase rate by cohort (recent cohorts and all customers)",
-    fmt={c: pct for c in rr_shown.columns if c != "customers"},
-)
+monthly = retention.monthly_retention(churn, 12)
+say(charts.repeat_text(rr.loc["all"], monthly))
+run.metric("repeat_rate", float(rr.loc["all", "repeat_ever"]))
+run.metric("monthly_retention_12m", monthly)
+show(charts.churn_chart(churn))
+charts.show_repeat_rates(rr)
 run.table("period_churn", churn)
 
 # %% [markdown]
@@ -539,98 +252,15 @@ run.table("period_churn", churn)
 # %%
 lapse = retention.time_to_lapse(ds, as_of=as_of_day, lapse_days=lapse_days)
 curves, surv, _ = retention.survival(lapse)
-fig = go.Figure()
-fig.add_scatter(
-    x=curves["days"],
-    y=curves["upper"],
-    line=dict(width=0),
-    showlegend=False,
-    line_shape="hv",
-    hoverinfo="skip",
-)
-fig.add_scatter(
-    x=curves["days"],
-    y=curves["lower"],
-    line=dict(width=0),
-    fill="tonexty",
-    fillcolor="rgba(31,95,139,0.15)",
-    name="95% interval",
-    line_shape="hv",
-    hoverinfo="skip",
-)
-fig.add_scatter(
-    x=curves["days"],
-    y=curves["survival"],
-    name="still active",
-    line_color=COLORS[0],
-    line_shape="hv",
-)
-fig.update_layout(
-    title=f"Share of customers still active, by days since first purchase (lapse: {lapse_days} days)",
-    xaxis_title="days since first purchase",
-    yaxis_title="still active",
-    yaxis_tickformat=".0%",
-)
-show(fig)
-row = surv.iloc[0]
-median = row["median_days_to_lapse"]
-if pd.isna(median):
-    text = (
-        f"More than half of the customers are still buying ({count(row['lapses'])} of "
-        f"{count(row['customers'])} have lapsed so far)."
-    )
-elif median == 0:
-    text = (
-        f"More than half of the customers never bought again within {lapse_days} days of their "
-        "first purchase."
-    )
-else:
-    text = f"Half of the customers are lost within **{median:.0f} days** of their first purchase."
-if pd.notna(row["survival_365d"]):
-    text += f" **{pct(row['survival_365d'])}** are still buying a year after it."
-say(text)
-run.metric("median_days_to_lapse", row["median_days_to_lapse"])
-SURVIVAL_LABELS = {
-    "lapses": "lapsed",
-    "median_days_to_lapse": "median days to lapse",
-    "survival_90d": "active after 90 days",
-    "survival_180d": "active after 180 days",
-    "survival_365d": "active after 365 days",
-}
+show(charts.survival_chart(curves, lapse_days))
+say(charts.lapse_text(surv.iloc[0], lapse_days))
+run.metric("median_days_to_lapse", surv.iloc[0]["median_days_to_lapse"])
 groups = {} if quick else retention.retention_by(ds, view, lapse)
 if not groups and not quick:
     say("*The data has no channel, region or customer attributes to split retention by.*")
 for dim, (g_curves, g_summary, p_value) in groups.items():
-    fig = go.Figure()
-    for i, (name, part) in enumerate(g_curves.groupby("group", sort=True)):
-        fig.add_scatter(
-            x=part["days"],
-            y=part["survival"],
-            name=str(name),
-            line_shape="hv",
-            line_color=COLORS[i % len(COLORS)],
-        )
-    title = dim.replace("_", " ")
-    fig.update_layout(
-        title=f"Still active by {title} (log-rank p = {p_value:.3g})",
-        xaxis_title="days since first purchase",
-        yaxis_title="still active",
-        yaxis_tickformat=".0%",
-    )
-    show(fig)
-    show_table(
-        g_summary.rename_axis(title).rename(columns=SURVIVAL_LABELS),
-        caption=f"Retention by {title} (log-rank p = {p_value:.3g}"
-        + ("; the differences are not significant)" if p_value >= 0.05 else ")"),
-        fmt={
-            "customers": count,
-            "lapsed": count,
-            "median days to lapse": "{:.0f}",
-            "active after 90 days": pct,
-            "active after 180 days": pct,
-            "active after 365 days": pct,
-        },
-    )
+    show(charts.group_survival_chart(g_curves, dim, p_value))
+    charts.show_group_survival(g_summary, dim, p_value)
     run.table(f"retention_by_{dim}", g_summary)
 if quick:
     say("*Quick run: retention by channel, region and segment is skipped.*")
@@ -645,50 +275,19 @@ if quick:
 pb = retention.payback(
     ds, margin_rate=margin_rate, acquisition_cost=acquisition_cost, as_of=as_of_day
 )
-shown = pb.tail(12) if quick else pb
-step = max(1, len(shown) // 8)
-fig = go.Figure()
-for i, (cohort, row_pb) in enumerate(shown.iloc[::step].iterrows()):
-    fig.add_scatter(
-        x=row_pb.index,
-        y=row_pb.to_numpy(),
-        name=str(cohort),
-        mode="lines",
-        line_color=COLORS[i % len(COLORS)],
-    )
-fig.add_hline(
-    y=acquisition_cost, line_dash="dash", line_color="#888", annotation_text="acquisition cost"
-)
-fig.update_layout(
-    title="Cumulative margin per acquired customer, by cohort",
-    xaxis_title="months since first purchase",
-    yaxis_title="cumulative margin per customer",
-)
-show(fig)
+show(charts.payback_chart(pb.tail(12) if quick else pb, acquisition_cost))
 paid = retention.time_to_payback(
     ds, margin_rate=margin_rate, acquisition_cost=acquisition_cost, as_of=as_of_day
 )
-pay_curves, pay_summary, _ = retention.survival(paid)
-share_year = 1 - pay_summary["survival_365d"].iloc[0]
-periods = pb.attrs["payback_period"]
+pay = retention.payback_figures(pb, paid)
 say(
-    f"With a margin of {pct(margin_rate, 0)} and an acquisition cost of "
-    f"{money(acquisition_cost)}, the typical cohort pays back after "
-    + (
-        f"**{periods.median():.0f} month{'' if periods.median() == 1 else 's'}**"
-        if periods.notna().any()
-        else "**more than the months observed so far**"
-    )
-    + (
-        f"; **{pct(share_year)}** of individual customers have paid back within a year of "
-        "their first purchase."
-        if pd.notna(share_year)
-        else "."
+    charts.payback_text(
+        margin_rate, acquisition_cost, pay["median_periods"], pay["share_paid_back_1y"]
     )
 )
-run.metric("cohort_payback_months_median", float(periods.median()))
-run.metric("share_paid_back_1y", float(share_year))
-run.table("payback", pb.assign(payback_period=periods))
+run.metric("cohort_payback_months_median", pay["median_periods"])
+run.metric("share_paid_back_1y", pay["share_paid_back_1y"])
+run.table("payback", pb.assign(payback_period=pb.attrs["payback_period"]))
 
 # %% [markdown]
 # ## About the method

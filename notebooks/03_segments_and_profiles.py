@@ -36,12 +36,11 @@ output_dir = ""  # where the build collects run.json and tables
 mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
-import plotly.graph_objects as go
-
 from crm_models import segments
+from crm_models.charts import segments as charts
 from crm_models.data.dataset import UnsupportedData
 from crm_models.features import customer_view
-from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
+from crm_models.plotting import count, pct, say, show, show_table
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("segments_profiles", globals())
@@ -54,33 +53,6 @@ say(
     f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(seg.info['buyers'])} customers "
     f"who have bought · revenue is net of returns."
 )
-
-NICE = {
-    "customer_share": "share of customers",
-    "revenue": "net revenue",
-    "revenue_share": "share of revenue",
-    "revenue_per_customer": "revenue per customer",
-    "orders": "orders (median)",
-    "avg_order_value": "order value (median)",
-    "days_since_last": "days since last purchase (median)",
-    "tenure_days": "days since first purchase (median)",
-    "return_rate": "return rate (median)",
-    "repeat_share": "share buying again",
-    "mean_r": "R",
-    "mean_f": "F",
-    "mean_m": "M",
-    "clv": "predicted CLV",
-    "clv_share": "share of CLV",
-    "clv_per_customer": "CLV per customer",
-    "top_category": "top category",
-    "main_channel": "main channel",
-}
-
-
-def nice(df, fmt):
-    """Readable column names for marketing readers, with the formats renamed alike."""
-    return df.rename(columns=NICE), {NICE.get(k, k): v for k, v in fmt.items()}
-
 
 # %% [markdown]
 # ## At a glance
@@ -101,26 +73,11 @@ if champ is not None:
     )
 run.metric("segments_stable", float(clustering.stable_))
 run.metric("champions_customer_share", float(champ["customer_share"]) if champ is not None else 0)
-verdict = (
-    "stable: refitted on resampled customers the same groups come back"
-    if clustering.stable_
-    else "**not stable**: refitted on resampled customers the groups change, so they are not "
-    "presented as real segments below"
-)
-lines = [
-    f"- **{count(champ['customers'])}** champions ({pct(champ['customer_share'])} of buyers) "
-    f"bring **{pct(champ['revenue_share'])}** of revenue."
-    if champ is not None
-    else "- No customer qualifies as a champion.",
-    f"- The behaviour of buyers falls into **{clustering.k_} segments**; the segmentation is "
-    f"{verdict} (adjusted Rand index {clustering.stability_:.2f}).",
-]
-if not attributes:
-    lines.append(
-        "- This dataset holds no customer characteristics (age, region, ...), so the "
-        "profiling sections below explain what is missing instead of profiling."
+say(
+    charts.glance_text(
+        champ, clustering.k_, clustering.stability_, clustering.stable_, bool(attributes)
     )
-say("\n".join(lines))
+)
 
 # %% [markdown]
 # ## RFM segments
@@ -132,34 +89,8 @@ say("\n".join(lines))
 # %%
 show_table(segments.rfm_rules_table(), caption="RFM segment rules (first match wins)")
 table = rfm_sum.rename_axis("segment")
-fig = go.Figure()
-fig.add_bar(
-    x=table.index.astype(str),
-    y=table["customer_share"],
-    name="share of customers",
-    marker_color=COLORS[0],
-)
-fig.add_bar(
-    x=table.index.astype(str),
-    y=table["revenue_share"],
-    name="share of revenue",
-    marker_color=COLORS[1],
-)
-fig.update_layout(
-    title="RFM segments: customers and revenue", yaxis_tickformat=".0%", barmode="group"
-)
-show(fig)
-shown_rfm, rfm_fmt = nice(
-    table,
-    {
-        "customers": count,
-        "customer_share": pct,
-        "revenue": money,
-        "revenue_share": pct,
-        "revenue_per_customer": money,
-    },
-)
-show_table(shown_rfm, caption="RFM segments", fmt=rfm_fmt)
+show(charts.shares_chart(table, "RFM segments: customers and revenue"))
+charts.show_rfm_table(table)
 run.table("rfm_segments", table.reset_index())
 
 # %% [markdown]
@@ -173,104 +104,22 @@ run.table("rfm_segments", table.reset_index())
 
 # %%
 sel = clustering.selection_
-fig = go.Figure()
-for i, (method, part) in enumerate(sel.groupby("method", sort=False)):
-    fig.add_scatter(
-        x=part["k"],
-        y=part["stability"],
-        mode="lines+markers",
-        name=f"{'k-means' if method == 'kmeans' else 'Gaussian mixture'}: stability",
-        line_color=COLORS[i],
-    )
-km = sel.loc[sel["method"] == "kmeans"]
-if len(km):
-    fig.add_scatter(
-        x=km["k"],
-        y=km["silhouette"],
-        mode="lines+markers",
-        name="k-means: silhouette",
-        line=dict(color=COLORS[0], dash="dot"),
-    )
-fig.add_hline(y=clustering.stability_threshold, line_dash="dash", line_color="#888888")
-fig.update_layout(
-    title="Stability (bootstrap adjusted Rand index) and silhouette by number of segments",
-    xaxis_title="number of segments",
-    yaxis_title="index",
-)
-show(fig)
-shown_sel = sel[["method", "k", "silhouette", "bic", "stability", "stable", "chosen"]].copy()
-shown_sel["method"] = shown_sel["method"].map({"kmeans": "k-means", "gmm": "Gaussian mixture"})
-show_table(
-    shown_sel,
-    caption="Candidate segmentations (silhouette: higher is better; BIC: lower is better)",
-    fmt={"silhouette": "{:.3f}", "bic": "{:,.0f}", "stability": "{:.2f}"},
-)
+show(charts.stability_chart(sel, clustering.stability_threshold))
+charts.show_candidates(sel)
 run.table("segmentation_candidates", sel)
-for _, r in sel.iterrows():
-    run.metric(f"stability_{r['method']}_k{int(r['k'])}", float(r["stability"]))
-method_name = "k-means" if clustering.method_ == "kmeans" else "a Gaussian mixture"
-if clustering.stable_:
-    say(
-        f"The chosen segmentation is **{method_name} with {clustering.k_} segments** "
-        f"(stability {clustering.stability_:.2f}). Each segment is named after the two "
-        "features in which it differs most from the average buyer."
+for key, stability in segments.stability_metrics(sel).items():
+    run.metric(key, stability)
+say(
+    charts.clustering_text(
+        clustering.method_, clustering.k_, clustering.stability_, clustering.stable_
     )
-else:
-    say(
-        f"⚠️ **No candidate segmentation is stable.** The most stable one ({method_name}, "
-        f"{clustering.k_} groups, stability {clustering.stability_:.2f}) is shown for "
-        "reference only: its groups change when the customers are resampled, so they are a "
-        "product of the method, not real segments. Use the RFM segments above instead."
-    )
+)
 
 # %%
 profile = segments.segment_profile(view, seg.assignments["cluster_name"], seg.rfm, clv)
 label = "Segment" if clustering.stable_ else "Group (unstable, for reference only)"
-fig = go.Figure()
-fig.add_bar(
-    x=profile.index.astype(str),
-    y=profile["customer_share"],
-    name="share of customers",
-    marker_color=COLORS[0],
-)
-fig.add_bar(
-    x=profile.index.astype(str),
-    y=profile["revenue_share"],
-    name="share of revenue",
-    marker_color=COLORS[1],
-)
-if clv is not None:
-    fig.add_bar(
-        x=profile.index.astype(str),
-        y=profile["clv_share"],
-        name="share of predicted CLV",
-        marker_color=COLORS[2],
-    )
-fig.update_layout(
-    title=f"{label}s: customers, revenue and value", yaxis_tickformat=".0%", barmode="group"
-)
-show(fig)
-fmt = {
-    "customers": count,
-    "customer_share": pct,
-    "revenue": money,
-    "revenue_share": pct,
-    "revenue_per_customer": money,
-    "orders": "{:.0f}",
-    "avg_order_value": money,
-    "days_since_last": "{:.0f}",
-    "tenure_days": "{:.0f}",
-    "return_rate": pct,
-    "repeat_share": pct,
-    "mean_r": "{:.1f}",
-    "mean_f": "{:.1f}",
-    "mean_m": "{:.1f}",
-    "clv": money,
-    "clv_share": pct,
-    "clv_per_customer": money,
-}
-shown_profile, fmt = nice(profile.rename_axis(label.lower()), fmt)
-show_table(shown_profile, caption="Segment profiles (R, F, M: mean scores 1-5)", fmt=fmt)
+show(charts.shares_chart(profile, f"{label}s: customers, revenue and value", clv is not None))
+charts.show_profile(profile, label)
 if clv is None:
     say("*Predicted customer lifetime value is not available for this data.*")
 else:
@@ -284,28 +133,7 @@ run.table("segment_profiles", profile.reset_index())
 
 # %%
 ci = segments.indicator_intervals(view, seg.assignments["cluster_name"], clv)
-for key in ("revenue", "repeat", "retained", "clv"):
-    part = ci.loc[ci["indicator"] == key]
-    if part.empty:
-        continue
-    share = key in ("repeat", "retained")
-    fig = go.Figure(
-        go.Bar(
-            x=part["segment"].astype(str),
-            y=part["mean"],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=part["high"] - part["mean"],
-                arrayminus=part["mean"] - part["low"],
-            ),
-            marker_color=COLORS[2],
-        )
-    )
-    fig.update_layout(
-        title=f"{part['label'].iloc[0].capitalize()} by segment (95% CI)",
-        yaxis_tickformat=".0%" if share else None,
-    )
+for fig in charts.indicator_charts(ci):
     show(fig)
 run.table("segment_indicators", ci)
 
@@ -313,18 +141,8 @@ run.table("segment_indicators", ci)
 # ### Category, channel and customer mix of the segments
 
 # %%
-for column, caption in (
-    ("favourite_category", "Favourite category"),
-    ("channel", "Spend by channel"),
-    *[(a, a.replace("_", " ").capitalize()) for a in attributes[:4]],
-):
-    try:
-        mix = segments.mix_table(view, seg.assignments["cluster_name"], column)
-    except KeyError:
-        continue
-    show_table(
-        mix, caption=f"{caption}: share within each segment", fmt={c: pct for c in mix.columns}
-    )
+mix_columns = ["favourite_category", "channel", *attributes[:4]]
+charts.show_mixes(segments.segment_mixes(view, seg.assignments["cluster_name"], mix_columns))
 run.table("customer_segments", seg.to_frame())
 run.model("segmentation_model", clustering)
 say(
@@ -347,42 +165,8 @@ if attributes:
     if shown.empty:
         say("No characteristic level is significantly more or less common among best customers.")
     else:
-        fig = go.Figure(
-            go.Bar(
-                x=shown["index"] - 100,
-                y=shown["attribute"] + " = " + shown["level"].astype(str),
-                base=100,
-                orientation="h",
-                marker_color=[COLORS[2] if v > 100 else COLORS[3] for v in shown["index"]],
-            )
-        )
-        fig.update_layout(
-            title="Over- and under-represented among best customers (index, 100 = average)",
-            yaxis_autorange="reversed",
-        )
-        show(fig)
-    show_table(
-        idx.head(25)
-        .drop(columns=["p_value"])
-        .rename(
-            columns={
-                "target_customers": "best customers",
-                "share_of_target": "share among best",
-                "share_of_base": "share among all",
-                "target_rate": "best-customer rate",
-                "p_adjusted": "p (adjusted)",
-                "significant": "not chance",
-            }
-        ),
-        caption="Best-customer index (top 10% by net revenue vs all buyers)",
-        fmt={
-            "share among best": pct,
-            "share among all": pct,
-            "index": "{:.0f}",
-            "best-customer rate": pct,
-            "p (adjusted)": "{:.4f}",
-        },
-    )
+        show(charts.index_chart(shown))
+    charts.show_index_table(idx)
     run.table("best_customer_index", idx)
 else:
     idx = assoc = None
@@ -410,31 +194,14 @@ if attributes:
         except UnsupportedData as err:
             say(f"*{err}*")
     for outcome, res in power.items():
-        title = {"avg_order_value": "Spend per order", "orders_per_year": "Orders per year"}
-        say(f"### {title[outcome]}")
+        title = charts.POWER_TITLES[outcome]
+        say(f"### {title}")
         words = res.sentences(top=6)
         say("\n".join(f"- {w}" for w in words) if words else "- No significant effect.")
-        h = res.holdout
-        say(
-            f"Held-out check ({count(h['n_test'])} customers): the characteristics explain "
-            f"**{pct(max(h['r2_test'], 0))}** of the variation in log {title[outcome].lower()} "
-            f"(error {h['rmse_test']:.3f} vs {h['rmse_naive']:.3f} for the average alone). "
-            + (
-                "Characteristics shift the average, but individual customers vary far more "
-                "than the characteristics explain."
-                if h["r2_test"] < 0.2
-                else ""
-            )
-        )
-        coefs = res.coefficients.sort_values("p_value").head(15).reset_index(drop=True)
-        show_table(
-            coefs.rename(columns={"low": "95% CI low", "high": "95% CI high", "p_value": "p"}),
-            caption=f"{title[outcome]}: effect of each level against the reference level",
-            fmt={"effect": pct, "95% CI low": pct, "95% CI high": pct, "p": "{:.4f}"},
-        )
-        run.metric(f"power_{outcome}_r2_test", h["r2_test"])
-        run.metric(f"power_{outcome}_rmse_test", h["rmse_test"])
-        run.metric(f"power_{outcome}_rmse_naive", h["rmse_naive"])
+        say(charts.power_holdout_text(title, res.holdout))
+        charts.show_power_coefficients(res.coefficients, title)
+        for key in ("r2_test", "rmse_test", "rmse_naive"):
+            run.metric(f"power_{outcome}_{key}", res.holdout[key])
         run.table(f"purchasing_power_{outcome}", res.coefficients)
 else:
     say("*No customer characteristics in this data: there is nothing to relate spend to.*")
@@ -463,85 +230,20 @@ except UnsupportedData as err:
     say(f"*The look-alike model cannot be judged honestly on this data.* {err}")
 if look is not None:
     comp = look.comparison
-    naive = [m for m in comp.index if m.startswith("naive")]
-    best_auc, naive_auc = comp.loc[look.best, "auc"], comp.loc[naive, "auc"].max()
+    best_auc, naive_auc = segments.lookalike_aucs(look)
     run.headline(
         "lookalike_auc", best_auc, label="Look-alike model AUC (out of time)", fmt="{:.3f}"
     )
     run.metric("lookalike_naive_auc", naive_auc)
-    for model_name, r in comp.iterrows():
-        key = model_name.split(":")[0].replace(" ", "_")
-        for metric in ("auc", "lift_top10", "lift_top20", "brier"):
-            run.metric(f"lookalike_{key}_{metric}", float(r[metric]))
-    show_table(
-        comp.rename(
-            columns={"auc": "AUC", "lift_top10": "lift, top 10%", "lift_top20": "lift, top 20%"}
-        ),
-        caption=(
-            f"Out-of-time comparison: trained on new customers up to {look.cutoffs['train']}, "
-            f"tested on those up to {look.cutoffs['test']} "
-            f"({count(look.counts['test_customers'])} customers, "
-            f"{pct(look.counts['test_rate'])} became high-value)"
-        ),
-        fmt={
-            "AUC": "{:.3f}",
-            "lift, top 10%": "{:.2f}",
-            "lift, top 20%": "{:.2f}",
-            "brier": "{:.4f}",
-        },
-    )
-    beats = best_auc > naive_auc
-    say(
-        f"AUC is the chance that the model ranks a customer who became high-value above one "
-        f"who did not (0.5 = coin toss). The better model, **{look.best}**, reaches "
-        f"**{best_auc:.3f}** against {naive_auc:.3f} for the naive rule; its top 10% hold "
-        f"{comp.loc[look.best, 'lift_top10']:.1f}× the average share of future high-value "
-        "customers. "
-        + (
-            "It beats the naive rule out of time."
-            if beats
-            else "**It does not beat the naive rule**: rank new customers by first-order value "
-            "instead of using the model."
-        )
-        + (
-            " Early information predicts only part of future value: use the list to "
-            "prioritise, not to exclude."
-            if best_auc < 0.65
-            else ""
-        )
-    )
+    for key, number in segments.lookalike_metrics(comp).items():
+        run.metric(key, number)
+    charts.show_lookalike_comparison(comp, look.cutoffs, look.counts)
+    say(charts.lookalike_text(look.best, best_auc, naive_auc, comp.loc[look.best, "lift_top10"]))
     cal = look.calibration.loc[look.calibration["model"] == look.best]
-    fig = go.Figure()
-    fig.add_scatter(
-        x=cal["predicted"],
-        y=cal["observed"],
-        mode="lines+markers",
-        name=look.best,
-        line_color=COLORS[0],
-    )
-    top = float(max(cal["predicted"].max(), cal["observed"].max()))
-    fig.add_scatter(
-        x=[0, top], y=[0, top], name="perfect calibration", line=dict(dash="dash", color="#888")
-    )
-    fig.update_layout(
-        title="Calibration on the test cohort: predicted vs observed share (deciles)",
-        xaxis_title="predicted probability",
-        yaxis_title="observed share",
-        xaxis_tickformat=".0%",
-        yaxis_tickformat=".0%",
-    )
-    show(fig)
-    scored = look.scored
-    run.table("lookalike_prospects", scored)
+    show(charts.calibration_chart(cal, look.best))
+    run.table("lookalike_prospects", look.scored)
     run.model("lookalike_model", look.model)
-    show_table(
-        scored.head(20),
-        caption=(
-            f"Top 20 of {count(len(scored))} new customers and prospects, most likely to become "
-            "high-value first (full list: lookalike_prospects.csv)"
-        ),
-        fmt={"probability": pct},
-    )
+    charts.show_prospects(look.scored)
 
 # %% [markdown]
 # ## Characteristics that matter, and those not worth attention
@@ -559,53 +261,18 @@ if attributes:
         assoc,
         extra_power=[power["orders_per_year"]] if "orders_per_year" in power else None,
     )
-    readable = {
-        "spend_p_adjusted": "spend per order: p",
-        "rate_p_adjusted": "orders per year: p",
-        "lookalike_importance": "look-alike: AUC drop",
-        "lookalike_low": "AUC drop, low",
-        "lookalike_high": "AUC drop, high",
-        "best_customer_v": "best customers: Cramér's V",
-        "best_customer_p_adjusted": "best customers: p",
-    }
-    show_table(
-        verdict.rename(columns=readable),
-        caption="Characteristics: verdict (p values adjusted for multiple tests)",
-        fmt={v: ("{:.3f}" if "V" in v else "{:.4f}") for v in readable.values()},
-    )
-    noise = verdict.loc[verdict["verdict"] == "not worth attention", "attribute"].tolist()
-    matter = verdict.loc[verdict["verdict"] == "matters", "attribute"].tolist()
-    say(
-        f"- **Matter:** {', '.join(matter) or 'none'}.\n"
-        f"- **Not worth attention:** {', '.join(noise) or 'none'}."
-    )
+    charts.show_verdict(verdict)
+    noise = segments.attributes_by_verdict(verdict, "not worth attention")
+    matter = segments.attributes_by_verdict(verdict, "matters")
+    say(charts.verdict_text(matter, noise))
     run.metric("attributes_matter", len(matter))
     run.metric("attributes_not_worth_attention", len(noise))
     run.table("characteristics", verdict)
 else:
     say("*No customer characteristics in this data.*")
 if look is not None:
-    imp = look.importance
-    fig = go.Figure(
-        go.Bar(
-            x=imp["importance"],
-            y=imp["feature"],
-            orientation="h",
-            error_x=dict(
-                type="data",
-                symmetric=False,
-                array=imp["high"] - imp["importance"],
-                arrayminus=imp["importance"] - imp["low"],
-            ),
-            marker_color=[COLORS[2] if m else "#bbbbbb" for m in imp["matters"]],
-        )
-    )
-    fig.update_layout(
-        title="What the look-alike model relies on: drop in held-out AUC when shuffled (95% CI)",
-        yaxis_autorange="reversed",
-    )
-    show(fig)
-    run.table("lookalike_importance", imp)
+    show(charts.importance_chart(look.importance))
+    run.table("lookalike_importance", look.importance)
 
 # %% [markdown]
 # ## About the method and the data

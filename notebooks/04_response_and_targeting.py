@@ -53,24 +53,19 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
 import pandas as pd
-import plotly.graph_objects as go
 
 from crm_models import targeting as tg
-from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
+from crm_models.charts import targeting as charts
+from crm_models.plotting import count, money, pct, say, show, show_table
 from crm_models.reporting import start_report
-from crm_models.targeting import LEARNERS
 
 ds, as_of_day, run = start_report("targeting", globals())
 data = tg.campaign_data(ds)
 primary = outcome or ("visit" if "visit" in data.outcomes else "responded")
-binary_outcomes = [o for o in data.outcomes if o not in ("spend", "response_amount")]
+rate = tg.is_rate_outcome(primary)  # a 0/1 outcome, shown in %; else money per customer
 truth = tg.true_uplift(ds)
 n_boot = 50 if quick else 200
-MODEL_NAMES = {k: v[0] for k, v in LEARNERS.items()} | {
-    "random": "random targeting",
-    "response_model": "ranking by response model",
-    "oracle (true uplift)": "oracle (true uplift, simulated data only)",
-}
+offers = {arm: data.label(arm) for arm in [data.control, *data.arms]}
 say(
     f"**Data:** {ds.name} · {count(len(data.rows))} customer contacts in "
     f"{len(data.campaigns)} campaign(s) · offers: "
@@ -86,88 +81,13 @@ say(
 
 # %%
 summary = tg.arm_summary(data, primary)
-fig = go.Figure()
-for i, arm in enumerate(sorted(summary["arm"].unique(), key=lambda a: a != data.control)):
-    s = summary.loc[summary["arm"] == arm]
-    fig.add_bar(
-        x=s["campaign_id"],
-        y=s["mean"],
-        name=data.label(arm),
-        marker_color=COLORS[7] if arm == data.control else COLORS[i % 7],
-        error_y=dict(
-            type="data",
-            symmetric=False,
-            array=s["mean_high"] - s["mean"],
-            arrayminus=s["mean"] - s["mean_low"],
-        ),
-    )
-fig.update_layout(
-    title=f"{primary} by campaign and offer (95% intervals)",
-    barmode="group",
-    yaxis_title=primary,
-    yaxis_tickformat=".1%" if primary in binary_outcomes else None,
-)
-fig.update_xaxes(type="category")
-show(fig)
-effects = summary.loc[summary["arm"] != data.control].reset_index(drop=True)
-rate_fmt = pct if primary in binary_outcomes else (lambda v: money(v, 2))
-show_table(
-    effects[["campaign_id", "label", "customers", "mean", "effect", "effect_low", "effect_high"]]
-    .rename(
-        columns={
-            "label": "offer",
-            "mean": primary,
-            "effect": "effect vs control",
-            "effect_low": "95% low",
-            "effect_high": "95% high",
-        }
-    )
-    .assign(**{"customers": lambda d: d["customers"].astype(int)}),
-    caption=f"Measured effect of each offer on {primary} (difference from the control group)",
-    fmt={
-        primary: rate_fmt,
-        "effect vs control": rate_fmt,
-        "95% low": rate_fmt,
-        "95% high": rate_fmt,
-    },
-)
+show(charts.arm_effects_chart(summary, data.control, primary, rate))
+charts.show_effects(summary, data.control, primary, rate)
 run.table("campaign_effects", summary)
-# on Hillstrom "responded" is "conversion" and "response_amount" is "spend": show each once
-duplicates = {"responded": "conversion", "response_amount": "spend"}
-all_outcomes = [o for o in data.outcomes if duplicates.get(o) not in data.outcomes]
-ate_rows = []
-for o in all_outcomes:
-    for arm in data.arms:
-        rows = tg.arm_rows(data, arm)
-        is_arm = (data.rows["arm"] == arm).to_numpy()
-        y = data.rows[o].to_numpy(dtype=float)
-        diff, lo, hi = tg.mean_ci(y[is_arm], y[rows & ~is_arm])
-        ate_rows.append(
-            {
-                "outcome": o,
-                "offer": data.label(arm),
-                "customers": int(is_arm.sum()),
-                "rate or mean": y[is_arm].mean(),
-                "control": y[rows & ~is_arm].mean(),
-                "effect": diff,
-                "95% low": lo,
-                "95% high": hi,
-            }
-        )
-ate_table = pd.DataFrame(ate_rows)
-show_table(
-    ate_table,
-    caption="Average effect per offer and outcome, all campaigns",
-    fmt={"customers": count, **{c: "{:,.4f}" for c in ate_table.columns[3:]}},
-)
+ate_table = tg.average_effects(data)
+charts.show_average_effects(ate_table)
 run.table("average_effects", ate_table)
-best_effect = effects.sort_values("effect", ascending=False).iloc[0]
-say(
-    f"The strongest measured effect: **{best_effect['label']}** in {best_effect['campaign_id']}, "
-    f"{rate_fmt(best_effect['effect'])} on {primary} over the control group "
-    f"(95% interval {rate_fmt(best_effect['effect_low'])} to "
-    f"{rate_fmt(best_effect['effect_high'])})."
-)
+say(charts.strongest_effect_text(summary, data.control, primary, rate))
 
 # %% [markdown]
 # ## Who responds
@@ -181,58 +101,10 @@ resp = tg.evaluate_response(data, "responded" if "responded" in data.outcomes el
 say(
     f"*Test design:* {resp.split}; {count(resp.n_train)} training and {count(resp.n_test)} test contacts."
 )
-show_table(
-    resp.metrics.rename_axis("model"),
-    caption="Response models on the test contacts (AUC: 0.5 = guessing, 1 = perfect)",
-    fmt={"auc": "{:.3f}", "log_loss": "{:.4f}", "brier": "{:.4f}", "top_decile_lift": "{:.2f}"},
-)
-fig = go.Figure()
-for i, col in enumerate(c for c in resp.cumulative.columns if c != "share_contacted"):
-    fig.add_scatter(
-        x=resp.cumulative["share_contacted"],
-        y=resp.cumulative[col],
-        name=col,
-        line_color=COLORS[i],
-    )
-fig.add_scatter(x=[0, 1], y=[0, 1], name="random", line=dict(dash="dash", color="#888888"))
-fig.update_layout(
-    title="Cumulative response: share of responders reached by contacting the top x%",
-    xaxis_title="share of customers contacted (best scores first)",
-    yaxis_title="share of responders reached",
-    xaxis_tickformat=".0%",
-    yaxis_tickformat=".0%",
-)
-show(fig)
-show_table(
-    resp.gains,
-    caption=f"Gains table ({resp.best}, test contacts, deciles of the score)",
-    fmt={
-        "response_rate": pct,
-        "lift": "{:.2f}",
-        "cumulative_share_of_responders": pct,
-        "mean_score": pct,
-    },
-)
-fig = go.Figure()
-fig.add_scatter(
-    x=resp.calibration["predicted"],
-    y=resp.calibration["observed"],
-    mode="lines+markers",
-    name=resp.best,
-    line_color=COLORS[0],
-)
-top = float(max(resp.calibration[["predicted", "observed"]].max()))
-fig.add_scatter(
-    x=[0, top], y=[0, top], name="perfect calibration", line=dict(dash="dash", color="#888888")
-)
-fig.update_layout(
-    title="Calibration: predicted vs observed response (tenths of the test contacts)",
-    xaxis_title="predicted probability",
-    yaxis_title="observed response rate",
-    xaxis_tickformat=".0%",
-    yaxis_tickformat=".0%",
-)
-show(fig)
+charts.show_response_models(resp.metrics)
+show(charts.cumulative_response_chart(resp.cumulative))
+charts.show_gains(resp.gains, resp.best)
+show(charts.calibration_chart(resp.calibration, resp.best))
 run.metric("response_auc", float(resp.metrics.loc[resp.best, "auc"]))
 run.table("response_gains", resp.gains)
 
@@ -250,141 +122,41 @@ run.table("response_gains", resp.gains)
 ev = tg.evaluate_uplift(
     data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
 )
-m = ev.metrics.copy()
-m["model"] = m["model"].map(lambda k: MODEL_NAMES.get(k, k))
-m["offer"] = m["arm"].map(data.label)
-cols = [
-    "offer",
-    "model",
-    "uplift_at_30",
-    "uplift_at_30_low",
-    "uplift_at_30_high",
-    "qini_auc",
-    "auuc",
-]
-if ev.truth:
-    cols += ["rank_corr_true", "auuc_vs_oracle"]
-show_table(
-    m[cols].rename(
-        columns={
-            "uplift_at_30": "uplift@30%",
-            "uplift_at_30_low": "95% low",
-            "uplift_at_30_high": "95% high",
-            "qini_auc": "Qini coefficient",
-            "auuc": "AUUC",
-            "rank_corr_true": "rank corr. with true uplift",
-            "auuc_vs_oracle": "true gain vs oracle",
-        }
-    ),
-    caption=f"Uplift models on the test part ({count(ev.n_test)} rows), outcome {primary}",
-    fmt="{:.3f}",
-    max_rows=80,
-)
+labels = tg.MODEL_LABELS
+charts.show_uplift_models(ev.metrics, offers, labels, ev.truth, ev.n_test, primary)
 run.table("uplift_models", ev.metrics)
 for arm in ev.arms:
-    fig = go.Figure()
-    for i, name in enumerate([*ev.models, "response_model"]):
-        q = ev.qini[(name, arm)]
-        fig.add_scatter(
-            x=q["share"],
-            y=q["qini"],
-            name=MODEL_NAMES.get(name, name),
-            line_color=COLORS[i % 8],
-            line_width=3 if name == ev.chosen else 1.5,
-        )
-    last = ev.qini[(ev.chosen, arm)]["qini"].iloc[-1]
-    fig.add_scatter(x=[0, 1], y=[0, last], name="random", line=dict(dash="dash", color="#888888"))
-    fig.update_layout(
-        title=f"Qini curve, {data.label(arm)}: extra {primary} won by contacting the top x%",
-        xaxis_title="share of test customers contacted (highest predicted uplift first)",
-        yaxis_title=f"incremental {primary}",
-        xaxis_tickformat=".0%",
-    )
-    show(fig)
-    fig = go.Figure()
-    for i, name in enumerate([ev.chosen, "response_model"]):
-        d = ev.deciles[(name, arm)]
-        fig.add_bar(
-            x=d.index,
-            y=d["uplift"],
-            name=MODEL_NAMES.get(name, name),
-            marker_color=COLORS[i],
-            error_y=dict(type="data", array=1.96 * d["std_uplift"]),
-        )
-    fig.update_layout(
-        title=f"Measured uplift by tenth of customers, {data.label(arm)} (95% intervals)",
-        xaxis_title="tenth of test customers (best predicted first)",
-        yaxis_title=f"uplift in {primary}",
-        barmode="group",
-    )
-    fig.update_xaxes(type="category")
-    show(fig)
+    curves = [*ev.models, "response_model"]
+    show(charts.qini_chart(ev.qini, curves, ev.chosen, arm, offers[arm], primary, labels))
+    ranked = [ev.chosen, "response_model"]
+    show(charts.uplift_deciles_chart(ev.deciles, ranked, arm, offers[arm], primary, labels))
 
 # %% [markdown]
 # ## The chosen model and why
 
 # %%
-best = ev.best_rows().set_index("arm")
-base = ev.metrics.loc[ev.metrics["model"] == "two_model_logistic"].set_index("arm")
-rnd = ev.metrics.loc[ev.metrics["model"] == "random"].set_index("arm")
-respm = ev.metrics.loc[ev.metrics["model"] == "response_model"].set_index("arm")
-lines = [
-    f"**Chosen model: {MODEL_NAMES[ev.chosen]}**, for the {ev.reason}.",
-]
-for arm in ev.arms:
-    lines.append(
-        f"- {data.label(arm)}: among the 30% it ranks highest the contact raised {primary} by "
-        f"**{rate_fmt(best.at[arm, 'uplift_at_30'])}** (95% interval "
-        f"{rate_fmt(best.at[arm, 'uplift_at_30_low'])} to {rate_fmt(best.at[arm, 'uplift_at_30_high'])}), "
-        f"against {rate_fmt(rnd.at[arm, 'uplift_at_30'])} for random targeting, "
-        f"{rate_fmt(respm.at[arm, 'uplift_at_30'])} for the response model and "
-        f"{rate_fmt(base.at[arm, 'uplift_at_30'])} for the logistic baseline; "
-        f"Qini coefficient {best.at[arm, 'qini_auc']:.3f}."
+best = tg.chosen_model_summary(ev)
+true_fit = tg.truth_summary(ev)
+say(
+    charts.chosen_model_text(
+        labels[ev.chosen], ev.reason, best, offers, primary, rate, true_fit, ev.chosen
     )
+)
+for arm in ev.arms:
     run.metric(f"uplift_at_30_{arm}", float(best.at[arm, "uplift_at_30"]))
     run.metric(f"qini_{arm}", float(best.at[arm, "qini_auc"]))
-    run.metric(f"baseline_uplift_at_30_{arm}", float(base.at[arm, "uplift_at_30"]))
-if ev.truth:
-    rc = (
-        ev.metrics.loc[ev.metrics["model"].isin(ev.models)]
-        .groupby("model")["rank_corr_true"]
-        .mean()
-    )
-    rr = float(respm["rank_corr_true"].mean())
-    gain = (
-        ev.metrics.loc[ev.metrics["model"].isin(ev.models)]
-        .groupby("model")["auuc_vs_oracle"]
-        .mean()
-    )
-    lines.append(
-        f"- On this simulated shop the true uplift of every customer is known: the chosen model's "
-        f"rank correlation with it is **{rc[ev.chosen]:.2f}** on average over the offers "
-        f"(best model {rc.idxmax()}: {rc.max():.2f}; response model: {rr:.2f}), and targeting "
-        f"by its scores captures **{gain[ev.chosen]:.0%}** of the true extra response the "
-        f"oracle ranking would (best model {gain.idxmax()}: {gain.max():.0%}; response model: "
-        f"{float(respm['auuc_vs_oracle'].mean()):.0%}). The response model finds sure things "
-        "(recent buyers who buy anyway) and sleeping dogs rather than persuadable customers."
-    )
-    run.metric("rank_corr_true_chosen", float(rc[ev.chosen]))
-    run.metric("rank_corr_true_response_model", rr)
-lines.append(
-    "- The intervals are wide: a test part of a campaign holds few responders, and uplift is a "
-    "difference between two small rates. Decisions should rest on the Qini curves' overall "
-    "shape, not on one decile."
-)
-say("\n".join(lines))
+    run.metric(f"baseline_uplift_at_30_{arm}", float(best.at[arm, "baseline_uplift_at_30"]))
+if true_fit is not None:
+    run.metric("rank_corr_true_chosen", float(true_fit["rank_corr"][ev.chosen]))
+    run.metric("rank_corr_true_response_model", true_fit["response_rank_corr"])
 best_arm = best["uplift_at_30"].idxmax()
 run.headline(
     "uplift_at_30",
     float(best.at[best_arm, "uplift_at_30"]),
     label=f"Uplift@30%, {data.label(best_arm)} ({primary})",
-    fmt=lambda v: f"{v:+.2%}" if primary in binary_outcomes else money(v, 2),
+    fmt=charts.signed_format(rate),
 )
-show_table(
-    ev.validation.rename(index=lambda k: MODEL_NAMES.get(k, k)).rename_axis("model"),
-    caption="Model choice: mean Qini coefficient on the validation part",
-    fmt="{:.3f}",
-)
+charts.show_validation(ev.validation, labels)
 
 # %% [markdown]
 # ### Other outcomes
@@ -392,35 +164,11 @@ show_table(
 # (money outcomes in money per customer).
 
 # %%
-other_rows = []
-for o in all_outcomes:
-    if o == primary:
-        continue
-    ev_o = tg.evaluate_uplift(
-        data,
-        o,
-        models=[ev.chosen, "two_model_logistic"],
-        test_size=test_size,
-        seed=seed,
-        n_boot=n_boot,
-        quick=True,
-    )
-    mo = ev_o.metrics.set_index(["arm", "model"])
-    for arm in ev_o.arms:
-        other_rows.append(
-            {
-                "outcome": o,
-                "offer": data.label(arm),
-                "test effect (random)": mo.loc[(arm, "random"), "uplift_at_30"],
-                "uplift@30% chosen model": mo.loc[(arm, ev.chosen), "uplift_at_30"],
-                "95% low": mo.loc[(arm, ev.chosen), "uplift_at_30_low"],
-                "95% high": mo.loc[(arm, ev.chosen), "uplift_at_30_high"],
-                "uplift@30% logistic baseline": mo.loc[(arm, "two_model_logistic"), "uplift_at_30"],
-                "Qini": mo.loc[(arm, ev.chosen), "qini_auc"],
-            }
-        )
-if other_rows:
-    other = pd.DataFrame(other_rows)
+others = [o for o in tg.distinct_outcomes(data) if o != primary]
+other = tg.other_outcomes_uplift(
+    data, others, ev.chosen, test_size=test_size, seed=seed, n_boot=n_boot
+)
+if len(other):
     show_table(other, caption="Uplift@30% on the test part for the other outcomes", fmt="{:,.4f}")
     run.table("uplift_other_outcomes", other)
 else:
@@ -444,10 +192,8 @@ else:
 
 # %%
 model = tg.TargetingModel(ev.chosen).fit(ds, data)
-scores = model.score(ds, as_of_day)
 send_date = as_of_day + pd.Timedelta(days=1)
 policy = tg.ContactPolicy(
-    budget=None,
     cost_per_contact=cost_per_contact,
     max_contacts=max_contacts,
     window_days=window_days,
@@ -455,28 +201,14 @@ policy = tg.ContactPolicy(
     offer_costs=offer_costs,
     clv_weight=clv_weight,
 )
-first = tg.contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send_date)
-eligible = int(
-    (
-        ~first.decisions["exclusion"].isin(["NO_CONSENT", "OPTED_OUT", "FREQUENCY_CAP", "CHANNEL"])
-    ).sum()
+result = tg.budgeted_contact_list(
+    model.score(ds, as_of_day), model.arms_, policy, ds.customers, ds.campaigns, send_date, budget
 )
-policy.budget = int(budget) if budget is not None else max(1, eligible // 4)
-result = tg.contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send_date)
 s = result.summary
 say(
-    f"Send date **{send_date.date()}**; frequency cap: at most {max_contacts} contacts in "
-    f"{window_days} days; budget **{count(policy.budget)}** contacts; margin {pct(margin, 0)}.\n\n"
-    f"- {count(s['customers_scored'])} customers scored; **{count(s['excluded_by_permission_rules'])}** "
-    f"excluded by the permission rules ({count(s['excluded_no_consent'])} never consented, "
-    f"{count(s['excluded_opted_out'])} opted out, {count(s['excluded_frequency_cap'])} over the "
-    f"frequency cap).\n"
-    f"- **{count(s['contacts'])}** customers on the list, expected to bring "
-    f"**{s['expected_incremental_responses']:,.0f}** extra responses and "
-    f"**{money(s['expected_incremental_profit'])}** expected incremental profit after "
-    f"{money(s['contact_cost'])} contact cost, including "
-    f"{money(s['expected_incremental_clv'])} from the lifetime-value gain of re-activated "
-    f"customers (weight {clv_weight:g}; {model.clv_note_})."
+    charts.contact_list_text(
+        s, send_date, policy.budget, max_contacts, window_days, margin, clv_weight, model.clv_note_
+    )
 )
 run.headline("contacts", s["contacts"], label="Customers on the contact list", fmt=count)
 run.headline(
@@ -491,47 +223,12 @@ run.headline(
     label="Customers excluded by permission rules",
     fmt=count,
 )
-comp = result.comparison
-fig = go.Figure(
-    go.Bar(
-        x=comp["strategy"],
-        y=comp["expected_incremental_profit"],
-        marker_color=[
-            COLORS[2] if v >= 0 else COLORS[3] for v in comp["expected_incremental_profit"]
-        ],
-    )
-)
-fig.update_layout(
-    title="Expected incremental profit by strategy", yaxis_title="expected incremental profit"
-)
-show(fig)
-show_table(
-    comp,
-    caption="Strategies compared (model-based expected figures)",
-    fmt={
-        "contacts": count,
-        "expected_incremental_responses": "{:,.1f}",
-        "expected_incremental_revenue": money,
-        "expected_incremental_clv": money,
-        "contact_cost": money,
-        "expected_incremental_profit": money,
-    },
-)
-show_table(result.exclusions, caption="Every customer's decision", fmt={"customers": count})
+show(charts.strategy_profit_chart(result.comparison))
 by_arm = pd.Series(s["by_arm"], name="customers").rename(index=data.label).rename_axis("offer")
-show_table(by_arm, caption="Customers on the list by offer", fmt=count)
-show_table(
-    result.contacts.head(15).assign(arm=lambda d: d["arm"].map(data.label)),
-    caption="The first 15 customers on the list (the full list is in the run's tables)",
-    fmt={
-        "customer_id": str,
-        "expected_incremental_response": pct,
-        "expected_incremental_clv": lambda v: money(v, 2),
-        "expected_incremental_profit": lambda v: money(v, 2),
-    },
-)
-run.table("contact_list", result.contacts.assign(arm=result.contacts["arm"].map(data.label)))
-run.table("contact_list_comparison", comp)
+contacts = result.contacts.assign(arm=result.contacts["arm"].map(data.label))
+charts.show_contact_list(result.comparison, result.exclusions, by_arm, contacts)
+run.table("contact_list", contacts)
+run.table("contact_list_comparison", result.comparison)
 run.table("contact_list_decisions", result.exclusions)
 
 # %% [markdown]

@@ -42,28 +42,23 @@ output_dir = ""  # where the build collects run.json and tables
 mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from crm_models import baskets as basket
+from crm_models.charts import baskets as charts
 from crm_models.data.dataset import UnsupportedData
-from crm_models.plotting import COLORS, count, money, pct, say, show, show_table
+from crm_models.plotting import count, pct, say, show, show_table
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("baskets", globals())
-tx_columns = ds.transactions.columns
-if level == "product" and "product_id" not in tx_columns:
+if level == "product" and "product_id" not in ds.transactions.columns:
     level = "category"
-has_categories = "category" in tx_columns
+has_categories = "category" in ds.transactions.columns
 service = basket.service_items(ds) if level == "product" else []  # postage, fees, ...
 baskets = basket.baskets_from_transactions(ds, level=level, as_of=as_of_day, exclude=service)
 support = min_support or basket.choose_min_support(baskets, min_confidence)
-rules = basket.association_rules(baskets, support, min_confidence, min_len=2, max_len=max_len)
-rules = basket.add_significance(rules, alpha=alpha, adjust="bonferroni")
-rules["redundant"] = basket.is_redundant(rules)
-rules = basket.rule_revenue(rules, baskets)
-good = rules.loc[rules["significant"] & ~rules["redundant"] & (rules["lift"] > 1)]
+rules = basket.mine_rules(baskets, support, min_confidence, max_len=max_len, alpha=alpha)
+good = basket.strong_rules(rules)
 size = baskets.summary()
 show_n = 10 if quick else 15
 say(
@@ -94,41 +89,31 @@ run.headline("baskets", size["baskets"], label="Baskets analysed", fmt=count)
 run.headline("strong_rules", len(good), label="Significant, non-redundant rules", fmt=count)
 if len(good):
     run.headline("top_lift", float(good["lift"].max()), label="Strongest rule lift", fmt="{:.1f}x")
+glance = charts.glance_text(
+    size, level, support, rules.attrs["min_count"], min_confidence, len(rules), len(good), alpha
+)
 if evaluation is not None:
-    m = evaluation.metrics.set_index(["method", "k"])
     kk = k if k in (1, 3, 5, 10) else 5
+    hits = evaluation.metrics.set_index(["method", "k"])["hit_rate"]
     run.headline(
         "cross_sell_hit_rate",
-        m.loc[("cross-sell", kk), "hit_rate"],
+        hits[("cross-sell", kk)],
         label=f"Cross-sell hit rate @{kk} (out of time)",
         fmt=pct,
     )
-    for (method, kx), row in m.iterrows():
-        tag = "cross_sell" if method == "cross-sell" else "popularity"
-        for metric in ("hit_rate", "precision", "recall"):
-            run.metric(f"{tag}_{metric}_at_{kx}", float(row[metric]))
+    for name, value in basket.evaluation_metrics(evaluation.metrics).items():
+        run.metric(name, value)
+    glance += (
+        f"\n- Personal cross-sell offers (top {kk}) were bought by "
+        f"**{pct(hits[('cross-sell', kk)])}** of customers within {horizon_days} days, against "
+        f"{pct(hits[('popularity', kk)])} for simply offering the best-sellers."
+    )
 run.metric("rules", len(rules))
 run.metric("rules_significant", int(rules["significant"].sum()))
 run.metric("rules_redundant", int(rules["redundant"].sum()))
 run.metric("min_support", support)
 run.metric("items", size["items"])
-
-lines = [
-    f"- **{count(size['baskets'])}** baskets with on average **{size['mean_size']:.2f}** different "
-    f"{level}s; {pct(size['single_item_baskets'] / max(size['baskets'], 1))} hold a single {level}.",
-    f"- At a support of **{support:g}** (at least {count(rules.attrs['min_count'])} baskets) and a "
-    f"confidence of {pct(min_confidence, 0)}, **{count(len(rules))}** rules were found; "
-    f"**{count(len(good))}** of them are significant (Fisher's exact test, Bonferroni-corrected, "
-    f"{alpha:g}), not redundant and positive (lift above 1).",
-]
-if evaluation is not None:
-    lines.append(
-        f"- Personal cross-sell offers (top {kk}) were bought by "
-        f"**{pct(m.loc[('cross-sell', kk), 'hit_rate'])}** of customers within "
-        f"{horizon_days} days, against {pct(m.loc[('popularity', kk), 'hit_rate'])} for simply "
-        "offering the best-sellers."
-    )
-say("\n".join(lines))
+say(glance)
 
 # %% [markdown]
 # ## What is bought together
@@ -136,29 +121,7 @@ say("\n".join(lines))
 # in a basket that holds the first than in an average basket; only rules that pass the
 # significance test and are not just a weaker copy of a simpler rule are shown.
 
-
 # %%
-def rules_table(df: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customers who buy": [", ".join(a) for a in df["antecedent_names"]],
-            "also buy": [", ".join(c) for c in df["consequent_names"]],
-            "baskets": df["count"].to_numpy(),
-            "support": df["support"].to_numpy(),
-            "confidence": df["confidence"].to_numpy(),
-            "lift": df["lift"].to_numpy(),
-            "revenue of these baskets": df["revenue"].to_numpy(),
-        }
-    )
-
-
-rule_fmt = {
-    "support": lambda v: pct(v, 2),
-    "confidence": pct,
-    "lift": "{:.1f}",
-    "revenue of these baskets": money,
-    "baskets": count,
-}
 if len(good) == 0:
     say(
         "*No rule passes the thresholds and the significance test: nothing is bought together "
@@ -167,8 +130,8 @@ if len(good) == 0:
 else:
     strongest = basket.rank_rules(good, "lift", show_n)
     say("\n".join(f"- {basket.rule_sentence(r)}." for _, r in strongest.head(8).iterrows()))
-    show_table(rules_table(strongest), caption="Strongest rules by lift", fmt=rule_fmt)
-    run.table("rules_by_lift", rules_table(basket.rank_rules(good, "lift")))
+    charts.show_rules(basket.rules_table(strongest), caption="Strongest rules by lift")
+    run.table("rules_by_lift", basket.rules_table(basket.rank_rules(good, "lift")))
 
 # %% [markdown]
 # ## The most valuable combinations
@@ -178,14 +141,9 @@ else:
 # %%
 if len(good):
     valuable = basket.rank_rules(good, "revenue", show_n)
-    top = valuable.iloc[0]
-    say(
-        f"The combination worth most is **{', '.join(top['antecedent_names'])} + "
-        f"{', '.join(top['consequent_names'])}**: {count(top['count'])} baskets worth "
-        f"{money(top['revenue'])} ({pct(top['revenue_share'])} of all basket value)."
-    )
-    show_table(rules_table(valuable), caption="Rules by revenue of the baskets", fmt=rule_fmt)
-    run.table("rules_by_revenue", rules_table(basket.rank_rules(good, "revenue")))
+    say(charts.valuable_text(valuable.iloc[0]))
+    charts.show_rules(basket.rules_table(valuable), caption="Rules by revenue of the baskets")
+    run.table("rules_by_revenue", basket.rules_table(basket.rank_rules(good, "revenue")))
 
 # %% [markdown]
 # ## Rule map
@@ -194,54 +152,8 @@ if len(good):
 
 # %%
 if len(good):
-    single = good.loc[good["antecedent_names"].map(len) == 1].head(40)
-    ante = list(dict.fromkeys(a[0] for a in single["antecedent_names"]))[:15]
-    cons = list(dict.fromkeys(c[0] for c in single["consequent_names"]))[:15]
-    grid = pd.DataFrame(np.nan, index=ante, columns=cons)
-    for _, r in single.iterrows():
-        a, c = r["antecedent_names"][0], r["consequent_names"][0]
-        if a in grid.index and c in grid.columns:
-            grid.loc[a, c] = r["lift"]
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=grid.columns,
-            y=grid.index,
-            colorscale="Blues",
-            colorbar=dict(title="lift"),
-            hovertemplate="%{y} → %{x}<br>lift %{z:.1f}<extra></extra>",
-        )
-    )
-    fig.update_layout(title="Rule matrix: buyers of (row) also buy (column)", height=520)
-    fig.update_xaxes(tickangle=-40)
-    fig.update_yaxes(autorange="reversed")
-    show(fig)
-    fig = go.Figure(
-        go.Scatter(
-            x=good["support"],
-            y=good["confidence"],
-            mode="markers",
-            marker=dict(
-                size=8,
-                color=np.log2(good["lift"]),
-                colorscale="Viridis",
-                colorbar=dict(title="log2 lift"),
-            ),
-            text=[
-                f"{', '.join(a)} → {', '.join(c)}"
-                for a, c in zip(good["antecedent_names"], good["consequent_names"], strict=True)
-            ],
-            hovertemplate="%{text}<br>support %{x:.2%}<br>confidence %{y:.0%}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title="All significant rules: how common (support) and how reliable (confidence)",
-        xaxis_title="support (share of baskets)",
-        yaxis_title="confidence",
-        xaxis_tickformat=".1%",
-        yaxis_tickformat=".0%",
-    )
-    show(fig)
+    show(charts.rule_matrix_chart(basket.rule_lift_grid(good)))
+    show(charts.rule_scatter_chart(good))
 
 # %% [markdown]
 # ## Category affinities
@@ -256,38 +168,9 @@ if has_categories:
         else basket.baskets_from_transactions(ds, level="category", as_of=as_of_day)
     )
     pairs = basket.pair_affinities(cat_baskets, min_count=5)
-    cats = list(cat_baskets.item_counts.index[:15])
-    lift_grid = (
-        pairs.loc[pairs["item"].isin(cats) & pairs["with_item"].isin(cats)]
-        .pivot(index="item", columns="with_item", values="lift")
-        .reindex(index=cats, columns=cats)
-    )
-    fig = go.Figure(
-        go.Heatmap(
-            z=lift_grid.to_numpy(),
-            x=lift_grid.columns,
-            y=lift_grid.index,
-            colorscale="RdBu",
-            zmid=1,
-            colorbar=dict(title="lift"),
-            hovertemplate="%{y} with %{x}<br>lift %{z:.2f}<extra></extra>",
-        )
-    )
-    fig.update_layout(title="Category affinity (lift of buying both in one basket)", height=480)
-    fig.update_yaxes(autorange="reversed")
-    show(fig)
-    best = pairs.loc[(pairs["item"] < pairs["with_item"]) & (pairs["lift"] > 1.05)].head(5)
-    if len(best) == 0:
-        say("No two categories are bought together clearly more often than chance.")
-    else:
-        say(
-            "Strongest category pairs: "
-            + "; ".join(
-                f"**{r.item} + {r.with_item}** ({r.lift:.2f}x, {count(r.count)} baskets)"
-                for r in best.itertuples()
-            )
-            + "."
-        )
+    top_categories = cat_baskets.item_counts.index[:15]
+    show(charts.category_affinity_chart(basket.affinity_grid(pairs, top_categories)))
+    say(charts.category_pairs_text(basket.strongest_pairs(pairs)))
     run.table("category_affinities", pairs)
 else:
     say("*The data has no product categories, so there are no category affinities.*")
@@ -300,28 +183,11 @@ else:
 # (the simpler one is at least as reliable) are set aside as redundant.
 
 # %%
-hygiene = pd.DataFrame(
-    {
-        "rules": [
-            len(rules),
-            int(rules["significant"].sum()),
-            int((~rules["redundant"]).sum()),
-            int((rules["significant"] & ~rules["redundant"]).sum()),
-            len(good),
-        ]
-    },
-    index=pd.Index(
-        [
-            "mined",
-            "significant",
-            "not redundant",
-            "significant and not redundant",
-            "… and lift above 1 (shown in this report)",
-        ],
-        name="",
-    ),
+show_table(
+    basket.rule_hygiene(rules),
+    caption="From mined rules to rules worth reading",
+    fmt={"rules": count},
 )
-show_table(hygiene, caption="From mined rules to rules worth reading", fmt={"rules": count})
 
 # %% [markdown]
 # ## Cross-sell offers: do they work?
@@ -334,46 +200,10 @@ show_table(hygiene, caption="From mined rules to rules worth reading", fmt={"rul
 
 # %%
 if evaluation is not None:
-    metrics = evaluation.metrics
-    fig = go.Figure()
-    for i, method in enumerate(["cross-sell", "popularity"]):
-        part = metrics.loc[metrics["method"] == method]
-        fig.add_bar(
-            x=[f"top {v}" for v in part["k"]],
-            y=part["hit_rate"],
-            name="personal cross-sell" if method == "cross-sell" else "best-sellers (baseline)",
-            marker_color=COLORS[i if i == 0 else 7],
-        )
-    fig.update_layout(
-        barmode="group",
-        title="Share of customers who bought at least one offered product",
-        yaxis_tickformat=".0%",
-        yaxis_title="hit rate",
-    )
-    show(fig)
-    table = metrics.pivot(index="k", columns="method", values=["hit_rate", "precision", "recall"])
-    names = {"cross-sell": "personal offers", "popularity": "best-sellers"}
-    table.columns = [
-        f"{metric.replace('_', ' ')}, {names[method]}" for metric, method in table.columns
-    ]
-    show_table(
-        table.reset_index().rename(columns={"k": "offers per customer"}),
-        caption="Out-of-time quality of the offers",
-        fmt={c: pct for c in table.columns},
-    )
-    gain = evaluation.lift_over_baseline(kk)
-    say(
-        f"Learnt up to **{evaluation.cutoff.date()}** and checked on "
-        f"{count(evaluation.customers)} customers who bought something new to them by "
-        f"{evaluation.end.date()} (on average {evaluation.new_items_per_customer:.1f} new "
-        f"{level}s each). With {kk} offers each, the personal offers hit "
-        f"**{pct(m.loc[('cross-sell', kk), 'hit_rate'])}** of customers against "
-        f"{pct(m.loc[('popularity', kk), 'hit_rate'])} for best-sellers "
-        f"(**{gain:.2f}x**); *hit rate* = share of customers who bought at least one offer, "
-        "*precision* = share of offers bought, *recall* = share of their new purchases that "
-        "had been offered."
-    )
-    run.table("cross_sell_evaluation", metrics)
+    show(charts.hit_rate_chart(evaluation.metrics))
+    charts.show_offer_quality(evaluation.metrics)
+    say(charts.evaluation_text(evaluation, evaluation.metrics, kk, level))
+    run.table("cross_sell_evaluation", evaluation.metrics)
 
 # %% [markdown]
 # ## When categories are bought
@@ -387,34 +217,8 @@ if has_categories:
             say("*The data has no times of day, so there is no hourly pattern.*")
             continue
         season = basket.category_seasonality(ds, by=by, as_of=as_of_day)
-        fig = go.Figure(
-            go.Heatmap(
-                z=season.to_numpy(),
-                x=list(season.columns),
-                y=list(season.index),
-                colorscale="RdBu",
-                zmid=1,
-                colorbar=dict(title="index"),
-                hovertemplate="%{y}, %{x}: %{z:.2f}<extra></extra>",
-            )
-        )
-        fig.update_layout(title=f"Seasonal index by {title}", height=360)
-        show(fig)
-        lines_by = season.attrs["lines"].sum(axis=0)
-        busy = season.loc[:, (lines_by >= 0.02 * lines_by.sum()).to_numpy()]  # skip quiet hours
-        peak = busy.stack().idxmax()
-        busiest = season.columns[int(np.argmax(lines_by.to_numpy()))]
-        if float((busy - 1).abs().to_numpy().max()) < 0.15:
-            verdict = (
-                "no category has a rhythm of its own: every category's share stays within 15% "
-                f"of its usual share (largest: {peak[0]} in {peak[1]}, {busy.loc[peak]:.2f})"
-            )
-        else:
-            verdict = (
-                f"the most seasonal category is **{peak[0]}**, with a {busy.loc[peak] - 1:.0%} "
-                f"larger share than usual in {peak[1]}"
-            )
-        say(f"By {title}: the busiest {title} overall is **{busiest}**; {verdict}.")
+        show(charts.seasonality_chart(season, title))
+        say(charts.seasonality_text(basket.seasonal_peak(season), title))
         run.table(f"seasonality_{by}", season)
 else:
     say("*The data has no product categories, so there are no category timing patterns.*")
@@ -425,39 +229,19 @@ else:
 # lift above 1 means that move is more common than the category's overall popularity suggests.
 
 # %%
-if has_categories:
-    moves = basket.category_transitions(ds, which="first", as_of=as_of_day)
-    if len(moves):
-        grid = moves.pivot(index="from_category", columns="to_category", values="share").fillna(0)
-        fig = go.Figure(
-            go.Heatmap(
-                z=grid.to_numpy(),
-                x=list(grid.columns),
-                y=list(grid.index),
-                colorscale="Blues",
-                colorbar=dict(title="share"),
-                hovertemplate="first %{y} → next %{x}: %{z:.0%}<extra></extra>",
-            )
-        )
-        fig.update_layout(
-            title="First order's category → second order's category (row shares)",
-            xaxis_title="next order",
-            yaxis_title="first order",
-            height=440,
-        )
-        fig.update_yaxes(autorange="reversed")
-        show(fig)
-        same = moves.loc[moves["from_category"] == moves["to_category"]]
-        say(
-            f"Customers come back to the category they started with "
-            f"{same['lift'].mean():.2f}x as often as chance would give (average over categories); "
-            "the row shares show where first-time buyers of each category go next."
-        )
-        run.table("next_category", moves)
-    else:
-        say("*Too few customers have a second order to show what they buy next.*")
-else:
+moves = basket.category_transitions(ds, which="first", as_of=as_of_day) if has_categories else None
+if moves is None:
     say("*No product categories in the data: no category transitions.*")
+elif len(moves) == 0:
+    say("*Too few customers have a second order to show what they buy next.*")
+else:
+    show(charts.next_category_chart(moves))
+    say(
+        f"Customers come back to the category they started with "
+        f"{basket.repeat_category_lift(moves):.2f}x as often as chance would give (average over "
+        "categories); the row shares show where first-time buyers of each category go next."
+    )
+    run.table("next_category", moves)
 
 # %% [markdown]
 # ### Time between purchases in a category
@@ -467,27 +251,7 @@ else:
 # %%
 if has_categories:
     gaps = basket.repurchase_intervals(ds, as_of=as_of_day)
-    show_table(
-        gaps.reset_index()[
-            ["category", "median_days", "p25_days", "p75_days", "customers", "repeat_share"]
-        ].rename(
-            columns={
-                "median_days": "median days",
-                "p25_days": "25% within (days)",
-                "p75_days": "75% within (days)",
-                "customers": "repeat customers",
-                "repeat_share": "buyers who came back",
-            }
-        ),
-        caption="Days between a customer's purchases in the same category",
-        fmt={
-            "median days": "{:,.0f}",
-            "25% within (days)": "{:,.0f}",
-            "75% within (days)": "{:,.0f}",
-            "repeat customers": count,
-            "buyers who came back": pct,
-        },
-    )
+    charts.show_repurchase_intervals(gaps)
     run.table("repurchase_intervals", gaps)
 else:
     say("*No product categories in the data: no repurchase intervals by category.*")
@@ -501,37 +265,10 @@ else:
 
 # %%
 model = basket.CrossSell(k=k, level=level, exclude=service).fit(ds, as_of=as_of_day)
-offers = model.recommend(k=k)
-if ds.customers is not None and {"opt_in"} <= set(ds.customers.columns):
-    cust = ds.customers.set_index("customer_id")
-    ok = cust["opt_in"].fillna(False).astype(bool)
-    if "opt_out_date" in cust.columns:
-        ok &= ~(cust["opt_out_date"] <= as_of_day).fillna(False)
-    offers["contactable"] = offers["customer_id"].map(ok).fillna(False).astype(bool)
-wanted = ("customer_id", "rank", "product", "product_name", "score", "rule", "contactable")
-export = offers[[c for c in wanted if c in offers.columns]]
+export = basket.cross_sell_list(model.recommend(k=k), ds.customers, as_of_day)
 run.table("cross_sell_list", export)
-customers_listed = export["customer_id"].nunique()
-say(
-    f"**{count(customers_listed)}** customers have {k} offers each"
-    + (
-        f"; {count(export.loc[export['contactable'], 'customer_id'].nunique())} of them may be "
-        "contacted (marketing consent, not opted out)."
-        if "contactable" in export.columns
-        else "."
-    )
-)
-popular_offers = export.groupby("product_name").size().sort_values(ascending=False)
-show_table(
-    export.head(20),
-    caption="The first rows of the cross-sell list",
-    fmt={"score": pct, "customer_id": "{}"},
-)
-show_table(
-    popular_offers.head(10).rename("customers offered").rename_axis("product").reset_index(),
-    caption="Products offered most often",
-    fmt={"customers offered": count},
-)
+say(charts.cross_sell_list_text(export, k))
+charts.show_cross_sell_list(export, basket.offer_counts(export))
 
 # %% [markdown]
 # ## About the method and the data

@@ -489,3 +489,115 @@ def test_seasonality_index(tiny):
     assert not B.has_times(daily)
     with pytest.raises(ValueError, match="no times"):
         B.category_seasonality(daily, "hour")
+
+
+# --------------------------------------------------------------------------- report helpers
+def _three_product_tx() -> pd.DataFrame:
+    rows = [["p1", "p2"]] * 6 + [["p1", "p3"]] * 2 + [["p2"]] * 2 + [["p3"]] * 4
+    return pd.DataFrame(
+        {
+            "customer_id": [i for i, row in enumerate(rows) for _ in row],
+            "order_id": [f"o{i}" for i, row in enumerate(rows) for _ in row],
+            "order_date": pd.Timestamp("2024-01-01"),
+            "amount": 10.0,
+            "product_id": [p for row in rows for p in row],
+        }
+    )
+
+
+def test_mine_rules_strong_rules_tables_hygiene_and_grid():
+    b = B.baskets_from_transactions(_three_product_tx())
+    rules = B.mine_rules(b, 0.1, 0.1, max_len=2, alpha=0.5)
+    assert {"significant", "redundant", "revenue", "revenue_share"} <= set(rules.columns)
+    good = B.strong_rules(rules)
+    assert (good["significant"] & ~good["redundant"] & (good["lift"] > 1)).all()
+    assert set(zip(good["antecedents"], good["consequents"], strict=True)) <= {
+        (("p1",), ("p2",)),
+        (("p2",), ("p1",)),
+    }
+    table = B.rules_table(rules)
+    assert list(table.columns) == [
+        "customers who buy",
+        "also buy",
+        "baskets",
+        "support",
+        "confidence",
+        "lift",
+        "revenue of these baskets",
+    ]
+    assert len(table) == len(rules) and table["baskets"].tolist() == rules["count"].tolist()
+    hygiene = B.rule_hygiene(rules)["rules"]
+    assert hygiene.iloc[0] == len(rules) and hygiene.iloc[-1] == len(good)
+    assert hygiene.iloc[3] <= min(hygiene.iloc[1], hygiene.iloc[2])
+    grid = B.rule_lift_grid(rules)
+    for a, c, lift in zip(rules["antecedents"], rules["consequents"], rules["lift"], strict=True):
+        assert grid.loc[a[0], c[0]] == pytest.approx(lift)
+    assert grid.isna().sum().sum() == grid.size - len(rules)
+
+
+def test_affinity_grid_and_strongest_pairs():
+    pairs = B.pair_affinities(make_baskets([["a", "b"], ["a", "b"], ["a", "c"], ["c"]]))
+    grid = B.affinity_grid(pairs, ["b", "a", "c"])
+    assert list(grid.index) == list(grid.columns) == ["b", "a", "c"]
+    assert grid.loc["a", "b"] == pytest.approx(4 * 2 / (3 * 2)) and np.isnan(grid.loc["b", "c"])
+    best = B.strongest_pairs(pairs)
+    assert best[["item", "with_item"]].values.tolist() == [["a", "b"]]  # each pair once, lift>1
+    assert B.strongest_pairs(pairs, min_lift=2).empty
+
+
+def test_seasonal_peak_and_repeat_category_lift(tiny):
+    peak = B.seasonal_peak(B.category_seasonality(tiny, "month"))
+    assert peak["busiest"] == "Jan"
+    # B is 2 of 6 lines overall and the only line in February: index 3, the largest
+    assert (peak["category"], peak["period"], peak["index"]) == ("B", "Feb", pytest.approx(3.0))
+    assert not peak["flat"]
+    moves = pd.DataFrame(
+        {"from_category": ["A", "A", "B"], "to_category": ["A", "B", "B"], "lift": [2.0, 0.5, 1.0]}
+    )
+    assert B.repeat_category_lift(moves) == pytest.approx(1.5)
+
+
+def test_cross_sell_list_offer_counts_and_evaluation_metrics():
+    offers = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 3],
+            "rank": [1, 2, 1, 1],
+            "product": ["p1", "p2", "p1", "p1"],
+            "product_name": ["One", "Two", "One", "One"],
+            "score": [0.5, 0.2, 0.4, 0.3],
+            "rule": ["bought x"] * 4,
+            "because": ["x"] * 4,
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "opt_in": [True, True, None],
+            "opt_out_date": pd.to_datetime([None, "2024-01-01", None]),
+        }
+    )
+    out = B.cross_sell_list(offers, customers, pd.Timestamp("2024-06-30"))
+    assert list(out.columns) == [
+        "customer_id",
+        "rank",
+        "product",
+        "product_name",
+        "score",
+        "rule",
+        "contactable",
+    ]
+    assert out["contactable"].tolist() == [True, True, False, False]
+    assert "contactable" not in B.cross_sell_list(offers, None, pd.Timestamp("2024-06-30"))
+    assert B.offer_counts(out).to_dict() == {"One": 3, "Two": 1}
+    metrics = pd.DataFrame(
+        {
+            "method": ["cross-sell", "popularity"],
+            "k": [5, 5],
+            "hit_rate": [0.4, 0.2],
+            "precision": [0.1, 0.05],
+            "recall": [0.3, 0.1],
+        }
+    )
+    flat = B.evaluation_metrics(metrics)
+    assert len(flat) == 6
+    assert flat["cross_sell_hit_rate_at_5"] == 0.4 and flat["popularity_recall_at_5"] == 0.1

@@ -327,6 +327,74 @@ def test_spend_holdout(cdnow_holdout, gamma_gamma):
     assert figures["spend_mae"] < figures["spend_baseline_mae"]
 
 
+def test_holdout_accuracy_table_and_total_error():
+    ev = {
+        "holdout_actual_total": 100.0,
+        "holdout_predicted_total": 90.0,
+        "holdout_naive_total": 120.0,
+        "mae": 1.0,
+        "rmse": 2.0,
+        "baseline_mae": 1.5,
+        "baseline_rmse": 2.5,
+    }
+    table = clv.holdout_accuracy(ev)
+    assert list(table.index) == ["actual", "BG/NBD", "naive (calibration rate)"]
+    assert table["total holdout purchases"].tolist() == [100.0, 90.0, 120.0]
+    assert np.isnan(table.loc["actual", "MAE per customer"])
+    assert table.loc["naive (calibration rate)", "RMSE per customer"] == 2.5
+    assert clv.holdout_total_error(ev) == pytest.approx(-0.1)
+
+
+def test_comparison_metrics_keys():
+    comparison = pd.DataFrame(
+        {"log_likelihood": [-10.0, -11.0], "mae": [0.5, 0.6]}, index=["BG/NBD", "Pareto/NBD"]
+    )
+    assert clv.comparison_metrics(comparison) == {
+        "bgnbd_log_likelihood": -10.0,
+        "bgnbd_holdout_mae": 0.5,
+        "paretonbd_log_likelihood": -11.0,
+        "paretonbd_holdout_mae": 0.6,
+    }
+
+
+def test_value_deciles_base_figures_and_parameters(bgnbd, gamma_gamma, cdnow_cal):
+    values = clv.customer_value(bgnbd, gamma_gamma, cdnow_cal)
+    deciles = clv.value_deciles(values)
+    assert list(deciles.index) == list(range(1, 11))
+    assert deciles["customers"].sum() == len(values)
+    assert deciles["expected_value"].sum() == pytest.approx(values["clv"].sum())
+    assert deciles["share_of_value"].sum() == pytest.approx(1.0)
+    assert deciles["expected_value"].is_monotonic_decreasing
+    totals = clv.base_figures(values)
+    assert totals["customers"] == len(values)
+    assert totals["one_timers"] == (cdnow_cal["frequency"] == 0).sum()
+    assert totals["expected_purchases"] == pytest.approx(values["expected_purchases"].sum())
+    repeat = values.loc[values["frequency"] > 0, "p_alive"]
+    assert totals["expected_active_repeat_buyers"] == pytest.approx(repeat.sum())
+    params = clv.parameter_table(bgnbd, gamma_gamma, truth={"r": 0.25})
+    assert params.index.names == ["model", None] or params.index.nlevels == 2
+    assert params.loc[("BG/NBD", "r"), "simulated truth"] == 0.25
+    assert np.isnan(params.loc[("Gamma-Gamma", "p"), "simulated truth"])
+    assert "simulated truth" not in clv.parameter_table(bgnbd, gamma_gamma).columns
+    avg = clv.average_customer(bgnbd, gamma_gamma)
+    p = bgnbd.params_
+    assert avg["purchases_per_year"] == pytest.approx(p["r"] / p["alpha"] * 52)
+    assert avg["leave_probability"] == pytest.approx(p["a"] / (p["a"] + p["b"]))
+    assert avg["spend_per_purchase"] == pytest.approx(gamma_gamma.population_mean())
+
+
+def test_p_alive_vs_truth_bands():
+    p_alive = pd.Series([0.05, 0.08, 0.95, 1.0, 0.6], index=[1, 2, 3, 4, 5])
+    alive = pd.Series([False, True, True, True, False], index=[5, 4, 3, 2, 1])
+    check = clv.p_alive_vs_truth(p_alive, alive)
+    assert check["customers"].sum() == 5
+    low = check.iloc[0]  # (-0.001, 0.1]: customers 1 and 2, alive False and True
+    assert low["customers"] == 2 and low["truly_active"] == pytest.approx(0.5)
+    assert low["mean_p_alive"] == pytest.approx(0.065)
+    high = check.loc[check["mean_p_alive"] > 0.9].iloc[0]
+    assert high["customers"] == 2 and high["truly_active"] == 1.0
+
+
 # --------------------------------------------------------------------------- simulated truth
 def test_demo_recovers_the_generating_parameters():
     """The demo retailer is BG/NBD with r=0.75, alpha=4, a=0.8, b=2.5, plus what real shops have

@@ -277,3 +277,48 @@ def test_cli_json_contract(small_shop, tmp_path, capsys):
     }
     assert {"naive", "seasonal_naive", out["model"]} <= set(out["backtest"])
     assert set(out["backtest"]["naive"]) >= {"mase", "smape", "coverage_80", "coverage_95"}
+
+
+# ------------------------------------------------------------------------------ report figures
+@pytest.fixture(scope="module")
+def shop_forecast(small_shop) -> F.SalesForecast:
+    return F.forecast_sales(small_shop, "revenue", "M", quick=True)
+
+
+def test_same_period_last_year():
+    y = monthly(range(24))  # 2020-01 .. 2021-12
+    assert F.same_period_last_year(y, pd.Period("2022-01", "M")) == (pd.Period("2021-01", "M"), 12)
+    assert F.same_period_last_year(y, pd.Period("2021-06", "M"))[1] == 5
+    assert F.same_period_last_year(y, pd.Period("2020-06", "M")) is None
+
+
+def test_report_metrics_of_the_chosen_model_and_every_model(shop_forecast):
+    res = shop_forecast
+    out = F.report_metrics(res)
+    mt = res.metrics()
+    assert out["chosen_mase"] == mt.loc[res.model, "mase"]
+    assert out["chosen_coverage_95"] == mt.loc[res.model, "coverage_95"]
+    assert out["seasonal_naive_mase"] == mt.loc["seasonal_naive", "mase"]
+    assert out["forecast_horizon_total"] == pytest.approx(res.forecast["mean"].sum())
+    assert out["backtest_windows"] == len(res.backtest.origins)
+    for name in mt.index:
+        assert out[f"mase_{name}"] == mt.loc[name, "mase"]
+        assert out[f"coverage_80_{name}"] == mt.loc[name, "coverage_80"]
+
+
+def test_compare_bottom_up_with_the_series_model(shop_forecast):
+    import dataclasses
+
+    res = shop_forecast
+    cmp = F.compare_bottom_up(res)
+    mt = res.metrics()
+    assert cmp["bottom_up_mase"] == mt.loc["bottom_up", "mase"]
+    assert cmp["series_mase"] == mt.loc[res.series_model, "mase"]
+    better = "bottom-up" if cmp["bottom_up_mase"] < cmp["series_mase"] else "time-series"
+    assert cmp["better"] == better
+    first = res.comparison.iloc[0]
+    assert cmp["gap"] == pytest.approx(first["bottom_up"] / first["series_model"] - 1)
+    assert cmp["period"] == res.forecast.index[0] and cmp["bottom_up_next"] == first["bottom_up"]
+    assert cmp["no_new_customers"] == (res.comparison["new_customers"].sum() == 0)
+    with pytest.raises(ValueError, match="no bottom-up"):
+        F.compare_bottom_up(dataclasses.replace(res, comparison=None))

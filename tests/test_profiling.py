@@ -130,6 +130,46 @@ def test_verdict_lists_planted_drivers_and_noise(demo, demo_power, demo_lookalik
     assert verdict.loc["gender", "verdict"] == "not worth attention"
 
 
+def test_lookalike_aucs_and_metrics():
+    comparison = pd.DataFrame(
+        {
+            "auc": [0.7, 0.65, 0.6],
+            "lift_top10": [2.0, 1.8, 1.5],
+            "lift_top20": [1.6, 1.5, 1.3],
+            "brier": [0.1, 0.11, 0.12],
+        },
+        index=["gradient boosting", "logistic regression", "naive: biggest first order"],
+    )
+    result = pr.LookalikeResult(
+        horizon_days=180,
+        cutoffs={},
+        comparison=comparison,
+        best="logistic regression",
+        calibration=pd.DataFrame(),
+        importance=pd.DataFrame(),
+        scored=pd.DataFrame(),
+        counts={},
+    )
+    assert pr.lookalike_aucs(result) == (0.65, 0.6)
+    metrics = pr.lookalike_metrics(comparison)
+    assert len(metrics) == 12
+    assert metrics["lookalike_naive_auc"] == 0.6
+    assert metrics["lookalike_gradient_boosting_lift_top10"] == 2.0
+    assert metrics["lookalike_logistic_regression_brier"] == 0.11
+
+
+def test_attributes_by_verdict():
+    verdict = pd.DataFrame(
+        {
+            "attribute": ["age_band", "gender", "region"],
+            "verdict": ["matters", "not worth attention", "matters"],
+        }
+    )
+    assert pr.attributes_by_verdict(verdict, "matters") == ["age_band", "region"]
+    assert pr.attributes_by_verdict(verdict, "not worth attention") == ["gender"]
+    assert pr.attributes_by_verdict(verdict, "unknown") == []
+
+
 def test_attribute_parts_explain_absence_without_attributes():
     view = customer_view(load_dataset("cdnow_sample"))
     assert pr.attribute_columns(view) == []

@@ -148,6 +148,28 @@ def test_payback(tiny):
     assert not paid.loc[3, "lapsed"]
 
 
+def test_payback_figures(tiny):
+    pb = retention.payback(tiny, margin_rate=0.5, acquisition_cost=40.0, as_of=AS_OF)
+    paid = retention.time_to_payback(tiny, margin_rate=0.5, acquisition_cost=40.0, as_of=AS_OF)
+    figures = retention.payback_figures(pb, paid)
+    assert figures["median_periods"] == pb.attrs["payback_period"].median()
+    _, summary, _ = retention.survival(paid)
+    expected = 1 - summary["survival_365d"].iloc[0]  # NaN: nobody observed for a year
+    assert figures["share_paid_back_1y"] == pytest.approx(expected, nan_ok=True)
+    assert figures["median_periods"] == 0  # only the January cohort pays back, in month 0
+
+
+def test_cohort_matrix_and_monthly_retention(tiny):
+    co = retention.cohorts(tiny, as_of=AS_OF)
+    matrix = retention.cohort_matrix(co)
+    assert 0 not in matrix.columns and matrix.notna().any().all()
+    assert list(matrix.index) == list(co.retention.index)
+    assert list(retention.cohort_matrix(co, last=1).index) == list(co.retention.index[-1:])
+    churn = pd.DataFrame({"retention_rate": [0.1, 0.2, 0.3, 0.5]})
+    assert retention.monthly_retention(churn, 2) == pytest.approx(0.4)
+    assert retention.monthly_retention(churn) == pytest.approx(0.275)
+
+
 def test_first_purchase_channel(tiny):
     ch = retention.first_purchase_channel(tiny, as_of=AS_OF)
     assert ch.to_dict() == {1: "web", 2: "store", 3: "app", 4: "web"}

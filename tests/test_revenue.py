@@ -461,3 +461,74 @@ def test_random_logs_are_consistent(rows, freq):
                 continue
             scale = np.maximum(np.maximum(dec["revenue_from"].abs(), dec["revenue_to"].abs()), 1)
             assert np.allclose(effects_sum(dec) - dec["change"], 0, rtol=0, atol=1e-9 * scale.max())
+
+
+# ------------------------------------------------------------------------------------------
+# report figures: base_summary, lifecycle_mix, recent_new_share, latest_change, change_effects
+# ------------------------------------------------------------------------------------------
+
+
+def hand_view() -> pd.DataFrame:
+    """A customer view: a bought today, b 406 days ago, c 364 days ago, d never."""
+    return pd.DataFrame(
+        {
+            "first_purchase": pd.to_datetime(["2023-01-01", "2023-01-05", "2023-02-01", None]),
+            "last_purchase": pd.to_datetime(["2024-04-10", "2023-03-01", "2023-04-12", None]),
+            "lifecycle_stage": pd.Categorical(
+                ["active", "lapsed", "at_risk", "prospect"],
+                categories=["prospect", "new", "active", "at_risk", "lapsed"],
+            ),
+            "revenue": [300.0, 40.0, 60.0, 0.0],
+        },
+        index=pd.Index(["a", "b", "c", "d"], name="customer_id"),
+    )
+
+
+def test_base_summary_counts_buyers_active_and_last_year_revenue(ds):
+    nlv = rv.nlv_table(ds, as_of="2025-02-15")
+    out = rv.base_summary(hand_view(), nlv, pd.Timestamp("2024-04-10"))
+    assert out["customers"] == 3 and out["active_12m"] == 2  # c: 364 days, b: 406 days
+    assert out["revenue_12m"] == 240.0  # every period ends after 2023-04-10
+    out = rv.base_summary(hand_view(), nlv, pd.Timestamp("2025-02-15"))
+    assert out["revenue_12m"] == 70.0  # January 2024 (170) ends before 2024-02-15
+
+
+def test_lifecycle_mix_and_stage_share():
+    mix = rv.lifecycle_mix(hand_view())
+    assert list(mix.index) == ["prospect", "active", "at_risk", "lapsed"]  # "new" is empty
+    assert mix["customers"].tolist() == [1, 1, 1, 1]
+    assert mix["share of customers"].tolist() == [0.25] * 4
+    assert mix["revenue to date"].tolist() == [0.0, 300.0, 60.0, 40.0]
+    assert rv.stage_share(mix, "lapsed") == 0.25
+    assert rv.stage_share(mix, "new") == 0.0
+
+
+def test_recent_new_share_uses_full_periods_only(ds):
+    nvr = rv.new_vs_returning(ds)  # Jan and Apr are partial
+    share, n = rv.recent_new_share(nvr, periods=12)
+    assert n == 2 and share == pytest.approx(80 / 50)  # Feb: 80 new, -30 returned; Mar: 0
+    with np.errstate(invalid="ignore"):
+        share, n = rv.recent_new_share(nvr, periods=1)
+    assert n == 1 and np.isnan(share)  # March: no revenue
+
+
+def test_latest_change_falls_back_to_the_previous_period(ds):
+    change = rv.latest_change(rv.nlv_table(ds))  # no year-earlier period: March vs February
+    assert str(change["period_from"]) == "2024-02" and str(change["period_to"]) == "2024-03"
+    change = rv.latest_change(rv.nlv_table(ds, as_of="2025-03-31"))
+    assert str(change["period_from"]) == "2024-03" and str(change["period_to"]) == "2025-03"
+
+
+def test_change_effects_labels_and_largest_effect():
+    change = pd.Series({"effect_N": 10.0, "effect_L": -30.0, "effect_V": 5.0, "effect_other": 0.0})
+    effects = rv.change_effects(change)
+    assert list(effects.index) == [
+        "active customers (N)",
+        "orders per customer (L)",
+        "order value (V)",
+    ]
+    assert effects.tolist() == [10.0, -30.0, 5.0]
+    assert rv.largest_effect(effects) == ("orders per customer (L)", -30.0)
+    effects = rv.change_effects(change.replace({0.0: -100.0}))
+    assert effects.index[-1] == "returns in empty periods" and effects.iloc[-1] == -100.0
+    assert rv.largest_effect(effects) == ("orders per customer (L)", -30.0)  # N, L, V only

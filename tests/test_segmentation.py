@@ -160,6 +160,23 @@ def test_profiles_and_intervals(demo_view, demo_segments):
     assert np.allclose(mix.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_segment_mixes_skip_what_the_view_lacks(demo_view, demo_segments):
+    labels = demo_segments.assignments["cluster_name"]
+    mixes = sg.segment_mixes(demo_view, labels, ["favourite_category", "no_such_column", "channel"])
+    assert [column for column, _ in mixes] == ["favourite_category", "channel"]
+    pd.testing.assert_frame_equal(mixes[1][1], sg.mix_table(demo_view, labels, "channel"))
+    assert sg.segment_mixes(demo_view.drop(columns="favourite_category"), labels, []) == []
+
+
+def test_stability_metrics_keys():
+    selection = pd.DataFrame(
+        {"method": ["kmeans", "gmm"], "k": [2, 3], "stability": [0.5, np.float32(0.9)]}
+    )
+    metrics = sg.stability_metrics(selection)
+    assert metrics == {"stability_kmeans_k2": 0.5, "stability_gmm_k3": pytest.approx(0.9)}
+    assert all(type(v) is float for v in metrics.values())
+
+
 def test_segment_names_describe_the_centres():
     centres = pd.DataFrame(
         {"orders": [1.5, -0.8, 0.0], "days_since_last": [-0.9, 1.2, 0.05]}, index=[0, 1, 2]

@@ -415,3 +415,119 @@ def test_contact_list_never_includes_opted_out_or_over_contacted(scenario):
         assert len(chosen) <= policy.budget
     if policy.budget_money is not None:
         assert d.loc[chosen, "cost"].sum() <= policy.budget_money + 1e-9
+
+
+# --------------------------------------------------------------------------- report helpers
+def test_outcomes_and_average_effects(demo_data):
+    assert tg.is_rate_outcome("responded") and not tg.is_rate_outcome("response_amount")
+    outcomes = tg.distinct_outcomes(demo_data)
+    assert outcomes == list(demo_data.outcomes)  # the demo names each outcome once
+    both = ["visit", "conversion", "spend", "responded", "response_amount"]  # as Hillstrom
+    d = demo_data
+    hill = tg.CampaignData("hillstrom", d.rows, d.features, d.X, d.encoder, both)
+    assert tg.distinct_outcomes(hill) == ["visit", "conversion", "spend"]
+    table = tg.average_effects(demo_data, ["responded"])
+    assert len(table) == len(demo_data.arms) and set(table["outcome"]) == {"responded"}
+    arm = demo_data.arms[0]
+    row = table.loc[table["offer"] == demo_data.label(arm)].iloc[0]
+    r = demo_data.rows
+    is_arm = (r["arm"] == arm).to_numpy()
+    ctrl = tg.arm_rows(demo_data, arm) & ~is_arm
+    y = r["responded"].to_numpy(dtype=float)
+    assert row["customers"] == is_arm.sum()
+    assert row["effect"] == pytest.approx(y[is_arm].mean() - y[ctrl].mean())
+    assert row["95% low"] < row["effect"] < row["95% high"]
+    assert row["control"] == pytest.approx(y[ctrl].mean())
+
+
+def _evaluation(truth: bool) -> tg.UpliftEvaluation:
+    rows = []
+    for arm, base in (("a", 0.01), ("b", 0.02)):
+        for model, up in (("m1", 0.03), ("m2", 0.02), ("two_model_logistic", 0.015)):
+            rows.append((arm, model, base + up, 0.1 + up, 0.5 + up, 0.4 + up))
+        rows += [(arm, "random", base, 0.0, 0.0, 0.0), (arm, "response_model", base, 0, 0.1, 0.2)]
+    columns = ["arm", "model", "uplift_at_30", "qini_auc", "rank_corr_true", "auuc_vs_oracle"]
+    metrics = pd.DataFrame(rows, columns=columns)
+    metrics["uplift_at_30_low"] = metrics["uplift_at_30"] - 0.01
+    metrics["uplift_at_30_high"] = metrics["uplift_at_30"] + 0.01
+    return tg.UpliftEvaluation(
+        outcome="responded",
+        arms=["a", "b"],
+        models=["m1", "m2", "two_model_logistic"],
+        chosen="m2",
+        reason="why",
+        metrics=metrics,
+        deciles={},
+        qini={},
+        validation=pd.DataFrame(),
+        n_train=10,
+        n_test=5,
+        seed=1,
+        test_size=0.3,
+        truth=truth,
+    )
+
+
+def test_chosen_model_summary_truth_summary_and_labels():
+    ev = _evaluation(truth=True)
+    best = tg.chosen_model_summary(ev)
+    assert list(best.index) == ["a", "b"]
+    assert best.at["a", "uplift_at_30"] == pytest.approx(0.03)
+    assert best.at["b", "uplift_at_30_high"] == pytest.approx(0.05)
+    assert best.at["b", "random_uplift_at_30"] == pytest.approx(0.02)
+    assert best.at["a", "response_model_uplift_at_30"] == pytest.approx(0.01)
+    assert best.at["b", "baseline_uplift_at_30"] == pytest.approx(0.035)
+    assert best.at["a", "qini_auc"] == pytest.approx(0.12)
+    fit = tg.truth_summary(ev)
+    assert fit["rank_corr"].idxmax() == "m1" and fit["rank_corr"]["m2"] == pytest.approx(0.52)
+    assert fit["gain_vs_oracle"]["two_model_logistic"] == pytest.approx(0.415)
+    assert fit["response_rank_corr"] == pytest.approx(0.1)
+    assert fit["response_gain_vs_oracle"] == pytest.approx(0.2)
+    assert tg.truth_summary(_evaluation(truth=False)) is None
+    assert tg.model_label("random") == "random targeting"
+    assert tg.model_label("two_model_logistic") == tg.LEARNERS["two_model_logistic"][0]
+    assert tg.model_label("unknown") == "unknown"
+
+
+def test_other_outcomes_uplift_repeats_the_evaluation(demo_data):
+    keep = (demo_data.rows["campaign_id"] == "CMP04").to_numpy()
+    small = tg.CampaignData(
+        demo_data.dataset,
+        demo_data.rows.loc[keep].reset_index(drop=True),
+        demo_data.features.loc[keep].reset_index(drop=True),
+        demo_data.X.loc[keep].reset_index(drop=True),
+        demo_data.encoder,
+        demo_data.outcomes,
+    )
+    table = tg.other_outcomes_uplift(small, ["response_amount"], "two_model_gbm", n_boot=5, seed=3)
+    models = ["two_model_gbm", "two_model_logistic"]
+    ev = tg.evaluate_uplift(small, "response_amount", models=models, n_boot=5, seed=3, quick=True)
+    m = ev.metrics.set_index(["arm", "model"])
+    assert len(table) == len(ev.arms) and set(table["outcome"]) == {"response_amount"}
+    row = table.iloc[0]
+    arm = ev.arms[0]
+    assert row["offer"] == small.label(arm)
+    assert row["uplift@30% chosen model"] == m.loc[(arm, "two_model_gbm"), "uplift_at_30"]
+    assert row["test effect (random)"] == m.loc[(arm, "random"), "uplift_at_30"]
+    assert row["Qini"] == m.loc[(arm, "two_model_gbm"), "qini_auc"]
+    assert tg.other_outcomes_uplift(small, [], "two_model_gbm").empty
+
+
+def test_budgeted_contact_list_defaults_to_a_quarter_of_the_eligible():
+    n = 40
+    ids = np.arange(1, n + 1)
+    customers = pd.DataFrame({"customer_id": ids, "opt_in": ids % 5 != 0, "opt_out_date": pd.NaT})
+    campaigns = pd.DataFrame(
+        {"customer_id": [], "sent_date": pd.Series([], dtype="datetime64[ns]"), "treated": []}
+    )
+    scores = pd.DataFrame(
+        {"uplift_a": 0.2, "p_control": 0.05, "value": 50.0, "channel": "email"},
+        index=pd.Index(ids, name="customer_id"),
+    )
+    policy = tg.ContactPolicy(cost_per_contact=0.1)
+    result = tg.budgeted_contact_list(scores, ["a"], policy, customers, campaigns, SEND)
+    eligible = tg.eligible_customers(result.decisions)
+    assert eligible == 32  # every fifth customer never consented
+    assert policy.budget == 8 and len(result.contacts) == 8
+    result = tg.budgeted_contact_list(scores, ["a"], policy, customers, campaigns, SEND, budget=3)
+    assert policy.budget == 3 and len(result.contacts) == 3

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from html import escape as html_escape
 from typing import Any
 
@@ -270,6 +270,11 @@ def show_table(
     if extra > 0:
         html += f'<p class="crm-table-note">… and {extra:,} more rows.</p>'
     _display(HTML(f'<div class="crm-table">{html}</div>'))
+
+
+def bullets(lines: Iterable[str]) -> str:
+    """Lines as a Markdown bullet list (for :func:`say`)."""
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def say(text: str) -> None:

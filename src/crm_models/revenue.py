@@ -41,7 +41,7 @@ Definitions (shared by every function here)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,20 +49,27 @@ import pandas as pd
 from crm_models.data.conditions import no_sales
 from crm_models.data.dataset import Dataset
 from crm_models.engine import EngineSettings, aggregates, as_source
-from crm_models.features import resolve_as_of
+from crm_models.features import STAGES, resolve_as_of
 from crm_models.units import period_label
 
 __all__ = [
     "Concentration",
     "base_activity",
+    "base_summary",
+    "change_effects",
     "concentration",
     "decompose_change",
     "decompose_changes",
     "decompose_latest",
+    "latest_change",
+    "largest_effect",
+    "lifecycle_mix",
     "new_vs_returning",
     "nlv_table",
+    "recent_new_share",
     "revenue_by",
     "revenue_share_by",
+    "stage_share",
 ]
 
 DateLike = str | pd.Timestamp | np.datetime64 | None
@@ -678,3 +685,81 @@ def base_activity(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.Da
         },
         index=base.calendar,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Report figures: the base at a glance, life-cycle mix, recent new share, latest change.
+# --------------------------------------------------------------------------------------------
+
+
+def base_summary(view: pd.DataFrame, nlv: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, Any]:
+    """The base at a glance: ``customers`` (bought at least once), ``active_12m`` (of them,
+    bought in the 365 days before ``as_of``) and ``revenue_12m`` (net revenue of the periods of
+    ``nlv`` that end within the year before ``as_of``).  ``view`` is a ``customer_view``."""
+    buyers = view.loc[view["first_purchase"].notna()]
+    year = nlv.loc[nlv.index.end_time > as_of - pd.DateOffset(years=1)]
+    return {
+        "customers": len(buyers),
+        "active_12m": int(((as_of - buyers["last_purchase"]).dt.days < 365).sum()),
+        "revenue_12m": float(year["revenue"].sum()),
+    }
+
+
+def lifecycle_mix(view: pd.DataFrame) -> pd.DataFrame:
+    """Customers, their share and revenue to date per life-cycle stage of a ``customer_view``
+    (stages in life-cycle order; stages without customers left out)."""
+    stages = view["lifecycle_stage"].value_counts().reindex(list(STAGES), fill_value=0)
+    stage_revenue = (
+        view.groupby("lifecycle_stage", observed=False)["revenue"].sum().reindex(list(STAGES))
+    )
+    table = pd.DataFrame(
+        {
+            "customers": stages,
+            "share of customers": stages / stages.sum(),
+            "revenue to date": stage_revenue,
+        }
+    )
+    return table.loc[table["customers"] > 0]
+
+
+def stage_share(mix: pd.DataFrame, stage: str) -> float:
+    """Share of customers in ``stage`` in a :func:`lifecycle_mix` table (0 when absent)."""
+    return float(mix["customers"].get(stage, 0) / max(mix["customers"].sum(), 1))
+
+
+def recent_new_share(nvr: pd.DataFrame, periods: int = 12) -> tuple[float, int]:
+    """Share of revenue from new customers over the last ``periods`` full periods of a
+    :func:`new_vs_returning` table, and the number of periods used."""
+    recent = nvr.loc[~nvr["partial"]].tail(periods)
+    return recent["new_revenue"].sum() / recent["revenue"].sum(), len(recent)
+
+
+def latest_change(nlv: pd.DataFrame, method: Literal["lmdi", "shapley"] = "lmdi") -> pd.Series:
+    """:func:`decompose_latest` against the same period a year earlier, or against the
+    previous period when the data do not reach back a year."""
+    try:
+        return decompose_latest(nlv, against="year", method=method)
+    except ValueError:
+        return decompose_latest(nlv, against="previous", method=method)
+
+
+EFFECT_LABELS = {
+    "effect_N": "active customers (N)",
+    "effect_L": "orders per customer (L)",
+    "effect_V": "order value (V)",
+    "effect_other": "returns in empty periods",
+}
+
+
+def change_effects(change: pd.Series, tolerance: float = 0.005) -> pd.Series:
+    """The effects of a :func:`decompose_change` result labelled in words (N, L, V, then
+    returns in empty periods only when larger than ``tolerance``)."""
+    keys = ["effect_N", "effect_L", "effect_V"]
+    if abs(change["effect_other"]) > tolerance:
+        keys.append("effect_other")
+    return pd.Series([change[k] for k in keys], index=[EFFECT_LABELS[k] for k in keys])
+
+
+def largest_effect(effects: pd.Series) -> tuple[str, float]:
+    """The largest (in absolute value) of the N, L and V effects of :func:`change_effects`."""
+    return max(list(effects.iloc[:3].items()), key=lambda e: abs(e[1]))

@@ -30,3 +30,9 @@ def period_label(code: np.ndarray, freq: str) -> pd.PeriodIndex:
         return pd.PeriodIndex((np.asarray(code) * 3).astype("datetime64[M]"), freq="Q")
     days = (np.asarray(code) * 7 - 3).astype("datetime64[D]")
     return pd.PeriodIndex(days, freq="W-SUN")
+
+
+def period_name(freq: str) -> str:
+    """The word for one period of a frequency code: "month", "quarter", "week", "year" (or
+    "period" for any other code)."""
+    return {"M": "month", "Q": "quarter", "W": "week", "Y": "year"}.get(freq, "period")

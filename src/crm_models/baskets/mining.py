@@ -38,6 +38,7 @@ __all__ = [
     "LEVELS",
     "SERVICE_NAMES",
     "Baskets",
+    "affinity_grid",
     "as_baskets",
     "baskets_from_lines",
     "baskets_from_transactions",
@@ -47,6 +48,7 @@ __all__ = [
     "mine",
     "pair_affinities",
     "service_items",
+    "strongest_pairs",
 ]
 
 LEVELS = ("product", "category")
@@ -485,3 +487,18 @@ def pair_affinities(baskets: Baskets, min_count: int = 1) -> pd.DataFrame:
         }
     )
     return out.sort_values("lift", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def affinity_grid(pairs: pd.DataFrame, items: Iterable[Any]) -> pd.DataFrame:
+    """The lift of every pair of ``items`` (from :func:`pair_affinities`) as a square grid in
+    the order given; NaN where a pair is missing."""
+    items = list(items)
+    inside = pairs.loc[pairs["item"].isin(items) & pairs["with_item"].isin(items)]
+    grid = inside.pivot(index="item", columns="with_item", values="lift")
+    return grid.reindex(index=items, columns=items)
+
+
+def strongest_pairs(pairs: pd.DataFrame, n: int = 5, min_lift: float = 1.05) -> pd.DataFrame:
+    """The ``n`` strongest pairs (each once) bought together clearly more often than chance."""
+    once = pairs.loc[(pairs["item"] < pairs["with_item"]) & (pairs["lift"] > min_lift)]
+    return once.head(n)

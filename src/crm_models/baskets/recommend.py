@@ -15,7 +15,14 @@ from crm_models.data.conditions import plural
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import resolve_as_of
 
-__all__ = ["CrossSell", "CrossSellEvaluation", "evaluate_cross_sell"]
+__all__ = [
+    "CrossSell",
+    "CrossSellEvaluation",
+    "cross_sell_list",
+    "evaluate_cross_sell",
+    "evaluation_metrics",
+    "offer_counts",
+]
 
 
 def _customer_items(
@@ -407,3 +414,35 @@ def evaluate_cross_sell(
         new_items_per_customer=float(n_rel.mean()),
         model=model,
     )
+
+
+def cross_sell_list(
+    offers: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """The offers to export: customer_id, rank, product, product_name, score, rule and, when the
+    customers table has ``opt_in``, ``contactable`` (consent given, not opted out by ``as_of``)."""
+    offers = offers.copy()
+    if customers is not None and "opt_in" in customers.columns:
+        cust = customers.set_index("customer_id")
+        ok = cust["opt_in"].fillna(False).astype(bool)
+        if "opt_out_date" in cust.columns:
+            ok &= ~(cust["opt_out_date"] <= as_of).fillna(False)
+        offers["contactable"] = offers["customer_id"].map(ok).fillna(False).astype(bool)
+    wanted = ("customer_id", "rank", "product", "product_name", "score", "rule", "contactable")
+    return offers[[c for c in wanted if c in offers.columns]]
+
+
+def offer_counts(offers: pd.DataFrame) -> pd.Series:
+    """How many customers each product is offered to, most offered first."""
+    return offers.groupby("product_name").size().sort_values(ascending=False)
+
+
+def evaluation_metrics(metrics: pd.DataFrame) -> dict[str, float]:
+    """The evaluation's metrics as flat names: ``cross_sell_hit_rate_at_5``,
+    ``popularity_recall_at_10``, ... (one per method, metric and k)."""
+    out = {}
+    for (method, k), row in metrics.set_index(["method", "k"]).iterrows():
+        tag = "cross_sell" if method == "cross-sell" else "popularity"
+        for metric in ("hit_rate", "precision", "recall"):
+            out[f"{tag}_{metric}_at_{k}"] = float(row[metric])
+    return out

@@ -41,9 +41,14 @@ __all__ = [
     "fisher_p_values",
     "is_redundant",
     "is_significant",
+    "mine_rules",
     "rank_rules",
+    "rule_hygiene",
+    "rule_lift_grid",
     "rule_revenue",
     "rule_sentence",
+    "rules_table",
+    "strong_rules",
 ]
 
 ADJUST = ("none", "bonferroni", "holm", "fdr", "BH")
@@ -395,3 +400,68 @@ def choose_min_support(
         if len(rules) >= target_rules:
             return c
     return usable[-1]
+
+
+def mine_rules(
+    baskets: Baskets,
+    min_support: float,
+    min_confidence: float,
+    max_len: int = 4,
+    alpha: float = 0.01,
+) -> pd.DataFrame:
+    """Rules of 2 to ``max_len`` items with their significance (Fisher, Bonferroni-corrected at
+    ``alpha``), ``redundant`` flag and the revenue of the baskets holding them."""
+    rules = association_rules(baskets, min_support, min_confidence, min_len=2, max_len=max_len)
+    rules = add_significance(rules, alpha=alpha, adjust="bonferroni")
+    rules["redundant"] = is_redundant(rules)
+    return rule_revenue(rules, baskets)
+
+
+def strong_rules(rules: pd.DataFrame) -> pd.DataFrame:
+    """The rules worth reading: significant, not redundant and positive (lift above 1)."""
+    return rules.loc[rules["significant"] & ~rules["redundant"] & (rules["lift"] > 1)]
+
+
+def rules_table(rules: pd.DataFrame) -> pd.DataFrame:
+    """Rules as a plain-words table: who buy, also buy, baskets, support, confidence, lift and
+    the revenue of these baskets."""
+    return pd.DataFrame(
+        {
+            "customers who buy": [", ".join(a) for a in rules["antecedent_names"]],
+            "also buy": [", ".join(c) for c in rules["consequent_names"]],
+            "baskets": rules["count"].to_numpy(),
+            "support": rules["support"].to_numpy(),
+            "confidence": rules["confidence"].to_numpy(),
+            "lift": rules["lift"].to_numpy(),
+            "revenue of these baskets": rules["revenue"].to_numpy(),
+        }
+    )
+
+
+def rule_hygiene(rules: pd.DataFrame) -> pd.DataFrame:
+    """How many rules are left after each hygiene step (mined, significant, not redundant,
+    both, and lift above 1)."""
+    sig, red = rules["significant"], rules["redundant"]
+    steps = {
+        "mined": len(rules),
+        "significant": int(sig.sum()),
+        "not redundant": int((~red).sum()),
+        "significant and not redundant": int((sig & ~red).sum()),
+        "… and lift above 1 (shown in this report)": len(strong_rules(rules)),
+    }
+    return pd.DataFrame({"rules": list(steps.values())}, index=pd.Index(list(steps), name=""))
+
+
+def rule_lift_grid(rules: pd.DataFrame, max_rules: int = 40, max_items: int = 15) -> pd.DataFrame:
+    """Lift of the first ``max_rules`` one-item rules as a grid: rows the item bought, columns
+    the item also bought (at most ``max_items`` each, in rule order); NaN where no rule."""
+    single = rules.loc[rules["antecedent_names"].map(len) == 1].head(max_rules)
+    ante = list(dict.fromkeys(a[0] for a in single["antecedent_names"]))[:max_items]
+    cons = list(dict.fromkeys(c[0] for c in single["consequent_names"]))[:max_items]
+    grid = pd.DataFrame(np.nan, index=ante, columns=cons)
+    for a, c, lift in zip(
+        single["antecedent_names"], single["consequent_names"], single["lift"], strict=True
+    ):
+        if a[0] in grid.index and c[0] in grid.columns:
+            grid.loc[a[0], c[0]] = lift
+    return grid

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
 
-__all__ = ["category_seasonality", "category_transitions", "has_times", "repurchase_intervals"]
+__all__ = [
+    "category_seasonality",
+    "category_transitions",
+    "has_times",
+    "repeat_category_lift",
+    "repurchase_intervals",
+    "seasonal_peak",
+]
 
 
 def _category_lines(ds: Dataset, as_of=None) -> pd.DataFrame:
@@ -158,3 +167,29 @@ def repurchase_intervals(ds: Dataset, as_of=None) -> pd.DataFrame:
     stats["intervals"] = stats["intervals"].fillna(0).astype(np.int64)
     stats["repeat_share"] = stats["customers"] / buyers
     return stats.sort_values("median_days")
+
+
+def seasonal_peak(
+    season: pd.DataFrame, min_share: float = 0.02, flat: float = 0.15
+) -> dict[str, Any]:
+    """The busiest period and the most seasonal category of a :func:`category_seasonality`
+    table.  Periods with less than ``min_share`` of all lines are skipped (quiet hours).
+
+    Returns ``busiest`` (period with most lines), ``category``, ``period`` and ``index`` of the
+    largest index among the busy periods, and ``flat`` (every index within ``flat`` of 1)."""
+    lines_by = season.attrs["lines"].sum(axis=0)
+    busy = season.loc[:, (lines_by >= min_share * lines_by.sum()).to_numpy()]
+    category, period = busy.stack().idxmax()
+    return {
+        "busiest": season.columns[int(np.argmax(lines_by.to_numpy()))],
+        "category": category,
+        "period": period,
+        "index": float(busy.loc[category, period]),
+        "flat": float((busy - 1).abs().to_numpy().max()) < flat,
+    }
+
+
+def repeat_category_lift(moves: pd.DataFrame) -> float:
+    """How much more often than chance customers' next order returns to the category they came
+    from (mean lift of the same-category moves of :func:`category_transitions`)."""
+    return float(moves.loc[moves["from_category"] == moves["to_category"], "lift"].mean())

@@ -9,7 +9,8 @@ and a bottom-up forecast built from the customer base.
 - ``backtest.py``: rolling-origin backtests (``backtest``, ``BacktestResult``)
 - ``selection.py``: the model choice for one series (``forecast_series``, ``default_settings``)
 - ``bottom_up.py``: the forecast from the customer base (purchase and spend models) and its backtest
-- ``sales.py``: the whole-business forecast (``forecast_sales``, ``SalesForecast``)
+- ``sales.py``: the whole-business forecast (``forecast_sales``, ``SalesForecast``) and the
+  figures its report shows (``report_metrics``, ``compare_bottom_up``, ``same_period_last_year``)
 - ``parallel.py``: many series at once, optionally in worker processes (``forecast_many``)
 - ``segments.py``: one forecast per level of a column or segment (``segment_forecasts``)
 """
@@ -38,7 +39,13 @@ from crm_models.forecast.models import (
 from crm_models.forecast.parallel import forecast_many
 from crm_models.forecast.periods import season_length, yearly_seasonality_ok
 from crm_models.forecast.regressors import campaign_calendar
-from crm_models.forecast.sales import SalesForecast, forecast_sales
+from crm_models.forecast.sales import (
+    SalesForecast,
+    compare_bottom_up,
+    forecast_sales,
+    report_metrics,
+    same_period_last_year,
+)
 from crm_models.forecast.segments import segment_forecasts
 from crm_models.forecast.selection import SeriesForecast, default_settings, forecast_series
 from crm_models.forecast.series import MEASURES, SeriesSet, sales_series
@@ -66,6 +73,7 @@ __all__ = [
     "bottom_up_backtest",
     "bottom_up_forecast",
     "campaign_calendar",
+    "compare_bottom_up",
     "default_settings",
     "forecast_many",
     "forecast_sales",
@@ -73,6 +81,8 @@ __all__ = [
     "make_model",
     "mase",
     "mase_scale",
+    "report_metrics",
+    "same_period_last_year",
     "season_length",
     "segment_forecasts",
     "sales_series",

@@ -19,12 +19,18 @@ from crm_models.forecast.backtest import (
 )
 from crm_models.forecast.bottom_up import bottom_up_backtest
 from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS, QUICK_MODELS
-from crm_models.forecast.periods import freq_code, season_length
+from crm_models.forecast.periods import freq_code, freq_of, season_length
 from crm_models.forecast.regressors import exog_for
 from crm_models.forecast.selection import SeriesForecast, default_settings, forecast_series
 from crm_models.forecast.series import SeriesSet, sales_series
 
-__all__ = ["SalesForecast", "forecast_sales"]
+__all__ = [
+    "SalesForecast",
+    "compare_bottom_up",
+    "forecast_sales",
+    "report_metrics",
+    "same_period_last_year",
+]
 
 
 def _combine(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -257,3 +263,57 @@ def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None
         }
     )
     out.comparison = comp
+
+
+# ------------------------------------------------------------------------------ report figures
+def same_period_last_year(history: pd.Series, period: pd.Period) -> tuple[pd.Period, float] | None:
+    """The period one year before ``period`` and its value in ``history``, or None when the
+    history does not reach back that far."""
+    year_ago = period - season_length(freq_of(history.index))
+    if year_ago not in history.index:
+        return None
+    return year_ago, history.loc[year_ago]
+
+
+def report_metrics(result: SalesForecast) -> dict[str, float]:
+    """The figures the report logs: the chosen model's backtest scores and horizon total, the
+    seasonal-naive MASE (when scored), the number of backtest windows and, per model,
+    ``mase_<model>`` and ``coverage_80_<model>``."""
+    metrics = result.metrics()
+    win = metrics.loc[result.model]
+    out: dict[str, float] = {
+        "forecast_horizon_total": float(result.forecast["mean"].sum()),
+        "chosen_mase": float(win["mase"]),
+        "chosen_coverage_80": float(win["coverage_80"]),
+        "chosen_coverage_95": float(win["coverage_95"]),
+    }
+    if "seasonal_naive" in metrics.index:
+        out["seasonal_naive_mase"] = float(metrics.loc["seasonal_naive", "mase"])
+    out["backtest_windows"] = len(result.backtest.origins)
+    for name, row in metrics.iterrows():
+        out[f"mase_{name}"] = float(row["mase"])
+        out[f"coverage_80_{name}"] = float(row["coverage_80"])
+    return out
+
+
+def compare_bottom_up(result: SalesForecast) -> dict[str, Any]:
+    """The bottom-up forecast against the best time-series model: their backtest MASE
+    (``bottom_up_mase``, ``series_mase``), the more accurate one (``better``: "bottom-up" or
+    "time-series"), the relative ``gap`` of bottom-up to time series in the first future
+    ``period`` (NaN when the time series forecasts 0), ``bottom_up_next`` and ``no_new_customers``
+    (no new customer expected over the horizon).  ValueError without a bottom-up forecast."""
+    if result.comparison is None:
+        raise ValueError("no bottom-up forecast to compare")
+    metrics = result.metrics()
+    ts_row, bu_row = metrics.loc[result.series_model], metrics.loc["bottom_up"]
+    first = result.comparison.iloc[0]
+    gap = first["bottom_up"] / first["series_model"] - 1 if first["series_model"] else float("nan")
+    return {
+        "bottom_up_mase": float(bu_row["mase"]),
+        "series_mase": float(ts_row["mase"]),
+        "better": "bottom-up" if bu_row["mase"] < ts_row["mase"] else "time-series",
+        "gap": gap,
+        "period": result.comparison.index[0],
+        "bottom_up_next": float(first["bottom_up"]),
+        "no_new_customers": bool(result.comparison["new_customers"].sum() == 0),
+    }

@@ -23,12 +23,20 @@ from crm_models.segments.clustering import (
     BehaviourClustering,
     behaviour_matrix,
     name_segments,
+    stability_metrics,
 )
-from crm_models.segments.lookalike_model import LookalikeResult, lift_at, lookalike
+from crm_models.segments.lookalike_model import (
+    LookalikeResult,
+    lift_at,
+    lookalike,
+    lookalike_aucs,
+    lookalike_metrics,
+)
 from crm_models.segments.profiles import (
     clv_if_available,
     indicator_intervals,
     mix_table,
+    segment_mixes,
     segment_profile,
     segment_summary,
 )
@@ -43,7 +51,7 @@ from crm_models.segments.rfm import (
 )
 from crm_models.segments.segmentation import Segmentation, segment_customers
 from crm_models.segments.spend import PurchasingPower, purchasing_power
-from crm_models.segments.verdict import characteristics
+from crm_models.segments.verdict import attributes_by_verdict, characteristics
 
 __all__ = [
     "BEHAVIOUR_COLUMNS",
@@ -59,6 +67,7 @@ __all__ = [
     "attribute_association",
     "attribute_columns",
     "attribute_levels",
+    "attributes_by_verdict",
     "behaviour_matrix",
     "characteristics",
     "clv_if_available",
@@ -67,6 +76,8 @@ __all__ = [
     "indicator_intervals",
     "lift_at",
     "lookalike",
+    "lookalike_aucs",
+    "lookalike_metrics",
     "mix_table",
     "name_segments",
     "purchasing_power",
@@ -74,6 +85,8 @@ __all__ = [
     "rfm_rules_table",
     "rfm_segment",
     "segment_customers",
+    "segment_mixes",
     "segment_profile",
     "segment_summary",
+    "stability_metrics",
 ]

@@ -276,3 +276,12 @@ class BehaviourClustering:
         return pd.Series(
             pd.Categorical(labels.map(self.names_), categories=cats), index=labels.index
         )
+
+
+def stability_metrics(selection: pd.DataFrame) -> dict[str, float]:
+    """The stability of every candidate of ``BehaviourClustering.selection_``, keyed like
+    ``stability_kmeans_k4``."""
+    return {
+        f"stability_{r['method']}_k{int(r['k'])}": float(r["stability"])
+        for _, r in selection.iterrows()
+    }

@@ -361,3 +361,21 @@ def lookalike(
         counts=counts,
         model=final,
     )
+
+
+def lookalike_aucs(result: LookalikeResult) -> tuple[float, float]:
+    """Out-of-time AUC of the better model and the best naive rule (NaN without one)."""
+    comp = result.comparison
+    naive = [m for m in comp.index if m.startswith("naive")]
+    return float(comp.loc[result.best, "auc"]), float(comp.loc[naive, "auc"].max())
+
+
+def lookalike_metrics(comparison: pd.DataFrame) -> dict[str, float]:
+    """AUC, lifts and Brier score of every compared model, keyed like ``lookalike_naive_auc``
+    (the model name up to a colon, spaces as underscores)."""
+    out = {}
+    for model_name, r in comparison.iterrows():
+        key = str(model_name).split(":")[0].replace(" ", "_")
+        for metric in ("auc", "lift_top10", "lift_top20", "brier"):
+            out[f"lookalike_{key}_{metric}"] = float(r[metric])
+    return out

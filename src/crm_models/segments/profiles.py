@@ -171,3 +171,17 @@ def clv_if_available(view: pd.DataFrame, horizon_weeks: float = 52.0) -> pd.Seri
         return None
     out = value["clv"].rename("clv")
     return out if np.isfinite(out).all() else None
+
+
+def segment_mixes(
+    view: pd.DataFrame, segment: pd.Series, columns: list[str]
+) -> list[tuple[str, pd.DataFrame]]:
+    """``(column, mix_table)`` for each of ``columns`` in order, leaving out the columns the
+    view cannot provide."""
+    mixes = []
+    for column in columns:
+        try:
+            mixes.append((column, mix_table(view, segment, column)))
+        except KeyError:
+            continue
+    return mixes

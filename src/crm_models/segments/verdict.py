@@ -82,3 +82,9 @@ def characteristics(
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+
+
+def attributes_by_verdict(verdict: pd.DataFrame, label: str) -> list[str]:
+    """The attributes of :func:`characteristics` whose verdict is ``label`` ("matters" or
+    "not worth attention"), in table order."""
+    return verdict.loc[verdict["verdict"] == label, "attribute"].tolist()

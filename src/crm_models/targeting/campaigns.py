@@ -24,6 +24,7 @@ __all__ = [
     "CONTROL",
     "DATE_FEATURES",
     "MAX_LEVELS",
+    "MONEY_OUTCOMES",
     "NEVER_FEATURES",
     "NO_CONTROL",
     "OUTCOME_WORDS",
@@ -33,8 +34,11 @@ __all__ = [
     "arm_label",
     "arm_rows",
     "arm_summary",
+    "average_effects",
     "campaign_data",
     "customer_features",
+    "distinct_outcomes",
+    "is_rate_outcome",
     "mean_ci",
 ]
 
@@ -275,6 +279,7 @@ def arm_rows(data: CampaignData, arm: str, mask=None) -> np.ndarray:
 
 
 def mean_ci(treated: np.ndarray, control: np.ndarray) -> tuple[float, float, float]:
+    """Difference of the means of ``treated`` and ``control`` with its 95% interval."""
     diff = treated.mean() - control.mean()
     se = math.sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control))
     return diff, diff - 1.96 * se, diff + 1.96 * se
@@ -304,3 +309,44 @@ def arm_summary(data: CampaignData, outcome: str = "responded") -> pd.DataFrame:
                 row["effect"], row["effect_low"], row["effect_high"] = mean_ci(y, ctrl)
             out.append(row)
     return pd.DataFrame(out)
+
+
+MONEY_OUTCOMES = ("spend", "response_amount")  # outcomes in money; the others are 0/1 rates
+# the same outcome under two names (Hillstrom: "responded" is "conversion", "response_amount"
+# is "spend"): the first is left out when the second is there
+_SAME_OUTCOME = {"responded": "conversion", "response_amount": "spend"}
+
+
+def is_rate_outcome(outcome: str) -> bool:
+    """Whether ``outcome`` is a 0/1 outcome (a rate) rather than an amount of money."""
+    return outcome not in MONEY_OUTCOMES
+
+
+def distinct_outcomes(data: CampaignData) -> list[str]:
+    """The campaign outcomes, each once (a duplicate under another name is left out)."""
+    return [o for o in data.outcomes if _SAME_OUTCOME.get(o) not in data.outcomes]
+
+
+def average_effects(data: CampaignData, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per outcome and offer over all campaigns: customers, mean outcome of the offer and of
+    its control groups, and the effect (difference) with a 95% interval."""
+    rows = []
+    for o in distinct_outcomes(data) if outcomes is None else outcomes:
+        y = data.rows[o].to_numpy(dtype=float)
+        for arm in data.arms:
+            tested = arm_rows(data, arm)
+            is_arm = (data.rows["arm"] == arm).to_numpy()
+            diff, lo, hi = mean_ci(y[is_arm], y[tested & ~is_arm])
+            rows.append(
+                {
+                    "outcome": o,
+                    "offer": data.label(arm),
+                    "customers": int(is_arm.sum()),
+                    "rate or mean": y[is_arm].mean(),
+                    "control": y[tested & ~is_arm].mean(),
+                    "effect": diff,
+                    "95% low": lo,
+                    "95% high": hi,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -32,9 +32,14 @@ from crm_models.targeting.uplift import (
 __all__ = [
     "MIN_ARM_RESPONDERS",
     "MIN_GROUP_CUSTOMERS",
+    "MODEL_LABELS",
     "UpliftEvaluation",
+    "chosen_model_summary",
     "default_models",
     "evaluate_uplift",
+    "model_label",
+    "other_outcomes_uplift",
+    "truth_summary",
     "uplift_summary",
 ]
 
@@ -438,3 +443,90 @@ def uplift_summary(
             "response_model_uplift_at_30": float(m.loc[(arm, "response_model"), "uplift_at_30"]),
         }
     return result
+
+
+# Model keys in words: the uplift learners and the rankings they are compared with.
+MODEL_LABELS = {k: v[0] for k, v in LEARNERS.items()} | {
+    "random": "random targeting",
+    "response_model": "ranking by response model",
+    "oracle (true uplift)": "oracle (true uplift, simulated data only)",
+}
+
+
+def model_label(name: str) -> str:
+    """A model key in words (unknown keys as they are)."""
+    return MODEL_LABELS.get(name, name)
+
+
+def chosen_model_summary(ev: UpliftEvaluation) -> pd.DataFrame:
+    """Per offer (index ``arm``): the chosen model's uplift@30% with its 95% interval and Qini
+    coefficient, and the uplift@30% of random targeting, of the response-model ranking and of
+    the two-model logistic baseline."""
+    best = ev.best_rows().set_index("arm")
+    out = best[["uplift_at_30", "uplift_at_30_low", "uplift_at_30_high", "qini_auc"]].copy()
+    for model, column in (
+        ("random", "random_uplift_at_30"),
+        ("response_model", "response_model_uplift_at_30"),
+        ("two_model_logistic", "baseline_uplift_at_30"),
+    ):
+        other = ev.metrics.loc[ev.metrics["model"] == model].set_index("arm")["uplift_at_30"]
+        out[column] = other.reindex(out.index)
+    return out
+
+
+def truth_summary(ev: UpliftEvaluation) -> dict[str, Any] | None:
+    """On simulated data (``ev.truth``), how close the rankings come to the TRUE uplift,
+    averaged over the offers: ``rank_corr`` and ``gain_vs_oracle`` per uplift model (Series),
+    and the same two figures for the response model; None when the truth is unknown."""
+    if not ev.truth:
+        return None
+    models = ev.metrics.loc[ev.metrics["model"].isin(ev.models)].groupby("model")
+    response = ev.metrics.loc[ev.metrics["model"] == "response_model"]
+    return {
+        "rank_corr": models["rank_corr_true"].mean(),
+        "gain_vs_oracle": models["auuc_vs_oracle"].mean(),
+        "response_rank_corr": float(response["rank_corr_true"].mean()),
+        "response_gain_vs_oracle": float(response["auuc_vs_oracle"].mean()),
+    }
+
+
+def other_outcomes_uplift(
+    data: CampaignData,
+    outcomes: Sequence[str],
+    chosen: str,
+    *,
+    test_size: float = 0.3,
+    seed: int = 42,
+    n_boot: int = 200,
+) -> pd.DataFrame:
+    """The chosen model type and the logistic baseline evaluated (quick) on further outcomes:
+    per outcome and offer, the test effect of random targeting, uplift@30% of both with the
+    chosen model's 95% interval, and its Qini coefficient."""
+    rows = []
+    for o in outcomes:
+        ev = evaluate_uplift(
+            data,
+            o,
+            models=[chosen, "two_model_logistic"],
+            test_size=test_size,
+            seed=seed,
+            n_boot=n_boot,
+            quick=True,
+        )
+        m = ev.metrics.set_index(["arm", "model"])
+        for arm in ev.arms:
+            rows.append(
+                {
+                    "outcome": o,
+                    "offer": data.label(arm),
+                    "test effect (random)": m.loc[(arm, "random"), "uplift_at_30"],
+                    "uplift@30% chosen model": m.loc[(arm, chosen), "uplift_at_30"],
+                    "95% low": m.loc[(arm, chosen), "uplift_at_30_low"],
+                    "95% high": m.loc[(arm, chosen), "uplift_at_30_high"],
+                    "uplift@30% logistic baseline": m.loc[
+                        (arm, "two_model_logistic"), "uplift_at_30"
+                    ],
+                    "Qini": m.loc[(arm, chosen), "qini_auc"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -28,9 +28,12 @@ import pandas as pd
 
 __all__ = [
     "EXCLUSIONS",
+    "PERMISSION_EXCLUSIONS",
     "ContactListResult",
     "ContactPolicy",
+    "budgeted_contact_list",
     "contact_list",
+    "eligible_customers",
     "recent_contacts",
     "select_contacts",
 ]
@@ -355,3 +358,32 @@ def contact_list(
         "single_best_offer": one_arm,
     }
     return ContactListResult(contacts, d, summary, comparison, exclusions)
+
+
+# Decisions that no budget can change: the customer may not be contacted at all.
+PERMISSION_EXCLUSIONS = ("NO_CONSENT", "OPTED_OUT", "FREQUENCY_CAP", "CHANNEL")
+
+
+def eligible_customers(decisions: pd.DataFrame) -> int:
+    """Customers the permission rules allow to contact (whatever their expected profit)."""
+    return int((~decisions["exclusion"].isin(PERMISSION_EXCLUSIONS)).sum())
+
+
+def budgeted_contact_list(
+    scores: pd.DataFrame,
+    arms: Sequence[str],
+    policy: ContactPolicy,
+    customers: pd.DataFrame | None,
+    campaigns: pd.DataFrame | None,
+    send_date: pd.Timestamp,
+    budget: int | None = None,
+    share: float = 0.25,
+) -> ContactListResult:
+    """:func:`contact_list` under a budget of ``budget`` contacts, or by default ``share`` of
+    the eligible customers (at least one); ``policy.budget`` is set to the budget used."""
+    if budget is None:
+        policy.budget = None
+        first = contact_list(scores, arms, policy, customers, campaigns, send_date)
+        budget = max(1, int(eligible_customers(first.decisions) * share))
+    policy.budget = int(budget)
+    return contact_list(scores, arms, policy, customers, campaigns, send_date)

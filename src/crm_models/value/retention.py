@@ -30,9 +30,12 @@ from crm_models.units import period_label
 __all__ = [
     "Cohorts",
     "churn_risk_list",
+    "cohort_matrix",
     "cohorts",
     "first_purchase_channel",
+    "monthly_retention",
     "payback",
+    "payback_figures",
     "period_churn",
     "period_label",
     "repeat_rate",
@@ -415,6 +418,20 @@ def retention_by(
     return out
 
 
+def cohort_matrix(co: Cohorts, last: int | None = None) -> pd.DataFrame:
+    """The retention matrix of ``co`` without the acquisition period (always 100%), only the
+    ``last`` cohorts when given, and without periods no cohort has reached yet."""
+    matrix = co.retention.iloc[:, 1:]
+    if last is not None:
+        matrix = matrix.tail(last)
+    return matrix.loc[:, matrix.notna().any()]
+
+
+def monthly_retention(churn: pd.DataFrame, periods: int = 12) -> float:
+    """Mean period-to-period retention rate of :func:`period_churn` over the last ``periods``."""
+    return float(churn["retention_rate"].tail(periods).mean())
+
+
 # --------------------------------------------------------------------------- payback
 def payback(
     ds: Dataset,
@@ -472,6 +489,17 @@ def time_to_payback(
         index=pd.Index(cid, name="customer_id"),
     )
     return out.loc[has]
+
+
+def payback_figures(pb: pd.DataFrame, paid: pd.DataFrame) -> dict[str, float]:
+    """Median payback period of the cohorts of :func:`payback` (NaN: none has paid back) and the
+    Kaplan-Meier share of customers paid back within 365 days (``paid``: :func:`time_to_payback`).
+    """
+    _, summary, _ = survival(paid)
+    return {
+        "median_periods": float(pb.attrs["payback_period"].median()),
+        "share_paid_back_1y": float(1 - summary["survival_365d"].iloc[0]),
+    }
 
 
 # --------------------------------------------------------------------------- lists

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,4 +90,87 @@ def p_alive_change(model: PurchaseModel, data: pd.DataFrame, periods: float = 4.
     before = model.p_alive(past).to_numpy()
     return pd.Series(
         np.where(ok, now - before, np.nan), index=customer_index(data), name="p_alive_change"
+    )
+
+
+def base_figures(values: pd.DataFrame) -> dict[str, float]:
+    """Totals of a :func:`customer_value` table: customers, expected purchases, one-time buyers
+    (``frequency == 0``) and the expected number of repeat buyers still active (sum of their
+    P(alive))."""
+    return {
+        "customers": int(len(values)),
+        "expected_purchases": float(values["expected_purchases"].sum()),
+        "one_timers": int((values["frequency"] == 0).sum()),
+        "expected_active_repeat_buyers": float(
+            values.loc[values["frequency"] > 0, "p_alive"].sum()
+        ),
+    }
+
+
+def value_deciles(values: pd.DataFrame) -> pd.DataFrame:
+    """One row per value decile (1 = most valuable): customers, expected value (sum), mean
+    P(alive), mean expected purchases, potential value (sum) and share of expected value."""
+    deciles = values.groupby("value_decile").agg(
+        customers=("clv", "size"),
+        expected_value=("clv", "sum"),
+        mean_p_alive=("p_alive", "mean"),
+        expected_purchases=("expected_purchases", "mean"),
+        potential_value=("potential_value", "sum"),
+    )
+    deciles["share_of_value"] = deciles["expected_value"] / deciles["expected_value"].sum()
+    return deciles
+
+
+def parameter_table(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel,
+    truth: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Fitted parameters of a BG/NBD and a Gamma-Gamma model (index: model, parameter), with a
+    ``simulated truth`` column for the BG/NBD parameters when ``truth`` (name -> value) is given.
+    """
+    params = pd.concat(
+        {"BG/NBD": purchase_model.summary(), "Gamma-Gamma": spend_model.summary()},
+        names=["model"],
+    )
+    if truth is not None:
+        params["simulated truth"] = [
+            truth.get(p, np.nan) if m == "BG/NBD" else np.nan for m, p in params.index
+        ]
+    return params
+
+
+def average_customer(
+    purchase_model: PurchaseModel, spend_model: GammaGammaModel, periods_per_year: float = 52
+) -> dict[str, float]:
+    """The average customer of fitted BG/NBD and Gamma-Gamma models: purchases a year while
+    active (``r / alpha`` per period), chance of leaving after a repeat purchase
+    (``a / (a + b)``) and mean spend per purchase."""
+    r, alpha, a, b = (purchase_model.params_[k] for k in ("r", "alpha", "a", "b"))
+    return {
+        "purchases_per_year": r / alpha * periods_per_year,
+        "leave_probability": a / (a + b),
+        "spend_per_purchase": float(spend_model.population_mean()),
+    }
+
+
+P_ALIVE_BANDS = (0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def p_alive_vs_truth(
+    p_alive: pd.Series, alive: pd.Series, bands: Sequence[float] = P_ALIVE_BANDS
+) -> pd.DataFrame:
+    """Predicted P(alive) against known activity (simulated data): customers grouped in P(alive)
+    bands, with the band's size, mean P(alive) and share truly active (``alive``, aligned on
+    ``p_alive``'s index)."""
+    band = pd.cut(p_alive, list(bands), include_lowest=True)
+    frame = pd.DataFrame(
+        {
+            "band": band.astype(str),
+            "alive": alive.reindex(p_alive.index).astype(float),
+            "p": p_alive,
+        }
+    )
+    return frame.groupby("band", sort=True).agg(
+        customers=("p", "size"), mean_p_alive=("p", "mean"), truly_active=("alive", "mean")
     )

@@ -330,3 +330,36 @@ def fit_and_validate(
         **{k: v for k, v in ev.items() if k not in ("predicted", "naive", "customers")},
     }
     return ValidationResult(fitted, cal, figures)
+
+
+def holdout_accuracy(ev: dict[str, Any]) -> pd.DataFrame:
+    """The holdout figures of :func:`evaluate_holdout` as a table: total holdout purchases,
+    MAE and RMSE per customer for the actual purchases, the model and the naive forecast."""
+    return pd.DataFrame(
+        {
+            "total holdout purchases": [
+                ev["holdout_actual_total"],
+                ev["holdout_predicted_total"],
+                ev["holdout_naive_total"],
+            ],
+            "MAE per customer": [np.nan, ev["mae"], ev["baseline_mae"]],
+            "RMSE per customer": [np.nan, ev["rmse"], ev["baseline_rmse"]],
+        },
+        index=pd.Index(["actual", "BG/NBD", "naive (calibration rate)"], name=""),
+    )
+
+
+def holdout_total_error(ev: dict[str, Any]) -> float:
+    """Relative error of the predicted holdout total: predicted / actual - 1."""
+    return ev["holdout_predicted_total"] / ev["holdout_actual_total"] - 1
+
+
+def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
+    """Log-likelihood and holdout MAE of each model of :func:`compare_models`, keyed like
+    ``bgnbd_log_likelihood``, ``bgnbd_holdout_mae`` (the label without "/", lower case)."""
+    out = {}
+    for label, row in comparison.iterrows():
+        key = str(label).replace("/", "").lower()
+        out[f"{key}_log_likelihood"] = row["log_likelihood"]
+        out[f"{key}_holdout_mae"] = row["mae"]
+    return out

@@ -1,0 +1,1 @@
+"""Standard charts of the reports, one module per report (presentation layer)."""

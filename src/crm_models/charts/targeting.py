@@ -1,0 +1,390 @@
+"""Charts, tables and sentences of the "Campaign response and targeting" report.
+
+Every function takes pandas objects and plain numbers (computed by :mod:`crm_models.targeting`)
+and returns a plotly figure, a formatter or a sentence, or shows a formatted table.  ``rate``
+says whether the outcome is a 0/1 rate (shown as a percentage) or money per customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from crm_models.plotting import COLORS, count, money, pct, show_table
+
+GREY = "#888888"
+EFFECT_COLUMNS = {
+    "label": "offer",
+    "effect": "effect vs control",
+    "effect_low": "95% low",
+    "effect_high": "95% high",
+}
+UPLIFT_COLUMNS = {
+    "uplift_at_30": "uplift@30%",
+    "uplift_at_30_low": "95% low",
+    "uplift_at_30_high": "95% high",
+    "qini_auc": "Qini coefficient",
+    "auuc": "AUUC",
+    "rank_corr_true": "rank corr. with true uplift",
+    "auuc_vs_oracle": "true gain vs oracle",
+}
+STRATEGY_FORMATS: dict[str, Any] = {
+    "contacts": count,
+    "expected_incremental_responses": "{:,.1f}",
+    "expected_incremental_revenue": money,
+    "expected_incremental_clv": money,
+    "contact_cost": money,
+    "expected_incremental_profit": money,
+}
+
+
+def rate_format(rate: bool) -> Callable[[float], str]:
+    """How an outcome's values read: a percentage for rates, money (cents) otherwise."""
+    return pct if rate else (lambda v: money(v, 2))
+
+
+def signed_format(rate: bool) -> Callable[[float], str]:
+    """An uplift with its sign for rates ("+1.23%"), money (cents) otherwise."""
+    return (lambda v: f"{v:+.2%}") if rate else (lambda v: money(v, 2))
+
+
+def _line_chart_layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        xaxis_title=xaxis,
+        yaxis_title=yaxis,
+        xaxis_tickformat=".0%",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def arm_effects_chart(summary: pd.DataFrame, control: str, outcome: str, rate: bool) -> go.Figure:
+    """Mean outcome per campaign and offer (control group first, in grey) with 95% intervals."""
+    fig = go.Figure()
+    for i, arm in enumerate(sorted(summary["arm"].unique(), key=lambda a: a != control)):
+        s = summary.loc[summary["arm"] == arm]
+        fig.add_bar(
+            x=s["campaign_id"],
+            y=s["mean"],
+            name=s["label"].iloc[0],
+            marker_color=COLORS[7] if arm == control else COLORS[i % 7],
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=s["mean_high"] - s["mean"],
+                arrayminus=s["mean"] - s["mean_low"],
+            ),
+        )
+    fig.update_layout(
+        title=f"{outcome} by campaign and offer (95% intervals)",
+        barmode="group",
+        yaxis_title=outcome,
+        yaxis_tickformat=".1%" if rate else None,
+    )
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def show_effects(summary: pd.DataFrame, control: str, outcome: str, rate: bool) -> None:
+    """The measured effect of each offer in each campaign (difference from its control)."""
+    effects = summary.loc[summary["arm"] != control].reset_index(drop=True)
+    fmt = rate_format(rate)
+    columns = ["campaign_id", "label", "customers", "mean", "effect", "effect_low", "effect_high"]
+    show_table(
+        effects[columns]
+        .rename(columns=EFFECT_COLUMNS | {"mean": outcome})
+        .assign(customers=lambda d: d["customers"].astype(int)),
+        caption=f"Measured effect of each offer on {outcome} (difference from the control group)",
+        fmt={c: fmt for c in (outcome, "effect vs control", "95% low", "95% high")},
+    )
+
+
+def strongest_effect_text(summary: pd.DataFrame, control: str, outcome: str, rate: bool) -> str:
+    """The strongest measured effect of an offer, with its interval."""
+    effects = summary.loc[summary["arm"] != control].reset_index(drop=True)
+    best = effects.sort_values("effect", ascending=False).iloc[0]
+    fmt = rate_format(rate)
+    return (
+        f"The strongest measured effect: **{best['label']}** in {best['campaign_id']}, "
+        f"{fmt(best['effect'])} on {outcome} over the control group "
+        f"(95% interval {fmt(best['effect_low'])} to {fmt(best['effect_high'])})."
+    )
+
+
+def show_average_effects(table: pd.DataFrame) -> None:
+    """The average effect per offer and outcome over all campaigns."""
+    show_table(
+        table,
+        caption="Average effect per offer and outcome, all campaigns",
+        fmt={"customers": count, **{c: "{:,.4f}" for c in table.columns[3:]}},
+    )
+
+
+def show_response_models(metrics: pd.DataFrame) -> None:
+    """Quality of the response models on the test contacts."""
+    show_table(
+        metrics.rename_axis("model"),
+        caption="Response models on the test contacts (AUC: 0.5 = guessing, 1 = perfect)",
+        fmt={"auc": "{:.3f}", "log_loss": "{:.4f}", "brier": "{:.4f}", "top_decile_lift": "{:.2f}"},
+    )
+
+
+def cumulative_response_chart(cumulative: pd.DataFrame) -> go.Figure:
+    """Share of responders reached by contacting the best-scored x%, per model and at random."""
+    fig = go.Figure()
+    for i, col in enumerate(c for c in cumulative.columns if c != "share_contacted"):
+        fig.add_scatter(
+            x=cumulative["share_contacted"], y=cumulative[col], name=col, line_color=COLORS[i]
+        )
+    fig.add_scatter(x=[0, 1], y=[0, 1], name="random", line=dict(dash="dash", color=GREY))
+    return _line_chart_layout(
+        fig,
+        "Cumulative response: share of responders reached by contacting the top x%",
+        "share of customers contacted (best scores first)",
+        "share of responders reached",
+    )
+
+
+def show_gains(gains: pd.DataFrame, model: str) -> None:
+    """The gains table of the best response model (deciles of its score)."""
+    show_table(
+        gains,
+        caption=f"Gains table ({model}, test contacts, deciles of the score)",
+        fmt={
+            "response_rate": pct,
+            "lift": "{:.2f}",
+            "cumulative_share_of_responders": pct,
+            "mean_score": pct,
+        },
+    )
+
+
+def calibration_chart(calibration: pd.DataFrame, model: str) -> go.Figure:
+    """Predicted against observed response per tenth of the test contacts."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=calibration["predicted"],
+        y=calibration["observed"],
+        mode="lines+markers",
+        name=model,
+        line_color=COLORS[0],
+    )
+    top = float(max(calibration[["predicted", "observed"]].max()))
+    fig.add_scatter(
+        x=[0, top], y=[0, top], name="perfect calibration", line=dict(dash="dash", color=GREY)
+    )
+    return _line_chart_layout(
+        fig,
+        "Calibration: predicted vs observed response (tenths of the test contacts)",
+        "predicted probability",
+        "observed response rate",
+    )
+
+
+def show_uplift_models(
+    metrics: pd.DataFrame,
+    arm_labels: Mapping[str, str],
+    model_labels: Mapping[str, str],
+    truth: bool,
+    n_test: int,
+    outcome: str,
+) -> None:
+    """Every uplift model (and random, response-model ranking) per offer on the test part."""
+    m = metrics.copy()
+    m["model"] = m["model"].map(lambda k: model_labels.get(k, k))
+    m["offer"] = m["arm"].map(arm_labels)
+    cols = ["offer", "model", "uplift_at_30", "uplift_at_30_low", "uplift_at_30_high"]
+    cols += ["qini_auc", "auuc"] + (["rank_corr_true", "auuc_vs_oracle"] if truth else [])
+    show_table(
+        m[cols].rename(columns=UPLIFT_COLUMNS),
+        caption=f"Uplift models on the test part ({count(n_test)} rows), outcome {outcome}",
+        fmt="{:.3f}",
+        max_rows=80,
+    )
+
+
+def qini_chart(
+    qini: Mapping[tuple[str, str], pd.DataFrame],
+    models: Sequence[str],
+    chosen: str,
+    arm: str,
+    arm_label: str,
+    outcome: str,
+    model_labels: Mapping[str, str],
+) -> go.Figure:
+    """Qini curves of ``models`` for one offer (the chosen one bold) against random targeting."""
+    fig = go.Figure()
+    for i, name in enumerate(models):
+        q = qini[(name, arm)]
+        fig.add_scatter(
+            x=q["share"],
+            y=q["qini"],
+            name=model_labels.get(name, name),
+            line_color=COLORS[i % 8],
+            line_width=3 if name == chosen else 1.5,
+        )
+    last = qini[(chosen, arm)]["qini"].iloc[-1]
+    fig.add_scatter(x=[0, 1], y=[0, last], name="random", line=dict(dash="dash", color=GREY))
+    fig.update_layout(
+        title=f"Qini curve, {arm_label}: extra {outcome} won by contacting the top x%",
+        xaxis_title="share of test customers contacted (highest predicted uplift first)",
+        yaxis_title=f"incremental {outcome}",
+        xaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def uplift_deciles_chart(
+    deciles: Mapping[tuple[str, str], pd.DataFrame],
+    models: Sequence[str],
+    arm: str,
+    arm_label: str,
+    outcome: str,
+    model_labels: Mapping[str, str],
+) -> go.Figure:
+    """Measured uplift per tenth of the test customers, ranked by each of ``models``."""
+    fig = go.Figure()
+    for i, name in enumerate(models):
+        d = deciles[(name, arm)]
+        fig.add_bar(
+            x=d.index,
+            y=d["uplift"],
+            name=model_labels.get(name, name),
+            marker_color=COLORS[i],
+            error_y=dict(type="data", array=1.96 * d["std_uplift"]),
+        )
+    fig.update_layout(
+        title=f"Measured uplift by tenth of customers, {arm_label} (95% intervals)",
+        xaxis_title="tenth of test customers (best predicted first)",
+        yaxis_title=f"uplift in {outcome}",
+        barmode="group",
+    )
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def chosen_model_text(
+    model: str,
+    reason: str,
+    summary: pd.DataFrame,
+    arm_labels: Mapping[str, str],
+    outcome: str,
+    rate: bool,
+    truth: Mapping[str, Any] | None,
+    chosen: str,
+) -> str:
+    """Why the model was chosen and what it does per offer (``summary``: per-arm figures of
+    ``chosen_model_summary``; ``truth``: ``truth_summary`` on simulated data, else None)."""
+    fmt = rate_format(rate)
+    lines = [f"**Chosen model: {model}**, for the {reason}."]
+    for arm, r in summary.iterrows():
+        lines.append(
+            f"- {arm_labels[arm]}: among the 30% it ranks highest the contact raised {outcome} by "
+            f"**{fmt(r['uplift_at_30'])}** (95% interval {fmt(r['uplift_at_30_low'])} to "
+            f"{fmt(r['uplift_at_30_high'])}), against {fmt(r['random_uplift_at_30'])} for random "
+            f"targeting, {fmt(r['response_model_uplift_at_30'])} for the response model and "
+            f"{fmt(r['baseline_uplift_at_30'])} for the logistic baseline; "
+            f"Qini coefficient {r['qini_auc']:.3f}."
+        )
+    if truth is not None:
+        rc, gain = truth["rank_corr"], truth["gain_vs_oracle"]
+        lines.append(
+            "- On this simulated shop the true uplift of every customer is known: the chosen "
+            f"model's rank correlation with it is **{rc[chosen]:.2f}** on average over the offers "
+            f"(best model {rc.idxmax()}: {rc.max():.2f}; response model: "
+            f"{truth['response_rank_corr']:.2f}), and targeting by its scores captures "
+            f"**{gain[chosen]:.0%}** of the true extra response the oracle ranking would (best "
+            f"model {gain.idxmax()}: {gain.max():.0%}; response model: "
+            f"{truth['response_gain_vs_oracle']:.0%}). The response model finds sure things "
+            "(recent buyers who buy anyway) and sleeping dogs rather than persuadable customers."
+        )
+    lines.append(
+        "- The intervals are wide: a test part of a campaign holds few responders, and uplift is a "
+        "difference between two small rates. Decisions should rest on the Qini curves' overall "
+        "shape, not on one decile."
+    )
+    return "\n".join(lines)
+
+
+def show_validation(validation: pd.DataFrame, model_labels: Mapping[str, str]) -> None:
+    """The mean Qini coefficient per model on the validation part (how the model was chosen)."""
+    show_table(
+        validation.rename(index=lambda k: model_labels.get(k, k)).rename_axis("model"),
+        caption="Model choice: mean Qini coefficient on the validation part",
+        fmt="{:.3f}",
+    )
+
+
+def contact_list_text(
+    summary: Mapping[str, Any],
+    send_date: pd.Timestamp,
+    budget: int,
+    max_contacts: int,
+    window_days: int,
+    margin: float,
+    clv_weight: float,
+    clv_note: str,
+) -> str:
+    """The send, the permission rules' exclusions and the list's expected results."""
+    s = summary
+    return (
+        f"Send date **{send_date.date()}**; frequency cap: at most {max_contacts} contacts in "
+        f"{window_days} days; budget **{count(budget)}** contacts; margin {pct(margin, 0)}.\n\n"
+        f"- {count(s['customers_scored'])} customers scored; "
+        f"**{count(s['excluded_by_permission_rules'])}** excluded by the permission rules "
+        f"({count(s['excluded_no_consent'])} never consented, {count(s['excluded_opted_out'])} "
+        f"opted out, {count(s['excluded_frequency_cap'])} over the frequency cap).\n"
+        f"- **{count(s['contacts'])}** customers on the list, expected to bring "
+        f"**{s['expected_incremental_responses']:,.0f}** extra responses and "
+        f"**{money(s['expected_incremental_profit'])}** expected incremental profit after "
+        f"{money(s['contact_cost'])} contact cost, including "
+        f"{money(s['expected_incremental_clv'])} from the lifetime-value gain of re-activated "
+        f"customers (weight {clv_weight:g}; {clv_note})."
+    )
+
+
+def strategy_profit_chart(comparison: pd.DataFrame) -> go.Figure:
+    """Expected incremental profit per targeting strategy (losses in brick)."""
+    profit = comparison["expected_incremental_profit"]
+    fig = go.Figure(
+        go.Bar(
+            x=comparison["strategy"],
+            y=profit,
+            marker_color=[COLORS[2] if v >= 0 else COLORS[3] for v in profit],
+        )
+    )
+    fig.update_layout(
+        title="Expected incremental profit by strategy", yaxis_title="expected incremental profit"
+    )
+    return fig
+
+
+def show_contact_list(
+    comparison: pd.DataFrame,
+    exclusions: pd.DataFrame,
+    by_arm: pd.Series,
+    contacts: pd.DataFrame,
+) -> None:
+    """The strategies compared, every customer's decision, the list by offer and its start
+    (``contacts`` with offers in words)."""
+    show_table(
+        comparison,
+        caption="Strategies compared (model-based expected figures)",
+        fmt=STRATEGY_FORMATS,
+    )
+    show_table(exclusions, caption="Every customer's decision", fmt={"customers": count})
+    show_table(by_arm, caption="Customers on the list by offer", fmt=count)
+    show_table(
+        contacts.head(15),
+        caption="The first 15 customers on the list (the full list is in the run's tables)",
+        fmt={
+            "customer_id": str,
+            "expected_incremental_response": pct,
+            "expected_incremental_clv": lambda v: money(v, 2),
+            "expected_incremental_profit": lambda v: money(v, 2),
+        },
+    )

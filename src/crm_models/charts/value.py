@@ -1,0 +1,521 @@
+"""Charts, tables and sentences of the "Customer value and retention" report.
+
+Every function takes pandas objects and plain numbers (computed by :mod:`crm_models.value`)
+and returns a plotly figure or a sentence, or shows a formatted table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from crm_models.plotting import COLORS, count, money, pct, show_table
+
+LIST_FORMATS: dict[str, Any] = {
+    "frequency": count,
+    "orders": count,
+    "revenue": money,
+    "days_since_last": count,
+    "p_alive": pct,
+    "p_alive_change": lambda v: "–" if pd.isna(v) else f"{v * 100:+.0f} pts",
+    "expected_purchases": "{:.1f}",
+    "clv": money,
+    "potential_value": money,
+    "value_at_risk": money,
+    "value_decile": count,
+}
+SURVIVAL_LABELS = {
+    "lapses": "lapsed",
+    "median_days_to_lapse": "median days to lapse",
+    "survival_90d": "active after 90 days",
+    "survival_180d": "active after 180 days",
+    "survival_365d": "active after 365 days",
+}
+COMPARISON_LABELS = {
+    "log_likelihood": "log-likelihood",
+    "parameters": "parameters",
+    "holdout_predicted_total": "predicted holdout purchases",
+    "holdout_actual_total": "actual holdout purchases",
+    "total_error": "error of the total",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "baseline_mae": "naive MAE",
+    "baseline_rmse": "naive RMSE",
+}
+
+
+# --------------------------------------------------------------------------- at a glance
+def data_text(
+    dataset: str, as_of: pd.Timestamp, customers: int, horizon_weeks: int, rate: float
+) -> str:
+    """The data line under the title."""
+    return (
+        f"**Data:** {dataset}, as of **{as_of.date()}** · {count(customers)} customers who have "
+        f"bought · horizon {horizon_weeks} weeks, discount rate {pct(rate, 0)} a "
+        "year · values are expected net spend (before margin)."
+    )
+
+
+def glance_text(
+    figures: Mapping[str, float],
+    customers: int,
+    expected_purchases: float,
+    one_timers: int,
+    horizon_weeks: int,
+    p_alive_threshold: float,
+) -> str:
+    """The bullet points of "At a glance"."""
+    return (
+        f"- The {count(customers)} customers are expected to make **{count(expected_purchases)}** "
+        f"purchases and spend **{money(figures['expected_value'])}** over the next {horizon_weeks} "
+        "weeks (discounted).\n"
+        f"- The most valuable 10% of customers hold **{pct(figures['top_decile_share'])}** of that "
+        "value.\n"
+        f"- **{count(figures['customers_at_risk'])}** valuable customers are at risk of leaving "
+        f"(P(alive) below {pct(p_alive_threshold, 0)} or falling fast); if they are gone, "
+        f"**{money(figures['value_at_risk'])}** of potential value goes with them. The list is "
+        "exported beside this report (`churn_risk.csv`).\n"
+        f"- {count(one_timers)} customers ({pct(one_timers / customers)}) have bought only once. "
+        "The model cannot see them leave (in BG/NBD a customer can only drop out after a repeat "
+        "purchase, so their P(alive) is 100%); their low value comes from a low expected purchase "
+        "rate instead, and they never appear on the risk list."
+    )
+
+
+# --------------------------------------------------------------------------- validation
+def _actual_vs_predicted(
+    track: pd.DataFrame, actual: str, predicted: str, calibration_end: str
+) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=track["period_start"], y=track[actual], name="actual", line_color=COLORS[0])
+    fig.add_scatter(
+        x=track["period_start"],
+        y=track[predicted],
+        name="BG/NBD",
+        line=dict(color=COLORS[1], dash="dash"),
+    )
+    fig.add_vline(x=pd.Timestamp(calibration_end), line_dash="dot", line_color="#888")
+    return fig
+
+
+def tracking_charts(track: pd.DataFrame, calibration_end: str) -> list[go.Figure]:
+    """Weekly and cumulative repeat purchases, actual vs. BG/NBD, with the calibration end."""
+    weekly = _actual_vs_predicted(track, "actual", "predicted", calibration_end)
+    weekly.update_layout(
+        title="Weekly repeat purchases of the calibration customers: actual vs. predicted",
+        yaxis_title="repeat purchases per week",
+    )
+    cumulative = _actual_vs_predicted(
+        track, "actual_cumulative", "predicted_cumulative", calibration_end
+    )
+    cumulative.update_layout(title="Cumulative repeat purchases", yaxis_title="repeat purchases")
+    return [weekly, cumulative]
+
+
+def conditional_expectations_chart(ce: pd.DataFrame) -> go.Figure:
+    """Holdout purchases per customer by calibration repeat purchases: actual, model, naive."""
+    fig = go.Figure()
+    fig.add_bar(x=ce.index, y=ce["actual"], name="actual", marker_color=COLORS[0])
+    fig.add_bar(x=ce.index, y=ce["predicted"], name="BG/NBD", marker_color=COLORS[1])
+    fig.add_bar(x=ce.index, y=ce["naive"], name="naive", marker_color=COLORS[7])
+    fig.update_layout(
+        barmode="group",
+        title="Holdout purchases per customer by calibration repeat purchases",
+        xaxis_title="repeat purchases in the calibration period",
+        yaxis_title="mean purchases in the holdout",
+    )
+    return fig
+
+
+def show_holdout_tables(ce: pd.DataFrame, accuracy: pd.DataFrame) -> None:
+    """The conditional-expectations table and the holdout accuracy table."""
+    show_table(
+        ce,
+        caption="Conditional expectations: mean holdout purchases per customer",
+        fmt={"customers": count, "actual": "{:.2f}", "predicted": "{:.2f}", "naive": "{:.2f}"},
+    )
+    show_table(
+        accuracy,
+        caption="Holdout accuracy",
+        fmt={
+            "total holdout purchases": count,
+            "MAE per customer": "{:.3f}",
+            "RMSE per customer": "{:.3f}",
+        },
+    )
+
+
+def holdout_text(ev: Mapping[str, float], total_error: float) -> str:
+    """How far the holdout prediction was off, against the naive forecast."""
+    if not ev["baseline_mae"] > 0:
+        return "The holdout has no purchases to compare."
+    return (
+        f"In the holdout the model predicted **{count(ev['holdout_predicted_total'])}** repeat "
+        f"purchases against **{count(ev['holdout_actual_total'])}** actual "
+        f"({pct(total_error, 1)}). Per customer its error (MAE {ev['mae']:.2f}) is "
+        f"**{pct(1 - ev['mae'] / ev['baseline_mae'], 0)} lower** than the naive forecast's "
+        f"({ev['baseline_mae']:.2f})."
+    )
+
+
+def show_model_comparison(comparison: pd.DataFrame) -> None:
+    """BG/NBD vs. Pareto/NBD on the same calibration and holdout periods."""
+    show_table(
+        comparison.rename(columns=COMPARISON_LABELS),
+        caption="Model comparison on the same calibration and holdout periods",
+        fmt={
+            "log-likelihood": "{:,.1f}",
+            "parameters": count,
+            "predicted holdout purchases": count,
+            "actual holdout purchases": count,
+            "error of the total": pct,
+            "MAE": "{:.3f}",
+            "RMSE": "{:.3f}",
+            "naive MAE": "{:.3f}",
+            "naive RMSE": "{:.3f}",
+        },
+    )
+
+
+def comparison_text(comparison: pd.DataFrame) -> str:
+    """Which purchase model has the lower holdout error."""
+    return (
+        f"**{comparison['mae'].idxmin()}** has the lower holdout error; BG/NBD is used for the "
+        "scores below (the two differ by "
+        f"{pct(abs(comparison['mae'].iloc[0] / comparison['mae'].iloc[1] - 1))} in MAE)."
+    )
+
+
+def spend_texts(correlation: float, spend_ev: Mapping[str, float]) -> list[str]:
+    """The Gamma-Gamma check: frequency/spend correlation and the holdout spend error."""
+    texts = [
+        f"- Correlation of purchase frequency and average spend: **{correlation:.2f}** "
+        + (
+            "(small: the assumption holds)."
+            if abs(correlation) < 0.3
+            else "(**not small**: treat spend predictions with care)."
+        )
+    ]
+    if spend_ev.get("customers"):
+        texts.append(
+            f"- For the {count(spend_ev['customers'])} customers who bought in the holdout, "
+            f"predicted spend per purchase was off by {money(spend_ev['spend_mae'], 2)} on "
+            f"average (their own calibration average: "
+            f"{money(spend_ev['spend_baseline_mae'], 2)}); mean "
+            f"predicted {money(spend_ev['spend_predicted_mean'], 2)} vs. actual "
+            f"{money(spend_ev['spend_actual_mean'], 2)}."
+        )
+    return texts
+
+
+def average_customer_text(average: Mapping[str, float]) -> str:
+    """The fitted parameters in words: purchase rate, leaving chance, spend per purchase."""
+    return (
+        f"An average customer buys about **{average['purchases_per_year']:.1f} times a year** "
+        f"while active, and after each repeat purchase leaves with a probability of about "
+        f"**{pct(average['leave_probability'], 0)}**; "
+        f"an average purchase is worth {money(average['spend_per_purchase'], 2)}."
+    )
+
+
+def show_truth_check(check: pd.DataFrame) -> None:
+    """P(alive) bands against the simulator's truth."""
+    show_table(
+        check.rename_axis("P(alive) band"),
+        caption="P(alive) vs. the truth",
+        fmt={"customers": count, "mean_p_alive": pct, "truly_active": pct},
+    )
+
+
+# --------------------------------------------------------------------------- value
+def deciles_chart(deciles: pd.DataFrame) -> go.Figure:
+    """Expected value per decile, with the potential value if all were still active."""
+    fig = go.Figure()
+    fig.add_bar(
+        x=deciles.index.astype(str),
+        y=deciles["expected_value"],
+        name="expected value",
+        marker_color=COLORS[0],
+    )
+    fig.add_bar(
+        x=deciles.index.astype(str),
+        y=deciles["potential_value"] - deciles["expected_value"],
+        name="potential value if all still active",
+        marker_color="#bbbbbb",
+    )
+    fig.update_layout(
+        barmode="stack",
+        title="Expected and potential value by value decile (1 = most valuable)",
+        xaxis_title="value decile",
+        yaxis_title="value",
+    )
+    return fig
+
+
+def show_deciles(deciles: pd.DataFrame) -> None:
+    """The value-decile table."""
+    show_table(
+        deciles.rename_axis("decile"),
+        caption="Value deciles",
+        fmt={
+            "customers": count,
+            "expected_value": money,
+            "mean_p_alive": pct,
+            "expected_purchases": "{:.2f}",
+            "potential_value": money,
+            "share_of_value": pct,
+        },
+    )
+
+
+def p_alive_histogram(p_alive: pd.Series) -> go.Figure:
+    """Distribution of P(alive) over the customers."""
+    fig = go.Figure(go.Histogram(x=p_alive, nbinsx=40, marker_color=COLORS[2], name="customers"))
+    fig.update_layout(
+        title="How likely customers are still active: P(alive)",
+        xaxis_title="P(alive)",
+        yaxis_title="customers",
+        xaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def show_customer_list(frame: pd.DataFrame, caption: str, rows: int = 20) -> None:
+    """The first ``rows`` of a customer list (risk or top customers)."""
+    show_table(frame.head(rows), caption=caption, fmt=LIST_FORMATS)
+
+
+# --------------------------------------------------------------------------- retention
+def cohort_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """Share of each cohort (rows) buying in each later month (columns)."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=[str(c) for c in matrix.columns],
+            y=[str(c) for c in matrix.index],
+            colorscale="Blues",
+            zmin=0,
+            colorbar=dict(title="active", tickformat=".0%"),
+            hovertemplate="cohort %{y}, month %{x}: %{z:.1%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Share of each monthly cohort buying in later months",
+        xaxis_title="months since first purchase",
+        yaxis_title="cohort",
+        yaxis_autorange="reversed",
+        yaxis_type="category",
+        xaxis_type="category",
+        height=max(400, 18 * len(matrix) + 150),
+    )
+    return fig
+
+
+def average_retention_chart(avg: pd.Series) -> go.Figure:
+    """The size-weighted retention curve of all cohorts (month 0 left out)."""
+    fig = go.Figure(
+        go.Scatter(x=avg.index[1:], y=avg.iloc[1:], mode="lines+markers", line_color=COLORS[0])
+    )
+    fig.update_layout(
+        title="Average retention curve (all cohorts, weighted by size)",
+        xaxis_title="months since first purchase",
+        yaxis_title="share buying in the month",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def repeat_text(overall: pd.Series, monthly_retention: float) -> str:
+    """Repeat-purchase rates of all customers and the recent month-to-month retention."""
+    return (
+        f"- **{pct(overall['repeat_ever'])}** of customers have bought more than once; "
+        + ", ".join(
+            f"{pct(overall[f'repeat_within_{w}d'])} within {w} days"
+            for w in (90, 180, 365)
+            if pd.notna(overall[f"repeat_within_{w}d"])
+        )
+        + " of their first purchase (among customers observed that long).\n"
+        f"- Month to month, on average **{pct(monthly_retention)}** of a "
+        f"month's buyers bought again the next month over the last 12 complete months."
+    )
+
+
+def churn_chart(churn: pd.DataFrame) -> go.Figure:
+    """Active customers (bars) and month-to-month churn rate (line, right axis)."""
+    fig = go.Figure()
+    fig.add_bar(
+        x=churn.index, y=churn["active_customers"], name="active customers", marker_color=COLORS[7]
+    )
+    fig.add_scatter(
+        x=churn.index,
+        y=churn["churn_rate"],
+        name="churn rate",
+        yaxis="y2",
+        line_color=COLORS[3],
+    )
+    fig.update_layout(
+        title="Active customers and month-to-month churn",
+        yaxis=dict(title="active customers"),
+        yaxis2=dict(
+            title="churn rate", overlaying="y", side="right", tickformat=".0%", rangemode="tozero"
+        ),
+    )
+    return fig
+
+
+def show_repeat_rates(rr: pd.DataFrame, rows: int = 13) -> None:
+    """Repeat-purchase rates of the recent cohorts and all customers, readable headers."""
+    shown = rr.tail(rows).rename_axis("cohort")
+    shown.columns = [
+        c.replace("_", " ").removesuffix("d") + (" days" if "within" in c else "")
+        for c in shown.columns
+    ]
+    show_table(
+        shown,
+        caption="Repeat-purchase rate by cohort (recent cohorts and all customers)",
+        fmt={c: pct for c in shown.columns if c != "customers"},
+    )
+
+
+def survival_chart(curves: pd.DataFrame, lapse_days: int) -> go.Figure:
+    """Kaplan-Meier share still active, with its 95% interval."""
+    fig = go.Figure()
+    fig.add_scatter(
+        x=curves["days"],
+        y=curves["upper"],
+        line=dict(width=0),
+        showlegend=False,
+        line_shape="hv",
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=curves["days"],
+        y=curves["lower"],
+        line=dict(width=0),
+        fill="tonexty",
+        fillcolor="rgba(31,95,139,0.15)",
+        name="95% interval",
+        line_shape="hv",
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=curves["days"],
+        y=curves["survival"],
+        name="still active",
+        line_color=COLORS[0],
+        line_shape="hv",
+    )
+    fig.update_layout(
+        title=f"Share of customers still active, by days since first purchase (lapse: {lapse_days} days)",
+        xaxis_title="days since first purchase",
+        yaxis_title="still active",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def lapse_text(row: pd.Series, lapse_days: int) -> str:
+    """The median time to lapse and the share still buying after a year, in words."""
+    median = row["median_days_to_lapse"]
+    if pd.isna(median):
+        text = (
+            f"More than half of the customers are still buying ({count(row['lapses'])} of "
+            f"{count(row['customers'])} have lapsed so far)."
+        )
+    elif median == 0:
+        text = (
+            f"More than half of the customers never bought again within {lapse_days} days of "
+            "their first purchase."
+        )
+    else:
+        text = (
+            f"Half of the customers are lost within **{median:.0f} days** of their first purchase."
+        )
+    if pd.notna(row["survival_365d"]):
+        text += f" **{pct(row['survival_365d'])}** are still buying a year after it."
+    return text
+
+
+def group_survival_chart(curves: pd.DataFrame, dim: str, p_value: float) -> go.Figure:
+    """Still-active curves of the groups of one dimension, with the log-rank p value."""
+    fig = go.Figure()
+    for i, (name, part) in enumerate(curves.groupby("group", sort=True)):
+        fig.add_scatter(
+            x=part["days"],
+            y=part["survival"],
+            name=str(name),
+            line_shape="hv",
+            line_color=COLORS[i % len(COLORS)],
+        )
+    fig.update_layout(
+        title=f"Still active by {dim.replace('_', ' ')} (log-rank p = {p_value:.3g})",
+        xaxis_title="days since first purchase",
+        yaxis_title="still active",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def show_group_survival(summary: pd.DataFrame, dim: str, p_value: float) -> None:
+    """Retention summary of the groups of one dimension."""
+    title = dim.replace("_", " ")
+    show_table(
+        summary.rename_axis(title).rename(columns=SURVIVAL_LABELS),
+        caption=f"Retention by {title} (log-rank p = {p_value:.3g}"
+        + ("; the differences are not significant)" if p_value >= 0.05 else ")"),
+        fmt={
+            "customers": count,
+            "lapsed": count,
+            "median days to lapse": "{:.0f}",
+            "active after 90 days": pct,
+            "active after 180 days": pct,
+            "active after 365 days": pct,
+        },
+    )
+
+
+def payback_chart(pb: pd.DataFrame, acquisition_cost: float) -> go.Figure:
+    """Cumulative margin per customer of about eight cohorts, against the acquisition cost."""
+    step = max(1, len(pb) // 8)
+    fig = go.Figure()
+    for i, (cohort, row) in enumerate(pb.iloc[::step].iterrows()):
+        fig.add_scatter(
+            x=row.index,
+            y=row.to_numpy(),
+            name=str(cohort),
+            mode="lines",
+            line_color=COLORS[i % len(COLORS)],
+        )
+    fig.add_hline(
+        y=acquisition_cost, line_dash="dash", line_color="#888", annotation_text="acquisition cost"
+    )
+    fig.update_layout(
+        title="Cumulative margin per acquired customer, by cohort",
+        xaxis_title="months since first purchase",
+        yaxis_title="cumulative margin per customer",
+    )
+    return fig
+
+
+def payback_text(
+    margin_rate: float, acquisition_cost: float, median_months: float, share_year: float
+) -> str:
+    """When the typical cohort and the individual customers pay back, in words."""
+    return (
+        f"With a margin of {pct(margin_rate, 0)} and an acquisition cost of "
+        f"{money(acquisition_cost)}, the typical cohort pays back after "
+        + (
+            f"**{median_months:.0f} month{'' if median_months == 1 else 's'}**"
+            if pd.notna(median_months)
+            else "**more than the months observed so far**"
+        )
+        + (
+            f"; **{pct(share_year)}** of individual customers have paid back within a year of "
+            "their first purchase."
+            if pd.notna(share_year)
+            else "."
+        )
+    )
