@@ -184,3 +184,11 @@ def test_no_flat_modules_left_from_before_the_move():
         "revenue",
         "units",
     }, sorted(flat)
+
+
+def test_one_way_in():
+    """Every verb opens what the user named through ``engine.open_dataset``, the one place that
+    decides between in-memory and engine paths."""
+    names = {n for _, imported, _, _ in GRAPH["crm_models.cli"] for n in imported}
+    assert "open_dataset" in names
+    assert not names & {"load_dataset", "open_source", "open_folder", "as_source"}, names

@@ -54,21 +54,18 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
             yield from _leaf_parsers(child)
 
 
-def _open(args: argparse.Namespace, spec: str):
-    """A dataset for commands that can run out of core: a :class:`~crm_models.engine.Source`
-    (files scanned by DuckDB/Spark, or a database) or, for small data, a loaded Dataset."""
-    from crm_models.engine import open_source
+def _open(args: argparse.Namespace, spec: str, *, in_memory: bool = False):
+    """What the user named, through the one way in (:func:`crm_models.engine.open_dataset`):
+    an engine source or a loaded Dataset (``in_memory`` for verbs that run in memory only)."""
+    from crm_models.data.mapping import Mapping
+    from crm_models.engine import open_dataset
     from crm_models.progress import stage
 
-    if not getattr(args, "map", None):
-        with stage(f"opening {redact_url(str(spec))}"):
-            src = open_source(spec)
-        if src is not None:
-            return src
-    from crm_models.engine import as_source
-
-    ds = _load(args, spec, validate_as_of=True)
-    return as_source(ds) or ds
+    mapping = Mapping.from_pairs(args.map) if getattr(args, "map", None) else None
+    with stage(f"opening {redact_url(str(spec))}"):
+        return open_dataset(
+            spec, mapping=mapping, as_of=None if in_memory else args.as_of, in_memory=in_memory
+        )
 
 
 def _simulate_args(p: argparse.ArgumentParser, partitioned: bool) -> None:
@@ -85,15 +82,6 @@ def _simulate_args(p: argparse.ArgumentParser, partitioned: bool) -> None:
         )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate, partitioned=partitioned, chunk_customers=None)
-
-
-def _load(args: argparse.Namespace, spec: str, *, validate_as_of: bool = False):
-    from crm_models.data.loading import Mapping, load_dataset
-    from crm_models.progress import stage
-
-    mapping = Mapping.from_pairs(args.map) if getattr(args, "map", None) else None
-    with stage(f"loading {redact_url(str(spec))}"):
-        return load_dataset(spec, mapping=mapping, as_of=args.as_of if validate_as_of else None)
 
 
 def _print(obj: Any, as_json: bool) -> None:
@@ -237,7 +225,7 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.value import fit_and_validate
 
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset, in_memory=True)
     with stage(f"fitting {args.model} and scoring the holdout"):
         result = fit_and_validate(
             ds, args.calibration_end, args.holdout_end, model=args.model, time_unit=args.period
@@ -310,7 +298,7 @@ def cmd_uplift(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.targeting import uplift_summary
 
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset, in_memory=True)
     with stage(f"fitting and testing uplift models for {args.outcome}"):
         result = uplift_summary(
             ds,
@@ -342,7 +330,7 @@ def cmd_target(args: argparse.Namespace) -> int:
         args.target_parser.error(
             "the following arguments are required: --budget (or --budget-amount)"
         )
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset, in_memory=True)
     policy = ContactPolicy(
         budget=args.budget,
         budget_money=args.budget_amount,
@@ -376,7 +364,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from crm_models.forecast import forecast_sales, segment_forecasts
     from crm_models.progress import stage
 
-    ds = _load(args, args.dataset)
+    ds = _open(args, args.dataset, in_memory=True)
     kw = dict(horizon=args.horizon, windows=args.backtest_windows, step=args.step)
     with stage(f"backtesting and forecasting {args.measure} per {args.freq}"):
         result = forecast_sales(

@@ -12,6 +12,7 @@ import pandas as pd
 from crm_models.data.contract import SCHEMAS, DataError
 from crm_models.data.database import DatabaseSource, is_database_url
 from crm_models.data.dataset import TABLES, Dataset
+from crm_models.data.loading import load_dataset
 from crm_models.data.mapping import Mapping, resolve_inside
 from crm_models.data.privacy import (
     AGE_BANDS,
@@ -364,3 +365,30 @@ def open_source(spec: Any, settings: EngineSettings | None = None) -> Source | N
     if engine == "pandas":
         return None
     return open_folder(folder, settings, engine)
+
+
+def open_dataset(
+    spec: Any,
+    *,
+    mapping: Mapping | None = None,
+    as_of: str | pd.Timestamp | None = None,
+    settings: EngineSettings | None = None,
+    in_memory: bool = False,
+) -> Dataset | Source:
+    """The one way in: open what the user named (built-in name, folder, file, database).
+
+    This is the single place that decides between the in-memory and the engine paths: a
+    folder of files or a database is opened out of core when the engine settings (``--engine``,
+    or ``auto`` by size) call for it; anything else is loaded, validated and cleaned into a
+    :class:`Dataset`, handed to the engine when one is named.  ``in_memory=True`` always
+    returns the loaded Dataset (for the analyses that run in memory only); a column
+    ``mapping`` (``--map``) always loads.  ``as_of`` makes rows dated after it a problem.
+    """
+    if not in_memory and mapping is None:
+        source = open_source(spec, settings)
+        if source is not None:
+            return source
+    ds = load_dataset(spec, mapping=mapping, as_of=as_of)
+    if in_memory:
+        return ds
+    return as_source(ds, settings or "auto") or ds
