@@ -18,10 +18,14 @@ from crm_models.forecast.backtest import (
     summarise_backtest,
 )
 from crm_models.forecast.bottom_up import bottom_up_backtest
-from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS, QUICK_MODELS
-from crm_models.forecast.periods import freq_code, freq_of, season_length
+from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS
+from crm_models.forecast.periods import freq_of, season_length
 from crm_models.forecast.regressors import exog_for
-from crm_models.forecast.selection import SeriesForecast, default_settings, forecast_series
+from crm_models.forecast.selection import (
+    SeriesForecast,
+    backtest_plan,
+    forecast_series,
+)
 from crm_models.forecast.series import SeriesSet, sales_series
 
 __all__ = [
@@ -154,12 +158,9 @@ def forecast_sales(
     The bottom-up forecast is backtested on the same windows as the series models, with
     intervals from its own earlier errors (only errors that were already known at each origin),
     and averaged with the chosen series model into a ``combination``."""
-    freq = freq_code(freq)
-    settings = default_settings(freq, quick)
-    horizon = int(horizon or settings["horizon"])
-    windows = int(windows or settings["windows"])
-    step = int(step or settings["step"])
-    models = tuple(models or (QUICK_MODELS if quick else MODELS))
+    freq, horizon, windows, step, models = backtest_plan(
+        freq, quick, horizon, windows, step, models
+    )
     series = sales_series(ds, measure, freq, as_of)
     y = series.fitting("total")
     _check_history(len(y), freq, horizon, windows, step)

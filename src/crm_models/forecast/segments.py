@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset
-from crm_models.forecast.models import MODELS, QUICK_MODELS
 from crm_models.forecast.parallel import forecast_many
-from crm_models.forecast.periods import freq_code
-from crm_models.forecast.selection import default_settings
+from crm_models.forecast.selection import backtest_plan
 from crm_models.forecast.series import sales_series
 
 __all__ = ["segment_forecasts"]
@@ -34,12 +32,9 @@ def segment_forecasts(
     """One forecast per level of ``by``: a table (one row per level) with the chosen model,
     its backtest MASE and the seasonal-naive MASE, the next period's forecast and range, and the
     total over the horizon.  ``attrs["results"]`` keeps the full :class:`SeriesForecast` s."""
-    freq = freq_code(freq)
-    settings = default_settings(freq, quick)
-    horizon = int(horizon or settings["horizon"])
-    windows = int(windows or settings["windows"])
-    step = int(step or settings["step"])
-    models = tuple(models or (QUICK_MODELS if quick else MODELS))
+    freq, horizon, windows, step, models = backtest_plan(
+        freq, quick, horizon, windows, step, models
+    )
     series = sales_series(ds, measure, freq, as_of, by=by, top=top)
     values = series.fitting()
     results = forecast_many(

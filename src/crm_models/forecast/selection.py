@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.forecast.backtest import BacktestResult, backtest
-from crm_models.forecast.models import MODELS, make_model
+from crm_models.forecast.models import MODELS, QUICK_MODELS, make_model
 from crm_models.forecast.periods import freq_code, freq_of, season_length, yearly_seasonality_ok
 
 __all__ = ["SeriesForecast", "default_settings", "forecast_series"]
@@ -27,6 +27,26 @@ def default_settings(freq: str, quick: bool = False) -> dict[str, int]:
     if quick:
         base = {**base, "windows": max(2, base["windows"] // 2)}
     return dict(base)
+
+
+def backtest_plan(
+    freq: str,
+    quick: bool,
+    horizon: int | None,
+    windows: int | None,
+    step: int | None,
+    models: Sequence[str] | None,
+) -> tuple[str, int, int, int, tuple[str, ...]]:
+    """``(freq, horizon, windows, step, models)`` with the defaults filled in for ``freq``."""
+    freq = freq_code(freq)
+    settings = default_settings(freq, quick)
+    return (
+        freq,
+        int(horizon or settings["horizon"]),
+        int(windows or settings["windows"]),
+        int(step or settings["step"]),
+        tuple(models or (QUICK_MODELS if quick else MODELS)),
+    )
 
 
 @dataclass
