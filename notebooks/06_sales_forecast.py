@@ -42,7 +42,7 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 # %%
 from crm_models import forecast as fc
 from crm_models.charts import forecast as charts
-from crm_models.plotting import count, money, pct, say, show
+from crm_models.plotting import count, money, money_title, pct, say, show
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("forecast", globals())
@@ -53,6 +53,7 @@ PERIOD = charts.period_name(result.freq)
 WHAT = charts.measure_words(measure)
 VERB = "is" if measure == "revenue" else "are"
 fmt_value = money if measure == "revenue" else count
+AXIS = money_title(WHAT) if measure == "revenue" else WHAT  # "net revenue (£)"
 history = result.result.history
 say(
     f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {len(history)} full {PERIOD}s "
@@ -121,7 +122,7 @@ for key, value in fc.report_metrics(result).items():
 # %%
 title = f"{WHAT.capitalize()} per {PERIOD}: history and forecast ({label})"
 show(
-    charts.forecast_chart(history, result.forecast, result.backtest_rows(result.model), title, WHAT)
+    charts.forecast_chart(history, result.forecast, result.backtest_rows(result.model), title, AXIS)
 )
 
 # %% [markdown]
@@ -164,7 +165,7 @@ if result.result.config:
 # %%
 if result.comparison is not None:
     charts.show_comparison(
-        history, result.comparison, result.series_model, result.freq, WHAT, fmt_value
+        history, result.comparison, result.series_model, result.freq, AXIS, fmt_value
     )
     cmp = fc.compare_bottom_up(result)
     say(charts.bottom_up_sentence(cmp, period_label(cmp["period"])))
@@ -189,7 +190,7 @@ if weekly and not quick and result.freq != "W":
     wmetrics, wnext = wk.metrics(), wk.forecast
     wlabel = fc.MODEL_LABELS.get(wk.model, wk.model)
     title = f"{WHAT.capitalize()} per week: history and forecast ({wlabel})"
-    show(charts.forecast_chart(wk.result.history, wnext, wk.backtest_rows(wk.model), title, WHAT))
+    show(charts.forecast_chart(wk.result.history, wnext, wk.backtest_rows(wk.model), title, AXIS))
     say(
         f"Over the next {wk.horizon} weeks ({wnext.index[0].start_time.date()} to "
         f"{wnext.index[-1].end_time.date()}) the weekly forecast adds up to "

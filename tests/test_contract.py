@@ -316,11 +316,40 @@ def test_wrong_encoding_is_reported_with_the_fix(tmp_path):
     assert load_dataset(folder).customers is not None
 
 
-def test_dates_after_as_of_are_rejected(tmp_path):
-    folder = write(tmp_path / "s", good_tables())
-    with pytest.raises(DataError, match="after the as-of date 2024-02-15"):
-        load_dataset(folder, as_of="2024-02-15")
-    assert main(["data", "validate", str(folder), "--as-of", "2024-02-15"]) == 2
+def test_as_of_opens_the_data_as_known_at_the_end_of_that_day(tmp_path, capsys):
+    t = good_tables()
+    t["customers"]["signup_date"] = ["2023-12-01", "2024-01-10", "2024-01-01", "2024-02-20"]
+    t["customers"]["opt_out_date"] = ["", "", "2024-02-01", "2024-03-01"]
+    t["customers"]["opt_in"] = ["yes", "yes", "no", "no"]
+    folder = write(tmp_path / "s", t)
+    ds = load_dataset(folder, as_of="2024-02-15")
+    # O3 (2024-03-01) is after the day; a line at 23:59 on the day itself is known
+    assert ds.transactions["order_id"].tolist() == ["O1", "O2", "O3"]
+    assert ds.as_of == pd.Timestamp("2024-02-15")
+    # C4 signed up later and had no earlier activity; C3 opted out before the day, C4 after
+    assert ds.customers["customer_id"].tolist() == ["C1", "C2", "C3"]
+    assert ds.customers["opt_in"].tolist() == [True, True, False]
+    log = [str(n) for n in ds.cleaning_log]
+    assert "transactions.order_date: lines after the as-of date 2024-02-15 set aside (1 rows)" in log
+    assert any("signed up after the as-of date" in n and "(1 rows)" in n for n in log)
+    # on 02-25 C4 had signed up (02-20) and not yet opted out (03-01): opted in that day
+    later = load_dataset(folder, as_of="2024-02-25")
+    assert later.customers["opt_in"].tolist() == [True, True, False, True]
+    assert later.customers["opt_out_date"].isna().tolist() == [True, True, False, True]
+    assert load_dataset(folder, as_of="2024-03-05").customers["opt_in"].tolist()[-1] is False
+    assert main(["data", "validate", str(folder), "--as-of", "2024-02-15", "--json"]) == 0
+    assert "set aside" in capsys.readouterr().out
+
+
+def test_events_after_today_are_a_problem_even_with_a_past_as_of(tmp_path):
+    t = good_tables()
+    t["transactions"].loc[3, "order_date"] = "2031-03-01"
+    folder = write(tmp_path / "s", t)
+    for as_of in (None, "2024-02-15"):
+        with pytest.raises(DataError, match="order_date.*date after today") as info:
+            load_dataset(folder, as_of=as_of)
+        assert info.value.problems[0].file == "transactions.csv"
+        assert info.value.problems[0].rows == 1
 
 
 def test_every_problem_is_reported_at_once(tmp_path, capsys):

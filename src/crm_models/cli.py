@@ -27,6 +27,33 @@ def _dataset_args(p: argparse.ArgumentParser, many: bool = False) -> None:
         metavar="TABLE.COLUMN=SOURCE",
         help="map a source column onto a contract column (repeatable)",
     )
+    p.add_argument(
+        "--date-format",
+        metavar="FMT",
+        help="strftime pattern of every text date column, e.g. %%d/%%m/%%Y (a table's "
+        "date_format in mapping.json wins); default: one format inferred per column",
+    )
+    _currency_arg(p)
+
+
+def _currency_code(code: str) -> str:
+    """``--currency``'s value, refused (with the known codes) unless it is one."""
+    from crm_models.data.currency import currency_issue
+
+    issue = currency_issue(code)
+    if issue is not None:
+        raise argparse.ArgumentTypeError(issue)
+    return code
+
+
+def _currency_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--currency",
+        type=_currency_code,
+        metavar="CODE",
+        help="ISO 4217 code of the amounts (GBP, EUR, ...); overrides the dataset's own "
+        "(mapping.json options.currency, or the one a recognised file is in)",
+    )
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -58,14 +85,20 @@ def _open(args: argparse.Namespace, spec: str, *, in_memory: bool = False):
     """What the user named, through the one way in (:func:`crm_models.engine.open_dataset`):
     an engine source or a loaded Dataset (``in_memory`` for verbs that run in memory only)."""
     from crm_models.data.mapping import Mapping
-    from crm_models.engine import open_dataset
+    from crm_models.engine import Source, aggregates, open_dataset
     from crm_models.progress import stage
 
-    mapping = Mapping.from_pairs(args.map) if getattr(args, "map", None) else None
+    pairs, date_format = getattr(args, "map", None), getattr(args, "date_format", None)
+    mapping = Mapping.from_pairs(pairs or [], date_format) if pairs or date_format else None
     with stage(f"opening {redact_url(str(spec))}"):
-        return open_dataset(
-            spec, mapping=mapping, as_of=None if in_memory else args.as_of, in_memory=in_memory
-        )
+        ds = open_dataset(spec, mapping=mapping, as_of=args.as_of, in_memory=in_memory)
+        if isinstance(ds, Source) and ds.fingerprint is None:  # read out of core
+            ds.warnings = aggregates.source_warnings(ds)
+    for warning in ds.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if getattr(args, "currency", None):
+        ds.currency = args.currency
+    return ds
 
 
 def _simulate_args(p: argparse.ArgumentParser, partitioned: bool) -> None:
@@ -97,10 +130,23 @@ def _print(obj: Any, as_json: bool) -> None:
                 print(f"{key}: {value}")
 
 
+def _basket_file(spec: str) -> dict | None:
+    """The summary of a basket file (e.g. Groceries: no customers, one basket per line), or
+    None when ``spec`` names a dataset."""
+    from crm_models.data.basket_files import basket_file_summary, is_basket_file
+
+    path = Path(spec)
+    return basket_file_summary(path) if path.is_file() and is_basket_file(path) else None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from crm_models.data.loading import dataset_summary
     from crm_models.engine import Source, aggregates
 
+    baskets = _basket_file(args.path)
+    if baskets is not None:
+        _print({"valid": True, **baskets, "problems": [], "warnings": []}, args.json)
+        return 0
     ds = _open(args, args.path)
     if isinstance(ds, Source):
         problems = aggregates.validation_problems(ds)
@@ -114,6 +160,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "valid": True,
             "dataset": ds.name,
             "tables": summary["tables"],
+            "problems": [],
+            "warnings": [w.to_dict() if args.json else str(w) for w in ds.warnings],
             "cleaning": summary["cleaning"],
         },
         args.json,
@@ -125,9 +173,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from crm_models.data.loading import dataset_summary
     from crm_models.engine import Source, aggregates
 
+    baskets = _basket_file(args.dataset)
+    if baskets is not None:
+        _print(baskets, args.json)
+        return 0
     ds = _open(args, args.dataset)
     summary = aggregates.source_summary(ds) if isinstance(ds, Source) else dataset_summary(ds)
-    _print(summary, args.json)
+    _print({**summary, "currency": ds.currency}, args.json)
     return 0
 
 
@@ -230,7 +282,7 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
         result = fit_and_validate(
             ds, args.calibration_end, args.holdout_end, model=args.model, time_unit=args.period
         )
-    _print(result.to_dict(), args.json)
+    _print({**result.to_dict(), "currency": ds.currency}, args.json)
     return 0
 
 
@@ -296,7 +348,7 @@ def cmd_basket(args: argparse.Namespace) -> int:
 
 def cmd_uplift(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
-    from crm_models.targeting import uplift_summary
+    from crm_models.targeting import is_rate_outcome, uplift_summary
 
     ds = _open(args, args.dataset, in_memory=True)
     with stage(f"fitting and testing uplift models for {args.outcome}"):
@@ -309,6 +361,8 @@ def cmd_uplift(args: argparse.Namespace) -> int:
             seed=args.seed,
             n_boot=args.bootstrap,
         )
+    if not is_rate_outcome(args.outcome):  # effects are amounts of money
+        result["currency"] = ds.currency
     if not args.json:
         result["arms"] = [
             f"{name}: {a['customers']:,} customers, rate {a['response_rate']:.4f}, "
@@ -347,7 +401,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     contacts = result.contacts.assign(arm=result.contacts["arm"].map(lambda a: arm_label(ds, a)))
     contacts.to_csv(out, index=False)
-    summary = {"out": str(out), **result.summary}
+    summary = {"out": str(out), **result.summary, "currency": ds.currency}
     summary["by_arm"] = {arm_label(ds, k): v for k, v in summary["by_arm"].items()}
     summary["comparison"] = result.comparison.round(2).to_dict(orient="records")
     if not args.json:
@@ -371,6 +425,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             ds, args.measure, args.freq, as_of=args.as_of, quick=args.quick, **kw
         )
     out = result.to_dict()
+    if args.measure == "revenue":
+        out["currency"] = ds.currency
     if args.by:
         table = segment_forecasts(
             ds,
@@ -422,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("summary", help="headline counts of a dataset")
     p.add_argument("dataset", help="dataset name (demo, cdnow, cdnow_sample), folder or file")
     p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
+    _currency_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary, as_of=None)
     p = dsub.add_parser(
@@ -456,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["bgnbd", "pareto_nbd"], default="bgnbd")
     p.add_argument("--period", choices=["W", "D"], default="W", help="time unit (weeks)")
     p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
+    _currency_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clv_fit, as_of=None)
 
@@ -500,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (200)")
     p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
+    _currency_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uplift, as_of=None)
 
@@ -604,7 +663,12 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(
                 json.dumps(
-                    {"valid": False, "problems": [p.to_dict() for p in err.problems]}, indent=2
+                    {
+                        "valid": False,
+                        "problems": [p.to_dict() for p in err.problems],
+                        "warnings": [],
+                    },
+                    indent=2,
                 )
             )
         return 2

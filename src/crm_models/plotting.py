@@ -10,6 +10,9 @@ offline:
 - :func:`say` — a sentence in Markdown built from numbers (``say(f"Revenue grew {pct(g)}.")``).
 
 Importing the module sets the plotly template (``"plotly_white+crm"``) and matplotlib style.
+Money is shown in the report's currency: :func:`use_currency` (called by ``start_report`` with
+the dataset's ISO 4217 code) sets it for the kernel, as the template is set, so
+:func:`money` and :func:`money_title` follow it without every chart and sentence passing it.
 """
 
 from __future__ import annotations
@@ -20,18 +23,22 @@ from collections.abc import Callable, Iterable, Mapping
 from html import escape as html_escape
 from typing import Any
 
+from crm_models.data.currency import CURRENCIES, check_currency
 from crm_models.data.privacy import check_no_personal_data
 
 __all__ = [
     "COLORS",
     "apply_style",
     "count",
+    "current_currency",
     "markdown_text",
     "money",
+    "money_title",
     "pct",
     "say",
     "show",
     "show_table",
+    "use_currency",
 ]
 
 # A calm, colour-blind-friendly palette (first colour = "our" series, grey = context).
@@ -46,20 +53,47 @@ COLORS = [
     "#7f8c8d",  # grey
 ]
 FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
-CURRENCY = "$"
 
-_state = {"plotlyjs_emitted": False, "styled": False}
+_state: dict[str, Any] = {"plotlyjs_emitted": False, "styled": False, "currency": None}
+_CURRENT: Any = object()  # money()'s default: the currency set by use_currency()
 
 
 # --------------------------------------------------------------------------- number formats
+def use_currency(currency: str | None) -> None:
+    """Show money in ``currency`` (an ISO 4217 code such as ``"GBP"``) from now on in this
+    process: the report's dataset currency.  ``None`` (a dataset that does not state its
+    currency) shows amounts without a sign."""
+    _state["currency"] = None if currency is None else check_currency(currency, "currency")
+
+
+def current_currency() -> str | None:
+    """The currency money is shown in (:func:`use_currency`); ``None`` until one is set."""
+    return _state["currency"]
+
+
 def money(
-    value: float, decimals: int = 0, currency: str | None = None, signed: bool = False
+    value: float, decimals: int = 0, currency: str | None = _CURRENT, signed: bool = False
 ) -> str:
-    """An amount of money: ``money(1234567) == "$1,234,567"``; ``signed`` adds "+" to gains."""
+    """An amount of money in the report's currency (:func:`use_currency`) or in ``currency``:
+    "£1,234", "-€5.50", "1,234 CHF" (codes without a sign of their own come after the
+    number), "1,234" when the currency is not known; ``signed`` adds "+" to gains."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    code = _state["currency"] if currency is _CURRENT else currency
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
-    return f"{sign}{currency if currency is not None else CURRENCY}{abs(value):,.{decimals}f}"
+    number = f"{abs(value):,.{decimals}f}"
+    if code is None:
+        return f"{sign}{number}"
+    symbol = CURRENCIES[check_currency(code, "currency")]
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code}"
+
+
+def money_title(text: str) -> str:
+    """An axis title or column heading of amounts with the report's currency:
+    ``money_title("revenue") == "revenue (£)"`` ("revenue (CHF)"; "revenue" when the currency
+    is not known)."""
+    code = _state["currency"]
+    return text if code is None else f"{text} ({CURRENCIES[code] or code})"
 
 
 def pct(value: float, decimals: int = 1) -> str:

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, bullets, count, money, pct, period_bars, show, show_table
+from crm_models.plotting import (
+    COLORS,
+    bullets,
+    count,
+    money,
+    money_title,
+    pct,
+    period_bars,
+    show,
+    show_table,
+)
 from crm_models.units import period_name
 
 __all__ = [
@@ -63,7 +73,9 @@ def revenue_bars(nlv: pd.DataFrame, period: str) -> go.Figure:
         name="incomplete period",
         marker_color=GREY,
     )
-    fig.update_layout(title=f"Net revenue per {period}", yaxis_title="revenue", barmode="overlay")
+    fig.update_layout(
+        title=f"Net revenue per {period}", yaxis_title=money_title("revenue"), barmode="overlay"
+    )
     return fig
 
 
@@ -78,7 +90,9 @@ def dimension_lines(by: pd.DataFrame, levels: list, dimension: str, period: str)
             mode="lines",
             line_color=COLORS[i % len(COLORS)],
         )
-    fig.update_layout(title=f"Net revenue per {period} by {dimension}", yaxis_title="revenue")
+    fig.update_layout(
+        title=f"Net revenue per {period} by {dimension}", yaxis_title=money_title("revenue")
+    )
     return fig
 
 
@@ -135,7 +149,7 @@ def new_vs_returning_bars(nvr: pd.DataFrame, period: str) -> go.Figure:
         nvr,
         {"returning_revenue": "returning customers", "new_revenue": "new customers"},
         title=f"Revenue from new and returning customers per {period}",
-        yaxis_title="revenue",
+        yaxis_title=money_title("revenue"),
     )
 
 
@@ -192,7 +206,9 @@ def change_waterfall(change: pd.Series, effects: pd.Series) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Revenue change {change['period_from']} → {change['period_to']}", showlegend=False
+        title=f"Revenue change {change['period_from']} → {change['period_to']}",
+        yaxis_title=money_title("revenue"),
+        showlegend=False,
     )
     fig.update_xaxes(type="category")
     return fig

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, count, money, pct, show_table
+from crm_models.plotting import COLORS, count, money, money_title, pct, show_table
 
 NICE = {
     "customer_share": "share of customers",
@@ -220,6 +220,7 @@ def indicator_charts(ci: pd.DataFrame) -> list[go.Figure]:
         )
         fig.update_layout(
             title=f"{part['label'].iloc[0].capitalize()} by segment (95% CI)",
+            yaxis_title=None if share else money_title(part["label"].iloc[0]),
             yaxis_tickformat=".0%" if share else None,
         )
         figures.append(fig)

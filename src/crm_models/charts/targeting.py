@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, count, money, pct, show_table
+from crm_models.plotting import COLORS, count, money, money_title, pct, show_table
 
 GREY = "#888888"
 EFFECT_COLUMNS = {
@@ -82,7 +82,7 @@ def arm_effects_chart(summary: pd.DataFrame, control: str, outcome: str, rate: b
     fig.update_layout(
         title=f"{outcome} by campaign and offer (95% intervals)",
         barmode="group",
-        yaxis_title=outcome,
+        yaxis_title=outcome if rate else money_title(outcome),
         yaxis_tickformat=".1%" if rate else None,
     )
     fig.update_xaxes(type="category")
@@ -358,7 +358,8 @@ def strategy_profit_chart(comparison: pd.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Expected incremental profit by strategy", yaxis_title="expected incremental profit"
+        title="Expected incremental profit by strategy",
+        yaxis_title=money_title("expected incremental profit"),
     )
     return fig
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, count, money, pct, show_table
+from crm_models.plotting import COLORS, count, money, money_title, pct, show_table
 
 LIST_FORMATS: dict[str, Any] = {
     "frequency": count,
@@ -250,7 +250,7 @@ def deciles_chart(deciles: pd.DataFrame) -> go.Figure:
         barmode="stack",
         title="Expected and potential value by value decile (1 = most valuable)",
         xaxis_title="value decile",
-        yaxis_title="value",
+        yaxis_title=money_title("value"),
     )
     return fig
 
@@ -495,7 +495,7 @@ def payback_chart(pb: pd.DataFrame, acquisition_cost: float) -> go.Figure:
     fig.update_layout(
         title="Cumulative margin per acquired customer, by cohort",
         xaxis_title="months since first purchase",
-        yaxis_title="cumulative margin per customer",
+        yaxis_title=money_title("cumulative margin per customer"),
     )
     return fig
 

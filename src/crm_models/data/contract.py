@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import CleaningNote
+from crm_models.data.dates import read_dates
 from crm_models.data.privacy import (
     age_band,
     find_personal_columns,
@@ -136,22 +137,42 @@ class RawTable:
 class ConformOptions:
     """Policies a user can choose in the dataset's mapping (documented in the README)."""
 
-    as_of: pd.Timestamp | None = None
+    as_of: pd.Timestamp | None = None  # point in time: what was known at the end of this day
     allow_anonymous: bool = False  # transactions without customer_id kept for product analyses
     duplicates: Literal["error", "drop", "keep"] = "error"
+    today: pd.Timestamp | None = None  # events after this day are a problem (default: today)
+
+    def day_after_as_of(self) -> pd.Timestamp | None:
+        """The first instant *not* known at the as-of date (its next midnight)."""
+        if self.as_of is None:
+            return None
+        return pd.Timestamp(self.as_of).normalize() + pd.Timedelta(days=1)
+
+    def day_after_today(self) -> pd.Timestamp:
+        return (self.today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+
+
+# Amounts whose cents a float64 cannot hold: 2**53 cents.  Sums of such values lose money, and
+# values like 1e308 overflow to infinity when added up.
+MAX_MONEY = 2.0**53 / 100
+MONEY_COLUMNS = {
+    "transactions": "amount",
+    "campaigns": "response_amount",
+    "products": "price",
+}
 
 
 MAX_LISTED = 12  # column names listed in a message
 
 
-def _column_list(columns) -> str:
+def column_list(columns) -> str:
     """At most :data:`MAX_LISTED` column names, each cut short (a header may be anything)."""
     names = [shorten(c) for c in list(columns)[:MAX_LISTED]]
     more = len(columns) - MAX_LISTED
     return ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: list[str]) -> list[str]:
+def examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: list[str]) -> list[str]:
     """Up to three offending rows, as 'row N: col=value' (row = 1-based data row); values of
     columns named like personal data are never quoted."""
     idx = np.flatnonzero(np.asarray(mask))[:3]
@@ -176,7 +197,7 @@ class _Conformer:
         n = int(np.asarray(mask).sum())
         if n:
             self.problems.append(
-                Problem(file, column, issue, n, _examples(frame, mask, cols or [column]))
+                Problem(file, column, issue, n, examples(frame, mask, cols or [column]))
             )
 
     def note(self, table, column, rows, action):
@@ -214,26 +235,20 @@ class _Conformer:
         return s
 
     def conform_date(self, table: str, raw: RawTable, col: str) -> pd.Series:
-        s = raw.frame[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            parsed = s
-        else:
-            text = s.astype("string").str.strip()
-            if raw.date_format:
-                parsed = pd.to_datetime(text, format=raw.date_format, errors="coerce")
-            elif text.dropna().str.fullmatch(r"\d{8}").all():
-                parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-            else:
-                parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-                if parsed.isna().sum() > text.isna().sum():
-                    parsed = pd.to_datetime(text, format="mixed", errors="coerce")
-            bad = parsed.isna() & text.notna() & (text != "")
-            self.problem(raw.file, col, "unparseable date", raw.frame, bad)
-            self.note(table, col, (~bad & text.notna()).sum(), "dates parsed from text")
-        if getattr(parsed.dt, "tz", None) is not None:
+        """Typed dates as they are (time-zone aware ones in UTC); text and numbers read with
+        one format for the whole column (:func:`crm_models.data.dates.read_dates`)."""
+        parsed = raw.frame[col]
+        if not pd.api.types.is_datetime64_any_dtype(parsed):
+            reading = read_dates(parsed, raw.date_format)
+            for problem in reading.problems:
+                self.problem(raw.file, col, problem.issue, raw.frame, problem.rows)
+            for rows, action in reading.notes:
+                self.note(table, col, rows, action)
+            return reading.dates
+        if parsed.dt.tz is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-            self.note(table, col, len(parsed), "time-zone aware dates converted to UTC")
-        return parsed.astype("datetime64[ns]") if parsed.dtype != "datetime64[ns]" else parsed
+            self.note(table, col, parsed.notna().sum(), "time-zone aware dates converted to UTC")
+        return parsed.astype("datetime64[ns]")
 
     def conform_number(self, table: str, raw: RawTable, col: str) -> pd.Series:
         s = raw.frame[col]
@@ -281,7 +296,7 @@ class _Conformer:
                 Problem(
                     raw.file,
                     col,
-                    f"required column missing (found: {_column_list(df.columns)})",
+                    f"required column missing (found: {column_list(df.columns)})",
                     len(df),
                 )
             )
@@ -345,7 +360,10 @@ class _Conformer:
         return df.drop(columns=list(personal))
 
     def age_bands(self, table: str, born: pd.Series, date_format: str | None) -> pd.Series:
-        """Age bands at the as-of date (else the latest order or send date, else today)."""
+        """Age bands at the as-of date (else the latest order or send date, else today).
+        Birth dates are read with one format (:func:`crm_models.data.dates.read_dates`);
+        those it cannot read, or not for certain (mixed formats, day or month first), get no
+        band, and the note says why."""
         as_of = self.options.as_of
         if as_of is None:
             last = [
@@ -357,15 +375,13 @@ class _Conformer:
             as_of = max(last) if last else pd.Timestamp.today()
         as_of = pd.Timestamp(as_of).normalize()
         present = born.notna()
+        why = []
         if not pd.api.types.is_datetime64_any_dtype(born):
             text = born.astype("string").str.strip()
             present = (text.notna() & (text != "")).fillna(False)
-            parsed = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce")
-            retry = parsed.isna() & present
-            if retry.any():
-                again = pd.to_datetime(text[retry], format="mixed", errors="coerce")
-                parsed = parsed.where(~retry, again)
-            born = parsed
+            reading = read_dates(born, date_format, quote=False)
+            why = [problem.issue for problem in reading.problems if not problem.of_values]
+            born = reading.dates
         bands = age_band(born, as_of)
         without = int((bands.isna() & present).sum())
         self.note(
@@ -373,7 +389,8 @@ class _Conformer:
             "age_band",
             len(bands),
             f"birth dates turned into age bands at {as_of.date()}, then dropped"
-            + (f"; {without:,} unparseable or implausible left without a band" if without else ""),
+            + (f"; {without:,} unparseable or implausible left without a band" if without else "")
+            + (f" ({'; '.join(why)})" if why else ""),
         )
         return bands
 
@@ -426,17 +443,7 @@ class _Conformer:
                 shared,
                 ["order_id", "customer_id"],
             )
-        as_of = self.options.as_of
-        for table, col in (("transactions", "order_date"), ("campaigns", "sent_date")):
-            df = tables.get(table)
-            if as_of is not None and df is not None and col in df.columns:
-                self.problem(
-                    files[table],
-                    col,
-                    f"date after the as-of date {as_of.date()}",
-                    df,
-                    (df[col] > as_of).fillna(False),
-                )
+        self.check_dates_and_money(tables, files)
         camp = tables.get("campaigns")
         if camp is not None and {"response_amount", "responded"} <= set(camp.columns):
             self.problem(
@@ -464,6 +471,86 @@ class _Conformer:
                 (prod["price"] < 0).fillna(False),
             )
         self.check_references(tables, files)
+
+    def check_dates_and_money(self, tables: dict[str, pd.DataFrame], files: dict[str, str]) -> None:
+        """Events dated after today (a wrong clock or date format, never a real sale: use
+        ``--as-of`` for a past point in time) and amounts too large to add up to the cent."""
+        tomorrow = self.options.day_after_today()
+        for table, col in (("transactions", "order_date"), ("campaigns", "sent_date")):
+            df = tables.get(table)
+            if df is not None and col in df.columns:
+                self.problem(
+                    files[table],
+                    col,
+                    f"date after today ({(tomorrow - pd.Timedelta(days=1)).date()}): check the "
+                    "export's clock and date format",
+                    df,
+                    (df[col] >= tomorrow).fillna(False),
+                )
+        for table, col in MONEY_COLUMNS.items():
+            df = tables.get(table)
+            if df is not None and col in df.columns:
+                self.problem(
+                    files[table],
+                    col,
+                    f"amount too large to add up to the cent (above {MAX_MONEY:,.0f}): "
+                    "check the export's units and decimal separator",
+                    df,
+                    (df[col].abs() > MAX_MONEY).fillna(False),
+                )
+
+    def point_in_time(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The tables as known at the end of the as-of day: later orders, campaigns sent later,
+        customers who signed up later (and have no earlier activity) are set aside and later
+        opt-outs ignored, each counted in the cleaning log."""
+        cut = self.options.day_after_as_of()
+        if cut is None:
+            return tables
+        day = (cut - pd.Timedelta(days=1)).date()
+        out = dict(tables)
+        for table, col, what in (
+            ("transactions", "order_date", "lines"),
+            ("campaigns", "sent_date", "contacts"),
+        ):
+            df = out.get(table)
+            if df is not None and col in df.columns:
+                later = (df[col] >= cut).to_numpy()
+                if later.any():
+                    self.note(
+                        table, col, later.sum(), f"{what} after the as-of date {day} set aside"
+                    )
+                    out[table] = df.loc[~later].reset_index(drop=True)
+        cust = out.get("customers")
+        if cust is not None and "signup_date" in cust.columns:
+            active = pd.concat(
+                [out[t]["customer_id"] for t in ("transactions", "campaigns") if t in out]
+                or [pd.Series([], dtype=cust["customer_id"].dtype)]
+            )
+            later = ((cust["signup_date"] >= cut) & ~cust["customer_id"].isin(active)).to_numpy()
+            if later.any():
+                self.note(
+                    "customers",
+                    "signup_date",
+                    later.sum(),
+                    f"customers who signed up after the as-of date {day} set aside",
+                )
+                cust = cust.loc[~later].reset_index(drop=True)
+        if cust is not None and "opt_out_date" in cust.columns:
+            later = (cust["opt_out_date"] >= cut).to_numpy()
+            if later.any():
+                cust = cust.copy()
+                cust.loc[later, "opt_out_date"] = pd.NaT
+                if "opt_in" in cust.columns:
+                    cust.loc[later, "opt_in"] = True
+                self.note(
+                    "customers",
+                    "opt_out_date",
+                    later.sum(),
+                    f"opt-outs after the as-of date {day} ignored (still opted in on that day)",
+                )
+        if cust is not None:
+            out["customers"] = cust
+        return out
 
     def check_references(self, tables: dict[str, pd.DataFrame], files: dict[str, str]) -> None:
         refs = [
@@ -510,4 +597,7 @@ def conform(
     c.check_keys(tables, files)
     if c.problems:
         raise DataError(c.problems)
+    tables = c.point_in_time(tables)
+    for name, frame in tables.items():
+        frame.attrs["file"] = files[name]  # where warnings about this table point
     return tables, c.notes

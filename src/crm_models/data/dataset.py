@@ -51,6 +51,9 @@ class CleaningNote:
 class Dataset:
     """A named set of contract tables plus their fingerprint and cleaning log.
 
+    ``currency`` is how the amounts are denominated (an ISO 4217 code such as ``"GBP"``); it
+    is not part of the fingerprint, which hashes the tables only.
+
     ``transactions`` may hold lines without a ``customer_id`` (anonymous sales, kept for product
     analyses); customer analyses use :meth:`customer_transactions`, which leaves them out.
     """
@@ -63,7 +66,10 @@ class Dataset:
     source: str = ""
     cleaning_log: list[CleaningNote] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    currency: str | None = None  # ISO 4217 code of the amounts; None: not stated (no sign shown)
     fingerprint: str = ""
+    as_of: pd.Timestamp | None = None  # a point-in-time view: later events were set aside
+    warnings: list[Any] = field(default_factory=list)  # suspicious but usable (Problem shape)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -118,10 +124,13 @@ def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def resolve_as_of(ds: Any, as_of: str | pd.Timestamp | None) -> pd.Timestamp:
-    """The as-of day (midnight): the given date, else the last event date in the data.
+    """The as-of day (midnight): the given date, else the point in time the dataset was
+    opened at (``--as-of``), else the last event date in the data.
 
     ``ds`` is a :class:`Dataset` or anything with ``name`` and ``last_date()`` (an engine
     source)."""
+    if as_of is None:
+        as_of = getattr(ds, "as_of", None)
     if as_of is not None:
         return pd.Timestamp(as_of).normalize()
     last = ds.last_date()

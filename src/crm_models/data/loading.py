@@ -25,10 +25,19 @@ from typing import Any
 
 import pandas as pd
 
-from crm_models.data.contract import SCHEMAS, ConformOptions, DataError, Problem, RawTable, conform
+from crm_models.data.contract import (
+    SCHEMAS,
+    ConformOptions,
+    DataError,
+    Problem,
+    RawTable,
+    column_list,
+    conform,
+)
 from crm_models.data.database import DatabaseSource, load_database
 from crm_models.data.dataset import TABLES, CleaningNote, Dataset
 from crm_models.data.mapping import Mapping, quote_path, resolve_inside
+from crm_models.data.quality import dataset_warnings
 from crm_models.data.simulate import simulate_retailer, simulator_version
 from crm_models.paths import data_dir
 
@@ -46,11 +55,27 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by built-in name, folder or recognised file, validated and cleaned.
 
-    ``as_of`` makes rows dated after it a validation error (a report "as of" a date must not
-    see the future); analyses filter by their own as-of date.  ``n_customers``/``seed`` size the
-    simulated ``demo`` retailer.
+    ``as_of`` opens the dataset as known at the end of that day: later orders, campaigns sent
+    later, customers who signed up later and later opt-outs are set aside (counted in the
+    cleaning log) and every analysis takes that day as its default as-of date.  Events after
+    *today* are a problem either way.  ``ds.warnings`` lists what is suspicious but usable
+    (:mod:`crm_models.data.quality`).  ``n_customers``/``seed`` size the simulated ``demo``
+    retailer.
     """
     options = ConformOptions(as_of=pd.Timestamp(as_of) if as_of is not None else None)
+    ds = _load(spec, options, mapping, n_customers, seed)
+    ds.as_of = options.as_of
+    ds.warnings = dataset_warnings(ds)
+    return ds
+
+
+def _load(
+    spec: str | os.PathLike,
+    options: ConformOptions,
+    mapping: Mapping | None,
+    n_customers: int | None,
+    seed: int | None,
+) -> Dataset:
     name = str(spec)
     if name == "demo":
         return _load_demo(options, n_customers or 20_000, 42 if seed is None else seed)
@@ -103,6 +128,7 @@ def _load_demo(options: ConformOptions, n_customers: int, seed: int) -> Dataset:
         shutil.rmtree(stale, ignore_errors=True)
     ds = _load_folder(folder, options, None)
     ds.name = name
+    ds.currency = "USD"  # the simulated retailer sells in dollars
     ds.info["truth_dir"] = str(folder / "truth")
     return ds
 
@@ -129,7 +155,7 @@ def _load_cdnow(path: Path, name: str, options: ConformOptions) -> Dataset:
             "CDNOW has no order ids: each line is one order, numbered in file order",
         ),
     )
-    return Dataset(name, source=str(path), cleaning_log=notes, **tables)
+    return Dataset(name, source=str(path), cleaning_log=notes, currency="USD", **tables)
 
 
 # --- user folders --------------------------------------------------------------------------
@@ -191,6 +217,19 @@ def read_table(
             label, None, f"cannot be read as a table ({str(exc).splitlines()[0]})", 1
         )
     df.columns = [str(c).strip() for c in df.columns]
+    if path.suffix not in (".parquet", ".xlsx") and not path.is_dir():
+        first = pd.read_csv(path, nrows=1, header=None, sep=sep, encoding=encoding, dtype=str)
+        raw_names = [str(c).strip() for c in first.iloc[0]]  # as written (pandas renames twins)
+    else:
+        raw_names = list(df.columns)
+    renamed = [renames.get(c, c) for c in raw_names]
+    twice = sorted({c for c in renamed if renamed.count(c) > 1})
+    if twice:
+        issue = (
+            f"column names used twice ({column_list(twice)}): which one holds the data is "
+            "unclear; rename or remove the extra column"
+        )
+        return None, Problem(label, twice[0], issue, len(df))
     return df.rename(columns=renames), None
 
 
@@ -202,7 +241,9 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
     )
     m = file_mapping.merge(mapping)
     if m.database is not None:  # the tables live in PostgreSQL
-        return load_database(DatabaseSource.from_mapping(m, str(folder / "mapping.json")), options)
+        ds = load_database(DatabaseSource.from_mapping(m, str(folder / "mapping.json")), options)
+        ds.currency = m.options.get("currency")
+        return ds
     opts = ConformOptions(
         as_of=options.as_of,
         allow_anonymous=bool(m.options.get("allow_anonymous", False)),
@@ -227,7 +268,8 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
         if problem:
             problems.append(problem)
         else:
-            raws[table] = RawTable(df, path.name, spec.get("date_format"))
+            date_format = spec.get("date_format") or m.options.get("date_format")
+            raws[table] = RawTable(df, path.name, date_format)
     if not raws and not problems:
         problems.append(
             Problem(
@@ -245,7 +287,13 @@ def _load_folder(folder: Path, options: ConformOptions, mapping: Mapping | None)
             problems += err.problems
         raise DataError(problems)
     tables, notes = conform(raws, opts)
-    return Dataset(folder.name, source=str(folder), cleaning_log=notes, **tables)
+    return Dataset(
+        folder.name,
+        source=str(folder),
+        cleaning_log=notes,
+        currency=m.options.get("currency"),
+        **tables,
+    )
 
 
 # --- recognised public files ---------------------------------------------------------------
@@ -307,12 +355,16 @@ def _load_file(path: Path, options: ConformOptions, mapping: Mapping | None) -> 
             path, "cdnow" if "master" in path.name.lower() else "cdnow_sample", options
         )
     if kind == "online_retail":
-        return _load_online_retail(path, options)
+        date_format = mapping.options.get("date_format") if mapping else None
+        return _load_online_retail(path, options, date_format)
     return _load_hillstrom(path, options)
 
 
-def _load_online_retail(path: Path, options: ConformOptions) -> Dataset:
-    """UCI Online Retail (Chen, Sain & Guo 2012).
+def _load_online_retail(
+    path: Path, options: ConformOptions, date_format: str | None = None
+) -> Dataset:
+    """UCI Online Retail (Chen, Sain & Guo 2012); ``date_format`` reads InvoiceDate text
+    (``--date-format``; inferred otherwise).
 
     Cancellation invoices (``C`` prefix) are kept as negative lines (returns); lines without
     CustomerID are kept for product analyses and excluded from customer analyses; exact
@@ -356,7 +408,7 @@ def _load_online_retail(path: Path, options: ConformOptions) -> Dataset:
     opts = ConformOptions(as_of=options.as_of, allow_anonymous=True, duplicates="drop")
     tables, notes = conform(
         {
-            "transactions": RawTable(tx, path.name),
+            "transactions": RawTable(tx, path.name, date_format),
             "customers": RawTable(customers, path.name + " (customers)"),
             "products": RawTable(products, path.name + " (products)"),
         },
@@ -380,7 +432,11 @@ def _load_online_retail(path: Path, options: ConformOptions) -> Dataset:
         )
     )
     return Dataset(
-        "online_retail", source=str(path), cleaning_log=[n for n in notes if n.rows], **tables
+        "online_retail",
+        source=str(path),
+        cleaning_log=[n for n in notes if n.rows],
+        currency="GBP",  # a UK retailer: UnitPrice is in pounds sterling
+        **tables,
     )
 
 
@@ -428,11 +484,13 @@ def _load_hillstrom(path: Path, options: ConformOptions) -> Dataset:
             "send date not in the file: set to 2008-03-20, the date the test was published",
         ),
     ]
-    return Dataset("hillstrom", source=str(path), cleaning_log=notes, **tables)
+    return Dataset("hillstrom", source=str(path), cleaning_log=notes, currency="USD", **tables)
 
 
 def dataset_summary(ds: Dataset) -> dict[str, Any]:
-    """Headline counts of a dataset (the JSON of ``crm-models data summary``)."""
+    """Headline counts of a dataset (the JSON of ``crm-models data summary``), as the contract
+    defines them: ``customers`` with a known id, ``orders`` = order ids with a positive net
+    value (``return_orders``: negative), ``revenue`` net of returns."""
     out: dict[str, Any] = {
         "name": ds.name,
         "source": ds.source,
@@ -442,10 +500,12 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
     tx = ds.transactions
     if tx is not None:
         known = ds.customer_transactions()
+        net = tx.groupby("order_id", sort=False, observed=True)["amount"].sum()
         out.update(
             customers=int(known["customer_id"].nunique()),
             transactions=len(tx),
-            orders=int(tx["order_id"].nunique()),
+            orders=int((net > 0).sum()),
+            return_orders=int((net < 0).sum()),
             revenue=round(float(tx["amount"].sum()), 2),
             returns=round(abs(float(tx.loc[tx["amount"] < 0, "amount"].sum())), 2),
             anonymous_lines=ds.anonymous_lines,

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from crm_models.data.contract import DataError, Problem
+from crm_models.data.currency import currency_issue
 from crm_models.data.dataset import TABLES
+from crm_models.data.dates import date_format_issue
 from crm_models.data.privacy import shorten
 
 
@@ -29,7 +31,9 @@ class Mapping:
 
     ``tables``: per contract table, an optional ``file`` name, ``columns`` renaming
     (contract name -> the user's column name), ``date_format`` and ``encoding``.
-    ``options``: ``allow_anonymous`` (bool) and ``duplicates`` (error | drop | keep).
+    ``options``: ``allow_anonymous`` (bool), ``duplicates`` (error | drop | keep),
+    ``currency`` (the ISO 4217 code of the amounts, e.g. ``"EUR"``) and ``date_format`` (the
+    strftime pattern of every date column whose table sets none, as ``--date-format``).
     ``database``: ``{"url": "postgresql://...", "schema": "public"}`` when the tables live in
     PostgreSQL (tables then name a ``table`` instead of a ``file``; see :mod:`.database`).
     """
@@ -68,6 +72,10 @@ class Mapping:
             )
         if not isinstance(options, dict):
             problems.append(Problem(f"{label}, key options", None, "must be an object", 0))
+        elif "currency" in options and (issue := currency_issue(options["currency"])):
+            problems.append(Problem(f"{label}, key options.currency", None, issue, 0))
+        if isinstance(options, dict) and (issue := _date_format_issue(options)):
+            problems.append(Problem(f"{label}, key options.date_format", None, issue, 0))
         for table, spec in raw.items():
             if table in unknown:
                 continue
@@ -86,6 +94,8 @@ class Mapping:
             ):
                 issue = 'must map contract columns to your column names ({"amount": "Betrag"})'
                 problems.append(Problem(f"{where}.columns", None, issue, 0))
+            if issue := _date_format_issue(spec):
+                problems.append(Problem(f"{where}.date_format", None, issue, 0))
         if problems:
             raise DataError(problems)
         return cls(tables=raw, options=options, database=database)
@@ -102,8 +112,10 @@ class Mapping:
         return Mapping(tables, {**self.options, **other.options}, other.database or self.database)
 
     @classmethod
-    def from_pairs(cls, pairs: list[str]) -> Mapping:
-        """Parse CLI ``table.column=source_column`` pairs."""
+    def from_pairs(cls, pairs: list[str], date_format: str | None = None) -> Mapping:
+        """Parse CLI ``table.column=source_column`` pairs (and ``--date-format``)."""
+        if date_format and (issue := date_format_issue(date_format)):
+            raise ValueError(f"bad --date-format {date_format!r}: {issue}")
         tables: dict[str, dict[str, Any]] = {}
         for pair in pairs:
             target, _, source = pair.partition("=")
@@ -113,7 +125,12 @@ class Mapping:
                     f"bad mapping {pair!r}: use table.column=source_column, table in {TABLES}"
                 )
             tables.setdefault(table, {}).setdefault("columns", {})[column] = source
-        return cls(tables)
+        return cls(tables, {"date_format": date_format} if date_format else {})
+
+
+def _date_format_issue(spec: dict[str, Any]) -> str | None:
+    """Why a mapping entry's ``date_format`` cannot read dates (None when absent or fine)."""
+    return date_format_issue(spec["date_format"]) if "date_format" in spec else None
 
 
 def resolve_inside(folder: Path, relative: str | os.PathLike, what: str) -> Path:

@@ -16,6 +16,13 @@ import pandas as pd
 
 from crm_models.data.contract import SCHEMAS, Problem
 from crm_models.data.privacy import quote_value
+from crm_models.data.quality import (
+    MIN_MODEL_CUSTOMERS,
+    NO_CONTROL,
+    NO_RESPONSE,
+    NO_SALES,
+    too_few_buyers,
+)
 from crm_models.units import as_of_day, unit_days
 
 if TYPE_CHECKING:
@@ -391,8 +398,8 @@ def validation_problems(src: Source, duplicates: str = "error") -> list:
 
 
 def source_summary(src: Source) -> dict[str, Any]:
-    """Headline counts of a source, computed in the engine (the keys of
-    :func:`crm_models.data.loading.dataset_summary`)."""
+    """Headline counts of a source, computed in the engine (the keys and contract definitions
+    of :func:`crm_models.data.loading.dataset_summary`)."""
     ibis = _ibis()
     out: dict[str, Any] = {
         "name": src.name,
@@ -403,10 +410,13 @@ def source_summary(src: Source) -> dict[str, Any]:
     }
     if src.has("transactions"):
         tx = src.table("transactions")
+        net = tx.group_by("order_id").aggregate(net=tx.amount.sum())
+        orders = src.execute(
+            net.aggregate(orders=count_if(net.net > 0), return_orders=count_if(net.net < 0))
+        ).iloc[0]
         row = src.execute(
             tx.aggregate(
                 customers=tx.customer_id.nunique(),
-                orders=tx.order_id.nunique(),
                 revenue=tx.amount.sum(),
                 returns=ibis.ifelse(tx.amount < 0, tx.amount, 0.0).sum(),
                 anonymous_lines=count_if(tx.customer_id.isnull()),
@@ -417,7 +427,8 @@ def source_summary(src: Source) -> dict[str, Any]:
         out.update(
             customers=int(row["customers"]),
             transactions=out["tables"]["transactions"],
-            orders=int(row["orders"]),
+            orders=int(orders["orders"] or 0),
+            return_orders=int(orders["return_orders"] or 0),
             revenue=round(float(row["revenue"]), 2),
             returns=round(abs(float(row["returns"])), 2),
             anonymous_lines=int(row["anonymous_lines"] or 0),
@@ -462,3 +473,43 @@ def first_line_date(src: Source, as_of: pd.Timestamp) -> pd.Timestamp | None:
         tx.filter(tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))).order_date.min()
     )
     return None if first is None or pd.isna(first) else pd.Timestamp(first)
+
+
+def source_warnings(src: Source) -> list[Problem]:
+    """The warnings of :mod:`crm_models.data.quality` that an engine counts cheaply: a
+    transactions table without a positive amount, too few customers with an order, campaigns
+    without a control group or without a response (the percentile rules need the data in
+    memory: ``--engine pandas``)."""
+    out: list[Problem] = []
+    if src.has("transactions"):
+        tx = src.table("transactions")
+        file = src.files.get("transactions", "transactions")
+        row = src.execute(
+            tx.aggregate(
+                lines=tx.count(),
+                sales=count_if(tx.amount > 0),
+                zeros=count_if(tx.amount == 0),
+            )
+        ).iloc[0]
+        buyers = int(src.execute(tx.filter(tx.amount > 0).customer_id.nunique()) or 0)
+        lines, sales = int(row["lines"]), int(row["sales"] or 0)
+        if lines and not sales:
+            what = "all amounts are zero" if int(row["zeros"] or 0) == lines else "only returns"
+            issue = f"{what}: {NO_SALES}"
+            out.append(Problem(file, "amount", issue, lines))
+        if 0 < buyers < MIN_MODEL_CUSTOMERS:
+            out.append(Problem(file, "customer_id", too_few_buyers(buyers), lines))
+    if src.has("campaigns"):
+        c = src.table("campaigns")
+        file = src.files.get("campaigns", "campaigns")
+        per = c.group_by("campaign_id").aggregate(
+            rows=c.count(),
+            control=count_if(~c.treated.fill_null(True)),
+            responses=count_if(c.responded.fill_null(False)),
+        )
+        for issue, bad in ((NO_CONTROL, per.control == 0), (NO_RESPONSE, per.responses == 0)):
+            hits = per.filter(bad)
+            hit = src.execute(hits.aggregate(n=hits.rows.sum(), k=hits.count())).iloc[0]
+            if int(hit["k"] or 0):
+                out.append(Problem(file, "campaign_id", issue, int(hit["n"])))
+    return out

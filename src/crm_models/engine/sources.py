@@ -3,15 +3,16 @@ out-of-core folder of files, or a PostgreSQL database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from crm_models.data.contract import SCHEMAS, DataError
+from crm_models.data.contract import SCHEMAS, DataError, Problem
 from crm_models.data.database import DatabaseSource, is_database_url
 from crm_models.data.dataset import TABLES, Dataset
+from crm_models.data.dates import read_dates
 from crm_models.data.loading import load_dataset
 from crm_models.data.mapping import Mapping, resolve_inside
 from crm_models.data.privacy import (
@@ -20,6 +21,7 @@ from crm_models.data.privacy import (
     MAX_AGE,
     find_personal_columns,
     personal_column_kind,
+    quote_value,
 )
 from crm_models.engine.settings import (
     EngineSettings,
@@ -51,6 +53,9 @@ class Source:
     raw: dict[str, ir.Table] = field(default_factory=dict)  # before casts (for validation)
     files: dict[str, str] = field(default_factory=dict)  # table -> file label in messages
     fingerprint: str | None = None  # known when built from a loaded Dataset
+    currency: str | None = None  # ISO 4217 code of the amounts (Dataset.currency)
+    as_of: pd.Timestamp | None = None  # a point-in-time view: later events set aside
+    warnings: list[Any] = field(default_factory=list)  # suspicious but usable (Problem shape)
 
     def table(self, name: str) -> ir.Table | None:
         return self.tables.get(name)
@@ -72,6 +77,53 @@ class Source:
         arrow = self.con.to_pyarrow(expr)
         return arrow.to_pandas(split_blocks=True, self_destruct=True)
 
+    def known_at(self, as_of: str | pd.Timestamp | None) -> Source:
+        """The source as known at the end of the ``as_of`` day (the engine twin of the
+        point-in-time load, :meth:`crm_models.data.contract.ConformOptions.as_of`): later
+        orders, campaigns sent later, customers who signed up later without earlier activity
+        set aside and later opt-outs ignored, each counted in ``notes``."""
+        if as_of is None:
+            return self
+        import ibis
+
+        day = pd.Timestamp(as_of).normalize()
+        cut = ibis.timestamp(day + pd.Timedelta(days=1))
+        tables, notes = dict(self.tables), list(self.notes)
+
+        def set_aside(table: str, later: Any, what: str) -> None:
+            n = int(self.execute(tables[table].filter(later).count()))
+            if n:
+                notes.append(
+                    f"{table}: {what} after the as-of date {day.date()} set aside ({n:,} rows)"
+                )
+            tables[table] = tables[table].filter(~later)
+
+        if "transactions" in tables:
+            set_aside("transactions", tables["transactions"].order_date >= cut, "lines")
+        if "campaigns" in tables:
+            set_aside("campaigns", tables["campaigns"].sent_date >= cut, "contacts")
+        cust = tables.get("customers")
+        if cust is not None and "signup_date" in cust.columns:
+            later = (cust.signup_date >= cut).fill_null(False)
+            for t in ("transactions", "campaigns"):
+                if t in tables:
+                    later &= ~cust.customer_id.isin(tables[t].customer_id)
+            set_aside("customers", later, "customers who signed up")
+            cust = tables["customers"]
+        if cust is not None and "opt_out_date" in cust.columns:
+            later = (cust.opt_out_date >= cut).fill_null(False)
+            n = int(self.execute(cust.filter(later).count()))
+            if n:
+                notes.append(
+                    f"customers: opt-outs after the as-of date {day.date()} ignored "
+                    f"(still opted in on that day) ({n:,} rows)"
+                )
+                changes = {"opt_out_date": ibis.ifelse(later, None, cust.opt_out_date)}
+                if "opt_in" in cust.columns:
+                    changes["opt_in"] = ibis.ifelse(later, True, cust.opt_in)
+                tables["customers"] = cust.mutate(**changes)
+        return replace(self, tables=tables, notes=notes, as_of=day)
+
     def last_date(self) -> pd.Timestamp | None:
         """Latest event date (the default as-of date), computed in the engine."""
         dates = []
@@ -91,7 +143,18 @@ class Source:
         notes = [str(n) for n in ds.cleaning_log]
         if engine != "spark":
             tables = {name: ibis.memtable(df) for name, df in ds.tables().items()}
-            return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
+            return cls(
+                ds.name,
+                tables,
+                con,
+                engine,
+                ds.source,
+                notes,
+                fingerprint=ds.fingerprint,
+                currency=ds.currency,
+                as_of=ds.as_of,
+                warnings=list(ds.warnings),
+            )
         import pyarrow as pa
 
         session = spark_session(settings.spark_master)
@@ -102,7 +165,18 @@ class Source:
             arrow = pa.Table.from_pandas(df, preserve_index=False)
             session.createDataFrame(arrow).createOrReplaceTempView(view)
             tables[name] = con.table(view)
-        return cls(ds.name, tables, con, engine, ds.source, notes, fingerprint=ds.fingerprint)
+        return cls(
+            ds.name,
+            tables,
+            con,
+            engine,
+            ds.source,
+            notes,
+            fingerprint=ds.fingerprint,
+            currency=ds.currency,
+            as_of=ds.as_of,
+            warnings=list(ds.warnings),
+        )
 
 
 def table_files(folder: Path, table: str) -> list[Path] | None:
@@ -149,6 +223,40 @@ def contract_types(name: str, raw: ir.Table, trim: bool = True) -> ir.Table:
     return raw.mutate(**casts) if casts else raw
 
 
+DATE_SAMPLE = 2000  # text date values looked at before an engine casts a column
+
+
+def text_date_problems(name: str, raw: ir.Table, con: Any, label: str) -> list[Problem]:
+    """Text date columns an engine would misread, refused: engines cast ISO 8601 text only
+    (DuckDB drops a time-zone offset, PostgreSQL reads ``07/02/2023`` by its DateStyle), so a
+    column whose first :data:`DATE_SAMPLE` values are in another format, carry offsets or mix
+    formats (:func:`crm_models.data.dates.read_dates`) is a problem, not empty or shifted dates."""
+
+    problems = []
+    for spec in SCHEMAS[name]:
+        if spec.kind != "date" or spec.name not in raw.columns:
+            continue
+        if not raw[spec.name].type().is_string():
+            continue
+        value = raw[spec.name].strip().nullif("").name(spec.name)
+        sample = con.to_pyarrow(raw.select(value).filter(value.notnull()).limit(DATE_SAMPLE))
+        reading = read_dates(sample.to_pandas()[spec.name])
+        unclear = [p.issue for p in reading.problems if not p.of_values]
+        if reading.family in (None, "iso") and not reading.aware and not unclear:
+            continue  # ISO 8601, or values that parse in no format (counted on validation)
+        why = reading.layout if reading.family != "iso" else "more than one format"
+        why = "time-zone offsets" if reading.aware else why
+        issue = (
+            f"text dates in a form the engine cannot read ({why}, in the first "
+            f"{sample.num_rows:,} values): it reads ISO 8601 dates without "
+            "time-zone offsets (YYYY-MM-DD[ HH:MM:SS]) only; convert the column in the export "
+            "or use --engine pandas"
+        )
+        examples = [f"{spec.name}={quote_value(v)}" for v in sample.column(0).to_pylist()[:2]]
+        problems.append(Problem(label, spec.name, issue, sample.num_rows, examples))
+    return problems
+
+
 def open_database(spec: Any, mapping: Any = None) -> Source:
     """A PostgreSQL dataset as a :class:`Source`: the aggregations run inside the database.
 
@@ -161,6 +269,9 @@ def open_database(spec: Any, mapping: Any = None) -> Source:
     if problems:
         raise DataError(problems)
     raw = db.tables(con)
+    problems = [p for n, t in raw.items() for p in text_date_problems(n, t, con, db.label(n))]
+    if problems:
+        raise DataError(problems)
     notes = []
     full = db.tables(con, keep_personal=True)
     for name, t in full.items():
@@ -173,7 +284,17 @@ def open_database(spec: Any, mapping: Any = None) -> Source:
     tables = {name: contract_types(name, t) for name, t in raw.items()}
     labels = {name: db.label(name) for name in raw}
     name = db.database or "database"
-    return Source(name, tables, con, "postgres", db.redacted_url, notes, raw, labels)
+    return Source(
+        name,
+        tables,
+        con,
+        "postgres",
+        db.redacted_url,
+        notes,
+        raw,
+        labels,
+        currency=db.options.get("currency"),
+    )
 
 
 def _birth_dates_banded(
@@ -227,6 +348,7 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     raws: dict[str, ir.Table] = {}
     labels: dict[str, str] = {}
     notes: list[str] = []
+    problems: list[Problem] = []
     # customers last: a birth date becomes an age band at the latest order or send date
     for name in sorted(TABLES, key=lambda t: t == "customers"):
         spec = (mapping.tables.get(name, {}) if mapping else {}) or {}
@@ -249,14 +371,20 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
         raw = _drop_personal(name, raw, con, notes, tables)
         raws[name] = raw
         labels[name] = files[0].parent.name + "/" if len(files) > 1 else files[0].name
+        problems += text_date_problems(name, raw, con, labels[name])
         tables[name] = contract_types(name, raw, trim=files[0].suffix != ".parquet")
+    if problems:
+        raise DataError(problems)
     if not tables:
         raise FileNotFoundError(
             f"{folder}: no contract tables (transactions.parquet/.csv or a transactions/ folder)"
         )
     tables = {t: tables[t] for t in TABLES if t in tables}  # back in contract order
     raws = {t: raws[t] for t in TABLES if t in raws}
-    return Source(folder.name, tables, con, engine, str(folder), notes, raws, labels)
+    currency = mapping.options.get("currency") if mapping else None
+    return Source(
+        folder.name, tables, con, engine, str(folder), notes, raws, labels, currency=currency
+    )
 
 
 def _drop_personal(
@@ -382,12 +510,13 @@ def open_dataset(
     or ``auto`` by size) call for it; anything else is loaded, validated and cleaned into a
     :class:`Dataset`, handed to the engine when one is named.  ``in_memory=True`` always
     returns the loaded Dataset (for the analyses that run in memory only); a column
-    ``mapping`` (``--map``) always loads.  ``as_of`` makes rows dated after it a problem.
+    ``mapping`` (``--map``) always loads.  ``as_of`` opens the data as known at the end of
+    that day (later events set aside and counted in the cleaning log).
     """
     if not in_memory and mapping is None:
         source = open_source(spec, settings)
         if source is not None:
-            return source
+            return source.known_at(as_of)
     ds = load_dataset(spec, mapping=mapping, as_of=as_of)
     if in_memory:
         return ds

@@ -2,8 +2,9 @@
 
 Every report notebook starts the same way: load the dataset its ``dataset`` parameter names,
 settle the as-of day, and open the report's run with its parameters.  :func:`start_report`
-does all three, and reads the parameters from the notebook's own ``parameters`` cell (and the
-cell Papermill injects after it), so every parameter reaches MLflow without being typed twice::
+does all three (and shows money in the dataset's currency from then on), and reads the
+parameters from the notebook's own ``parameters`` cell (and the cell Papermill injects after
+it), so every parameter reaches MLflow without being typed twice::
 
     ds, as_of_day, run = start_report("customer_base", globals())
 """
@@ -18,6 +19,7 @@ import pandas as pd
 
 from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.loading import load_dataset
+from crm_models.plotting import use_currency
 from crm_models.reporting.tracking import ReportRun
 
 # Parameters that say where the build puts its files; they are given to the run, not logged.
@@ -64,13 +66,15 @@ def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
 def start_report(
     report: str, namespace: Mapping[str, Any]
 ) -> tuple[Dataset, pd.Timestamp, ReportRun]:
-    """Load the dataset, settle the as-of day and open the report's run (every parameter
+    """Load the dataset, settle the as-of day, show money in the dataset's currency
+    (:func:`crm_models.plotting.use_currency`) and open the report's run (every parameter
     recorded); return ``(dataset, as_of_day, run)``.  Call it as
     ``start_report("<slug>", globals())`` right after the parameters cell."""
     params = notebook_parameters(namespace)
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
     ds = load_dataset(params["dataset"])
+    use_currency(ds.currency)
     as_of_day = resolve_as_of(ds, params.get("as_of"))
     params["as_of"] = str(as_of_day.date())
     run = ReportRun(

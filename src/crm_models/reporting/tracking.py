@@ -4,7 +4,7 @@ A notebook makes one :class:`ReportRun` and calls it for everything it records::
 
     run = ReportRun(report="customer_base", dataset=ds, params=dict(dataset=dataset, as_of=as_of,
                     quick=quick), output_dir=output_dir, experiment=mlflow_experiment)
-    run.headline("revenue", 1234567.0, label="Net revenue", fmt="${:,.0f}")
+    run.headline("revenue", 1234567.0, label="Net revenue", fmt=money)  # crm_models.plotting
     run.metric("gini", 0.61)
     run.table("revenue_by_month", df)
     run.finish()
@@ -257,7 +257,7 @@ def log_run(
 ) -> str:
     """Write the MLflow run recorded in ``<run_dir>/run.json``; return its run id.
 
-    Logs the parameters (plus data fingerprint, package version, git commit), metrics
+    Logs the parameters (plus data fingerprint, currency, package version, git commit), metrics
     (headlines included), ``tables/*.csv`` and ``models/*.pkl`` under ``run_dir``, and
     ``extra_artifacts`` ({artifact folder or "": file}).  ``status`` overrides the recorded one
     (``FAILED`` for a notebook that raised); ``status="RUNNING"`` leaves the run open, for a
@@ -297,6 +297,7 @@ def log_run(
         report=record["report"],
         dataset_name=record["dataset"],
         data_fingerprint=record.get("fingerprint", ""),
+        currency=record.get("currency") or "not stated",
         dataset_tables=", ".join(f"{k}={v}" for k, v in record.get("table_rows", {}).items()),
         as_of_effective=record.get("as_of"),
         package_version=record.get("package_version") or package_version(),
@@ -393,8 +394,8 @@ def log_artifact(
 class ReportRun:
     """The one tracking helper a report notebook calls: records a report run for MLflow.
 
-    ``dataset`` is a :class:`~crm_models.data.dataset.Dataset` (name, fingerprint, table sizes and
-    last date are recorded) or a dataset name.  ``params`` are the notebook's parameters;
+    ``dataset`` is a :class:`~crm_models.data.dataset.Dataset` (name, fingerprint, currency, table
+    sizes and last date are recorded) or a dataset name.  ``params`` are the notebook's parameters;
     ``as_of=None`` means the dataset's last date.  ``output_dir`` (the notebook parameter)
     receives ``run.json`` and the logged tables; when empty (an analyst running the notebook by
     hand) a temporary folder is used.  ``experiment`` defaults to ``crm-models/<dataset name>``.
@@ -416,6 +417,7 @@ class ReportRun:
         self.report = report
         self.dataset_name = dataset if isinstance(dataset, str) else dataset.name
         self.fingerprint = "" if isinstance(dataset, str) else dataset.fingerprint
+        self.currency = None if isinstance(dataset, str) else dataset.currency
         self.params = dict(params or {})
         self.experiment = experiment or experiment_name(self.dataset_name)
         self.as_of = _as_of_text(self.params.get("as_of"), dataset)
@@ -533,6 +535,7 @@ class ReportRun:
             "report": self.report,
             "dataset": self.dataset_name,
             "fingerprint": self.fingerprint,
+            "currency": self.currency,
             "as_of": self.as_of,
             "status": self.status,
             "tracking": "deferred" if self.deferred else ("on" if self.track else "off"),
