@@ -109,7 +109,10 @@ def test_loads_through_the_contract(out):
     assert len(ds.campaigns) == manifest["campaign_rows"]
     assert "email" not in ds.customers.columns  # personal identifiers still stripped
     summary = dataset_summary(ds)
-    assert summary["customers"] == N and summary["orders"] == sum(manifest["orders"].values())
+    # orders per the contract: purchases (organic O, campaign responses K), not returns (R)
+    orders = manifest["orders"]
+    assert summary["customers"] == N and summary["orders"] == orders["O"] + orders["K"]
+    assert summary["return_orders"] == orders["R"]
 
 
 def test_same_arguments_write_identical_files(out, tmp_path):

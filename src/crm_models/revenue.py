@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from crm_models.data.conditions import no_sales
+from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset
 from crm_models.engine import EngineSettings, aggregates, as_source
 from crm_models.features import STAGES, resolve_as_of
@@ -124,7 +124,7 @@ def netted_orders(
 ) -> NettedOrders:
     """Select lines up to ``as_of``, net them into orders and assign periods (see module doc)."""
     if ds.transactions is None:
-        raise ValueError(f"dataset {ds.name!r} has no transactions table")
+        raise no_transactions(ds.name)
     end = resolve_as_of(ds, as_of)
     tx = ds.transactions if include_anonymous else ds.customer_transactions()
     all_tx = ds.transactions
@@ -590,7 +590,7 @@ def _dimension_column(ds: Dataset, dimension: str) -> tuple[str, ...]:
     """Check that ``dimension`` can be read; returns the extra transaction columns needed."""
     tx = ds.transactions
     if tx is None:
-        raise ValueError(f"dataset {ds.name!r} has no transactions table")
+        raise no_transactions(ds.name)
     if dimension in tx.columns:
         return (dimension,)
     products = ds.products

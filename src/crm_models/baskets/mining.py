@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.data.conditions import no_sales
+from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset
 
 __all__ = [
@@ -170,7 +170,7 @@ def baskets_from_transactions(
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     if isinstance(ds, Dataset):
         if ds.transactions is None:
-            raise ValueError(f"dataset {ds.name!r} has no transactions table")
+            raise no_transactions(ds.name)
         tx, products = ds.transactions, products if products is not None else ds.products
     else:
         tx = ds

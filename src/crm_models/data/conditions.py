@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crm_models.data.dataset import UnsupportedData
+from crm_models.data.dataset import UnsupportedData, no_transactions
 
-__all__ = ["UnsupportedData", "few", "no_sales", "plural"]
+__all__ = ["UnsupportedData", "few", "no_sales", "no_transactions", "plural"]
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

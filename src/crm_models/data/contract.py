@@ -315,9 +315,14 @@ class _Conformer:
                     and col == "customer_id"
                     and self.options.allow_anonymous
                 )
-                was_missing = raw.frame[col].isna() | (
-                    raw.frame[col].astype("string").str.strip() == ""
-                ).fillna(False)
+                values = raw.frame[col]
+                if kind == "id":  # conform_id made blank ids missing and kept every other value
+                    was_missing = out[col].isna()
+                elif values.dtype.kind in "biufmM":  # typed: no blank text (and no string copy)
+                    was_missing = values.isna()
+                else:
+                    blank = (values.astype("string").str.strip() == "").fillna(False)
+                    was_missing = values.isna() | blank
                 if anonymous_ok:
                     self.note(
                         table,
@@ -395,7 +400,21 @@ class _Conformer:
         return bands
 
     def check_duplicates(self, table: str, raw: RawTable, frame: pd.DataFrame) -> pd.DataFrame:
-        dup = frame.duplicated()
+        """Exact duplicate lines (every column equal; the first of each set is not counted).
+
+        Comparing every column of millions of lines takes seconds (text above all), so the
+        typed columns (numbers, dates, flags) are hashed first: only lines whose hashes repeat
+        can be duplicates, and those are compared exactly on every column."""
+        typed = [c for c in frame.columns if frame[c].dtype.kind in "biufmM"]
+        maybe = np.ones(len(frame), dtype=bool)
+        if typed:
+            hashes = pd.util.hash_pandas_object(frame[typed], index=False).to_numpy()
+            ordered = np.sort(hashes)
+            repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+            maybe = pd.Series(hashes).isin(repeated).to_numpy()
+        dup = np.zeros(len(frame), dtype=bool)
+        if maybe.any():
+            dup[maybe] = frame.loc[maybe].duplicated().to_numpy()
         if not dup.any():
             return frame
         policy = self.options.duplicates
@@ -410,7 +429,7 @@ class _Conformer:
             )
         elif policy == "drop":
             self.note(table, None, dup.sum(), "exact duplicate lines dropped")
-            frame = frame.loc[~dup.to_numpy()].reset_index(drop=True)
+            frame = frame.loc[~dup].reset_index(drop=True)
         else:
             self.note(table, None, dup.sum(), "exact duplicate lines kept as separate lines")
         return frame
@@ -429,12 +448,18 @@ class _Conformer:
                 self.problem(files[table], ", ".join(keys), "duplicate key", df, dup, keys)
         tx = tables.get("transactions")
         if tx is not None and {"order_id", "customer_id"} <= set(tx.columns):
-            owners = (
-                tx.dropna(subset=["customer_id"])
-                .groupby("order_id", sort=False)["customer_id"]
-                .nunique()
-            )
-            shared = tx["order_id"].isin(owners.index[owners > 1])
+            # every line against one known owner of its order (any one: an order of two
+            # customers has a line that differs from whichever was kept); integer ids as they are
+            order, orders = pd.factorize(tx["order_id"])
+            customer = tx["customer_id"]
+            typed = isinstance(customer.dtype, np.dtype) and customer.dtype.kind in "iu"
+            owner = customer.to_numpy() if typed else pd.factorize(customer)[0]
+            known = (order >= 0) & customer.notna().to_numpy()
+            kept = np.zeros(len(orders), dtype=owner.dtype)
+            kept[order[known]] = owner[known]
+            shared_orders = np.zeros(len(orders) + 1, dtype=bool)  # the last: no order id (-1)
+            shared_orders[order[known][owner[known] != kept[order[known]]]] = True
+            shared = shared_orders[order]
             self.problem(
                 files["transactions"],
                 "order_id",

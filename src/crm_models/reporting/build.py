@@ -881,7 +881,10 @@ def build_reports(
                     shown_spec = redact_url(str(spec))
                     bar.set_description(shown_spec)
                     try:
-                        dataset = load(spec)
+                        as_of = (params or {}).get("as_of")
+                        dataset = load(spec, as_of=as_of) if as_of else load(spec)
+                        for warning in getattr(dataset, "warnings", []):
+                            say(f"{redact_url(str(spec))}: warning: {warning}")
                     except Exception as exc:
                         reason = f"{type(exc).__name__}: {_one_line(exc)[:300]}"
                         result.problems.append(

@@ -19,7 +19,7 @@ import pandas as pd
 
 from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.loading import load_dataset
-from crm_models.plotting import use_currency
+from crm_models.plotting import bullets, say, use_currency
 from crm_models.reporting.tracking import ReportRun
 
 # Parameters that say where the build puts its files; they are given to the run, not logged.
@@ -63,6 +63,18 @@ def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {name: namespace[name] for name in names if name in namespace}
 
 
+def data_quality_note(warnings: list) -> str:
+    """The short "Data quality" note a report opens with when its data looked suspicious."""
+    lines = [
+        f"{w.file}{f', column {w.column}' if w.column else ''}: {w.issue} ({w.rows:,} rows)"
+        for w in warnings
+    ]
+    return (
+        "**Data quality.** The data was analysed, but some of it looks suspicious; "
+        "check these before relying on the numbers:\n\n" + bullets(lines)
+    )
+
+
 def start_report(
     report: str, namespace: Mapping[str, Any]
 ) -> tuple[Dataset, pd.Timestamp, ReportRun]:
@@ -73,8 +85,10 @@ def start_report(
     params = notebook_parameters(namespace)
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
-    ds = load_dataset(params["dataset"])
+    ds = load_dataset(params["dataset"], as_of=params.get("as_of"))
     use_currency(ds.currency)
+    if ds.warnings:
+        say(data_quality_note(ds.warnings))
     as_of_day = resolve_as_of(ds, params.get("as_of"))
     params["as_of"] = str(as_of_day.date())
     run = ReportRun(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from crm_models.data.dataset import UnsupportedData
 from crm_models.segments.clustering import BehaviourClustering
 from crm_models.segments.profiles import segment_summary
 from crm_models.segments.rfm import RFMScorer
@@ -65,6 +66,10 @@ def segment_customers(
     amount, or too few customers have bought to look for segments (twice the largest number
     of segments tried).
     """
+    if "days_since_last" not in view.columns:
+        raise UnsupportedData(
+            "Segments are built from purchases, and this dataset has no transactions table."
+        )
     rfm = RFMScorer(unit=unit).fit_transform(view)
     clustering = BehaviourClustering(
         n_bootstrap=4 if quick else 6,
