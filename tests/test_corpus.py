@@ -274,6 +274,10 @@ def check_loads(case: Case, verb: str, run: Run) -> None:
             assert any(item_matches(w, file, column) for w in warnings), (
                 f"no warning names {file} / {column}: {warnings}"
             )
+        for pattern in case.logged:
+            assert any(re.search(pattern, str(n), re.I) for n in report.get("cleaning", [])), (
+                f"the cleaning log does not say {pattern!r}: {report.get('cleaning')}"
+            )
         if case.ignored_lines:
             counted = f"{case.ignored_lines:,} rows"
             assert any(counted in str(note) for note in report.get("cleaning", [])), (
@@ -323,7 +327,10 @@ def test_corpus_case(name, verb, corpus, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     run = reuse(case, verb, capsys) if verb in HEAVY else None
     run = run or run_cli(argv_for(verb, case, tmp_path), capsys)
+    if verb == "summary":  # it tells the loaded data's fingerprint
+        _RESULTS[("fingerprint", case.name)] = run
     assert run.escaped is None, f"an exception escaped main\n{run.describe()}"
+    assert not isinstance(run.code, str), f"the command line was refused\n{run.describe()}"
     assert run.code in (0, 1, 2), f"exit code must be 0, 1 or 2\n{run.describe()}"
     if run.code != 0:
         assert len(run.errors()) == 1, f"one 'error:' line expected\n{run.describe()}"
@@ -360,6 +367,7 @@ def reuse(case: Case, verb: str, capsys) -> Run | None:
 
 
 def remember(case: Case, verb: str, run: Run, capsys) -> None:
+    """Keep a model verb's run for later cases with the same loaded data."""
     fp = fingerprint(case, capsys) if verb in HEAVY else None
     if fp:
         _RESULTS.setdefault((verb, fp, case.args), run)

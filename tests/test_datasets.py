@@ -65,7 +65,10 @@ def test_online_retail(shared_data):
     s = dataset_summary(ds)
     dropped = next(n.rows for n in ds.cleaning_log if "duplicate lines dropped" in n.action)
     assert s["transactions"] + dropped == 541_909
-    assert s["customers"] == 4_372 and s["orders"] == 25_900
+    # 25,900 invoice numbers (UCI documentation); an order is an invoice with positive net
+    # value (the contract), so 19,960 orders and 3,838 invoices that net to a return
+    assert s["customers"] == 4_372 and s["orders"] == 19_960 and s["return_orders"] == 3_838
+    assert ds.transactions["order_id"].nunique() == 25_900
     anonymous = next(n.rows for n in ds.cleaning_log if "without a customer" in n.action)
     assert anonymous == 135_080
     raw_total = 9_747_747.93

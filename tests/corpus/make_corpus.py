@@ -63,6 +63,7 @@ class Case:
     may_refuse: frozenset[str] = frozenset()
     mention: tuple[str, ...] = ()  # words the problem or warning must hold (e.g. date_format)
     secrets: tuple[str, ...] = ()
+    logged: tuple[str, ...] = ()  # patterns the cleaning log must hold (a repair is never silent)
     ignored_lines: int | None = None  # lines after --as-of, to be counted in the cleaning log
     note: str = ""
 
@@ -446,14 +447,16 @@ def _local_iso(utc: pd.Series, offsets: np.ndarray) -> pd.Series:
 def case_dates_mixed_offsets(shop: Shop, d: Path) -> Case:
     s, offsets = _utc_timed(shop, d.name)
     _dates_as(s, d, _local_iso(s.transactions["order_date"], offsets))
-    return accept(d, s, note="ISO with +01:00, -05:00, +05:30, +00:00: converted to UTC")
+    return accept(
+        d, s, logged=("UTC",), note="ISO with +01:00, -05:00, +05:30, +00:00: converted to UTC"
+    )
 
 
 @case
 def case_dates_utc_z(shop: Shop, d: Path) -> Case:
     s, _ = _utc_timed(shop, d.name)
     _dates_as(s, d, s.transactions["order_date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return accept(d, s, note="ISO UTC with a Z suffix")
+    return accept(d, s, logged=("UTC",), note="ISO UTC with a Z suffix")
 
 
 @case
@@ -651,7 +654,7 @@ def case_ids_with_spaces(shop: Shop, d: Path) -> Case:
     tx["customer_id"] = " " + tx["customer_id"].astype(str) + "  "
     cu["customer_id"] = cu["customer_id"].astype(str) + " "
     save_shop(d, shop, transactions=tx, customers=cu)
-    return accept(d, shop, note="ids padded with spaces are trimmed (noted)")
+    return accept(d, shop, logged=("trimmed",), note="ids padded with spaces are trimmed")
 
 
 @case
@@ -659,7 +662,9 @@ def case_ids_as_floats(shop: Shop, d: Path) -> Case:
     tx = render(shop.transactions)
     tx["customer_id"] = tx["customer_id"].astype(float)
     save_shop(d, shop, transactions=tx)
-    return accept(d, shop, note="17850.0-style ids (a spreadsheet round trip) join 17850")
+    return accept(
+        d, shop, logged=("decimal",), note="17850.0-style ids (a spreadsheet round trip) join 17850"
+    )
 
 
 @case
@@ -670,7 +675,9 @@ def case_ids_as_emails(shop: Shop, d: Path) -> Case:
         t["customer_id"] = t["customer_id"].map(mail)
     save_shop(d, s)
     secrets = tuple(mail[i] for i in (10001, 10002, 10150))
-    return accept(d, s, secrets=secrets, note="e-mail ids become keyed pseudonyms")
+    return accept(
+        d, s, secrets=secrets, logged=("pseudonym",), note="e-mail ids become keyed pseudonyms"
+    )
 
 
 @case
@@ -699,7 +706,9 @@ def case_ids_blank_allowed(shop: Shop, d: Path) -> Case:
     s.transactions.loc[[2, 30, 31, 60], "customer_id"] = pd.NA
     save_shop(d, s)
     save(d, {"mapping.json": json.dumps({"options": {"allow_anonymous": True}})})
-    return accept(d, s, note="anonymous lines kept for products, left out of customers")
+    return accept(
+        d, s, logged=("without a customer",), note="anonymous lines kept for products only"
+    )
 
 
 @case
@@ -714,7 +723,7 @@ def case_duplicate_lines_dropped(shop: Shop, d: Path) -> Case:
     tx = shop.transactions
     save_shop(d, shop, transactions=pd.concat([tx, tx.iloc[[5, 6, 300]]], ignore_index=True))
     save(d, {"mapping.json": json.dumps({"options": {"duplicates": "drop"}})})
-    return accept(d, shop, note="duplicates: drop in mapping.json")
+    return accept(d, shop, logged=("duplicate",), note="duplicates: drop in mapping.json")
 
 
 @case
@@ -821,7 +830,7 @@ def case_campaigns_no_control(shop: Shop, d: Path) -> Case:
     return warn(
         d,
         s,
-        (CA, ("treated", "arm")),
+        (CA, ("treated", "arm", "campaign_id")),
         refuse={"uplift": "control", "target": "control"},
         note="no random control group: effect of mailing unmeasurable",
     )
@@ -833,7 +842,12 @@ def case_campaigns_no_response(shop: Shop, d: Path) -> Case:
     s.campaigns["responded"] = False
     s.campaigns["response_amount"] = 0.0
     save_shop(d, s)
-    return warn(d, s, (CA, "responded"), refuse={"uplift": "respon", "target": "respon"})
+    return warn(
+        d,
+        s,
+        (CA, ("responded", "response_amount", "campaign_id")),
+        refuse={"uplift": "respon", "target": "respon"},
+    )
 
 
 @case
@@ -971,7 +985,9 @@ def case_personal_columns(shop: Shop, d: Path) -> Case:
     )
     save_shop(d, s)
     secrets = ("Anna Beispiel7", "anna.beispiel7@mail.example", "+49 30 55500007")
-    return accept(d, s, secrets=secrets, note="name, email, phone dropped and never printed")
+    return accept(
+        d, s, secrets=secrets, logged=("personal",), note="name, email, phone dropped, unprinted"
+    )
 
 
 # --- mapping.json -----------------------------------------------------------------------------

@@ -225,7 +225,7 @@ class _Column:
         codes, uniques = pd.factorize(values)
         if pd.api.types.is_float_dtype(uniques) and np.all(np.mod(uniques, 1) == 0):
             uniques = uniques.astype("int64")  # 19970101.0 (a float column with gaps)
-        self.text = pd.Series(uniques, dtype=object).astype("string").str.strip()
+        self.text = pd.Series(uniques, dtype=object).astype("string[pyarrow]").str.strip()
         self.text.index = pd.RangeIndex(len(self.text))
         self.codes = codes
         self.present = (self.text != "").to_numpy(dtype=bool)

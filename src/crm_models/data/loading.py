@@ -128,7 +128,6 @@ def _load_demo(options: ConformOptions, n_customers: int, seed: int) -> Dataset:
         shutil.rmtree(stale, ignore_errors=True)
     ds = _load_folder(folder, options, None)
     ds.name = name
-    ds.currency = "USD"  # the simulated retailer sells in dollars
     ds.info["truth_dir"] = str(folder / "truth")
     return ds
 

@@ -298,11 +298,13 @@ class SimulatedRetailer:
     params: dict = field(default_factory=dict)
 
     def write(self, folder: str | Path) -> Path:
-        """Write the four tables as Parquet, the truth under ``truth/``; return the folder."""
+        """Write the four tables as Parquet (with a ``mapping.json`` stating the currency), the
+        truth under ``truth/``; return the folder."""
         folder = Path(folder)
         (folder / "truth").mkdir(parents=True, exist_ok=True)
         for name in ("transactions", "customers", "campaigns", "products"):
             getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+        (folder / "mapping.json").write_text(SIMULATED_MAPPING)
         for name, table in self.truth.items():
             table.to_parquet(folder / "truth" / f"{name}.parquet")
         (folder / "truth" / "params.json").write_text(json.dumps(self.params, indent=2) + "\n")
@@ -355,6 +357,9 @@ def _strings(codes: np.ndarray, labels) -> pd.Series:
     dictionary = pa.array(list(labels), type=pa.string())
     arr = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), dictionary)
     return pd.Series(arr.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+
+
+SIMULATED_MAPPING = json.dumps({"options": {"currency": "USD"}}) + "\n"  # it sells in dollars
 
 
 def _numbered(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from crm_models import __version__
 from crm_models.data.simulate import (
+    SIMULATED_MAPPING,
     IdOffset,
     SimulatedRetailer,
     simulate_retailer,
@@ -187,4 +188,5 @@ def _write(tmp: Path, n: int, size: int, seed: int, period: dict[str, str]) -> d
     params = {**params, "n_customers": n, "seed": seed, "chunking": manifest}
     (tmp / "truth" / "params.json").write_text(json.dumps(params, indent=2) + "\n")
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp / "mapping.json").write_text(SIMULATED_MAPPING)
     return manifest
