@@ -17,7 +17,7 @@ from scipy.stats import fisher_exact
 
 from crm_models import baskets as B
 from crm_models.baskets import rules as basket_rules
-from crm_models.data.basket_files import load_baskets, read_basket_lines
+from crm_models.data.basket_files import is_basket_file, read_basket_lines
 from crm_models.data.dataset import Dataset
 
 
@@ -316,7 +316,7 @@ def test_read_basket_file(tmp_path):
     b = B.baskets_from_lines(read_basket_lines(path))
     assert b.n_baskets == 3 and list(b.items) == ["bread", "butter", "milk"]
     assert b.matrix.nnz == 5
-    assert B.as_baskets(load_baskets(path)).n_baskets == 3
+    assert is_basket_file(path) and B.as_baskets(read_basket_lines(path)).n_baskets == 3
 
 
 def test_groceries_file_as_arules(shared_data):

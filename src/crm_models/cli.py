@@ -323,12 +323,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_basket(args: argparse.Namespace) -> int:
     from crm_models.baskets import as_baskets, basket_summary
-    from crm_models.data.basket_files import load_baskets
+    from crm_models.data.basket_files import is_basket_file, read_basket_lines
     from crm_models.progress import stage
 
-    with stage(f"loading baskets from {args.dataset}"):
-        loaded = load_baskets(args.dataset)
-        baskets = as_baskets(loaded, level=args.level, source=str(Path(args.dataset)))
+    path = Path(args.dataset)
+    if path.is_file() and is_basket_file(path):
+        with stage(f"reading baskets from {path.name}"):
+            loaded = read_basket_lines(path)
+    else:
+        loaded = _open(args, args.dataset, in_memory=True)
+    with stage("collecting baskets"):
+        baskets = as_baskets(loaded, level=args.level, source=str(path))
     with stage(f"mining rules in {baskets.n_baskets:,} baskets"):
         result = basket_summary(
             baskets, args.min_support, args.min_confidence, args.min_len, args.max_len
@@ -477,10 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = dsub.add_parser("summary", help="headline counts of a dataset")
     p.add_argument("dataset", help="dataset name (demo, cdnow, cdnow_sample), folder or file")
-    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
-    _currency_arg(p)
+    _dataset_args(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_summary, as_of=None)
+    p.set_defaults(func=cmd_summary)
     p = dsub.add_parser(
         "simulate", help="write a simulated retailer (with ground truth) to a folder"
     )
@@ -512,10 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-end", help="last day of the holdout (default: last date in data)")
     p.add_argument("--model", choices=["bgnbd", "pareto_nbd"], default="bgnbd")
     p.add_argument("--period", choices=["W", "D"], default="W", help="time unit (weeks)")
-    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
-    _currency_arg(p)
+    _dataset_args(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_clv_fit, as_of=None)
+    p.set_defaults(func=cmd_clv_fit)
 
     # [segment commands]
     p = sub.add_parser(
@@ -538,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset name, folder, recognised file, or a basket file (one basket per line, "
         "items separated by commas, e.g. Groceries)",
     )
+    _dataset_args(p)
     p.add_argument("--level", choices=["product", "category"], default="product")
     p.add_argument("--min-support", type=float, default=0.1, help="default 0.1 (as arules)")
     p.add_argument("--min-confidence", type=float, default=0.8, help="default 0.8 (as arules)")
@@ -557,10 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (200)")
-    p.add_argument("--map", action="append", default=[], metavar="TABLE.COLUMN=SOURCE")
-    _currency_arg(p)
+    _dataset_args(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_uplift, as_of=None)
+    p.set_defaults(func=cmd_uplift)
 
     p = sub.add_parser("target", help="the profit-optimal contact list under a budget (CSV)")
     p.add_argument("dataset", help="dataset name, folder or recognised file")

@@ -66,7 +66,8 @@ class LifecycleRules:
 def transactions_as_of(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
     """Customer transaction lines dated on or before the as-of day."""
     tx = ds.customer_transactions()
-    return tx.loc[tx["order_date"] < as_of + pd.Timedelta(days=1)]
+    known = (tx["order_date"] < as_of + pd.Timedelta(days=1)).to_numpy()
+    return tx if known.all() else tx.loc[known]  # no copy of every line when all are known
 
 
 def customer_codes(customer_id: np.ndarray) -> tuple[np.ndarray, pd.Index]:
@@ -187,13 +188,12 @@ def _per_customer_mode(
     ok = lcodes >= 0
     k = max(len(levels), 1)
     if n * k <= DENSE_LIMIT:  # dense customer × level totals: one bincount
-        w = np.bincount(
-            codes[ok].astype(np.int64) * k + lcodes[ok], weights=weights[ok], minlength=n * k
-        ).reshape(n, k)
-        seen = (
-            np.bincount(codes[ok].astype(np.int64) * k + lcodes[ok], minlength=n * k).reshape(n, k)
-            > 0
-        )
+        cell = codes.astype(np.int64, copy=False) * k
+        cell += lcodes
+        if not ok.all():
+            cell, weights = cell[ok], weights[ok]
+        w = np.bincount(cell, weights=weights, minlength=n * k).reshape(n, k)
+        seen = np.bincount(cell, minlength=n * k).reshape(n, k) > 0
         best = np.where(seen.any(axis=1), np.argmax(np.where(seen, w, -np.inf), axis=1), -1)
         matrix = pd.DataFrame(w, columns=list(levels))
         distinct = seen.sum(axis=1)

@@ -13,18 +13,22 @@ Each records what ``crm-models`` must do with it (issue 14):
 A ``column`` of ``None`` means a whole-file issue (any column, or none, may be named); a tuple
 of names means any one of them.  ``refuse`` lists verbs that must refuse in plain words (the
 data cannot support the analysis, e.g. ``segment`` without transactions), ``may_refuse`` verbs
-that may (a model on three customers), ``secrets`` values that must never be printed or
-written (personal data), ``args`` extra command-line arguments of every verb (``--as-of``).
+that may (a model on three customers), ``mention`` words the problem must hold (e.g.
+``date_format``: what to do), ``logged`` what the cleaning log must say (a repair is never
+silent), ``secrets`` values that must never be printed or written (personal data), ``args``
+extra command-line arguments of every verb (``--as-of``).
 
 The base shop (about 200 customers over 2024-2025, returns, two randomised campaigns with a
 control group, a catalogue) is drawn from one seeded generator; every case derives from it
-with its own seeded generator, so the corpus is identical on every run.
+with its own seeded generator, so the corpus is the same on every run (byte for byte, except
+the save time openpyxl stamps into ``.xlsx`` files).
 
 ``python tests/corpus/make_corpus.py OUTDIR`` writes the corpus for a human to inspect.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import sys
@@ -42,7 +46,8 @@ START = pd.Timestamp("2024-01-01")
 DAYS = 731  # 2024-01-01 .. 2025-12-31
 TABLES = ("transactions", "customers", "campaigns", "products")
 VERBS = ("validate", "summary", "view", "clv", "segment", "basket", "uplift", "target", "forecast")
-CUSTOMER_VERBS = ("view", "clv", "segment", "forecast", "basket")  # need transactions
+# need transactions (`view` of campaigns-only data is a contacts view: customers, campaigns)
+CUSTOMER_VERBS = ("clv", "segment", "forecast", "basket")
 CAMPAIGN_VERBS = ("uplift", "target")  # need campaigns
 MODEL_VERBS = ("clv", "segment", "uplift", "target", "forecast", "basket")
 
@@ -112,14 +117,15 @@ class Shop:
 
 def base_shop(seed: int = SEED, n_customers: int = 200) -> Shop:
     """About ``n_customers`` buying customers (plus ten who never bought) over two years, with
-    returns, two fully cancelled orders, two randomised campaigns and a catalogue."""
+    returns, two fully cancelled orders, two randomised campaigns and a catalogue whose text
+    holds a non-ASCII letter, commas and quotes (quoted in CSV)."""
     rng = np.random.default_rng(seed)
-    cats = np.array(["Books", "Garden", "Kitchen", "Toys", "Beauty"])
+    cats = np.array(["Bücher", "Home, Garden", "Kitchen", "Toys", "Beauty"])
     n_prod = 30
     products = pd.DataFrame(
         {
             "product_id": [f"P{i:03d}" for i in range(1, n_prod + 1)],
-            "name": [f"Item {i}" for i in range(1, n_prod + 1)],
+            "name": [f"Item {i}" for i in range(1, n_prod)] + ['Mug "Classic", 0.3 l'],
             "category": cats[np.arange(n_prod) % len(cats)],
             "price": rng.integers(3, 60, n_prod) + 0.99,
         }
@@ -239,7 +245,7 @@ def render(frame: pd.DataFrame, date_format: str = "%Y-%m-%d") -> pd.DataFrame:
     return out
 
 
-def save(folder: Path, files: dict[str, pd.DataFrame | str | bytes], **csv_kw) -> None:
+def save(folder: Path, files: dict[str, pd.DataFrame | str | bytes]) -> None:
     """Write each file into ``folder``: a frame as CSV (ISO dates), text as UTF-8, bytes raw."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -250,7 +256,7 @@ def save(folder: Path, files: dict[str, pd.DataFrame | str | bytes], **csv_kw) -
         elif isinstance(content, str):
             path.write_text(content, encoding="utf-8")
         else:
-            render(content).to_csv(path, index=False, lineterminator="\n", **csv_kw)
+            render(content).to_csv(path, index=False, lineterminator="\n")
 
 
 def save_shop(folder: Path, shop: Shop, **replace_files) -> None:
@@ -300,6 +306,7 @@ def warn(folder: Path, shop: Shop, *where: Where, **kw) -> Case:
 
 
 def reject(folder: Path, *where: Where, **kw) -> Case:
+    """A case that must be refused with a data problem naming each of ``where``."""
     return Case(folder.name, folder, "reject", where, **kw)
 
 
@@ -407,23 +414,13 @@ def case_dates_epoch_seconds(shop: Shop, d: Path) -> Case:
     return accept(d, shop, note="Unix epoch seconds")
 
 
-@case
-def case_dates_with_times(shop: Shop, d: Path) -> Case:
-    rng = rng_for(d.name)
-    s = shop.copy()
-    s.transactions["order_date"] += pd.to_timedelta(
-        rng.integers(0, 86_400, len(s.transactions)), "s"
-    )
-    save_shop(d, s)
-    return accept(d, s, note="ISO timestamps with a time of day")
-
-
-def _utc_timed(shop: Shop, name: str) -> tuple[Shop, np.ndarray]:
+def _utc_timed(shop: Shop) -> tuple[Shop, np.ndarray]:
     """The shop with a time of day on every line (UTC), and an offset in minutes per line;
     the first line is 01:00 UTC on 2024-01-01 with offset -05:00 (local date 2023-12-31) and
     the last 23:00 UTC on 2025-12-31 with offset +05:30 (local date 2026-01-01), so a loader
-    that drops the offsets gets the first and last date wrong."""
-    rng = rng_for(name)
+    that drops the offsets gets the first and last date wrong.  The same for every case that
+    uses it: they must load to the same data."""
+    rng = rng_for("timed")
     s = shop.copy()
     tx = s.transactions
     tx["order_date"] = tx["order_date"] + pd.to_timedelta(rng.integers(8, 20, len(tx)), "h")
@@ -432,6 +429,13 @@ def _utc_timed(shop: Shop, name: str) -> tuple[Shop, np.ndarray]:
     tx.loc[len(tx) - 1, "order_date"] = pd.Timestamp("2025-12-31 23:00")
     offsets[0], offsets[-1] = -300, 330
     return s, offsets
+
+
+@case
+def case_dates_with_times(shop: Shop, d: Path) -> Case:
+    s, _ = _utc_timed(shop)
+    save_shop(d, s)
+    return accept(d, s, note="ISO timestamps with a time of day")
 
 
 def _local_iso(utc: pd.Series, offsets: np.ndarray) -> pd.Series:
@@ -445,7 +449,7 @@ def _local_iso(utc: pd.Series, offsets: np.ndarray) -> pd.Series:
 
 @case
 def case_dates_mixed_offsets(shop: Shop, d: Path) -> Case:
-    s, offsets = _utc_timed(shop, d.name)
+    s, offsets = _utc_timed(shop)
     _dates_as(s, d, _local_iso(s.transactions["order_date"], offsets))
     return accept(
         d, s, logged=("UTC",), note="ISO with +01:00, -05:00, +05:30, +00:00: converted to UTC"
@@ -454,14 +458,14 @@ def case_dates_mixed_offsets(shop: Shop, d: Path) -> Case:
 
 @case
 def case_dates_utc_z(shop: Shop, d: Path) -> Case:
-    s, _ = _utc_timed(shop, d.name)
+    s, _ = _utc_timed(shop)
     _dates_as(s, d, s.transactions["order_date"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     return accept(d, s, logged=("UTC",), note="ISO UTC with a Z suffix")
 
 
 @case
 def case_dates_aware_and_naive(shop: Shop, d: Path) -> Case:
-    s, offsets = _utc_timed(shop, d.name)
+    s, offsets = _utc_timed(shop)
     text = _local_iso(s.transactions["order_date"], offsets)
     naive = s.transactions["order_date"].dt.strftime("%Y-%m-%d %H:%M:%S")
     _dates_as(s, d, text.where(np.arange(len(text)) % 3 != 0, naive))
@@ -626,8 +630,8 @@ def case_amount_padded(shop: Shop, d: Path) -> Case:
 def case_duplicate_amount_columns(shop: Shop, d: Path) -> Case:
     tx = render(shop.transactions)
     tx["amount_gross"] = (tx["amount"] * 1.2).round(2)
-    csv = tx.to_csv(index=False, lineterminator="\n").replace("amount_gross", "amount", 1)
-    save_shop(d, shop, transactions=csv)
+    text = tx.to_csv(index=False, lineterminator="\n").replace("amount_gross", "amount", 1)
+    save_shop(d, shop, transactions=text)
     return reject(d, (TX, "amount"), note="net and gross both headed 'amount'")
 
 
@@ -897,9 +901,14 @@ def case_header_only(shop: Shop, d: Path) -> Case:
 
 @case
 def case_trailing_blank_rows(shop: Shop, d: Path) -> Case:
-    csv = render(shop.transactions).to_csv(index=False, lineterminator="\n")
-    save_shop(d, shop, transactions=csv + ",,,,,,,\n" * 3)
-    return reject(d, (TX, None), note="spreadsheet rows of empty cells: say so, never guess")
+    text = render(shop.transactions).to_csv(index=False, lineterminator="\n")
+    save_shop(d, shop, transactions=text + ",,,,,,,\n" * 3)
+    return accept(
+        d,
+        shop,
+        logged=(r"empty lines \(every cell blank\) skipped \(3 rows\)",),
+        note="spreadsheet rows of empty cells: skipped, and said so",
+    )
 
 
 @case
@@ -912,55 +921,45 @@ def case_blank_lines(shop: Shop, d: Path) -> Case:
 
 @case
 def case_semicolon_delimiter(shop: Shop, d: Path) -> Case:
-    csv = render(shop.transactions).to_csv(index=False, sep=";", lineterminator="\n")
-    save_shop(d, shop, transactions=csv)
+    text = render(shop.transactions).to_csv(index=False, sep=";", lineterminator="\n")
+    save_shop(d, shop, transactions=text)
     return reject(d, (TX, None), note="a European export; the contract reads commas")
 
 
 @case
 def case_crlf_line_endings(shop: Shop, d: Path) -> Case:
-    csv = render(shop.transactions).to_csv(index=False, lineterminator="\r\n")
-    save_shop(d, shop, transactions=csv.encode())
+    text = render(shop.transactions).to_csv(index=False, lineterminator="\r\n")
+    save_shop(d, shop, transactions=text.encode())
     return accept(d, shop, note="Windows line endings")
 
 
 @case
-def case_quoted_commas(shop: Shop, d: Path) -> Case:
-    s = shop.copy()
-    s.transactions["category"] = s.transactions["category"].replace(
-        {"Garden": "Home, Garden", "Toys": 'Toys "and" Games'}
-    )
-    s.products["category"] = s.products["category"].replace(
-        {"Garden": "Home, Garden", "Toys": 'Toys "and" Games'}
-    )
-    s.products["name"] = s.products["name"] + ", large"
-    save_shop(d, s)
-    return accept(d, s, note="quoted fields holding commas and quotes")
+def case_quoted_everything(shop: Shop, d: Path) -> Case:
+    d.mkdir(parents=True, exist_ok=True)
+    for table, frame in shop.tables().items():
+        render(frame).to_csv(d / f"{table}.csv", index=False, quoting=csv.QUOTE_ALL)
+    return accept(d, shop, note='every field quoted, numbers too ("12.50")')
 
 
 @case
 def case_latin1(shop: Shop, d: Path) -> Case:
-    s = shop.copy()
-    s.transactions["category"] = s.transactions["category"].replace({"Books": "Bücher"})
-    csv = render(s.transactions).to_csv(index=False, lineterminator="\n")
-    save_shop(d, s, transactions=csv.encode("latin-1"))
+    text = render(shop.transactions).to_csv(index=False, lineterminator="\n")
+    save_shop(d, shop, transactions=text.encode("latin-1"))
     return reject(d, (TX, None), mention=("encoding",), note="an old ERP export in Latin-1")
 
 
 @case
 def case_latin1_with_mapping(shop: Shop, d: Path) -> Case:
-    s = shop.copy()
-    s.transactions["category"] = s.transactions["category"].replace({"Books": "Bücher"})
-    csv = render(s.transactions).to_csv(index=False, lineterminator="\n")
-    save_shop(d, s, transactions=csv.encode("latin-1"))
+    text = render(shop.transactions).to_csv(index=False, lineterminator="\n")
+    save_shop(d, shop, transactions=text.encode("latin-1"))
     save(d, {"mapping.json": json.dumps({"transactions": {"encoding": "latin-1"}})})
-    return accept(d, s)
+    return accept(d, shop, note="'Bücher' in Latin-1, encoding set in mapping.json")
 
 
 @case
 def case_utf8_bom(shop: Shop, d: Path) -> Case:
-    csv = render(shop.transactions).to_csv(index=False, lineterminator="\n")
-    save_shop(d, shop, transactions=b"\xef\xbb\xbf" + csv.encode())
+    text = render(shop.transactions).to_csv(index=False, lineterminator="\n")
+    save_shop(d, shop, transactions=b"\xef\xbb\xbf" + text.encode())
     return accept(d, shop, note="Excel's 'CSV UTF-8' starts with a byte-order mark")
 
 
@@ -1107,8 +1106,8 @@ def case_xlsx(shop: Shop, d: Path) -> Case:
 @case
 def case_csv_gz(shop: Shop, d: Path) -> Case:
     save_shop(d, shop, transactions=None)
-    csv = render(shop.transactions).to_csv(index=False, lineterminator="\n").encode()
-    (d / "transactions.csv.gz").write_bytes(gzip.compress(csv, mtime=0))
+    data = render(shop.transactions).to_csv(index=False, lineterminator="\n").encode()
+    (d / "transactions.csv.gz").write_bytes(gzip.compress(data, mtime=0))
     return accept(d, shop)
 
 

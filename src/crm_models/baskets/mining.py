@@ -255,9 +255,9 @@ def baskets_from_lines(lines: Iterable[Iterable[str]], source: str | None = None
 def as_baskets(
     loaded: Dataset | list[list[str]], level: str = "product", source: str | None = None
 ) -> Baskets:
-    """Baskets of what :func:`crm_models.data.basket_files.load_baskets` returned: a dataset's
-    orders at ``level`` (:func:`baskets_from_transactions`), or the lines of a basket file
-    (:func:`baskets_from_lines`, ``level`` does not apply)."""
+    """Baskets of a dataset's orders at ``level`` (:func:`baskets_from_transactions`), or of
+    the lines of a basket file (:func:`crm_models.data.basket_files.read_basket_lines`, turned
+    into baskets by :func:`baskets_from_lines`; ``level`` does not apply)."""
     if isinstance(loaded, Dataset):
         return baskets_from_transactions(loaded, level=level)
     return baskets_from_lines(loaded, source=source)

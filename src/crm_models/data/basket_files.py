@@ -7,10 +7,9 @@ import itertools
 from pathlib import Path
 
 from crm_models.data.contract import DataError
-from crm_models.data.dataset import Dataset
-from crm_models.data.loading import load_dataset, recognise
+from crm_models.data.loading import recognise
 
-__all__ = ["basket_file_summary", "is_basket_file", "load_baskets", "read_basket_lines"]
+__all__ = ["basket_file_summary", "is_basket_file", "read_basket_lines"]
 
 _SNIFF_LINES = 1_000  # lines read to tell baskets from a table
 
@@ -71,13 +70,3 @@ def basket_file_summary(path: Path) -> dict:
         "mean_basket_size": round(sum(sizes) / len(sizes), 3),
         "largest_basket": max(sizes),
     }
-
-
-def load_baskets(spec: str | Path) -> Dataset | list[list[str]]:
-    """The lines of a basket file (:func:`read_basket_lines`), or else the dataset named by
-    ``spec`` (name, folder or recognised file); :func:`crm_models.baskets.as_baskets` makes
-    baskets of either."""
-    path = Path(spec)
-    if path.exists() and is_basket_file(path):
-        return read_basket_lines(path)
-    return load_dataset(spec)

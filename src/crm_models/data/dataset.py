@@ -156,20 +156,22 @@ def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
             text = pa.array(values, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values
             return "other", [pd.util.hash_pandas_object(values, index=False).to_numpy()]
-        if pa.types.is_null(text.type):  # no value at all
-            return "text", [np.full(len(text), -1, dtype=np.int32)]
+        if pa.types.is_null(text.type):  # no value at all: text without any
+            text = pa.nulls(len(text), pa.large_string())
         if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
             return "other", [pd.util.hash_pandas_object(values, index=False).to_numpy()]
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
-        lengths = pc.binary_length(text).fill_null(-1).to_numpy().astype(np.int32)
+        lengths = pc.binary_length(text).fill_null(-1).to_numpy()  # -1: missing
+        lengths = lengths.astype(np.int8 if lengths.max(initial=0) < 128 else np.int32)
         text = text.fill_null("") if text.null_count else text
+        kind = f"text {lengths.dtype}"
         if not len(text) or text.buffers()[2] is None:
-            return "text", [lengths]
+            return kind, [lengths]
         width = np.int64 if pa.types.is_large_string(text.type) else np.int32
         offsets = np.frombuffer(text.buffers()[1], dtype=width)
         first, last = offsets[text.offset], offsets[text.offset + len(text)]
-        return "text", [lengths, memoryview(text.buffers()[2])[first:last]]
+        return kind, [lengths, memoryview(text.buffers()[2])[first:last]]
 
     h = hashlib.sha256()
     for name in sorted(tables):

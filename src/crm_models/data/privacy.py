@@ -23,6 +23,7 @@ This module sits at the bottom of the package: it imports nothing from ``crm_mod
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -173,7 +174,22 @@ def quote_value(value: object) -> str:
         if "@" in value:
             return "<e-mail address hidden>"
         return repr(shorten(value))
-    return shorten(repr(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "(blank)"
+    if isinstance(value, pd.Timestamp | dt.date):
+        stamp = pd.Timestamp(value)
+        return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+    if isinstance(value, np.generic):
+        value = value.item()  # 1e+308, not np.float64(1e+308)
+    if isinstance(value, float):
+        return (
+            "(blank)"
+            if np.isnan(value)
+            else format(value, "g")
+            if abs(value) >= 1e15
+            else repr(value)
+        )
+    return shorten(str(value))
 
 
 def personal_column_kind(name: object, table: str | None = None) -> str | None:
