@@ -330,7 +330,9 @@ def test_as_of_opens_the_data_as_known_at_the_end_of_that_day(tmp_path, capsys):
     assert ds.customers["customer_id"].tolist() == ["C1", "C2", "C3"]
     assert ds.customers["opt_in"].tolist() == [True, True, False]
     log = [str(n) for n in ds.cleaning_log]
-    assert "transactions.order_date: lines after the as-of date 2024-02-15 set aside (1 rows)" in log
+    assert (
+        "transactions.order_date: lines after the as-of date 2024-02-15 set aside (1 rows)" in log
+    )
     assert any("signed up after the as-of date" in n and "(1 rows)" in n for n in log)
     # on 02-25 C4 had signed up (02-20) and not yet opted out (03-01): opted in that day
     later = load_dataset(folder, as_of="2024-02-25")

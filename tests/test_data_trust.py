@@ -11,7 +11,6 @@ import pytest
 from crm_models.cli import main
 from crm_models.data import load_dataset
 from crm_models.data.loading import dataset_summary
-from crm_models.data.quality import dataset_warnings
 from crm_models.engine import EngineSettings, aggregates, open_dataset
 
 

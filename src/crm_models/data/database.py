@@ -400,8 +400,9 @@ class DatabaseSource:
             df = pd.DataFrame.from_records(rows, columns=schema.names, coerce_float=True)
             df = PostgresPandasData.convert_table(df, schema)
             df = df.rename(columns={d: c for c, d in self.renames(table).items()})
+            date_format = self.tables_spec.get(table, {}).get("date_format")
             out[table] = RawTable(
-                df, self.label(table), self.tables_spec.get(table, {}).get("date_format")
+                df, self.label(table), date_format or self.options.get("date_format")
             )
         return out
 
