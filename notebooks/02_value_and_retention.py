@@ -51,21 +51,26 @@ from crm_models.charts import value as charts
 from crm_models.features import customer_view
 from crm_models.plotting import count, money, pct, say, show, show_table
 from crm_models.reporting import start_report
+from crm_models.units import unit_days
 from crm_models.value import retention
 
 ds, as_of_day, run = start_report("value_retention", globals())
 view = customer_view(ds, as_of=as_of_day)
-base = value.buyers(view)
-purchase_model = value.BetaGeoModel().fit(base)
+# BG/NBD unless its fit is degenerate: then the fallback rule fixed in advance
+# (crm_models.value.fit_quality) picks the first usable fit and says so below
+purchase_model, base, fit_fallback = value.fit_with_fallback(
+    lambda unit: value.buyers(customer_view(ds, as_of=as_of_day, time_unit=unit))
+)
+per_week = 7 / unit_days(purchase_model.time_unit)  # model periods per week
 spend_model = value.GammaGammaModel().fit(base)
 values = value.customer_value(
     purchase_model,
     spend_model,
     base,
-    horizon=horizon_weeks,
+    horizon=horizon_weeks * per_week,
     annual_discount_rate=annual_discount_rate,
 )
-values["p_alive_change"] = value.p_alive_change(purchase_model, base, periods=4)
+values["p_alive_change"] = value.p_alive_change(purchase_model, base, periods=4 * per_week)
 risk = retention.churn_risk_list(values, view, p_alive_threshold=p_alive_threshold)
 top = retention.top_customers(values, view, n=500)
 figures = retention.summary_figures(values, risk)
@@ -101,6 +106,8 @@ say(
         p_alive_threshold,
     )
 )
+if fit_fallback["text"]:
+    say(f"*{fit_fallback['text']}*")
 
 # %% [markdown]
 # ## How well do the models predict?
@@ -109,19 +116,31 @@ say(
 # actually did, and with a naive forecast (each customer keeps buying at their calibration rate).
 
 # %%
-cal = value.calibration_holdout(ds, calibration_end, as_of_day)
-cal_model = value.BetaGeoModel().fit(cal)
+cal_model, cal, cal_fallback = value.fit_with_fallback(
+    lambda unit: value.calibration_holdout(ds, calibration_end, as_of_day, unit)
+)
 ev = value.evaluate_holdout(cal_model, cal)
+unit_name = {"W": "weeks", "D": "days"}[cal_model.time_unit]
 say(
     f"Calibration: first purchase to **{cal.attrs['calibration_end']}** ({count(len(cal))} "
-    f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} weeks)."
+    f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} "
+    f"{unit_name}); model: **{cal_model.label}**."
 )
+cal_warnings = [
+    f"{a['attempt']} was not usable: {a['result']}"
+    for a in cal_fallback["attempts"]
+    if a["result"] != "used"
+] + cal_model.diagnostics_["warnings"]
+if cal_fallback["text"]:
+    cal_warnings.append(cal_fallback["text"])
+say(charts.fit_check_text(cal_fallback, cal_warnings))
+run.metric("fit_warnings", len(cal_warnings))
 track = value.tracking(ds, cal_model, cal)
 for fig in charts.tracking_charts(track, cal.attrs["calibration_end"]):
     show(fig)
 ce = value.conditional_expectations(cal, ev["predicted"], ev["naive"])
-show(charts.conditional_expectations_chart(ce))
-charts.show_holdout_tables(ce, value.holdout_accuracy(ev))
+show(charts.conditional_expectations_chart(ce, cal_model.label))
+charts.show_holdout_tables(ce, value.holdout_accuracy(ev, cal_model.label))
 total_error = value.holdout_total_error(ev)
 for key in ("mae", "rmse", "baseline_mae", "baseline_rmse"):
     run.metric(f"holdout_{key}", ev[key])
@@ -133,6 +152,26 @@ run.table("holdout_conditional_expectations", ce)
 say(charts.holdout_text(ev, total_error))
 
 # %% [markdown]
+# ### Goodness of fit
+# Does the model reproduce how many customers made 0, 1, 2, ... repeat purchases in the
+# calibration period (chi-square test, Fader, Hardie & Lee 2005)? And do the customers it
+# expects to buy in the holdout actually buy? Customers are split into ten equal groups by
+# their predicted chance of buying at least once in the holdout; the naive forecast is each
+# customer's calibration rate (as a Poisson chance of at least one purchase).
+
+# %%
+gof = value.frequency_histogram(cal_model, cal)
+show(charts.histogram_chart(gof["histogram"], cal_model.label))
+say(charts.chi_square_text(gof))
+run.metric("chi_square", gof["chi_square"])
+run.metric("chi_square_p_value", gof["p_value"])
+run.table("calibration_histogram", pd.DataFrame(gof["histogram"]))
+calibration_deciles = value.decile_calibration(cal_model, cal)
+charts.show_decile_calibration(calibration_deciles)
+say(charts.decile_text(calibration_deciles))
+run.table("holdout_decile_calibration", calibration_deciles)
+
+# %% [markdown]
 # ### BG/NBD or Pareto/NBD?
 # Both models tell the same story (customers buy at their own rate until they silently leave);
 # they differ in when leaving can happen. Higher log-likelihood (on the calibration data) and
@@ -142,12 +181,12 @@ say(charts.holdout_text(ev, total_error))
 if quick:
     say("*Quick run: the Pareto/NBD comparison is skipped.*")
 else:
-    comparison = value.compare_models(cal)
+    comparison = value.compare_models(cal, time_unit=cal_model.time_unit)
     charts.show_model_comparison(comparison)
     run.table("model_comparison", comparison)
     for key, number in value.comparison_metrics(comparison).items():
         run.metric(key, number)
-    say(charts.comparison_text(comparison))
+    say(charts.comparison_text(comparison, cal_model.label))
 
 # %% [markdown]
 # ### Spend per purchase (Gamma-Gamma)
@@ -167,7 +206,8 @@ run.metric("frequency_monetary_correlation", corr)
 
 # %% [markdown]
 # ### Fitted parameters
-# Fitted on all data up to the report date (standard errors from the observed information).
+# Fitted on all data up to the report date (standard errors from the observed information;
+# none where the data do not identify the parameter).
 
 # %%
 truth_dir = Path(ds.info["truth_dir"]) if ds.info.get("truth_dir") else None
@@ -175,12 +215,25 @@ truth_file = truth_dir / "params.json" if truth_dir is not None else None
 truth = json.loads(truth_file.read_text()) if truth_file and truth_file.exists() else None
 params = value.parameter_table(purchase_model, spend_model, truth)
 show_table(params, caption="Model parameters", fmt="{:,.3f}")
+model_key = fit_fallback["model"]
 for (model, name), row in params.iterrows():
-    run.metric(f"{'bgnbd' if model == 'BG/NBD' else 'gg'}_{name}", row["estimate"])
-run.metric("bgnbd_log_likelihood", purchase_model.log_likelihood_)
-run.model("bgnbd", purchase_model)
+    run.metric(f"{model_key if model == purchase_model.label else 'gg'}_{name}", row["estimate"])
+run.metric(f"{model_key}_log_likelihood", purchase_model.log_likelihood_)
+run.model(model_key, purchase_model)
 run.model("gamma_gamma", spend_model)
-say(charts.average_customer_text(value.average_customer(purchase_model, spend_model)))
+full_warnings = [
+    f"{a['attempt']} was not usable: {a['result']}"
+    for a in fit_fallback["attempts"]
+    if a["result"] != "used"
+] + purchase_model.diagnostics_["warnings"]
+if fit_fallback["text"]:
+    full_warnings.append(fit_fallback["text"])
+say(charts.fit_check_text(fit_fallback, full_warnings))
+say(
+    charts.average_customer_text(
+        value.average_customer(purchase_model, spend_model, 52 * per_week)
+    )
+)
 
 # %%
 truth_customers = truth_dir / "customers.parquet" if truth_dir is not None else None
@@ -302,6 +355,11 @@ run.table("payback", pb.assign(payback_period=pb.attrs["payback_period"]))
 #   purchase, discounted at the annual rate. It is revenue, not profit: multiply by your margin.
 # - **Validation** fits on the calibration period only and scores the holdout; the naive
 #   forecast assumes each customer keeps their calibration purchase rate.
+# - **Fit check and fallback**: every fit is checked for convergence, parameters that collapse
+#   to 0 or run off to infinity, and a likelihood that is flat in some direction (Hessian not
+#   positive definite); such parameters get no standard error. When BG/NBD's fit is degenerate,
+#   a rule fixed in advance tries, in order, Pareto/NBD, BG/NBD in days, and BG/NBD then
+#   Pareto/NBD with a weak prior on the log-parameters; the first usable fit is used and named.
 
 # %%
 run.finish()

@@ -96,12 +96,22 @@ lines = [
     )
     + ").",
     f"In those tests the 80 % range held the real figure {pct(win['coverage_80'], 0)} of the "
-    f"time and the 95 % range {pct(win['coverage_95'], 0)}.",
+    f"time and the 95 % range {pct(win['coverage_95'], 0)} (the method's own ranges: "
+    f"{pct(win['coverage_80_raw'], 0)} and {pct(win['coverage_95_raw'], 0)}; they are widened "
+    "or narrowed by the errors of the other tests so that they hold the figure as often as "
+    "they claim).",
+    "Methods are ranked by a score that rewards both accuracy and ranges that hold the real "
+    "figure (the weighted interval score), not by accuracy alone. "
+    + fc.scale_sentence(result.backtest.scale, result.freq)
+    + ".",
 ]
-if result.booked is not None and len(result.booked):
+partial = result.to_dict()["partial_period"]
+if partial is not None:
     lines.append(
-        f"{period_label(result.booked.index[0])} has started: {fmt_value(result.booked.iloc[0])} "
-        "booked so far (not used for fitting)."
+        f"{period_label(result.booked.index[0])} has started ({partial['days_booked']} of "
+        f"{partial['days_in_period']} days): {fmt_value(partial['booked'])} is booked and "
+        f"{fmt_value(partial['remainder'])} more is expected, so it should end at "
+        f"{fmt_value(partial['total'])}. The part booked is not used for fitting."
     )
 say(charts.bullets(lines))
 for key, column, text in [
@@ -127,8 +137,11 @@ show(
 
 # %% [markdown]
 # ## Which method, and how well each did on the past
-# Every method forecast the same test periods. **MASE** compares a method's average error with
-# that of simply repeating the same period of the previous year (below 1 = better than that);
+# Every method forecast the same test periods. **Score** (the weighted interval score, divided
+# by the yardstick below; lower is better) ranks them: it adds the error of the forecast to the
+# width of its ranges and a penalty for every real figure that fell outside them. **MASE** compares a method's average error with
+# one yardstick for all tests: the average error of simply repeating the same period of the
+# previous year (or the previous period, with less than two years of history; below 1 = better);
 # **sMAPE** is the average percentage error; **bias** says whether a method tends to forecast too
 # high (+) or too low (−); **coverage** is how often the real figure fell inside the 80 % / 95 %
 # range (ideally 80 % and 95 %), and **width** is the average width of the 80 % range relative to

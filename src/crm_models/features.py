@@ -26,6 +26,7 @@ All aggregation is vectorised (factorised codes and NumPy ``bincount``), no loop
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,8 +60,8 @@ class LifecycleRules:
             days_since_last <= self.active_days,
             days_since_last <= self.lapsed_days,
         ]
-        stage = np.select(conditions, STAGES[:4], default="lapsed")
-        return pd.Series(pd.Categorical(stage, categories=STAGES), index=days_since_last.index)
+        stage = np.select(conditions, [0, 1, 2, 3], default=4).astype(np.int8)  # STAGES codes
+        return pd.Series(pd.Categorical.from_codes(stage, STAGES), index=days_since_last.index)
 
 
 def transactions_as_of(ds: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -212,52 +213,47 @@ def _per_customer_mode(
     return mode, distinct, matrix
 
 
-def _order_codes(order_id: pd.Series) -> np.ndarray:
-    """Dense codes of order ids (string ids via Arrow dictionary encoding: 2-3x faster)."""
-    arr = order_id.array
-    if hasattr(arr, "_pa_array"):
-        import pyarrow.compute as pc
-
-        return (
-            pc.dictionary_encode(arr._pa_array).combine_chunks().indices.to_numpy().astype(np.int64)
-        )
-    return pd.factorize(order_id)[0]
-
-
 def _transaction_sums(tx: pd.DataFrame) -> pd.DataFrame:
     """Per-customer sums of the lines (the NumPy engine; :mod:`crm_models.engine.aggregates` computes
     the same frame as one relational expression): BTYD sums of the purchase lines, net and gross
     sales, orders with a positive / negative net value, items, the category and region with the
     largest gross sales (ties: the first label alphabetically) and gross sales per channel."""
-    amount = tx["amount"].to_numpy(dtype=np.float64)
-    purchase = amount >= 0
-    codes, index = customer_codes(tx["customer_id"].to_numpy())
-    n = len(index)
-    day = _day_numbers(tx["order_date"].to_numpy())
-    cols = _btyd_sums(codes[purchase], n, day[purchase], amount[purchase])
-    gross = np.where(purchase, amount, 0.0)
-    cols["revenue"] = np.bincount(codes, weights=amount, minlength=n)
-    cols["gross_sales"] = np.bincount(codes, weights=gross, minlength=n)
-    order_codes = _order_codes(tx["order_id"])
-    order_net = np.bincount(order_codes, weights=amount)
-    order_customer = np.empty(len(order_net), dtype=np.int64)
-    order_customer[order_codes] = codes
-    cols["orders"] = np.bincount(order_customer[order_net > 0], minlength=n)
-    cols["return_orders"] = np.bincount(order_customer[order_net < 0], minlength=n)
-    if "quantity" in tx.columns:
-        qty = tx["quantity"].fillna(0).to_numpy(dtype=np.float64)
-        cols["items"] = np.bincount(codes, weights=np.where(purchase, qty, 0.0), minlength=n)
-    if "category" in tx.columns:
-        cols["favourite_category"], cols["n_categories"], _ = _per_customer_mode(
-            codes, tx["category"], gross, n
-        )
-    if "region" in tx.columns:
-        cols["region"], _, _ = _per_customer_mode(codes, tx["region"], gross, n)
-    if "channel" in tx.columns:
-        _, _, by_channel = _per_customer_mode(codes, tx["channel"], gross, n)
-        if by_channel is not None:
-            for j, ch in enumerate(by_channel.columns):
-                cols[f"{CHANNEL_GROSS}{ch}"] = by_channel.to_numpy()[:, j]
+    # order ids and each label column are factorised (Arrow lets go of the GIL) and counted
+    # (so does NumPy) beside the sums: 2.5 s -> 1.3 s at 5M lines with a second core free
+    with ThreadPoolExecutor() as pool:
+        orders = pool.submit(pd.factorize, tx["order_id"])
+        amount = tx["amount"].to_numpy(dtype=np.float64)
+        purchase = amount >= 0
+        codes, index = customer_codes(tx["customer_id"].to_numpy())
+        n = len(index)
+        gross = np.where(purchase, amount, 0.0)
+        modes = {
+            col: pool.submit(_per_customer_mode, codes, tx[col], gross, n)
+            for col in ("category", "region", "channel")
+            if col in tx.columns
+        }
+        day = _day_numbers(tx["order_date"].to_numpy())
+        cols = _btyd_sums(codes[purchase], n, day[purchase], amount[purchase])
+        cols["revenue"] = np.bincount(codes, weights=amount, minlength=n)
+        cols["gross_sales"] = np.bincount(codes, weights=gross, minlength=n)
+        if "quantity" in tx.columns:
+            qty = tx["quantity"].fillna(0).to_numpy(dtype=np.float64)
+            cols["items"] = np.bincount(codes, weights=np.where(purchase, qty, 0.0), minlength=n)
+        order_codes = orders.result()[0]
+        order_net = np.bincount(order_codes, weights=amount)
+        order_customer = np.empty(len(order_net), dtype=np.int64)
+        order_customer[order_codes] = codes
+        cols["orders"] = np.bincount(order_customer[order_net > 0], minlength=n)
+        cols["return_orders"] = np.bincount(order_customer[order_net < 0], minlength=n)
+        if "category" in modes:
+            cols["favourite_category"], cols["n_categories"], _ = modes["category"].result()
+        if "region" in modes:
+            cols["region"], _, _ = modes["region"].result()
+        if "channel" in modes:
+            _, _, by_channel = modes["channel"].result()
+            if by_channel is not None:
+                for j, ch in enumerate(by_channel.columns):
+                    cols[f"{CHANNEL_GROSS}{ch}"] = by_channel.to_numpy()[:, j]
     return pd.DataFrame(cols, index=index)
 
 

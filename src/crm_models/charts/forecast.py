@@ -105,14 +105,26 @@ def _signed_pct(v: float) -> str:
 
 
 def show_backtest(metrics: pd.DataFrame, labels: Mapping[str, str], caption: str) -> None:
-    """Show the backtest scores of every model (rows of ``metrics``, named by ``labels``)."""
+    """Show the backtest scores of every model (rows of ``metrics``, named by ``labels``, in the
+    order of their choice score: lower is better)."""
     table = metrics.copy()
     table.insert(0, "method", [labels.get(m, m) for m in table.index])
     table = table.rename_axis("model").reset_index()[
-        ["method", "mase", "smape", "bias_pct", "coverage_80", "coverage_95", "width_80", "windows"]
+        [
+            "method",
+            "choice_score",
+            "mase",
+            "smape",
+            "bias_pct",
+            "coverage_80",
+            "coverage_95",
+            "width_80",
+            "windows",
+        ]
     ]
     table.columns = [
         "method",
+        "score",
         "MASE",
         "sMAPE",
         "bias",
@@ -125,6 +137,7 @@ def show_backtest(metrics: pd.DataFrame, labels: Mapping[str, str], caption: str
         table,
         caption=caption,
         fmt={
+            "score": "{:.2f}",
             "MASE": "{:.2f}",
             "sMAPE": pct,
             "bias": _signed_pct,

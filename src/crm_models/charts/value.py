@@ -115,11 +115,11 @@ def tracking_charts(track: pd.DataFrame, calibration_end: str) -> list[go.Figure
     return [weekly, cumulative]
 
 
-def conditional_expectations_chart(ce: pd.DataFrame) -> go.Figure:
+def conditional_expectations_chart(ce: pd.DataFrame, label: str = "BG/NBD") -> go.Figure:
     """Holdout purchases per customer by calibration repeat purchases: actual, model, naive."""
     fig = go.Figure()
     fig.add_bar(x=ce.index, y=ce["actual"], name="actual", marker_color=COLORS[0])
-    fig.add_bar(x=ce.index, y=ce["predicted"], name="BG/NBD", marker_color=COLORS[1])
+    fig.add_bar(x=ce.index, y=ce["predicted"], name=label, marker_color=COLORS[1])
     fig.add_bar(x=ce.index, y=ce["naive"], name="naive", marker_color=COLORS[7])
     fig.update_layout(
         barmode="group",
@@ -180,12 +180,93 @@ def show_model_comparison(comparison: pd.DataFrame) -> None:
     )
 
 
-def comparison_text(comparison: pd.DataFrame) -> str:
-    """Which purchase model has the lower holdout error."""
+def comparison_text(comparison: pd.DataFrame, used: str = "BG/NBD") -> str:
+    """Which purchase model has the lower holdout error (a model whose fit collapsed is named,
+    with the reason, instead of compared)."""
+    ok = comparison.dropna(subset=["mae"])
+    failed = [
+        f"**{label}** could not be compared: {note}"
+        for label, note in comparison.loc[comparison["mae"].isna(), "note"].items()
+    ]
+    if len(ok) < 2:
+        return " ".join(failed) + f" {used} is used for the scores below."
     return (
-        f"**{comparison['mae'].idxmin()}** has the lower holdout error; BG/NBD is used for the "
+        f"**{ok['mae'].idxmin()}** has the lower holdout error; {used} is used for the "
         "scores below (the two differ by "
-        f"{pct(abs(comparison['mae'].iloc[0] / comparison['mae'].iloc[1] - 1))} in MAE)."
+        f"{pct(abs(ok['mae'].iloc[0] / ok['mae'].iloc[1] - 1))} in MAE)."
+    )
+
+
+def fit_check_text(fallback: Mapping[str, Any], warnings: list[str]) -> str:
+    """What the fit diagnostics found and what the fallback rule did, in words."""
+    if not fallback.get("used") and not warnings:
+        return (
+            "**Fit check:** the optimiser converged, no parameter is at a bound and the "
+            "likelihood is curved in every direction (every standard error is defined)."
+        )
+    lines = ["**Fit check:**"] + [f"- {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+def histogram_chart(histogram: list[Mapping[str, Any]], label: str) -> go.Figure:
+    """Customers by repeat purchases in the calibration period: observed vs model."""
+    frame = pd.DataFrame(histogram)
+    fig = go.Figure()
+    fig.add_bar(x=frame["repeat"], y=frame["observed"], name="actual", marker_color=COLORS[0])
+    fig.add_bar(x=frame["repeat"], y=frame["expected"], name=label, marker_color=COLORS[1])
+    fig.update_layout(
+        barmode="group",
+        title="Customers by repeat purchases in the calibration period",
+        xaxis_title="repeat purchases",
+        yaxis_title="customers",
+    )
+    return fig
+
+
+def chi_square_text(gof: Mapping[str, Any]) -> str:
+    """The chi-square test of the calibration frequency histogram in words."""
+    if gof["p_value"] is None:
+        return "Too few histogram bins are left after pooling for a chi-square test."
+    verdict = (
+        "the model's histogram is **consistent** with the data"
+        if gof["p_value"] >= 0.05
+        else "the data **differ** from the model's histogram more than chance explains"
+    )
+    return (
+        f"Chi-square test of the histogram (bins with fewer than 5 expected customers pooled): "
+        f"χ² = {gof['chi_square']:.2f} on {gof['df']} degrees of freedom, p = "
+        f"{gof['p_value']:.3f}: {verdict} (Fader, Hardie & Lee 2005)."
+    )
+
+
+def show_decile_calibration(deciles: pd.DataFrame) -> None:
+    """Observed vs predicted share of customers buying in the holdout, by predicted decile."""
+    show_table(
+        deciles,
+        caption="Who bought in the holdout, by decile of predicted P(any purchase) "
+        "(1 = least likely)",
+        fmt={
+            "customers": count,
+            "predicted": pct,
+            "observed": pct,
+            "naive": pct,
+            "mean_p_alive": pct,
+        },
+    )
+
+
+def decile_text(deciles: pd.DataFrame) -> str:
+    """Where the model's P(any purchase in the holdout) is furthest off, in words."""
+    gap = deciles["observed"] - deciles["predicted"]
+    worst = gap.abs().idxmax()
+    low = deciles.iloc[0]
+    return (
+        f"In the least likely decile the model predicts that {pct(low['predicted'], 0)} buy "
+        f"again in the holdout; {pct(low['observed'], 0)} did (naive forecast: "
+        f"{pct(low['naive'], 0)}). The largest gap is in decile {worst}: "
+        f"{pct(deciles.loc[worst, 'predicted'], 0)} predicted, "
+        f"{pct(deciles.loc[worst, 'observed'], 0)} observed"
+        + (" (the model under-predicts)." if gap[worst] > 0 else " (the model over-predicts).")
     )
 
 
@@ -213,10 +294,16 @@ def spend_texts(correlation: float, spend_ev: Mapping[str, float]) -> list[str]:
 
 def average_customer_text(average: Mapping[str, float]) -> str:
     """The fitted parameters in words: purchase rate, leaving chance, spend per purchase."""
+    leave = (
+        "after each repeat purchase leaves with a probability of about "
+        f"**{pct(average['leave_probability'], 0)}**"
+        if "leave_probability" in average
+        else f"leaves within a year with a probability of about "
+        f"**{pct(average['leave_probability_year'], 0)}**"
+    )
     return (
         f"An average customer buys about **{average['purchases_per_year']:.1f} times a year** "
-        f"while active, and after each repeat purchase leaves with a probability of about "
-        f"**{pct(average['leave_probability'], 0)}**; "
+        f"while active, and {leave}; "
         f"an average purchase is worth {money(average['spend_per_purchase'], 2)}."
     )
 

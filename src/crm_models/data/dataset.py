@@ -126,9 +126,11 @@ def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
     by what they are, not by how a reader stored them: text (object, ``str`` or Arrow) as its
     UTF-8 bytes plus each value's length, whole numbers as 64-bit integers, decimals as 64-bit
     floats (one bit pattern for 0.0 and for NaN), dates as UTC nanoseconds, flags as bytes,
-    each with where its values are missing; anything else through pandas' own hash.  The
-    column bytes go straight into SHA-256: about five times faster than a hash per row, which
-    spent most of its time on text."""
+    each with where its values are missing; anything else through pandas' own hash.  Each
+    column's bytes go straight into SHA-256, columns side by side: about five times faster
+    than a hash per row, which spent most of its time on text."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -160,28 +162,34 @@ def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
             text = pa.nulls(len(text), pa.large_string())
         if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
             return "other", [pd.util.hash_pandas_object(values, index=False).to_numpy()]
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        lengths = pc.binary_length(text).fill_null(-1).to_numpy()  # -1: missing
+        lengths = np.asarray(pc.binary_length(text).fill_null(-1))  # -1: missing
         lengths = lengths.astype(np.int8 if lengths.max(initial=0) < 128 else np.int32)
-        text = text.fill_null("") if text.null_count else text
-        kind = f"text {lengths.dtype}"
-        if not len(text) or text.buffers()[2] is None:
-            return kind, [lengths]
-        width = np.int64 if pa.types.is_large_string(text.type) else np.int32
-        offsets = np.frombuffer(text.buffers()[1], dtype=width)
-        first, last = offsets[text.offset], offsets[text.offset + len(text)]
-        return kind, [lengths, memoryview(text.buffers()[2])[first:last]]
+        parts = [lengths]
+        for piece in getattr(text, "chunks", [text]):  # the bytes of each piece's values
+            piece = piece.fill_null("") if piece.null_count else piece
+            if len(piece) and piece.buffers()[2] is not None:
+                width = np.int64 if pa.types.is_large_string(piece.type) else np.int32
+                ends = np.frombuffer(piece.buffers()[1], width)[
+                    [piece.offset, piece.offset + len(piece)]
+                ]
+                parts.append(memoryview(piece.buffers()[2])[ends[0] : ends[1]])
+        return f"text {lengths.dtype}", parts
+
+    def digest(values: pd.Series) -> bytes:
+        kind, parts = column(values)
+        h = hashlib.sha256(kind.encode() + b"\x1f")
+        for part in parts:
+            h.update(part if isinstance(part, memoryview) else np.ascontiguousarray(part))
+        return h.digest()
 
     h = hashlib.sha256()
-    for name in sorted(tables):
-        df = tables[name]
-        h.update(f"\x1e{name}\x1e{len(df)}".encode())
-        for i, col in enumerate(df.columns):
-            kind, parts = column(df.iloc[:, i])
-            h.update(f"\x1f{col}\x1f{kind}\x1f".encode())
-            for part in parts:
-                h.update(part if isinstance(part, memoryview) else np.ascontiguousarray(part))
+    with ThreadPoolExecutor() as pool:  # SHA-256 and Arrow let go of the GIL: columns at once
+        for name in sorted(tables):
+            df = tables[name]
+            h.update(f"\x1e{name}\x1e{len(df)}".encode())
+            columns = [df.iloc[:, i] for i in range(df.shape[1])]
+            for col, column_digest in zip(df.columns, pool.map(digest, columns), strict=True):
+                h.update(f"\x1f{col}\x1f".encode() + column_digest)
     return h.hexdigest()
 
 

@@ -5,9 +5,12 @@ and a bottom-up forecast built from the customer base.
 - ``series.py``: revenue, orders or active customers per week, month or quarter (``sales_series``)
 - ``regressors.py``: the campaign calendar and holiday days as regressors known in advance
 - ``models/``: one file per model family (baselines, ETS, SARIMAX, Theta), ``make_model``
-- ``metrics.py``: MASE, sMAPE and the scores of one backtest window (coverage, width, bias)
+- ``metrics.py``: the one error scale per series (MASE), sMAPE, the weighted interval score and
+  the scores of one backtest window (coverage, width, bias, ``choice_score``)
+- ``calibration.py``: conformal calibration of the intervals from backtest errors
 - ``backtest.py``: rolling-origin backtests (``backtest``, ``BacktestResult``)
-- ``selection.py``: the model choice for one series (``forecast_series``, ``default_settings``)
+- ``selection.py``: the model choice for one series (``forecast_series``, ``default_settings``):
+  lowest backtest ``choice_score``, intervals scaled by the conformal factors
 - ``bottom_up.py``: the forecast from the customer base (purchase and spend models) and its backtest
 - ``sales.py``: the whole-business forecast (``forecast_sales``, ``SalesForecast``) and the
   figures its report shows (``report_metrics``, ``compare_bottom_up``, ``same_period_last_year``)
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from crm_models.forecast.backtest import BacktestResult, backtest
 from crm_models.forecast.bottom_up import bottom_up_backtest, bottom_up_forecast
-from crm_models.forecast.metrics import mase, mase_scale, smape
+from crm_models.forecast.metrics import error_scale, mase, mase_scale, smape
 from crm_models.forecast.models import (
     BASELINES,
     ETS,
@@ -45,6 +48,7 @@ from crm_models.forecast.sales import (
     forecast_sales,
     report_metrics,
     same_period_last_year,
+    scale_sentence,
 )
 from crm_models.forecast.segments import segment_forecasts
 from crm_models.forecast.selection import SeriesForecast, default_settings, forecast_series
@@ -75,6 +79,7 @@ __all__ = [
     "campaign_calendar",
     "compare_bottom_up",
     "default_settings",
+    "error_scale",
     "forecast_many",
     "forecast_sales",
     "forecast_series",
@@ -83,6 +88,7 @@ __all__ = [
     "mase_scale",
     "report_metrics",
     "same_period_last_year",
+    "scale_sentence",
     "season_length",
     "segment_forecasts",
     "sales_series",

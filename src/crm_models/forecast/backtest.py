@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_models.forecast.metrics import METRIC_COLUMNS, mase_scale, window_metrics
+from crm_models.forecast.calibration import calibrate_backtest
+from crm_models.forecast.metrics import METRIC_COLUMNS, error_scale, window_metrics
 from crm_models.forecast.models import MODELS, make_model
 from crm_models.forecast.periods import freq_of, season_length
 
@@ -25,8 +26,11 @@ __all__ = [
 @dataclass
 class BacktestResult:
     """Forecasts of every model at every origin (``forecasts``: one row per origin, model and
-    period with ``actual``, ``mean``, bounds, ``horizon`` and ``scale``), the metrics per model
-    averaged over windows (``metrics``, best first) and per window (``window_metrics``)."""
+    period with ``actual``, ``mean``, calibrated bounds, the models' own ``raw_*`` bounds,
+    ``horizon`` and ``scale``), the metrics per model averaged over windows (``metrics``, best
+    ``choice_score`` first) and per window (``window_metrics``), the series' one error ``scale``
+    (:func:`~crm_models.forecast.metrics.error_scale`) and the conformal ``factors`` per model
+    (:mod:`~crm_models.forecast.calibration`)."""
 
     forecasts: pd.DataFrame
     metrics: pd.DataFrame
@@ -35,10 +39,12 @@ class BacktestResult:
     horizon: int
     step: int
     failures: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, Any] = field(default_factory=dict)
+    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def best(self) -> str | None:
-        """The model with the lowest mean MASE (None when nothing could be evaluated)."""
+        """The model with the lowest choice score (None when nothing could be evaluated)."""
         return None if self.metrics.empty else str(self.metrics.index[0])
 
     def to_dict(self) -> dict[str, dict[str, float]]:
@@ -64,15 +70,18 @@ def origins_for(n: int, horizon: int, windows: int, step: int, min_train: int) -
 
 def summarise_backtest(
     forecasts: pd.DataFrame, order: Sequence[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-window and averaged metrics from a long frame of backtest forecasts."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Calibrated rows, averaged and per-window metrics (best ``choice_score`` first; ties in
+    the order of ``order``) and conformal factors from a long frame of backtest forecasts (the
+    models' own bounds)."""
     if forecasts.empty:
         empty = pd.DataFrame(columns=METRIC_COLUMNS)
-        return empty, empty
+        return forecasts, empty, empty, pd.DataFrame()
+    forecasts, factors = calibrate_backtest(forecasts)
+    cols = ["actual", "mean", "lower_80", "upper_80", "lower_95", "upper_95", "scale"]
+    raw = [f"raw_{c}" for c in cols[2:6]]
     per_window = (
-        forecasts.groupby(["model", "origin"], sort=False)[
-            ["actual", "mean", "lower_80", "upper_80", "lower_95", "upper_95", "scale"]
-        ]
+        forecasts.groupby(["model", "origin"], sort=False)[cols + raw]
         .apply(window_metrics)
         .reset_index()
     )
@@ -80,9 +89,9 @@ def summarise_backtest(
     metrics["windows"] = per_window.groupby("model").size()
     rank = {name: i for i, name in enumerate(order)}
     metrics["_order"] = [rank.get(m, len(rank)) for m in metrics.index]
-    metrics = metrics.sort_values(["mase", "_order"]).drop(columns="_order")
+    metrics = metrics.sort_values(["choice_score", "_order"]).drop(columns="_order")
     metrics.index.name = "model"
-    return metrics, per_window
+    return forecasts, metrics, per_window, factors
 
 
 def backtest(
@@ -101,7 +110,11 @@ def backtest(
     ``step``.  At each origin every model is fitted on ``y`` cut just before the origin (later
     values are not passed at all: the series is cut, not masked), and its forecasts of the next
     ``horizon`` periods are scored (:func:`~crm_models.forecast.metrics.window_metrics`; the
-    metrics per model are averaged over windows).  ``exog`` (regressors known in advance, e.g.
+    metrics per model are averaged over windows) with one error scale for every window: the
+    in-sample MAE of the seasonal naive (two full seasons in ``y``) or naive forecast over all
+    of ``y`` (:func:`~crm_models.forecast.metrics.error_scale`; a scale, not a forecast input,
+    so it leaks nothing).  Intervals are calibrated on the other windows' errors
+    (:func:`~crm_models.forecast.calibration.calibrate_backtest`).  ``exog`` (regressors known in advance, e.g.
     the campaign calendar) may cover the test windows.  A model that fails at an origin is
     recorded in ``failures`` and left out of that window.
     """
@@ -111,11 +124,11 @@ def backtest(
     if min_train is None:
         min_train = default_min_train(n, m)
     origin_pos = origins_for(n, horizon, windows, step, min_train)
+    scale = error_scale(y.to_numpy(dtype=float), m)
     rows, failures = [], {}
     for o in origin_pos:
         train = y.iloc[:o]
         actual = y.iloc[o : o + horizon]
-        scale = mase_scale(train.to_numpy(dtype=float), m)
         for name in models:
             model = make_model(name, **dict((model_kwargs or {}).get(name, {})))
             try:
@@ -128,11 +141,12 @@ def backtest(
                 model=name,
                 origin=y.index[o],
                 horizon=np.arange(1, len(actual) + 1),
-                scale=scale,
+                scale=scale["value"],
             )
             rows.append(fc.rename_axis("period").reset_index())
     forecasts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    metrics, per_window = summarise_backtest(forecasts, list(models))
+    forecasts, metrics, per_window, factors = summarise_backtest(forecasts, list(models))
+    origins = [y.index[o] for o in origin_pos]
     return BacktestResult(
-        forecasts, metrics, per_window, [y.index[o] for o in origin_pos], horizon, step, failures
+        forecasts, metrics, per_window, origins, horizon, step, failures, scale, factors
     )

@@ -229,7 +229,7 @@ def bottom_up_backtest(
     Returns ``(backtest_rows, future)`` in the layout of :attr:`BacktestResult.forecasts`.
     """
     nlv = revenue.nlv_table(ds, y.index.freq, resolve_as_of(ds, y.index[-1].end_time))
-    m = season_length(freq_of(y.index))
+    scale = mase_scale(y.to_numpy(dtype=float), season_length(freq_of(y.index)))
     rows, errors = [], []
     for origin in origins:
         o = y.index.get_loc(origin)
@@ -245,7 +245,7 @@ def bottom_up_backtest(
             model="bottom_up",
             origin=origin,
             horizon=np.arange(1, len(actual) + 1),
-            scale=mase_scale(train.to_numpy(dtype=float), m),
+            scale=scale,
         )
         rows.append(frame.rename_axis("period").reset_index())
         ok = (actual.to_numpy() > 0) & (mean > 0)

@@ -1,11 +1,21 @@
-"""Forecast accuracy metrics: MASE and its scale, sMAPE, and the scores of one backtest window."""
+"""Forecast accuracy metrics: MASE and its one scale per series, sMAPE, the weighted interval
+score, and the scores of one backtest window."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRIC_COLUMNS", "mase", "mase_scale", "smape", "window_metrics"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "error_scale",
+    "interval_score",
+    "mase",
+    "mase_scale",
+    "smape",
+    "weighted_interval_score",
+    "window_metrics",
+]
 
 METRIC_COLUMNS = [
     "mase",
@@ -17,6 +27,9 @@ METRIC_COLUMNS = [
     "coverage_95",
     "width_80",
     "width_95",
+    "coverage_80_raw",
+    "coverage_95_raw",
+    "choice_score",
 ]
 
 
@@ -35,25 +48,52 @@ def smape(actual, predicted) -> float:
     return float(np.mean(terms))
 
 
-def mase_scale(y: np.ndarray, m: int) -> float:
-    """In-sample MAE of the seasonal naive forecast (lag ``m``; lag 1 when the series is not
-    longer than ``m``); 1 when that is 0 (a flat or zero series) so MASE stays finite."""
+def error_scale(y: np.ndarray, m: int) -> dict[str, float | int | str]:
+    """The one MASE scale of a series (Hyndman & Koehler 2006), used for every backtest window:
+    the in-sample MAE of the seasonal naive forecast (lag ``m``) when the series holds two full
+    seasons (``2 m`` periods), of the naive forecast (lag 1) otherwise.  ``{"naive": name, "lag":
+    lag, "value": MAE}``; the value is 1 when that MAE is 0 (a flat series) so MASE stays finite."""
     y = np.asarray(y, dtype=float)
-    lag = m if len(y) > m else 1
-    if len(y) <= lag:
-        return 1.0
-    scale = float(np.mean(np.abs(y[lag:] - y[:-lag])))
-    if scale <= 0 and lag != 1:
-        scale = float(np.mean(np.abs(np.diff(y))))
-    return scale if scale > 0 else 1.0
+    lag = m if len(y) >= 2 * m else 1
+    value = float(np.mean(np.abs(y[lag:] - y[:-lag]))) if len(y) > lag else 0.0
+    return {
+        "naive": "seasonal_naive" if lag > 1 else "naive",
+        "lag": lag,
+        "value": value if value > 0 else 1.0,
+    }
+
+
+def mase_scale(y: np.ndarray, m: int) -> float:
+    """The value of :func:`error_scale`."""
+    return float(error_scale(y, m)["value"])
+
+
+def interval_score(actual, lower, upper, alpha: float) -> np.ndarray:
+    """Interval score of a central (1 - alpha) interval per point (Gneiting & Raftery 2007):
+    its width plus 2 / alpha times the distance by which the actual falls outside it."""
+    a, lo, hi = (np.asarray(v, dtype=float) for v in (actual, lower, upper))
+    return (hi - lo) + 2 / alpha * (np.maximum(lo - a, 0) + np.maximum(a - hi, 0))
+
+
+def weighted_interval_score(frame: pd.DataFrame) -> np.ndarray:
+    """Weighted interval score per point of the mean and the 80 % and 95 % intervals (Bracher et
+    al. 2021): (|y - mean| / 2 + 0.2 / 2 IS_80 + 0.05 / 2 IS_95) / 2.5.  It rewards accuracy
+    (the first term) and intervals that are narrow yet cover (the others); it approximates the
+    CRPS."""
+    a = frame["actual"].to_numpy(dtype=float)
+    terms = 0.5 * np.abs(a - frame["mean"].to_numpy(dtype=float))
+    for level, alpha in ((80, 0.2), (95, 0.05)):
+        terms = terms + alpha / 2 * interval_score(
+            a, frame[f"lower_{level}"], frame[f"upper_{level}"], alpha
+        )
+    return terms / 2.5
 
 
 def window_metrics(frame: pd.DataFrame) -> pd.Series:
     """:data:`METRIC_COLUMNS` of one backtest window (``actual``, ``mean``, the bounds and the
     MASE ``scale`` per forecast period).
 
-    ``mase`` (MAE scaled by the in-sample MAE of the seasonal naive forecast of the training
-    data, lag 1 when shorter than a year; Hyndman & Koehler 2006), ``smape`` (mean of
+    ``mase`` (MAE divided by the series' one :func:`error_scale`), ``smape`` (mean of
     2|e| / (|y| + |f|), 0..2), ``rmse``, ``bias`` (mean forecast - actual), ``bias_pct`` (sum of
     errors / sum of actuals), ``coverage_80``/``coverage_95`` (share of actuals inside the
     intervals) and ``width_80``/``width_95`` (mean interval width relative to the mean actual).
@@ -76,5 +116,14 @@ def window_metrics(frame: pd.DataFrame) -> pd.Series:
             ),
             "width_80": float(np.mean(frame["upper_80"] - frame["lower_80"]) / level),
             "width_95": float(np.mean(frame["upper_95"] - frame["lower_95"]) / level),
+            **{
+                f"coverage_{k}_raw": float(
+                    np.mean((a >= frame[f"raw_lower_{k}"]) & (a <= frame[f"raw_upper_{k}"]))
+                )
+                if f"raw_lower_{k}" in frame
+                else float("nan")
+                for k in (80, 95)
+            },
+            "choice_score": float(np.mean(weighted_interval_score(frame)) / scale),
         }
     )

@@ -18,6 +18,7 @@ from crm_models.forecast.backtest import (
     summarise_backtest,
 )
 from crm_models.forecast.bottom_up import bottom_up_backtest
+from crm_models.forecast.calibration import apply_factors, own_bounds
 from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS
 from crm_models.forecast.periods import freq_of, season_length
 from crm_models.forecast.regressors import exog_for
@@ -34,6 +35,7 @@ __all__ = [
     "forecast_sales",
     "report_metrics",
     "same_period_last_year",
+    "scale_sentence",
 ]
 
 
@@ -60,6 +62,7 @@ class SalesForecast:
     comparison: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     booked: pd.Series | None = None  # sales already booked in the in-progress period
+    partial_period: dict[str, Any] | None = None  # see partial_period_info
 
     @property
     def model(self) -> str:
@@ -73,13 +76,21 @@ class SalesForecast:
         return self.result.model
 
     @property
-    def forecast(self) -> pd.DataFrame:
-        """The forecast of :attr:`model` (mean and 80 % / 95 % bounds per future period)."""
+    def whole_period_forecast(self) -> pd.DataFrame:
+        """The forecast of :attr:`model` as fitted (calibrated 80 % / 95 % bounds), the period
+        in progress forecast as a whole one, ignoring what is already booked in it."""
         if self.model == "bottom_up" and self.bottom_up is not None:
             return self.bottom_up[INTERVAL_COLUMNS]
         if self.model == "combination" and self.combination is not None:
             return self.combination[INTERVAL_COLUMNS]
-        return self.result.forecast
+        return self.result.forecast[INTERVAL_COLUMNS]
+
+    @property
+    def forecast(self) -> pd.DataFrame:
+        """The forecast of :attr:`model` (mean and 80 % / 95 % bounds per future period); the
+        period in progress is what is booked plus the forecast remainder
+        (:func:`book_partial`)."""
+        return book_partial(self.whole_period_forecast, self.booked)
 
     @property
     def backtest(self) -> BacktestResult:
@@ -99,8 +110,50 @@ class SalesForecast:
             return self.bottom_up_backtest.metrics
         return self.backtest.metrics
 
+    def coverage(self) -> dict[str, float | None]:
+        """Backtest coverage of :attr:`model`'s 80 % / 95 % intervals, calibrated (held-out
+        windows) and the model's own (``*_before_calibration``)."""
+        metrics = self.metrics()
+        if self.model not in metrics.index:
+            return {}
+        row = metrics.loc[self.model]
+        return {
+            "80": _float(row["coverage_80"]),
+            "95": _float(row["coverage_95"]),
+            "80_before_calibration": _float(row["coverage_80_raw"]),
+            "95_before_calibration": _float(row["coverage_95_raw"]),
+        }
+
+    def factors_of(self, model: str) -> list[dict[str, float]]:
+        """The conformal factors of ``model`` (per horizon step, 0 = pooled)."""
+        bt = self.bottom_up_backtest or self.backtest
+        if bt.factors.empty:
+            return []
+        mine = bt.factors.loc[bt.factors["model"] == model].drop(columns="model")
+        return [
+            {k: int(v) if k in ("horizon", "points") else float(v) for k, v in r.items()}
+            for r in mine.to_dict(orient="records")
+        ]
+
+    def _partial_dict(self) -> dict[str, Any] | None:
+        """:attr:`partial_period` with the model's ``whole_period_forecast``, the forecast
+        ``remainder`` and the ``total`` (booked + remainder)."""
+        if self.partial_period is None:
+            return None
+        whole = float(self.whole_period_forecast["mean"].iloc[0])
+        total = float(self.forecast["mean"].iloc[0])
+        return {
+            **self.partial_period,
+            "whole_period_forecast": whole,
+            "remainder": total - self.partial_period["booked"],
+            "total": total,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        """The CLI's JSON: measure, freq, horizon, model, forecast, backtest, notes..."""
+        """The CLI's JSON: measure, freq, horizon, model, forecast, backtest, notes, and the
+        error ``scale``, the chosen model's ``choice_score``, ``coverage`` (calibrated and own),
+        ``calibration`` (method, factors) and ``partial_period`` (None when the as-of day ends a
+        period)."""
         fc = self.forecast
         out = {
             "dataset": self.dataset,
@@ -125,6 +178,16 @@ class SalesForecast:
             },
             "backtest_windows": len(self.backtest.origins),
             "notes": list(self.notes),
+            "scale": dict(self.backtest.scale),
+            "choice_score": _float(self.metrics().loc[self.model, "choice_score"])
+            if len(self.metrics())
+            else None,
+            "coverage": self.coverage(),
+            "calibration": {
+                "method": CALIBRATION_METHOD,
+                "factors": self.factors_of(self.model),
+            },
+            "partial_period": self._partial_dict(),
         }
         if self.bottom_up is not None:
             out["bottom_up"] = [
@@ -132,6 +195,46 @@ class SalesForecast:
                 for p, r in self.bottom_up.iterrows()
             ]
         return out
+
+
+CALIBRATION_METHOD = (
+    "conformal: interval half-widths scaled so that the backtest errors fall inside at the "
+    "nominal rate (per horizon step with 20 points a step, else pooled); backtest coverage is "
+    "measured with factors from the other windows only"
+)
+
+
+def _float(v) -> float | None:
+    return None if pd.isna(v) else float(v)
+
+
+def book_partial(frame: pd.DataFrame, booked: pd.Series | None) -> pd.DataFrame:
+    """``frame`` with its first period, when it is the period in progress, forecast as booked +
+    remainder: remainder = max(whole-period forecast - booked, 0), so the period's total is never
+    below what is already booked; bounds below the booked figure are raised to it."""
+    if booked is None or not len(booked) or booked.index[0] != frame.index[0]:
+        return frame
+    out = frame.copy()
+    out.iloc[0] = out.iloc[0].clip(lower=float(booked.iloc[0]))
+    return out
+
+
+def partial_period_info(series: SeriesSet, last_full: pd.Period) -> dict[str, Any] | None:
+    """The period in progress after ``last_full`` (the as-of day is not its last day):
+    ``period``, ``booked`` so far, ``days_booked``, ``days_in_period`` and ``treatment``; None
+    when the as-of day ends a period."""
+    after = series.values.index[series.values.index > last_full]
+    if not len(after):
+        return None
+    period = after[0]
+    start = period.start_time.normalize()
+    return {
+        "period": str(period),
+        "booked": float(series.values.loc[period, "total"]),
+        "days_booked": int((series.as_of.normalize() - start).days + 1),
+        "days_in_period": int((period.end_time.normalize() - start).days + 1),
+        "treatment": "remainder",
+    }
 
 
 def forecast_sales(
@@ -157,7 +260,10 @@ def forecast_sales(
 
     The bottom-up forecast is backtested on the same windows as the series models, with
     intervals from its own earlier errors (only errors that were already known at each origin),
-    and averaged with the chosen series model into a ``combination``."""
+    and averaged with the chosen series model into a ``combination``.  Every model's intervals
+    are calibrated on its backtest errors and the winner has the lowest ``choice_score``.  A
+    period in progress at the as-of day is left out of fitting and forecast as what is booked
+    plus the forecast remainder (:func:`book_partial`, ``partial_period``)."""
     freq, horizon, windows, step, models = backtest_plan(
         freq, quick, horizon, windows, step, models
     )
@@ -174,21 +280,59 @@ def forecast_sales(
             "the campaign calendar enters the SARIMAX model as a regressor; no campaigns are "
             "assumed after the last date in the data"
         )
-    # sales already booked in the partial period after the last full one
+    notes.append(scale_sentence(result.backtest.scale, freq))
+    # sales already booked in the period in progress after the last full one
+    partial = partial_period_info(series, y.index[-1])
     booked = None
-    after = series.values.index[series.values.index > y.index[-1]]
-    if len(after):
-        booked = series.values.loc[after, "total"]
-        notes.append(
-            f"{after[0]} is still in progress ({booked.iloc[0]:,.0f} booked by "
-            f"{series.as_of.date()}); it is forecast as a whole period"
-        )
+    if partial is not None:
+        booked = series.values.loc[[pd.Period(partial["period"], y.index.freq)], "total"]
     out = SalesForecast(
-        ds.name, measure, freq, horizon, series.as_of, series, result, notes=notes, booked=booked
+        ds.name,
+        measure,
+        freq,
+        horizon,
+        series.as_of,
+        series,
+        result,
+        notes=notes,
+        booked=booked,
+        partial_period=partial,
     )
     if bottom_up:
         _add_bottom_up(out, ds, purchase_model)
+    if partial is not None:
+        out.notes.append(partial_sentence(out._partial_dict()))
     return out
+
+
+def scale_sentence(scale: dict[str, Any], freq: str) -> str:
+    """The error scale in words."""
+    unit = {"W": "weeks", "M": "months", "Q": "quarters"}[freq]
+    which = (
+        f"the same {unit[:-1]} a year earlier (seasonal naive)"
+        if scale.get("naive") == "seasonal_naive"
+        else f"the previous {unit[:-1]} (naive; fewer than two years of full {unit})"
+    )
+    return (
+        f"MASE divides every backtest error by one scale for all windows: "
+        f"{scale.get('value', float('nan')):,.0f}, the average error of forecasting each "
+        f"{unit[:-1]} by {which} over the whole history"
+    )
+
+
+def partial_sentence(info: dict[str, Any]) -> str:
+    """The period in progress in words."""
+    text = (
+        f"{info['period']} is in progress ({info['days_booked']} of {info['days_in_period']} "
+        f"days, {info['booked']:,.0f} booked): it is left out of fitting and forecast as booked "
+        f"+ remainder = {info['booked']:,.0f} + {info['remainder']:,.0f} = {info['total']:,.0f}"
+    )
+    if info["whole_period_forecast"] < info["booked"]:
+        text += (
+            f" (the model's {info['whole_period_forecast']:,.0f} for the whole period is below "
+            "what is already booked, so no more is expected)"
+        )
+    return text
 
 
 def _check_history(n: int, freq: str, horizon: int, windows: int, step: int) -> None:
@@ -225,7 +369,7 @@ def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None
     except (clv.FitError, ValueError) as err:
         out.notes.append(f"no bottom-up forecast: {err}")
         return
-    ts_rows = res.backtest.forecasts
+    ts_rows = own_bounds(res.backtest.forecasts) if len(res.backtest.forecasts) else pd.DataFrame()
     chosen_rows = ts_rows.loc[ts_rows["model"] == res.model] if len(ts_rows) else ts_rows
     parts = [ts_rows, bt_rows]
     if len(chosen_rows) and len(bt_rows):
@@ -241,9 +385,15 @@ def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None
         parts.append(comb)
     allrows = pd.concat([p for p in parts if len(p)], ignore_index=True)
     order = [*MODELS, "bottom_up", "combination"]
-    metrics, per_window = summarise_backtest(allrows, order)
-    out.bottom_up = future
-    out.combination = _combine(res.forecast, future)
+    allrows, metrics, per_window, factors = summarise_backtest(allrows, order)
+
+    def calibrated(frame: pd.DataFrame, model: str) -> pd.DataFrame:
+        mine = factors.loc[factors["model"] == model]
+        return apply_factors(frame, mine) if len(mine) else frame
+
+    out.bottom_up = calibrated(future, "bottom_up")
+    raw_series = res.raw_forecast if res.raw_forecast is not None else res.forecast
+    out.combination = calibrated(_combine(raw_series, future), "combination")
     out.bottom_up_backtest = BacktestResult(
         allrows,
         metrics,
@@ -252,6 +402,8 @@ def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None
         res.backtest.horizon,
         res.backtest.step,
         dict(res.backtest.failures),
+        dict(res.backtest.scale),
+        factors,
     )
     comp = pd.DataFrame(
         {
@@ -277,7 +429,8 @@ def same_period_last_year(history: pd.Series, period: pd.Period) -> tuple[pd.Per
 
 
 def report_metrics(result: SalesForecast) -> dict[str, float]:
-    """The figures the report logs: the chosen model's backtest scores and horizon total, the
+    """The figures the report logs: the chosen model's backtest scores (coverage calibrated and
+    of the model's own intervals, choice score) and horizon total, the error scale, the
     seasonal-naive MASE (when scored), the number of backtest windows and, per model,
     ``mase_<model>`` and ``coverage_80_<model>``."""
     metrics = result.metrics()
@@ -287,6 +440,10 @@ def report_metrics(result: SalesForecast) -> dict[str, float]:
         "chosen_mase": float(win["mase"]),
         "chosen_coverage_80": float(win["coverage_80"]),
         "chosen_coverage_95": float(win["coverage_95"]),
+        "chosen_coverage_80_raw": float(win["coverage_80_raw"]),
+        "chosen_coverage_95_raw": float(win["coverage_95_raw"]),
+        "chosen_choice_score": float(win["choice_score"]),
+        "error_scale": float(result.backtest.scale.get("value", float("nan"))),
     }
     if "seasonal_naive" in metrics.index:
         out["seasonal_naive_mase"] = float(metrics.loc["seasonal_naive", "mase"])

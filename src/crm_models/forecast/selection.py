@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.forecast.backtest import BacktestResult, backtest
+from crm_models.forecast.calibration import apply_factors
 from crm_models.forecast.models import MODELS, QUICK_MODELS, make_model
 from crm_models.forecast.periods import freq_code, freq_of, season_length, yearly_seasonality_ok
 
@@ -51,7 +52,8 @@ def backtest_plan(
 
 @dataclass
 class SeriesForecast:
-    """One series' result: the chosen model, its future forecast, the backtest and notes."""
+    """One series' result: the chosen model, its future forecast (calibrated intervals; the
+    model's own ones in ``raw_forecast``), the backtest and notes."""
 
     name: str
     history: pd.Series
@@ -61,6 +63,7 @@ class SeriesForecast:
     notes: list[str]
     config: str = ""
     seconds: float = 0.0
+    raw_forecast: pd.DataFrame | None = None
 
 
 def _history_notes(y: pd.Series) -> list[str]:
@@ -87,9 +90,11 @@ def forecast_series(
     exog: pd.DataFrame | None = None,
     name: str = "total",
 ) -> SeriesForecast:
-    """Backtest ``models`` on ``y``, refit the winner (lowest MASE) on all of ``y`` and forecast
-    ``horizon`` periods: the forecast shown is the one of the model with the lowest backtest
-    MASE, never the best in-sample fit.  Series too short for a backtest get the naive forecast
+    """Backtest ``models`` on ``y``, refit the winner (lowest backtest ``choice_score``, the
+    scaled weighted interval score, which rewards accuracy and intervals that cover) on all of
+    ``y`` and forecast ``horizon`` periods, its interval half-widths scaled by the winner's
+    conformal factors from the backtest errors.  The forecast shown is never the best in-sample
+    fit.  Series too short for a backtest get the naive forecast with its own intervals
     (noted)."""
     started = time.perf_counter()
     y = y.astype(float)
@@ -107,6 +112,16 @@ def forecast_series(
     elif len(bt.origins) < windows:
         notes.append(f"only {len(bt.origins)} of {windows} backtest windows fit in the history")
     model = make_model(chosen).fit(y, exog)
-    fc = model.predict(horizon, exog)
+    raw = model.predict(horizon, exog)
+    factors = bt.factors.loc[bt.factors["model"] == chosen] if len(bt.factors) else bt.factors
+    fc = apply_factors(raw, factors) if len(factors) else raw
+    points = int(factors["points"].min()) if len(factors) else 0
+    if 0 < points < 19:
+        notes.append(
+            f"the ranges are calibrated on only {points} test forecasts of the past (19 are needed "
+            "to place a 95 % range): the 95 % range is as wide as the largest test error, and "
+            "coverage on so few tests is a rough guide"
+        )
     config = getattr(model, "config_", "")
-    return SeriesForecast(name, y, chosen, fc, bt, notes, config, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return SeriesForecast(name, y, chosen, fc, bt, notes, config, seconds, raw)

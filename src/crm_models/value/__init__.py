@@ -6,6 +6,9 @@
 * ``bgnbd.py`` - BG/NBD (Fader, Hardie & Lee 2005), analytic gradient;
 * ``pareto_nbd.py`` - Pareto/NBD (Schmittlein, Morrison & Colombo 1987);
 * ``gamma_gamma.py`` - the Gamma-Gamma spend model and its frequency/spend correlation check;
+* ``fit_quality.py`` - goodness of fit on real data (chi-square of the calibration frequency
+  histogram, holdout calibration by decile of predicted P(any purchase)) and the fallback rule
+  for degenerate fits (the rule is written out in that module's docstring);
 * ``validation.py`` - calibration/holdout split, holdout errors against the naive baseline,
   tracking, model comparison, ``fit_and_validate`` (the CLI's ``clv fit``);
 * ``scoring.py`` - per-customer value: P(alive), expected purchases and spend, discounted CLV,
@@ -16,11 +19,23 @@ Models follow scikit-learn's shape (hyper-parameters in ``__init__``, ``fit`` re
 fitted attributes end in ``_``) and take the BTYD columns of the customer view
 (:func:`crm_models.features.customer_view`).  The likelihoods are our own NumPy/SciPy code in
 log space, fitted on distinct rows with weights (exactly the likelihood of the uncompressed
-data); a failed or degenerate fit raises :class:`FitError` with the reason, never silent NaNs.
+data); a failed fit, or one whose parameters run off beyond 3e-7..3e6, raises
+:class:`FitError` with the reason, never silent NaNs.  Every fit carries ``diagnostics_``
+(convergence, parameters at a bound, Hessian positive definite, plain-sentence ``warnings``);
+a standard error the data do not identify is ``None``, never 0.
 """
 
 from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import FitError, NotEnoughData, buyers
+from crm_models.value.fit_quality import (
+    PRIOR_SD,
+    count_probabilities,
+    decile_calibration,
+    fallback_plan,
+    fit_with_fallback,
+    frequency_histogram,
+    p_any_purchase,
+)
 from crm_models.value.gamma_gamma import GammaGammaModel, frequency_monetary_correlation
 from crm_models.value.pareto_nbd import ParetoNBDModel
 from crm_models.value.retention import (
@@ -60,6 +75,7 @@ from crm_models.value.validation import (
     evaluate_holdout,
     evaluate_spend_holdout,
     fit_and_validate,
+    goodness_of_fit,
     holdout_accuracy,
     holdout_total_error,
     mae,
@@ -74,6 +90,7 @@ __all__ = [
     "FitError",
     "GammaGammaModel",
     "NotEnoughData",
+    "PRIOR_SD",
     "ParetoNBDModel",
     "average_customer",
     "base_figures",
@@ -85,19 +102,26 @@ __all__ = [
     "compare_models",
     "comparison_metrics",
     "conditional_expectations",
+    "count_probabilities",
     "customer_value",
+    "decile_calibration",
     "default_calibration_end",
     "evaluate_holdout",
     "evaluate_spend_holdout",
     "first_purchase_channel",
+    "fallback_plan",
     "fit_and_validate",
+    "fit_with_fallback",
+    "frequency_histogram",
     "frequency_monetary_correlation",
+    "goodness_of_fit",
     "holdout_accuracy",
     "holdout_total_error",
     "mae",
     "make_purchase_model",
     "monthly_retention",
     "p_alive_change",
+    "p_any_purchase",
     "p_alive_vs_truth",
     "parameter_table",
     "payback",

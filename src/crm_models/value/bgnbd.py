@@ -48,6 +48,7 @@ class BetaGeoModel(PurchaseModel):
         wxr = wr * xr
         total = w.sum()
         pen = self.penalizer
+        prior = self._log_prior_weight(total)
 
         def nll(u: np.ndarray) -> tuple[float, np.ndarray]:
             r, alpha, a, b = np.exp(u)
@@ -92,6 +93,9 @@ class BetaGeoModel(PurchaseModel):
                 theta = np.array([r, alpha, a, b])
                 f += pen * (theta**2).sum()
                 g += pen * 2 * theta**2
+            if prior:
+                f += prior * (u**2).sum()
+                g += prior * 2 * u
             return f, g
 
         return nll

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,10 @@ from crm_models.data.dataset import UnsupportedData
 
 MIN_REPEAT_BUYERS = 20  # purchase models need this many customers with a repeat purchase
 _LOG_BOUND = 15.0  # |log parameter| beyond this (3e-7, 3e6) is a degenerate fit (0 or infinity)
+# a fitted parameter (scale parameters relative to the data's scale) outside this range has
+# collapsed or exploded: the fit is kept but flagged, and the parameter gets no standard error
+_BOUND_LOW, _BOUND_HIGH = 1e-4, 1e4
+_EIG_TOL = 1e-9  # Hessian eigenvalues below this share of the largest count as flat
 
 
 class FitError(ValueError):
@@ -217,10 +222,12 @@ class Model:
         """Remember how to get standard errors; computed on first use of ``standard_errors_``."""
         self._se_grad = neg_ll_grad
         self.__dict__.pop("_standard_errors", None)
+        self.__dict__.pop("_diagnostics", None)
 
     @property
-    def standard_errors_(self) -> dict[str, float]:
-        """Standard errors from the observed information (Hessian in log space, delta method)."""
+    def standard_errors_(self) -> dict[str, float | None]:
+        """Standard errors from the observed information (Hessian in log space, delta method);
+        ``None`` where the data do not identify the parameter (see :attr:`diagnostics_`)."""
         if "_standard_errors" not in self.__dict__:
             self._compute_standard_errors(self._se_grad)
         return self._standard_errors
@@ -235,20 +242,94 @@ class Model:
         return state
 
     def _compute_standard_errors(self, neg_ll_grad) -> None:
+        """Standard errors and the fit diagnostics from the Hessian of the negative
+        log-likelihood in log space.  A quantity the data do not pin down gets ``None``, never 0:
+        a parameter at a bound, one loading on a non-positive (or near-zero) curvature direction
+        of a Hessian that is not positive definite, or one with a non-positive variance."""
         u = np.log(self._theta())
-        try:
-            with threadpool_limits(1, user_api="blas"):
-                H = _hessian(neg_ll_grad, u)
-            cov_u = np.linalg.inv(H)
-            se = np.sqrt(np.clip(np.diag(cov_u), 0, None)) * np.exp(u)
-        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-            se = np.full(len(u), np.nan)
-        self._standard_errors = dict(zip(self._names, se.tolist(), strict=True))
+        at_bound = self._at_bound()
+        with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
+            H = _hessian(neg_ll_grad, u)
+            finite = bool(np.all(np.isfinite(H)))
+            if finite:
+                eig, vec = np.linalg.eigh(H)
+                weak = eig <= _EIG_TOL * max(float(np.max(np.abs(eig))), 1e-300)
+                shaky = (np.abs(vec[:, weak]) > 0.1).any(axis=1)
+                var = np.diag(np.linalg.pinv(H))
+            else:
+                weak = np.ones(len(u), dtype=bool)
+                shaky = weak
+                var = np.full(len(u), np.nan)
+        pd_hessian = finite and not weak.any()
+        se = np.sqrt(np.where(var > 0, var, np.nan)) * np.exp(u)
+        unknown = ~np.isfinite(se) | shaky | np.isin(self._names, at_bound)
+        self._standard_errors = {
+            n: None if bad else float(v)
+            for n, v, bad in zip(self._names, se, unknown, strict=True)
+        }
+        self._diagnostics = self._describe_fit(at_bound, pd_hessian, unknown)
+
+    def _at_bound(self) -> list[str]:
+        """Parameters that collapsed to 0 or ran off to infinity: shape parameters outside
+        [1e-4, 1e4], scale parameters outside 1e-4..1e4 times the data's own scale."""
+        out = []
+        for name, value in zip(self._names, self._theta(), strict=True):
+            ref = getattr(self, "_scale_ref", {}).get(name, 1.0)
+            if not _BOUND_LOW <= value / ref <= _BOUND_HIGH:
+                out.append(name)
+        return out
+
+    def _describe_fit(self, at_bound: list[str], pd_hessian: bool, unknown) -> dict[str, Any]:
+        """The fit diagnostics as a dict, with the warnings as plain sentences."""
+        warnings = []
+        if not getattr(self, "converged_", True):
+            warnings.append(
+                f"The {self.label} optimiser stopped before it converged "
+                f"({getattr(self, '_message', 'no message')}); the estimates may be off."
+            )
+        if at_bound:
+            values = ", ".join(f"{n} = {self.params_[n]:.3g}" for n in at_bound)
+            warnings.append(
+                f"{self.label}: {values} collapsed to 0 or ran off to infinity, so the data do "
+                f"not pin {'it' if len(at_bound) == 1 else 'them'} down"
+                + (
+                    " (the drop-out process has collapsed: the model sees almost no customers "
+                    "leaving, so P(alive) is close to 1 for everybody)."
+                    if set(at_bound) & {"a", "b", "s", "beta"}
+                    else "."
+                )
+            )
+        if not pd_hessian:
+            warnings.append(
+                f"{self.label}: the likelihood is flat or curved the wrong way in some direction "
+                "(Hessian not positive definite), so some parameters are not identified."
+            )
+        names = [n for n, bad in zip(self._names, unknown, strict=True) if bad]
+        if names:
+            warnings.append(
+                f"{self.label}: no standard error for {', '.join(names)} (not identified by the "
+                "data); treat the value as unreliable."
+            )
+        return {
+            "converged": bool(getattr(self, "converged_", True)),
+            "at_bound": at_bound,
+            "hessian_positive_definite": bool(pd_hessian),
+            "degenerate": bool(at_bound or not pd_hessian or names),
+            "warnings": warnings,
+        }
+
+    @property
+    def diagnostics_(self) -> dict[str, Any]:
+        """Fit diagnostics: ``converged``, ``at_bound`` (parameter names), ``hessian_positive_
+        definite``, ``degenerate`` (any of the problems) and ``warnings`` (plain sentences)."""
+        if "_diagnostics" not in self.__dict__:
+            self._compute_standard_errors(self._se_grad)
+        return self._diagnostics
 
     def summary(self) -> pd.DataFrame:
         """Parameters with standard errors and 95% intervals (log-normal, so always > 0)."""
         theta = self._theta()
-        se = np.array([self.standard_errors_[n] for n in self._names])
+        se = np.array([self.standard_errors_[n] for n in self._names], dtype=float)
         sd_log = se / theta
         return pd.DataFrame(
             {

@@ -105,6 +105,8 @@ class GammaGammaModel(Model):
         self.n_customers_ = float(total)
         self.n_iter_ = int(res.nit)
         self.converged_ = bool(res.success)
+        self._message = str(res.message)
+        self._scale_ref = {"gamma": float(np.average(um, weights=uw))}
         self.correlation_ = frequency_monetary_correlation(data.loc[use])
         self._set_standard_errors(lambda u: nll(u)[1] * total)
         if theta[1] <= 1:

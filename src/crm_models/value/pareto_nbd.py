@@ -55,12 +55,13 @@ class ParetoNBDModel(PurchaseModel):
         total = w.sum()
         self._total_weight = total
         pen = self.penalizer
+        prior = self._log_prior_weight(total)
 
         def f(u: np.ndarray) -> float:
             theta = np.exp(u)
             with np.errstate(all="ignore"):
                 ll, _ = self._parts(theta, x, tx, T)
-            val = -(w @ ll) / total + pen * (theta**2).sum()
+            val = -(w @ ll) / total + pen * (theta**2).sum() + prior * (u**2).sum()
             return float(val) if np.isfinite(val) else 1e300
 
         # start from the BG/NBD purchase-rate parameters (same meaning, fast analytic fit)

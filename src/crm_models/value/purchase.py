@@ -21,9 +21,17 @@ from crm_models.value.common import (
 class PurchaseModel(Model):
     """Shared API of the BG/NBD and Pareto/NBD models."""
 
-    def __init__(self, penalizer: float = 0.0, time_unit: str = "W"):
+    def __init__(
+        self, penalizer: float = 0.0, time_unit: str = "W", prior_sd: float | None = None
+    ):
         self.penalizer = penalizer
         self.time_unit = time_unit
+        self.prior_sd = prior_sd
+
+    def _log_prior_weight(self, total: float) -> float:
+        """Weight of the weak normal prior on the log-parameters (mean 0, sd ``prior_sd``) in the
+        mean negative log-likelihood: 1 / (2 sd^2 n); 0 without a prior."""
+        return 0.0 if not self.prior_sd else 1.0 / (2.0 * self.prior_sd**2 * total)
 
     def fit(self, data: pd.DataFrame, weights=None) -> PurchaseModel:
         """Fit on a frame with ``frequency``, ``recency``, ``T`` (one row per customer, or
@@ -48,6 +56,8 @@ class PurchaseModel(Model):
         repeat = float(uw[ux > 0].sum())
         if repeat < MIN_REPEAT_BUYERS:
             raise too_few_repeat_buyers(repeat)
+        mean_T = float(np.average(uT, weights=uw))
+        self._scale_ref = {"alpha": mean_T, "beta": mean_T}  # rate scales, in units of T
         self._fit_compressed(ux, utx, uT, uw)
         self.n_customers_ = float(total)
         self.n_unique_ = int(len(ux))
@@ -110,4 +120,5 @@ class PurchaseModel(Model):
         self.log_likelihood_ = float(-res.fun * self._total_weight)
         self.n_iter_ = int(res.nit)
         self.converged_ = bool(res.success)
+        self._message = str(res.message)
         self._set_standard_errors(neg_ll_grad)

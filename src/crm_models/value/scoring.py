@@ -126,11 +126,12 @@ def parameter_table(
     spend_model: GammaGammaModel,
     truth: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Fitted parameters of a BG/NBD and a Gamma-Gamma model (index: model, parameter), with a
+    """Fitted parameters of a purchase model (BG/NBD or Pareto/NBD) and a Gamma-Gamma model
+    (index: model, parameter; standard errors NaN where the data do not identify them), with a
     ``simulated truth`` column for the BG/NBD parameters when ``truth`` (name -> value) is given.
     """
     params = pd.concat(
-        {"BG/NBD": purchase_model.summary(), "Gamma-Gamma": spend_model.summary()},
+        {purchase_model.label: purchase_model.summary(), "Gamma-Gamma": spend_model.summary()},
         names=["model"],
     )
     if truth is not None:
@@ -143,15 +144,20 @@ def parameter_table(
 def average_customer(
     purchase_model: PurchaseModel, spend_model: GammaGammaModel, periods_per_year: float = 52
 ) -> dict[str, float]:
-    """The average customer of fitted BG/NBD and Gamma-Gamma models: purchases a year while
-    active (``r / alpha`` per period), chance of leaving after a repeat purchase
-    (``a / (a + b)``) and mean spend per purchase."""
-    r, alpha, a, b = (purchase_model.params_[k] for k in ("r", "alpha", "a", "b"))
-    return {
-        "purchases_per_year": r / alpha * periods_per_year,
-        "leave_probability": a / (a + b),
+    """The average customer of fitted purchase and Gamma-Gamma models: purchases a year while
+    active (``r / alpha`` per period), mean spend per purchase and the chance of leaving: after a
+    repeat purchase (BG/NBD, ``a / (a + b)``, key ``leave_probability``) or within a year
+    (Pareto/NBD, 1 - (beta / (beta + year))^s, key ``leave_probability_year``)."""
+    p = purchase_model.params_
+    out = {
+        "purchases_per_year": p["r"] / p["alpha"] * periods_per_year,
         "spend_per_purchase": float(spend_model.population_mean()),
     }
+    if "a" in p:
+        out["leave_probability"] = p["a"] / (p["a"] + p["b"])
+    else:
+        out["leave_probability_year"] = 1 - (p["beta"] / (p["beta"] + periods_per_year)) ** p["s"]
+    return out
 
 
 P_ALIVE_BANDS = (0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)

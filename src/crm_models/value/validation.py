@@ -14,12 +14,24 @@ from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
 from crm_models.units import unit_days
 from crm_models.value.bgnbd import BetaGeoModel
-from crm_models.value.common import MIN_REPEAT_BUYERS, too_few_repeat_buyers
+from crm_models.value.common import MIN_REPEAT_BUYERS, FitError, too_few_repeat_buyers
+from crm_models.value.fit_quality import decile_calibration, fit_with_fallback, frequency_histogram
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.pareto_nbd import ParetoNBDModel
 from crm_models.value.purchase import PurchaseModel
 
 MODELS = ("bgnbd", "pareto_nbd")
+COMPARISON_COLUMNS = (
+    "log_likelihood",
+    "parameters",
+    "holdout_predicted_total",
+    "holdout_actual_total",
+    "total_error",
+    "mae",
+    "rmse",
+    "baseline_mae",
+    "baseline_rmse",
+)
 MIN_HOLDOUT_DAYS = 28  # the automatic holdout period is at least four weeks
 
 
@@ -270,10 +282,23 @@ def evaluate_spend_holdout(spend_model: GammaGammaModel, cal: pd.DataFrame) -> d
 
 
 def compare_models(cal: pd.DataFrame, models=MODELS, time_unit: str = "W") -> pd.DataFrame:
-    """Fit each purchase model on ``cal`` and compare log-likelihood and holdout error."""
+    """Fit each purchase model on ``cal`` and compare log-likelihood and holdout error.
+
+    A model that cannot be fitted, or whose fit is degenerate (see
+    :mod:`crm_models.value.fit_quality`), keeps its row with NaN figures and the reason in
+    ``note``: a comparison with a collapsed fit would be meaningless.
+    """
     rows = {}
     for name in models:
-        model = make_purchase_model(name, time_unit=time_unit).fit(cal)
+        model = make_purchase_model(name, time_unit=time_unit)
+        try:
+            model.fit(cal)
+            problems = model.diagnostics_["warnings"] if model.diagnostics_["degenerate"] else []
+        except FitError as err:
+            problems = [str(err)]
+        if problems:
+            rows[model.label] = {"parameters": len(model._names), "note": " ".join(problems)}
+            continue
         ev = evaluate_holdout(model, cal)
         rows[model.label] = {
             "log_likelihood": model.log_likelihood_,
@@ -287,8 +312,10 @@ def compare_models(cal: pd.DataFrame, models=MODELS, time_unit: str = "W") -> pd
             "rmse": ev["rmse"],
             "baseline_mae": ev["baseline_mae"],
             "baseline_rmse": ev["baseline_rmse"],
+            "note": "",
         }
-    out = pd.DataFrame.from_dict(rows, orient="index")
+    columns = [*COMPARISON_COLUMNS, "note"]
+    out = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
     out.index.name = "model"
     return out
 
@@ -313,14 +340,24 @@ def fit_and_validate(
     time_unit: str = "W",
 ) -> ValidationResult:
     """Fit a purchase model on the calibration period and score it on the holdout (the CLI's
-    ``clv fit``)."""
-    cal = calibration_holdout(ds, calibration_end, holdout_end, time_unit)
-    fitted = make_purchase_model(model, time_unit=time_unit).fit(cal)
+    ``clv fit``).
+
+    The model is chosen by the fallback rule of :mod:`crm_models.value.fit_quality` (the
+    requested one unless its fit is degenerate).  Besides the holdout figures, ``figures`` holds
+    ``diagnostics`` and ``warnings`` of the fit, ``fallback`` (what the rule did, in words) and
+    ``goodness_of_fit`` (chi-square of the calibration frequency histogram, calibration by
+    decile of predicted P(any purchase in the holdout), conditional expectations; each against
+    the naive forecast).  Standard errors the data do not identify are ``None``.
+    """
+    fitted, cal, fallback = fit_with_fallback(
+        lambda unit: calibration_holdout(ds, calibration_end, holdout_end, unit), model, time_unit
+    )
     ev = evaluate_holdout(fitted, cal)
+    diagnostics = fitted.diagnostics_
     figures = {
         "dataset": ds.name,
-        "model": model,
-        "time_unit": time_unit,
+        "model": fallback["model"],
+        "time_unit": fallback["time_unit"],
         "calibration_end": cal.attrs["calibration_end"],
         "holdout_end": cal.attrs["holdout_end"],
         "customers": int(len(cal)),
@@ -328,11 +365,36 @@ def fit_and_validate(
         "standard_errors": fitted.standard_errors_,
         "log_likelihood": fitted.log_likelihood_,
         **{k: v for k, v in ev.items() if k not in ("predicted", "naive", "customers")},
+        "diagnostics": {k: v for k, v in diagnostics.items() if k != "warnings"},
+        "warnings": [
+            f"{a['attempt']} was not usable: {a['result']}"
+            for a in fallback["attempts"]
+            if a["result"] != "used"
+        ]
+        + diagnostics["warnings"]
+        + ([fallback["text"]] if fallback["text"] else []),
+        "fallback": fallback,
+        "goodness_of_fit": goodness_of_fit(fitted, cal, ev),
     }
     return ValidationResult(fitted, cal, figures)
 
 
-def holdout_accuracy(ev: dict[str, Any]) -> pd.DataFrame:
+def goodness_of_fit(model: PurchaseModel, cal: pd.DataFrame, ev: dict[str, Any]) -> dict[str, Any]:
+    """The goodness-of-fit figures of :mod:`crm_models.value.fit_quality` as JSON-ready values:
+    ``chi_square``, ``df``, ``p_value``, ``histogram``, ``decile_calibration`` and
+    ``conditional_expectations`` (records with the naive comparison)."""
+    deciles = decile_calibration(model, cal)
+    ce = conditional_expectations(cal, ev["predicted"], ev["naive"])
+    return {
+        **frequency_histogram(model, cal),
+        "decile_calibration": deciles.reset_index(names="decile").to_dict("records"),
+        "conditional_expectations": ce.reset_index(names="calibration_repeat_purchases").to_dict(
+            "records"
+        ),
+    }
+
+
+def holdout_accuracy(ev: dict[str, Any], label: str = "BG/NBD") -> pd.DataFrame:
     """The holdout figures of :func:`evaluate_holdout` as a table: total holdout purchases,
     MAE and RMSE per customer for the actual purchases, the model and the naive forecast."""
     return pd.DataFrame(
@@ -345,7 +407,7 @@ def holdout_accuracy(ev: dict[str, Any]) -> pd.DataFrame:
             "MAE per customer": [np.nan, ev["mae"], ev["baseline_mae"]],
             "RMSE per customer": [np.nan, ev["rmse"], ev["baseline_rmse"]],
         },
-        index=pd.Index(["actual", "BG/NBD", "naive (calibration rate)"], name=""),
+        index=pd.Index(["actual", label, "naive (calibration rate)"], name=""),
     )
 
 
@@ -358,7 +420,7 @@ def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
     """Log-likelihood and holdout MAE of each model of :func:`compare_models`, keyed like
     ``bgnbd_log_likelihood``, ``bgnbd_holdout_mae`` (the label without "/", lower case)."""
     out = {}
-    for label, row in comparison.iterrows():
+    for label, row in comparison.dropna(subset=["mae"]).iterrows():
         key = str(label).replace("/", "").lower()
         out[f"{key}_log_likelihood"] = row["log_likelihood"]
         out[f"{key}_holdout_mae"] = row["mae"]
