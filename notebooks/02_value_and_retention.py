@@ -230,9 +230,7 @@ if fit_fallback["text"]:
     full_warnings.append(fit_fallback["text"])
 say(charts.fit_check_text(fit_fallback, full_warnings))
 say(
-    charts.average_customer_text(
-        value.average_customer(purchase_model, spend_model, 52 * per_week)
-    )
+    charts.average_customer_text(value.average_customer(purchase_model, spend_model, 52 * per_week))
 )
 
 # %%

@@ -264,8 +264,7 @@ class Model:
         se = np.sqrt(np.where(var > 0, var, np.nan)) * np.exp(u)
         unknown = ~np.isfinite(se) | shaky | np.isin(self._names, at_bound)
         self._standard_errors = {
-            n: None if bad else float(v)
-            for n, v, bad in zip(self._names, se, unknown, strict=True)
+            n: None if bad else float(v) for n, v, bad in zip(self._names, se, unknown, strict=True)
         }
         self._diagnostics = self._describe_fit(at_bound, pd_hessian, unknown)
 

@@ -91,9 +91,7 @@ def count_probabilities(model: PurchaseModel, T: np.ndarray, k: int = MAX_REPEAT
         with np.errstate(all="ignore"):
             lx = np.where(xx > 0, xx * np.log(lam * t), 0.0)  # 0^0 = 1 when T = 0
             alive = np.exp(lx - lam * t - gammaln(xx + 1) - mu * t)
-            dead = (
-                mu / tot * np.exp(xx * (np.log(lam) - np.log(tot))) * gammainc(xx + 1, tot * t)
-            )
+            dead = mu / tot * np.exp(xx * (np.log(lam) - np.log(tot))) * gammainc(xx + 1, tot * t)
         joint = np.nan_to_num(alive + dead)
         probs = np.einsum("i,j,ijtx->tx", wl, wm, joint)
     else:  # pragma: no cover - only the two purchase models exist
@@ -127,9 +125,7 @@ def p_any_purchase(model: PurchaseModel, data: pd.DataFrame, t: float) -> pd.Ser
             f = (M + L * np.exp(-(L + M) * t)) / (L + M)
             none[rows] = np.einsum("i,j,ijn->n", wl, wm, f)
     pa = model.p_alive(data).to_numpy()
-    return pd.Series(
-        pa * (1 - np.clip(none[inv], 0, 1)), index=data.index, name="p_any_purchase"
-    )
+    return pd.Series(pa * (1 - np.clip(none[inv], 0, 1)), index=data.index, name="p_any_purchase")
 
 
 # --------------------------------------------------------------------------- tests of fit
@@ -170,9 +166,7 @@ def frequency_histogram(model: PurchaseModel, cal: pd.DataFrame) -> dict[str, An
     }
 
 
-def decile_calibration(
-    model: PurchaseModel, cal: pd.DataFrame, groups: int = 10
-) -> pd.DataFrame:
+def decile_calibration(model: PurchaseModel, cal: pd.DataFrame, groups: int = 10) -> pd.DataFrame:
     """Observed share of customers with a holdout purchase, by decile of predicted P(any
     purchase in the holdout) (1 = least likely), against the model and the naive forecast
     (calibration rate x / T, Poisson: 1 - exp(-x / T × holdout length))."""
@@ -248,14 +242,18 @@ def fit_with_fallback(
             continue
         attempts.append({"attempt": desc, "result": "used"})
         used = len(attempts) > 1
-        return fitted, summaries[unit], {
-            "used": used,
-            "model": name,
-            "time_unit": unit,
-            "prior_sd": prior,
-            "attempts": attempts,
-            "text": _fallback_text(desc, attempts, prior) if used else "",
-        }
+        return (
+            fitted,
+            summaries[unit],
+            {
+                "used": used,
+                "model": name,
+                "time_unit": unit,
+                "prior_sd": prior,
+                "attempts": attempts,
+                "text": _fallback_text(desc, attempts, prior) if used else "",
+            },
+        )
     raise UnsupportedData(
         "No purchase model could be fitted without collapsing (tried: "
         + "; ".join(a["attempt"] for a in attempts)

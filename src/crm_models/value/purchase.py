@@ -21,9 +21,7 @@ from crm_models.value.common import (
 class PurchaseModel(Model):
     """Shared API of the BG/NBD and Pareto/NBD models."""
 
-    def __init__(
-        self, penalizer: float = 0.0, time_unit: str = "W", prior_sd: float | None = None
-    ):
+    def __init__(self, penalizer: float = 0.0, time_unit: str = "W", prior_sd: float | None = None):
         self.penalizer = penalizer
         self.time_unit = time_unit
         self.prior_sd = prior_sd
