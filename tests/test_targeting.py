@@ -166,8 +166,10 @@ def test_demo_models_rank_customers_by_true_uplift(demo, demo_data):
     )
     assert corr["pooled_s_learner_gbm"] > corr["two_model_logistic"]
     assert (m.loc[m["model"] == "oracle (true uplift)", "auuc_vs_oracle"] == 1).all()
-    chosen = ev.best_rows()
-    assert ev.chosen in ev.models and (chosen["qini_auc"] > 0).all()
+    # cross-fitted choice (issue 15) among the models and random targeting; which one wins
+    # the training folds is noise-level here, so only the pooled model's test Qini is asserted
+    assert ev.chosen == ev.validation["validation_qini"].idxmax() and ev.verdict
+    assert (m.loc[m["model"] == "pooled_s_learner_gbm", "qini_auc"] > 0).all()
     assert {"uplift_at_30", "uplift_at_30_low", "uplift_at_30_high", "qini_auc", "auuc"} <= set(m)
 
 

@@ -77,9 +77,11 @@ def test_ties_are_deterministic():
     assert x.tolist() == [0, 6] and y == pytest.approx([0, 2])
     x, y = ul.qini_curve(Y, tied, T)
     assert y == pytest.approx([0, 1])
-    # uplift@k breaks ties by row order: the first three rows
-    assert ul.uplift_at_k(Y, tied, T, k=0.5) == pytest.approx(0.5 - 1.0)
-    assert ul.uplift_at_k(Y, tied, T, k=0.5) == ul.uplift_at_k(Y, tied, T, k=0.5)
+    # uplift@k counts the tie group at the cut in proportion: every row with weight 3/6
+    assert ul.uplift_at_k(Y, tied, T, k=0.5) == pytest.approx(2 / 3 - 1 / 3)
+    # two rows tied at the cut (0.7, 0.7) and one place left: each counts one half
+    s = np.array([0.9, 0.8, 0.7, 0.7, 0.5, 0.4])
+    assert ul.uplift_at_k(Y, s, T, k=0.5) == pytest.approx(1 / 2 - (0.5 * 1 + 0.5 * 0) / 1.0)
 
 
 def test_money_outcomes():

@@ -310,11 +310,33 @@ def chosen_model_text(
     return "\n".join(lines)
 
 
+def baseline_verdict_text(
+    verdict: str,
+    beats: Mapping[str, bool],
+    used: str,
+    arm_labels: Mapping[str, str],
+    model_labels: Mapping[str, str],
+) -> str:
+    """In words: does the chosen model beat the two-model logistic baseline on the test part
+    (per offer), and which learner the contact list uses."""
+    lines = [f"**Against the baseline.** {verdict}"]
+    lines += [
+        f"- {arm_labels[arm]}: {'beats' if yes else 'does not beat'} the baseline."
+        for arm, yes in beats.items()
+    ]
+    lines.append(f"- The contact list below uses: **{model_labels.get(used, used)}**.")
+    return "\n".join(lines)
+
+
 def show_validation(validation: pd.DataFrame, model_labels: Mapping[str, str]) -> None:
-    """The mean Qini coefficient per model on the validation part (how the model was chosen)."""
+    """The mean Qini coefficient per model over the cross-fitting folds of the training part
+    (how the model was chosen), with its spread over folds and offers."""
+    table = validation.rename(
+        columns={"validation_qini": "mean Qini", "validation_qini_sd": "sd over folds and offers"}
+    )
     show_table(
-        validation.rename(index=lambda k: model_labels.get(k, k)).rename_axis("model"),
-        caption="Model choice: mean Qini coefficient on the validation part",
+        table.rename(index=lambda k: model_labels.get(k, k)).rename_axis("model"),
+        caption="Model choice: mean Qini coefficient in cross-fitting on the training part",
         fmt="{:.3f}",
     )
 

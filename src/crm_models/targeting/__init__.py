@@ -20,9 +20,11 @@ The flow::
                ├► arm_summary()       what each campaign arm did against its control group
                ├► evaluate_response() response models (gradient boosting vs logistic), gains,
                │                      calibration; trained on earlier campaigns, tested on the latest
-               ├► evaluate_uplift()   uplift models on a stratified split (treatment × outcome,
-               │                      fixed seed) against random targeting, response-model ranking
-               │                      and the two-model logistic baseline; bootstrap intervals;
+               ├► evaluate_uplift()   uplift models chosen by cross-fitting on the training part,
+               │                      refitted, tested on a stratified split (fixed seeds) against
+               │                      random targeting, response-model ranking and the two-model
+               │                      logistic baseline; bootstrap intervals; beats the baseline
+               │                      or says so (``used``: the learner for the contact list);
                │                      on simulated data, rank correlation with the TRUE uplift
                └► TargetingModel ─► contact_list()   expected incremental profit per customer and
                                                       arm, permission rules, budget, comparison
@@ -49,6 +51,8 @@ from crm_models.targeting.campaigns import (
 )
 from crm_models.targeting.clv_gain import clv_gain_raw, response_clv_gain
 from crm_models.targeting.evaluation import (
+    AVERAGE_EFFECT,
+    BASELINE,
     MIN_ARM_RESPONDERS,
     MIN_GROUP_CUSTOMERS,
     MODEL_LABELS,
@@ -65,6 +69,7 @@ from crm_models.targeting.metrics import (
     descending_order,
     perfect_qini_curve,
     perfect_uplift_curve,
+    policy_value_at_k,
     qini_auc_score,
     qini_curve,
     uplift_at_k,
@@ -88,6 +93,7 @@ from crm_models.targeting.response import MIN_RESPONDERS, ResponseEvaluation, ev
 from crm_models.targeting.splits import stratified_split
 from crm_models.targeting.uplift import (
     LEARNERS,
+    AverageEffectUplift,
     ClassTransformationUplift,
     MultiArmUplift,
     PooledSLearnerUplift,
@@ -102,6 +108,8 @@ from crm_models.targeting.uplift import (
 
 __all__ = [
     "ARM_LABELS",
+    "AVERAGE_EFFECT",
+    "BASELINE",
     "CONTROL",
     "EXCLUSIONS",
     "LEARNERS",
@@ -114,6 +122,7 @@ __all__ = [
     "PERMISSION_EXCLUSIONS",
     "RESPONSE_WINDOW_DAYS",
     "CampaignData",
+    "AverageEffectUplift",
     "ClassTransformationUplift",
     "ContactListResult",
     "ContactPolicy",
@@ -153,6 +162,7 @@ __all__ = [
     "other_outcomes_uplift",
     "perfect_qini_curve",
     "perfect_uplift_curve",
+    "policy_value_at_k",
     "qini_auc_score",
     "qini_curve",
     "recent_contacts",

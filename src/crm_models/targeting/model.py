@@ -15,6 +15,7 @@ from crm_models.targeting.campaigns import (
     customer_features,
 )
 from crm_models.targeting.clv_gain import response_clv_gain
+from crm_models.targeting.evaluation import evaluate_uplift
 from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
 from crm_models.value import FitError
@@ -158,8 +159,18 @@ def build_contact_list(
     model: TargetingModel | None = None,
     data: CampaignData | None = None,
 ) -> tuple[ContactListResult, TargetingModel]:
-    """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day."""
+    """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day.
+
+    ``learner="auto"``: the learner :func:`evaluate_uplift` (quick) says to use, i.e. the
+    chosen model when it beats the two-model logistic baseline on the test part, else the
+    baseline (or average-effect targeting); the reason is in ``summary["learner_verdict"]``.
+    """
     as_of = resolve_as_of(ds, as_of)
+    verdict = None
+    if model is None and learner == "auto":
+        data = data or campaign_data(ds, response_window_days=RESPONSE_WINDOW_DAYS)
+        ev = evaluate_uplift(data, "responded", quick=True)
+        learner, verdict = ev.used, ev.verdict
     model = model or TargetingModel(learner).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
@@ -167,4 +178,7 @@ def build_contact_list(
     result.summary["as_of"] = str(as_of.date())
     result.summary["send_date"] = str(pd.Timestamp(send).date())
     result.summary["clv_term"] = model.clv_note_
+    result.summary["learner"] = model.learner
+    if verdict is not None:
+        result.summary["learner_verdict"] = verdict
     return result, model

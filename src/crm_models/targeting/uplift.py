@@ -17,6 +17,8 @@ a small gradient-boosting model (:func:`make_estimator`).
   ``y·(t-p)/(p(1-p))`` (Athey & Imbens 2015) regressed on ``x``.
 * :class:`XLearnerUplift` (Künzel et al. 2019): outcome models per group, imputed individual
   effects, effect models per group, combined with the propensity (share treated).
+* :class:`AverageEffectUplift`: the same measured average effect for everyone (the fallback
+  when no model ranks better than random).
 * :class:`MultiArmUplift`: any of the above per offer (arm) against control; optional
   ``groups`` (campaigns) so that each arm is compared only with the controls of the campaigns
   that tested it (randomisation happened within a campaign).
@@ -32,6 +34,7 @@ from crm_models.data.dataset import UnsupportedData
 from crm_models.targeting.metrics import is_binary
 
 __all__ = [
+    "AverageEffectUplift",
     "ClassTransformationUplift",
     "GBM_PARAMS",
     "LEARNERS",
@@ -282,6 +285,19 @@ class XLearnerUplift(_UpliftModel):
         )
 
 
+class AverageEffectUplift(_UpliftModel):
+    """Average-effect targeting: every customer gets the measured average effect (treated mean
+    minus control mean); the fallback when no model ranks customers better than random."""
+
+    def fit(self, X, treatment, y):
+        _, t, y = _xty(X, treatment, y)
+        self.effect_ = float(y[t].mean() - y[~t].mean())
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return np.full(len(_as_array(X)), self.effect_)
+
+
 LEARNERS = {
     "pooled_s_learner_gbm": (
         "S-learner pooled over all offers, gradient boosting",
@@ -301,7 +317,10 @@ LEARNERS = {
 
 
 def make_learner(name: str, binary: bool = True, random_state: int = 0) -> _UpliftModel:
-    """An uplift learner by name (see :data:`LEARNERS`), with the default estimator inside."""
+    """An uplift learner by name (see :data:`LEARNERS`), with the default estimator inside;
+    ``"average_effect"`` for :class:`AverageEffectUplift`."""
+    if name == "average_effect":
+        return AverageEffectUplift()
     if name not in LEARNERS:
         raise ValueError(f"unknown uplift model {name!r} (known: {', '.join(LEARNERS)})")
     _, cls, family = LEARNERS[name]
