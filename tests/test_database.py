@@ -80,6 +80,7 @@ def test_cli_summary_equals_file_summary(pg_demo, capsys):
     assert from_db == from_files
     in_db = _summary([pg_demo], capsys)
     assert in_db.pop("engine") == "postgres" and PASSWORD not in json.dumps(in_db)
+    assert in_db.pop("currency") is None
     assert in_db.pop("source").startswith("postgresql://crm:***@127.0.0.1:")
     assert in_db.pop("cleaning") == [
         "customers: personal identifiers dropped in the database query (name, email, phone)"
