@@ -3,6 +3,9 @@
 - :mod:`~crm_models.data.dataset` — the :class:`Dataset` type every analysis takes;
 - :mod:`~crm_models.data.privacy` — the one personal-data rule, age bands, keyed pseudonyms;
 - :mod:`~crm_models.data.contract` — table schemas, conforming, every validation problem;
+- :mod:`~crm_models.data.dates` — one date format per column, inferred from all its values;
+- :mod:`~crm_models.data.quality` — warnings: data that loads but looks suspicious;
+- :mod:`~crm_models.data.currency` — the ISO 4217 codes a dataset may state, their symbols;
 - :mod:`~crm_models.data.mapping` — ``mapping.json`` and the paths it may name;
 - :mod:`~crm_models.data.loading` — :func:`load_dataset`: built-ins, folders, recognised files;
 - :mod:`~crm_models.data.database` — PostgreSQL datasets;

@@ -143,28 +143,17 @@ class Source:
         notes = [str(n) for n in ds.cleaning_log]
         if engine != "spark":
             tables = {name: ibis.memtable(df) for name, df in ds.tables().items()}
-            return cls(
-                ds.name,
-                tables,
-                con,
-                engine,
-                ds.source,
-                notes,
-                fingerprint=ds.fingerprint,
-                currency=ds.currency,
-                as_of=ds.as_of,
-                warnings=list(ds.warnings),
-            )
-        import pyarrow as pa
+        else:
+            import pyarrow as pa
 
-        session = spark_session(settings.spark_master)
-        tables = {}
-        for name, df in ds.tables().items():
-            # via Arrow: Spark's own pandas conversion cannot read pandas 3's Arrow strings
-            view = f"crm_{name}_{ds.fingerprint[:12]}"
-            arrow = pa.Table.from_pandas(df, preserve_index=False)
-            session.createDataFrame(arrow).createOrReplaceTempView(view)
-            tables[name] = con.table(view)
+            session = spark_session(settings.spark_master)
+            tables = {}
+            for name, df in ds.tables().items():
+                # via Arrow: Spark's own pandas conversion cannot read pandas 3's Arrow strings
+                view = f"crm_{name}_{ds.fingerprint[:12]}"
+                arrow = pa.Table.from_pandas(df, preserve_index=False)
+                session.createDataFrame(arrow).createOrReplaceTempView(view)
+                tables[name] = con.table(view)
         return cls(
             ds.name,
             tables,
