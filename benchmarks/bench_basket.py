@@ -9,7 +9,9 @@ Steps, each in its own process under a 12 GB address-space cap, with its peak re
   1. UCI Online Retail invoices of known customers at product level (about 18.5k baskets x
      3.9k stock codes): frequent itemsets and rules (confidence 0.5) at support 0.01 and 0.005,
      with crm_models' sparse Eclat and with plain mlxtend (``fpgrowth`` on a sparse DataFrame +
-     ``association_rules``);
+     ``association_rules``); then with the default memory budget (1 GB): the support chosen
+     from the data (``basket_summary`` defaults, confidence 0.8) and a support far too low
+     (0.001, which must stop with ``MemoryBudgetError`` well before the cap);
   2. simulated baskets over 5,000 products (popularity ~ 1/rank, 1 + Poisson(3) items, some
      planted pairs and triples), grown 100k -> 300k -> 1M baskets, at support 0.001, with our
      engine (target: 1M baskets under 4 GB) and mlxtend (stops at the first size that fails).
@@ -77,7 +79,19 @@ def child(step: str, engine: str, arg: str, support: float, n_products: int) -> 
         b = simulate_baskets(int(arg), n_products)
     base = peak_gb()
     t0 = time.perf_counter()
-    if engine == "ours":
+    label = ""  # what a budget step found
+    if engine == "default":  # support chosen from the data within the default budget
+        out = basket.basket_summary(b, None if support == 0 else support)
+        t_itemsets, n_itemsets, n_rules = 0.0, out["itemsets"], out["rules"]
+        label = f"chosen support {out['min_support']:g}"
+    elif engine == "budget":  # a support too low for the budget: the error, not a crash
+        try:
+            basket.association_rules(b, support, 0.8)
+            label = "not stopped by the budget"
+        except basket.MemoryBudgetError as err:
+            label = "stopped: " + str(err).split(": ")[1].split(";")[0]
+        t_itemsets, n_itemsets, n_rules = 0.0, 0, 0
+    elif engine == "ours":
         fi = basket.frequent_itemsets(b, support, max_len=10)
         t_itemsets = time.perf_counter() - t0
         rules = basket.association_rules(b, support, 0.5, min_len=2)
@@ -105,6 +119,7 @@ def child(step: str, engine: str, arg: str, support: float, n_products: int) -> 
                 "seconds": round(seconds, 2),
                 "peak_gb": round(peak, 2),
                 "after_load_gb": round(base, 2),
+                "note": label,
             }
         )
     )
@@ -127,7 +142,7 @@ def run(step: str, engine: str, arg: str, support: float, n_products: int) -> di
         f"{label} {r['baskets']:>9,} x {r['items']:>5,}  itemsets {r['itemsets']:>7,}  "
         f"rules {r['rules']:>7,}  {r['seconds_itemsets']:7.2f} s itemsets  "
         f"{r['seconds']:7.2f} s total  peak {r['peak_gb']:.2f} GB "
-        f"(after loading {r['after_load_gb']:.2f} GB)",
+        f"(after loading {r['after_load_gb']:.2f} GB) {r['note']}",
         flush=True,
     )
     return r
@@ -149,6 +164,8 @@ def main() -> None:
         for support in (0.01, 0.005):
             for engine in engines:
                 run("retail", engine, args.retail, support, args.products)
+        run("retail", "default", args.retail, 0, args.products)
+        run("retail", "budget", args.retail, 0.001, args.products)
     else:
         print(f"Online Retail not found at {args.retail}: skipped")
     sizes = [s for s in (100_000, 300_000) if s < args.baskets] + [args.baskets]

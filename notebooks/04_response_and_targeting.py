@@ -36,6 +36,7 @@ quick = False  # small, fast run (fewer models and bootstrap resamples)
 test_size = 0.3  # share of campaign rows held out for testing
 seed = 42  # random seed of the split and the bootstrap
 budget = None  # contacts in the next send, or None for a quarter of the eligible customers
+budget_amount = None  # money to spend on contacts in the next send, or None (both budgets hold)
 cost_per_contact = {"email": 0.10, "sms": 0.05, "post": 0.80, "default": 0.10}  # per channel
 margin = 0.4  # share of a response order's value that is profit
 # offer cost as a share of a response order: discounts, shipping paid, points redeemed
@@ -147,6 +148,11 @@ say(
     )
 )
 say(charts.baseline_verdict_text(ev.verdict, ev.beats_baseline, ev.used, offers, labels))
+intervals = tg.repeated_split_intervals(
+    data, primary, [shown, tg.BASELINE], ev.arms, test_size, seed, repeats=2 if quick else 5
+)
+say(charts.intervals_text(intervals, shown, tg.BASELINE, offers, labels, rate))
+run.table("uplift_intervals", intervals)
 for arm in ev.arms:
     run.metric(f"uplift_at_30_{arm}", float(best.at[arm, "uplift_at_30"]))
     run.metric(f"qini_{arm}", float(best.at[arm, "qini_auc"]))
@@ -201,6 +207,7 @@ else:
 model = tg.TargetingModel(ev.used).fit(ds, data)
 send_date = as_of_day + pd.Timedelta(days=1)
 policy = tg.ContactPolicy(
+    budget_money=budget_amount,
     cost_per_contact=cost_per_contact,
     max_contacts=max_contacts,
     window_days=window_days,
@@ -247,9 +254,12 @@ notes += [
     "Features are computed as of the day before each send; earlier campaigns count only once "
     f"their {tg.RESPONSE_WINDOW_DAYS}-day response window had closed (no leakage).",
     "Metric definitions follow scikit-uplift's documented ones (uplift and Qini curves, "
-    "normalised AUUC and Qini coefficient, uplift@k 'overall'); ties are broken by row order.",
-    f"Split: {pct(1 - test_size, 0)} for fitting (of which a quarter chooses the model), "
-    f"{pct(test_size, 0)} for testing; seed {seed}; {n_boot} bootstrap resamples.",
+    "normalised AUUC and Qini coefficient, uplift@k 'overall'); customers with tied scores "
+    "count in proportion at a cut-off and in the tenths, so nothing depends on row order.",
+    f"Split: {pct(1 - test_size, 0)} for fitting (the model chosen by "
+    f"{ev.info['folds']}-fold cross-fitting on it), {pct(test_size, 0)} for testing; seed {seed}; "
+    f"{n_boot} bootstrap resamples; {int(intervals['repeats'].iloc[0])} further splits for "
+    "the 90% intervals.",
 ]
 notes += data.notes + list(ev.info.get("arms_left_out", {}).values())
 if ds.name == "hillstrom":

@@ -6,8 +6,8 @@
 #     description: What is bought together (association rules tested for significance), which
 #       combinations carry the most money, category affinities, personal cross-sell offers
 #       checked against a popularity baseline, and when categories are bought.
-#     requires: [transactions]
-#     requires_columns: ["transactions.product_id|transactions.category"]
+#     requires: [transactions|baskets]
+#     requires_columns: ["transactions.product_id|transactions.category|baskets.item"]
 #   jupytext:
 #     formats: py:percent
 #     text_representation:
@@ -32,6 +32,7 @@ dataset = "demo"  # dataset name, folder or recognised file
 as_of = None  # report date as YYYY-MM-DD, or None for the last date in the data
 level = "product"  # "product" or "category": the items of the baskets
 min_support = None  # share of baskets a rule must cover; None chooses one from the data
+memory_budget = "1GB"  # memory the rules may take on top of the data (mining stops over it)
 min_confidence = 0.1  # share of the antecedent's baskets that must hold the consequent
 max_len = 4  # most items in a rule (both sides)
 alpha = 0.01  # significance level of the Fisher test (Bonferroni-corrected)
@@ -51,18 +52,36 @@ from crm_models.plotting import count, pct, say, show, show_table
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("baskets", globals())
-if level == "product" and "product_id" not in ds.transactions.columns:
-    level = "category"
-has_categories = "category" in ds.transactions.columns
-service = basket.service_items(ds) if level == "product" else []  # postage, fees, ...
-baskets = basket.baskets_from_transactions(ds, level=level, as_of=as_of_day, exclude=service)
-support = min_support or basket.choose_min_support(baskets, min_confidence)
-rules = basket.mine_rules(baskets, support, min_confidence, max_len=max_len, alpha=alpha)
+# a basket file (e.g. Groceries) holds baskets only: no customers, dates, amounts or categories
+from_file = not ds.has("transactions")
+if from_file:
+    level, has_categories, service = "item", False, []
+    baskets = basket.as_baskets(ds)
+else:
+    if level == "product" and "product_id" not in ds.transactions.columns:
+        level = "category"
+    has_categories = "category" in ds.transactions.columns
+    service = basket.service_items(ds) if level == "product" else []  # postage, fees, ...
+    baskets = basket.baskets_from_transactions(ds, level=level, as_of=as_of_day, exclude=service)
+budget = basket.parse_bytes(memory_budget)
+choice = None
+if not min_support:
+    choice = basket.choose_support(
+        baskets, budget, max_len=max_len, min_confidence=min_confidence, target_rules=40
+    )
+support = min_support or choice.min_support
+rules = basket.mine_rules(
+    baskets, support, min_confidence, max_len=max_len, alpha=alpha, memory_budget=budget
+)
 good = basket.strong_rules(rules)
 size = baskets.summary()
 show_n = 10 if quick else 15
 say(
-    f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(size['baskets'])} baskets "
+    f"**Data:** {ds.name}, a basket file · {count(size['baskets'])} baskets over "
+    f"{count(size['items'])} items · it holds no customers, dates or amounts, so this report "
+    "shows what is bought together and leaves out money, timing and personal offers."
+    if from_file
+    else f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(size['baskets'])} baskets "
     f"(orders with purchases) over {count(size['items'])} {level}s · returns and cancellations "
     "are not baskets."
 )
@@ -72,7 +91,7 @@ say(
 
 # %%
 evaluation = None
-if ds.customer_transactions()["customer_id"].nunique() >= 50:
+if not from_file and ds.customer_transactions()["customer_id"].nunique() >= 50:
     try:
         evaluation = basket.evaluate_cross_sell(
             ds,
@@ -90,7 +109,15 @@ run.headline("strong_rules", len(good), label="Significant, non-redundant rules"
 if len(good):
     run.headline("top_lift", float(good["lift"].max()), label="Strongest rule lift", fmt="{:.1f}x")
 glance = charts.glance_text(
-    size, level, support, rules.attrs["min_count"], min_confidence, len(rules), len(good), alpha
+    size,
+    level,
+    support,
+    rules.attrs["min_count"],
+    min_confidence,
+    len(rules),
+    len(good),
+    alpha,
+    why=None if choice is None else choice.rule,
 )
 if evaluation is not None:
     kk = k if k in (1, 3, 5, 10) else 5
@@ -112,6 +139,7 @@ run.metric("rules", len(rules))
 run.metric("rules_significant", int(rules["significant"].sum()))
 run.metric("rules_redundant", int(rules["redundant"].sum()))
 run.metric("min_support", support)
+run.metric("memory_budget_bytes", budget)
 run.metric("items", size["items"])
 say(glance)
 
@@ -139,7 +167,9 @@ else:
 # the pairings worth protecting with stock, shelf placement and bundles.
 
 # %%
-if len(good):
+if from_file:
+    say("*A basket file has no amounts, so combinations cannot be ranked by money.*")
+elif len(good):
     valuable = basket.rank_rules(good, "revenue", show_n)
     say(charts.valuable_text(valuable.iloc[0]))
     charts.show_rules(basket.rules_table(valuable), caption="Rules by revenue of the baskets")
@@ -199,7 +229,9 @@ show_table(
 # they do not have yet.
 
 # %%
-if evaluation is not None:
+if from_file:
+    say("*A basket file has no customers or dates, so offers cannot be tested out of time.*")
+elif evaluation is not None:
     show(charts.hit_rate_chart(evaluation.metrics))
     charts.show_offer_quality(evaluation.metrics)
     say(charts.evaluation_text(evaluation, evaluation.metrics, kk, level))
@@ -264,11 +296,14 @@ else:
 # full list is attached to the report run as `cross_sell_list.csv`.
 
 # %%
-model = basket.CrossSell(k=k, level=level, exclude=service).fit(ds, as_of=as_of_day)
-export = basket.cross_sell_list(model.recommend(k=k), ds.customers, as_of_day)
-run.table("cross_sell_list", export)
-say(charts.cross_sell_list_text(export, k))
-charts.show_cross_sell_list(export, basket.offer_counts(export))
+if from_file:
+    say("*A basket file has no customers, so there are no personal offers.*")
+else:
+    model = basket.CrossSell(k=k, level=level, exclude=service).fit(ds, as_of=as_of_day)
+    export = basket.cross_sell_list(model.recommend(k=k), ds.customers, as_of_day)
+    run.table("cross_sell_list", export)
+    say(charts.cross_sell_list_text(export, k))
+    charts.show_cross_sell_list(export, basket.offer_counts(export))
 
 # %% [markdown]
 # ## About the method and the data

@@ -17,8 +17,9 @@ from scipy.stats import fisher_exact
 
 from crm_models import baskets as B
 from crm_models.baskets import rules as basket_rules
-from crm_models.data.basket_files import is_basket_file, read_basket_lines
+from crm_models.data.basket_files import read_basket_lines
 from crm_models.data.dataset import Dataset
+from crm_models.data.loading import is_basket_file
 
 
 def make_baskets(rows: list[list[str]]) -> B.Baskets:

@@ -122,7 +122,7 @@ def argv_for(verb: str, case: Case, out: Path) -> list[str]:
         "clv": ["clv", "fit", p],
         "segment": ["segment", p, "--quick"],
         "basket": ["basket", p],
-        "uplift": ["uplift", p, "--bootstrap", "20"],
+        "uplift": ["uplift", p, "--bootstrap", "20", "--repeats", "0"],
         "target": ["target", p, "--budget", "20", "--out", str(out / "contacts.csv")],
         "forecast": ["forecast", p, "--quick"],
     }[verb]

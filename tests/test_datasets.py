@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from crm_models.cli import main
-from crm_models.data.loading import dataset_summary, load_dataset
+from crm_models.data.dataset import UnsupportedData
+from crm_models.data.loading import dataset_summary, is_basket_file, load_dataset
 
 
 def test_cdnow_master_counts():
@@ -140,3 +141,32 @@ def test_demo_cache_is_rebuilt_when_the_simulator_changes(tmp_path, monkeypatch)
     second = load_dataset("demo", n_customers=800, seed=5)
     assert stamp.read_text() == simulator_version()
     assert first.fingerprint == second.fingerprint
+
+
+def test_groceries_basket_file_loads_as_a_baskets_only_dataset(shared_data):
+    # arules' Groceries (Hahsler, Hornik & Reutterer 2006), per ../shared/data/groceries/SOURCE.md:
+    # 9,835 transactions, 169 items, 43,367 item occurrences
+    path = shared_data / "groceries" / "groceries.csv"
+    assert is_basket_file(path)
+    ds = load_dataset(path)
+    assert ds.has("baskets") and not ds.has("transactions")
+    assert ds.baskets["basket_id"].nunique() == 9_835
+    assert ds.baskets["item"].nunique() == 169
+    assert len(ds.baskets) == 43_367
+    with pytest.raises(UnsupportedData, match="no transactions table"):
+        ds.customer_transactions()
+
+
+def test_basket_lines_become_rows_and_tables_are_not_baskets(tmp_path):
+    baskets = tmp_path / "b.csv"
+    baskets.write_text("milk,bread\nbread\nmilk,eggs,milk\n")
+    ds = load_dataset(baskets)
+    assert ds.baskets.to_dict("list") == {
+        "basket_id": [1, 1, 2, 3, 3],
+        "item": ["milk", "bread", "bread", "milk", "eggs"],
+    }
+    assert [n.rows for n in ds.cleaning_log] == [1]  # "milk" twice in basket 3, counted once
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n")
+    assert not is_basket_file(table)
+    assert not is_basket_file(tmp_path / "missing.csv")

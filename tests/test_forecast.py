@@ -86,6 +86,76 @@ def test_baselines_follow_their_textbook_formulas():
     np.testing.assert_allclose(width / width[0], np.sqrt([1, 2, 3, 4]))  # sigma sqrt(h)
 
 
+def _sm_ets(y, trend, m):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    kw = dict(error="add", trend="add" if trend else None, damped_trend=trend == "damped")
+    if m > 1:
+        kw.update(seasonal="add", seasonal_periods=m)
+    return ETSModel(pd.Series(y), **kw).fit(disp=False, maxiter=200)
+
+
+@pytest.mark.parametrize(
+    ("trend", "m", "n"), [(None, 1, 60), ("damped", 1, 60), ("damped", 1, 156), (None, 12, 48)]
+)
+def test_own_ets_fit_equals_statsmodels_ets_model(trend, m, n):
+    """fit_ets (the likelihood concentrated on the smoothing parameters) against statsmodels'
+    ETSModel (all parameters and initial states optimised jointly): the same maximum, so equal
+    sums of squared errors (rtol 1e-4), forecasts (rtol 1e-4) and interval half-widths from
+    the state-space variance (Hyndman et al. 2008 §6.1; rtol 1e-3), or a lower sum of squares.
+    AICc equal for non-seasonal models (statsmodels counts all m initial seasonal states, we
+    count the m - 1 free ones, as R's ets)."""
+    from crm_models.forecast.models.ets import fit_ets, forecast_variance
+
+    rng = np.random.default_rng(1)
+    y = 100 + np.cumsum(rng.normal(0, 1, n)) + 10 * np.sin(np.arange(n) * 2 * np.pi / 12)
+    ours, theirs = fit_ets(y, trend, m), _sm_ets(y, trend, m)
+    assert ours["sse"] <= theirs.sse * (1 + 1e-4)
+    np.testing.assert_allclose(ours["sse"], theirs.sse, rtol=1e-4)
+    if m == 1:
+        np.testing.assert_allclose(ours["aicc"], theirs.aicc, rtol=1e-5)
+    h = 12
+    pred = theirs.get_prediction(start=n, end=n + h - 1).summary_frame(alpha=0.20)
+    model = F.ETS(trends=(trend,), seasonal=m > 1).fit(monthly(y))
+    assert model.config_.endswith("A)" if m > 1 else "N)")
+    fc = model.predict(h)
+    np.testing.assert_allclose(fc["mean"], pred["mean"], rtol=1e-4)
+    half = F.models.Z[80] * np.sqrt(forecast_variance(ours, h))
+    np.testing.assert_allclose(half, pred["pi_upper"] - pred["mean"], rtol=1e-3)
+    assert half[-1] > half[0]  # the variance grows with the step
+    # the model's own intervals are these, widened by df_factor
+    np.testing.assert_allclose(fc["upper_80"] - fc["mean"], half * model.df_factor_, rtol=1e-9)
+
+
+def test_own_theta_equals_statsmodels_theta_model():
+    """Theta against statsmodels' ThetaModel (Hyndman & Billah 2003: SES + half the trend
+    slope): equal forecasts (rtol 1e-4, both optimise alpha numerically), and on a series
+    without seasonality interval widths within 5 % (statsmodels takes sigma^2 from an
+    ARIMA(0,1,1) with drift, we from simple exponential smoothing).  With deseasonalising,
+    statsmodels estimates sigma^2 on the seasonal series, we on the deseasonalised one, so
+    only the forecasts are compared."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    rng = np.random.default_rng(2)
+    for n, amp, freq in [(60, 10.0, "M"), (40, 0.0, "M"), (156, 0.0, "W")]:
+        y = 100 + np.cumsum(rng.normal(0, 1, n)) + 0.3 * np.arange(n)
+        y += amp * np.sin(np.arange(n) * 2 * np.pi / 12)
+        s = pd.Series(y, index=pd.period_range("2020-01", periods=n, freq=freq))
+        ours = F.Theta().fit(s)
+        assert bool(np.any(ours.seasonal_index_)) == (amp > 0)
+        deseason = bool(ours.seasonal_)
+        res = ThetaModel(
+            y, period=ours.m_ if deseason else 1, deseasonalize=deseason, method="additive"
+        ).fit()
+        fc = ours.predict(12)
+        np.testing.assert_allclose(fc["mean"], res.forecast(12), rtol=1e-4)
+        if amp == 0:
+            pi = res.prediction_intervals(12, alpha=0.20)
+            np.testing.assert_allclose(
+                fc["upper_80"] - fc["lower_80"], pi["upper"] - pi["lower"], rtol=0.05
+            )
+
+
 @pytest.mark.parametrize("name", F.MODELS)
 def test_every_model_gives_ordered_80_and_95_intervals(name):
     y = seasonal_series(np.random.default_rng(1), n=40)

@@ -223,3 +223,55 @@ def test_retention_by_dimensions_on_demo(demo_scores):
     curves, summary, p = groups["region"]
     assert summary["customers"].sum() == len(lapse)
     assert 0 <= p <= 1
+
+
+def test_p_overdue_is_the_poisson_chance_of_a_purchase_since_the_last():
+    values = pd.DataFrame(
+        {"frequency": [0.0, 2.0, 4.0], "recency": [0.0, 10.0, 10.0], "T": [5.0, 20.0, 11.0]},
+        index=pd.Index([1, 2, 3], name="customer_id"),
+    )
+    p = retention.p_overdue(values)
+    assert np.isnan(p.loc[1])  # no repeat purchase: no pace to go by
+    assert p.loc[2] == pytest.approx(1 - np.exp(-0.2 * 10))
+    assert p.loc[3] == pytest.approx(1 - np.exp(-0.4 * 1))
+
+
+def _collapsed_values(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Repeat buyers, a quarter of whom stopped long ago, scored by a model that sees no one
+    leave (P(alive) 1 for everybody), as a collapsed BG/NBD fit does."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(2, 10, n).astype(float)
+    tx = rng.uniform(20, 40, n)
+    T = np.where(np.arange(n) % 4 == 0, 100.0, tx + 1)
+    potential = rng.gamma(2.0, 100.0, n)
+    return pd.DataFrame(
+        {
+            "frequency": x,
+            "recency": tx,
+            "T": T,
+            "p_alive": 1.0,
+            "clv": potential,
+            "potential_value": potential,
+            "value_at_risk": 0.0,
+            "value_decile": 1,
+        },
+        index=pd.Index(np.arange(n), name="customer_id"),
+    )
+
+
+def test_collapsed_model_switches_the_risk_list_to_overdue_customers():
+    values = _collapsed_values()
+    view = pd.DataFrame(index=values.index)
+    rule = retention.risk_rule(values)
+    assert rule["rule"] == "overdue" and rule["low_p_alive"] == 0 and rule["overdue"] == 100
+    risk = retention.churn_risk_list(values, view)
+    assert risk.attrs["rule"] == "overdue"
+    assert len(risk) > 0  # not "0 customers at risk" because the drop-out part collapsed
+    assert (values.loc[risk.index, "T"] == 100.0).all()  # only the ones who stopped
+    assert (risk["p_overdue"] >= 0.9).all()
+    assert risk["value_at_risk"].equals(risk["potential_value"])
+    # the model's own rule is kept when it does see customers leave
+    seeing = values.assign(p_alive=np.where(values["T"] == 100.0, 0.2, 0.95))
+    assert retention.risk_rule(seeing)["rule"] == "p_alive"
+    # and never used when the drop-out part leaned on a prior
+    assert retention.risk_rule(seeing, p_alive_trusted=False)["rule"] == "overdue"

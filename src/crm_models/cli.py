@@ -133,7 +133,8 @@ def _print(obj: Any, as_json: bool) -> None:
 def _basket_file(spec: str) -> dict | None:
     """The summary of a basket file (e.g. Groceries: no customers, one basket per line), or
     None when ``spec`` names a dataset."""
-    from crm_models.data.basket_files import basket_file_summary, is_basket_file
+    from crm_models.data.basket_files import basket_file_summary
+    from crm_models.data.loading import is_basket_file
 
     path = Path(spec)
     return basket_file_summary(path) if path.is_file() and is_basket_file(path) else None
@@ -321,22 +322,31 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory_budget(text: str) -> int:
+    """``--memory-budget`` as bytes ("2GB", "500MB")."""
+    from crm_models.baskets import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def cmd_basket(args: argparse.Namespace) -> int:
     from crm_models.baskets import as_baskets, basket_summary
-    from crm_models.data.basket_files import is_basket_file, read_basket_lines
     from crm_models.progress import stage
 
-    path = Path(args.dataset)
-    if path.is_file() and is_basket_file(path):
-        with stage(f"reading baskets from {path.name}"):
-            loaded = read_basket_lines(path)
-    else:
-        loaded = _open(args, args.dataset, in_memory=True)
+    loaded = _open(args, args.dataset, in_memory=True)  # a basket file loads as baskets only
     with stage("collecting baskets"):
-        baskets = as_baskets(loaded, level=args.level, source=str(path))
+        baskets = as_baskets(loaded, level=args.level)
     with stage(f"mining rules in {baskets.n_baskets:,} baskets"):
         result = basket_summary(
-            baskets, args.min_support, args.min_confidence, args.min_len, args.max_len
+            baskets,
+            args.min_support,
+            args.min_confidence,
+            args.min_len,
+            args.max_len,
+            memory_budget=args.memory_budget,
         )
     if not args.json:
         result["top_rules"] = [
@@ -365,6 +375,7 @@ def cmd_uplift(args: argparse.Namespace) -> int:
             test_size=args.test_size,
             seed=args.seed,
             n_boot=args.bootstrap,
+            repeats=args.repeats,
         )
     if not is_rate_outcome(args.outcome):  # effects are amounts of money
         result["currency"] = ds.currency
@@ -543,10 +554,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _dataset_args(p)
     p.add_argument("--level", choices=["product", "category"], default="product")
-    p.add_argument("--min-support", type=float, default=0.1, help="default 0.1 (as arules)")
+    p.add_argument(
+        "--min-support",
+        type=float,
+        help="default: chosen from the data, the lowest of 0.5, 0.2, 0.1, 0.05, ... 0.0001 whose "
+        "itemsets fit --memory-budget, never under 20 baskets (the JSON says which and why)",
+    )
     p.add_argument("--min-confidence", type=float, default=0.8, help="default 0.8 (as arules)")
     p.add_argument("--min-len", type=int, default=1, help="items in the rule, both sides (1)")
     p.add_argument("--max-len", type=int, default=10, help="items in the rule, both sides (10)")
+    p.add_argument(
+        "--memory-budget",
+        type=_memory_budget,
+        default="1GB",
+        help="memory the itemsets and rules may take on top of the data, e.g. 2GB (default 1GB); "
+        "over it mining stops with an error naming the support that fits",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_basket)
 
@@ -561,6 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (200)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="further train/test splits for the 90%% Qini and uplift@30%% intervals (5; 0: none)",
+    )
     _dataset_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uplift)
@@ -590,7 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-days", type=int, default=30, help="cap window in days (30)")
     p.add_argument("--channel", action="append", help="channel(s) this send may use")
     p.add_argument("--margin", type=float, default=1.0, help="profit share of response value")
-    p.add_argument("--model", default="pooled_s_learner_gbm", help="uplift model")
+    p.add_argument(
+        "--model",
+        default="auto",
+        help="uplift model (default auto: the cross-fitted choice, or the two-model logistic "
+        "baseline when it does not beat it; any model name of `uplift --model` also works)",
+    )
     p.add_argument("--out", default="contact_list.csv", help="CSV to write (contact_list.csv)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_target, target_parser=p)

@@ -1,20 +1,28 @@
 """What is bought together, and what to recommend next?
 
-- ``mining``: baskets from transactions or basket files, frequent itemsets, pair affinities.
-- ``rules``: association rules (arules semantics), significance, redundancy, revenue, in words.
+- ``mining``: baskets from transactions or basket files, frequent itemsets, pair affinities,
+  all within a memory budget (:class:`MemoryBudgetError` before it is exceeded).
+- ``rules``: association rules (arules semantics), significance, redundancy, revenue, in words;
+  the support chosen from the data (:func:`choose_support`).
 - ``recommend``: the cross-sell recommender and its out-of-time evaluation.
 - ``timing``: category seasonality, next-order transitions, repurchase intervals.
 """
 
 from crm_models.baskets.mining import (
+    DEFAULT_MEMORY_BUDGET,
+    SUPPORT_LADDER,
     Baskets,
+    MemoryBudgetError,
     affinity_grid,
     as_baskets,
     baskets_from_lines,
+    baskets_from_table,
     baskets_from_transactions,
+    format_bytes,
     frequent_itemsets,
     min_count,
     pair_affinities,
+    parse_bytes,
     service_items,
     strongest_pairs,
 )
@@ -27,10 +35,12 @@ from crm_models.baskets.recommend import (
     offer_counts,
 )
 from crm_models.baskets.rules import (
+    SupportChoice,
     add_significance,
     association_rules,
     basket_summary,
     choose_min_support,
+    choose_support,
     fisher_p_values,
     is_redundant,
     is_significant,
@@ -53,23 +63,30 @@ from crm_models.baskets.timing import (
 )
 
 __all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "SUPPORT_LADDER",
     "Baskets",
     "CrossSell",
     "CrossSellEvaluation",
+    "MemoryBudgetError",
+    "SupportChoice",
     "add_significance",
     "affinity_grid",
     "as_baskets",
     "association_rules",
     "basket_summary",
     "baskets_from_lines",
+    "baskets_from_table",
     "baskets_from_transactions",
     "category_seasonality",
     "category_transitions",
     "choose_min_support",
+    "choose_support",
     "cross_sell_list",
     "evaluate_cross_sell",
     "evaluation_metrics",
     "fisher_p_values",
+    "format_bytes",
     "frequent_itemsets",
     "has_times",
     "is_redundant",
@@ -78,6 +95,7 @@ __all__ = [
     "mine_rules",
     "offer_counts",
     "pair_affinities",
+    "parse_bytes",
     "rank_rules",
     "repeat_category_lift",
     "repurchase_intervals",

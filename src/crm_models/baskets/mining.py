@@ -12,10 +12,20 @@ of real retail data does not fit in memory: mlxtend issue 948 reports 899 GiB fo
   supports can fall just below it and silently drop the rule).
 
 Mining uses our own depth-first Eclat on the sparse matrix (``engine="eclat"``): per frequent
-prefix one sparse row slice counts all extensions at once.  ``engine="mlxtend"`` runs mlxtend's
-``fpgrowth`` on a sparse DataFrame (with the threshold lowered by half a basket and the result
-filtered on exact counts); it is kept for comparison (``benchmarks/bench_basket.py``): it
-densifies the table on the way in (``df.values``), so it cannot mine large data.
+prefix one sparse row slice counts all extensions at once.
+
+**Memory is bounded by a budget** (``memory_budget``, bytes; default
+:data:`DEFAULT_MEMORY_BUDGET`): the itemsets of wholesale baskets (hundreds of items each) grow
+combinatorially as the support falls, so before each batch of new itemsets is stored its size
+(and that of the rules it will give) is estimated from its count and length
+(:data:`ITEMSET_BYTES`, :data:`RULE_BYTES`, measured on UCI Online Retail); when the estimate
+passes the budget mining stops with a :class:`MemoryBudgetError` that names the setting, the
+estimate and the lowest support of :data:`SUPPORT_LADDER` that fits.
+
+``engine="mlxtend"`` runs mlxtend's ``fpgrowth`` on a sparse DataFrame (with the threshold
+lowered by half a basket and the result filtered on exact counts); it is kept for comparison
+(``benchmarks/bench_basket.py``): it densifies the table on the way in (``df.values``), so it
+cannot mine large data (it is refused when that dense table would pass the budget).
 """
 
 from __future__ import annotations
@@ -31,27 +41,44 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from crm_models.data.basket_files import basket_table
 from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset
 
 __all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "ITEMSET_BYTES",
     "LEVELS",
+    "MIN_RULE_BASKETS",
+    "RULE_BYTES",
     "SERVICE_NAMES",
+    "SUPPORT_LADDER",
     "Baskets",
+    "MemoryBudgetError",
     "affinity_grid",
     "as_baskets",
     "baskets_from_lines",
+    "baskets_from_table",
     "baskets_from_transactions",
     "confidence_ok",
+    "format_bytes",
     "frequent_itemsets",
+    "itemset_load",
     "min_count",
     "mine",
     "pair_affinities",
+    "parse_bytes",
     "service_items",
     "strongest_pairs",
 ]
 
 LEVELS = ("product", "category")
+
+DEFAULT_MEMORY_BUDGET = 1024**3  # 1 GB for itemsets and rules, on top of the loaded data
+ITEMSET_BYTES = 500  # estimated bytes per stored itemset (tuples, counts, lookup, frame row)
+RULE_BYTES = 1100  # ... plus per item of it (each item is the consequent of one candidate rule)
+SUPPORT_LADDER = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001)
+MIN_RULE_BASKETS = 20  # a chosen support never lets a rule rest on fewer baskets than this
 
 
 # =========================================================================== baskets
@@ -236,18 +263,23 @@ def baskets_from_lines(lines: Iterable[Iterable[str]], source: str | None = None
 
     An item repeated within a basket counts once; ``source`` (the file) goes into ``info``.
     """
-    rows: list[int] = []
-    labels: list[str] = []
-    n = 0
-    for found in lines:
-        found = list(found)
-        rows.extend([n] * len(found))
-        labels.extend(found)
-        n += 1
-    code, items = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+    return baskets_from_table(basket_table([list(found) for found in lines]), source=source)
+
+
+def baskets_from_table(table: pd.DataFrame, source: str | None = None) -> Baskets:
+    """Baskets of a basket file's rows (``basket_id`` numbered from 1, ``item``; a loaded
+    basket file's ``Dataset.baskets``)."""
+    code, items = pd.factorize(table["item"].astype(object), sort=True)
+    n = int(table["basket_id"].max()) if len(table) else 0
     matrix = sp.csr_matrix(
-        (np.ones(len(code), dtype=np.int32), (np.asarray(rows), code)), shape=(n, len(items))
+        (
+            np.ones(len(code), dtype=np.int32),
+            (table["basket_id"].to_numpy(dtype=np.int64) - 1, code),
+        ),
+        shape=(n, len(items)),
     )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1
     info = {} if source is None else {"source": source}
     return Baskets(matrix, pd.Index(items, name="item"), level="item", info=info)
 
@@ -259,6 +291,8 @@ def as_baskets(
     the lines of a basket file (:func:`crm_models.data.basket_files.read_basket_lines`, turned
     into baskets by :func:`baskets_from_lines`; ``level`` does not apply)."""
     if isinstance(loaded, Dataset):
+        if loaded.transactions is None and loaded.baskets is not None:
+            return baskets_from_table(loaded.baskets, source=loaded.source)
         return baskets_from_transactions(loaded, level=level)
     return baskets_from_lines(loaded, source=source)
 
@@ -280,6 +314,59 @@ def service_items(ds: Dataset) -> list[str]:
     names = ds.products["name"].astype(str)
     service = names.map(lambda n: SERVICE_NAMES.fullmatch(n) is not None).astype(bool)
     return sorted(ds.products.loc[service, "product_id"].astype(str))
+
+
+# =========================================================================== memory budget
+class MemoryBudgetError(ValueError):
+    """Mining at these settings would need more memory than the budget allows."""
+
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3}
+_UNITS.update(GB=1024**3, T=1024**4, TB=1024**4)
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"2GB"``, ``"500 MB"``, ``"1.5G"`` or a plain number of bytes -> bytes (1 KB = 1024)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"memory budget {text!r} is not a size: give a positive number with B, KB, MB or GB, "
+            "e.g. 2GB"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in words: ``"1.5 GB"``, ``"320 MB"``, ``"12 KB"``."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}" if n < 10 * size else f"{n / size:,.0f} {unit}"
+    return f"{int(n)} B"
+
+
+class _OverBudget(Exception):
+    """Raised inside the miner when the estimate passes the budget (caught by :func:`mine`)."""
+
+    def __init__(self, itemsets: int, used: int) -> None:
+        super().__init__(itemsets, used)
+        self.itemsets, self.used = itemsets, used
+
+
+@dataclass
+class _Meter:
+    """Running estimate of the memory of the itemsets mined so far and of their rules."""
+
+    budget: int | None
+    itemsets: int = 0
+    used: int = 0
+
+    def add(self, n: int, length: int) -> None:
+        """Count ``n`` new itemsets of ``length`` items before they are stored."""
+        self.itemsets += n
+        self.used += n * (ITEMSET_BYTES + length * RULE_BYTES)
+        if self.budget is not None and self.used > self.budget:
+            raise _OverBudget(self.itemsets, self.used)
 
 
 # =========================================================================== thresholds
@@ -305,13 +392,17 @@ def confidence_ok(count_xy: np.ndarray, count_x: np.ndarray, min_confidence: flo
 
 
 # =========================================================================== mining
-def _eclat(matrix: sp.csr_matrix, min_cnt: int, max_len: int) -> tuple[list[tuple], list[int]]:
-    """All itemsets (as tuples of column numbers, sorted) with count >= min_cnt, up to max_len."""
+def _eclat(
+    matrix: sp.csr_matrix, min_cnt: int, max_len: int, meter: _Meter
+) -> tuple[list[tuple], list[int]]:
+    """All itemsets (as tuples of column numbers, sorted) with count >= min_cnt, up to max_len;
+    ``meter`` counts each batch before it is stored (and stops mining over its budget)."""
     n_items = matrix.shape[1]
     counts = np.bincount(matrix.indices, minlength=n_items)
     frequent = np.flatnonzero(counts >= max(min_cnt, 1))
     if len(frequent) == 0 or max_len < 1:
         return [], []
+    meter.add(len(frequent), 1)
     # ascending frequency: rare prefixes first keeps the row slices small
     frequent = frequent[np.argsort(counts[frequent], kind="stable")]
     sub = matrix[:, frequent].tocsr()
@@ -335,6 +426,7 @@ def _eclat(matrix: sp.csr_matrix, min_cnt: int, max_len: int) -> tuple[list[tupl
         cand = np.flatnonzero(ext >= min_cnt)
         if len(cand) == 0:
             return
+        meter.add(len(cand), len(prefix) + 1)
         deeper = len(prefix) + 1 < max_len
         if deeper:
             row_of = np.repeat(rows, lens)[later]
@@ -372,22 +464,91 @@ def _mlxtend(baskets: Baskets, min_cnt: int, max_len: int) -> tuple[list[tuple],
     return sets, [int(c) for c in counts[keep]]
 
 
+def _restricted(baskets: Baskets, allowed: np.ndarray | None) -> tuple[Baskets, np.ndarray | None]:
+    """The baskets over the allowed items only (arules "none" appearance for the rest) and the
+    original column numbers of the kept items (None: all kept)."""
+    if allowed is None:
+        return baskets, None
+    keep_cols = np.unique(np.asarray(allowed, dtype=np.int64))
+    m = baskets.matrix.tocsc()[:, keep_cols].tocsr()
+    return Baskets(m, baskets.items[keep_cols], level=baskets.level), keep_cols
+
+
+def itemset_load(
+    baskets: Baskets,
+    min_cnt: int,
+    max_len: int,
+    memory_budget: int | None,
+    allowed: np.ndarray | None = None,
+) -> tuple[int, int] | None:
+    """(itemsets, estimated bytes with their rules) of mining at ``min_cnt`` baskets, or None
+    when the estimate passes ``memory_budget`` (mining stops there, so this never needs more)."""
+    b, _ = _restricted(baskets, allowed)
+    meter = _Meter(memory_budget)
+    try:
+        _eclat(b.matrix, min_cnt, max_len, meter)
+    except _OverBudget:
+        return None
+    return meter.itemsets, meter.used
+
+
+def _over_budget(
+    b: Baskets, min_cnt: int, max_len: int, budget: int, found: str, setting: str
+) -> MemoryBudgetError:
+    """The error for mining over the budget, with the lowest ladder support that fits."""
+    n = b.n_baskets
+    advice = "raise --min-support"
+    for support in sorted((s for s in SUPPORT_LADDER if min_count(s, n) > min_cnt), reverse=True):
+        load = itemset_load(b, min_count(support, n), max_len, budget)
+        if load is None:
+            break
+        advice = (
+            f"raise --min-support to {support:g} (the lowest of {_ladder_text()} that fits: "
+            f"{load[0]:,} itemsets, about {format_bytes(load[1])})"
+        )
+    return MemoryBudgetError(
+        f"Mining rules at {setting} and --max-len {max_len} over {n:,} baskets needs more than "
+        f"the memory budget of {format_bytes(budget)} (--memory-budget): {found}; "
+        f"{advice}, lower --max-len, or raise --memory-budget."
+    )
+
+
+def _ladder_text() -> str:
+    return "the supports " + ", ".join(f"{s:g}" for s in SUPPORT_LADDER)
+
+
 def mine(
-    baskets: Baskets, min_cnt: int, max_len: int, engine: str, allowed: np.ndarray | None
+    baskets: Baskets,
+    min_cnt: int,
+    max_len: int,
+    engine: str,
+    allowed: np.ndarray | None,
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
+    min_support: float | None = None,
 ) -> tuple[list[tuple], list[int]]:
-    b = baskets
-    if allowed is not None:  # mine only allowed items (arules "none" appearance for the rest)
-        mask = np.zeros(b.n_items, dtype=bool)
-        mask[allowed] = True
-        m = b.matrix.tocsc()[:, np.flatnonzero(mask)]
-        keep_cols = np.flatnonzero(mask)
-        b = Baskets(m.tocsr(), b.items[keep_cols], level=b.level)
-    else:
-        keep_cols = None
+    """Itemsets (tuples of column numbers) and their counts at ``min_cnt`` baskets, within
+    ``memory_budget`` bytes (None: unbounded) or a :class:`MemoryBudgetError`."""
+    b, keep_cols = _restricted(baskets, allowed)
+    shown = min_support if min_support is not None else min_cnt / max(b.n_baskets, 1)
+    setting = f"--min-support {shown:g} ({min_cnt:,} baskets)"
     if engine == "mlxtend":
+        dense = b.n_baskets * b.n_items  # mlxtend densifies: one byte per basket and item
+        if memory_budget is not None and dense > memory_budget:
+            raise MemoryBudgetError(
+                f"engine='mlxtend' turns the {b.n_baskets:,} x {b.n_items:,} baskets into a dense "
+                f"table of about {format_bytes(dense)}, over the memory budget of "
+                f"{format_bytes(memory_budget)}: use engine='eclat' (sparse) or raise the budget."
+            )
         sets, cnts = _mlxtend(b, min_cnt, max_len)
     elif engine in ("eclat", "auto"):
-        sets, cnts = _eclat(b.matrix, min_cnt, max_len)
+        try:
+            sets, cnts = _eclat(b.matrix, min_cnt, max_len, _Meter(memory_budget))
+        except _OverBudget as over:
+            found = (
+                f"mining stopped after {over.itemsets:,} itemsets, an estimated "
+                f"{format_bytes(over.used)} with their rules, and more remain"
+            )
+            raise _over_budget(b, min_cnt, max_len, memory_budget, found, setting) from None
     else:
         raise ValueError(f"engine must be 'auto', 'eclat' or 'mlxtend', not {engine!r}")
     if keep_cols is not None:
@@ -425,25 +586,30 @@ def frequent_itemsets(
     target: str = "frequent",
     items: Iterable[Any] | None = None,
     engine: str = "auto",
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
 ) -> pd.DataFrame:
     """Frequent (or ``closed`` / ``maximal``) itemsets with ``count >= min_support * N``.
 
     Returns a DataFrame with ``itemset`` (tuple of item keys), ``names``, ``length``, ``count``,
     ``support``, ``closed`` and ``maximal`` (flags among the itemsets of at most ``max_len``
-    items), sorted by support.  ``items`` restricts mining to those items.
+    items), sorted by support.  ``items`` restricts mining to those items.  Raises
+    :class:`MemoryBudgetError` when they would need more than ``memory_budget`` bytes.
     """
     if target not in ("frequent", "closed", "maximal"):
         raise ValueError("target must be 'frequent', 'closed' or 'maximal'")
     n = baskets.n_baskets
     min_cnt = min_count(min_support, n)
-    sets, cnts = mine(baskets, min_cnt, max_len, engine, baskets.codes(items))
+    sets, cnts = mine(
+        baskets, min_cnt, max_len, engine, baskets.codes(items), memory_budget, min_support
+    )
     closed, maximal = _closed_maximal(sets, cnts)
-    keys = baskets.items
+    keys = baskets.items.tolist()  # plain lists: indexing a pandas Index per itemset is slow
+    names = baskets.name_of(keys)
     lengths = np.array([len(s) for s in sets], dtype=np.int64)
     out = pd.DataFrame(
         {
-            "itemset": [tuple(keys[list(s)]) for s in sets],
-            "names": [tuple(baskets.name_of(keys[list(s)])) for s in sets],
+            "itemset": [tuple(keys[i] for i in s) for s in sets],
+            "names": [tuple(names[i] for i in s) for s in sets],
             "length": lengths,
             "count": np.asarray(cnts, dtype=np.int64),
             "closed": closed,

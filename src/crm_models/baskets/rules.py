@@ -22,22 +22,38 @@ Definitions (the same as R's arules, Hahsler, Gruen & Hornik 2005):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crm_models.baskets.mining import Baskets, confidence_ok, min_count, mine
+from crm_models.baskets.mining import (
+    DEFAULT_MEMORY_BUDGET,
+    ITEMSET_BYTES,
+    MIN_RULE_BASKETS,
+    RULE_BYTES,
+    SUPPORT_LADDER,
+    Baskets,
+    MemoryBudgetError,
+    confidence_ok,
+    format_bytes,
+    itemset_load,
+    min_count,
+    mine,
+)
 from crm_models.data.conditions import few
 
 __all__ = [
     "ADJUST",
     "RULE_COLUMNS",
+    "SupportChoice",
     "add_significance",
     "association_rules",
     "basket_summary",
     "choose_min_support",
+    "choose_support",
     "fisher_p_values",
     "is_redundant",
     "is_significant",
@@ -83,13 +99,17 @@ def association_rules(
     rhs: Iterable[Any] | None = None,
     exclude: Iterable[Any] | None = None,
     engine: str = "auto",
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
 ) -> pd.DataFrame:
     """Association rules ``X -> {y}`` exactly as arules' ``apriori`` (see the module docstring).
 
     Item constraints (arules' ``appearance``): ``rhs`` - the consequent must be one of these
     items (e.g. the products of a category); ``lhs`` - every antecedent item must be one of
     these; ``exclude`` - items left out entirely.  Returns one row per rule with the columns of
-    :data:`RULE_COLUMNS`, sorted by lift; ``attrs`` hold ``n_baskets`` and the parameters.
+    :data:`RULE_COLUMNS`, sorted by lift; ``attrs`` hold ``n_baskets``, the parameters, the
+    number of ``itemsets`` and their ``estimated_bytes``.  Raises
+    :class:`~crm_models.baskets.mining.MemoryBudgetError` (naming the support that fits) when
+    the itemsets and rules would need more than ``memory_budget`` bytes (None: no bound).
     """
     if min_len < 1 or max_len < min_len:
         raise ValueError("need 1 <= min_len <= max_len")
@@ -102,7 +122,7 @@ def association_rules(
     if excl_c is not None and len(excl_c):
         base = np.arange(baskets.n_items) if allowed is None else allowed
         allowed = np.setdiff1d(base, excl_c)
-    sets, cnts = mine(baskets, min_cnt, max_len, engine, allowed)
+    sets, cnts = mine(baskets, min_cnt, max_len, engine, allowed, memory_budget, min_support)
     count_of = dict(zip(sets, cnts, strict=True))
     count_of[()] = n
     ante, cons, c_xy, c_x, c_y = [], [], [], [], []
@@ -139,6 +159,7 @@ def association_rules(
         min_len=min_len,
         max_len=max_len,
         itemsets=sum(1 for s in sets if len(s) >= min_len),
+        estimated_bytes=len(sets) * ITEMSET_BYTES + sum(map(len, sets)) * RULE_BYTES,
         level=baskets.level,
     )
     return rules
@@ -146,21 +167,22 @@ def association_rules(
 
 def _rule_frame(baskets, ante, cons, c_xy, c_x, c_y) -> pd.DataFrame:
     n = baskets.n_baskets
-    keys = baskets.items
+    keys = baskets.items.tolist()  # plain lists: indexing a pandas Index per rule is slow
+    names = dict(zip(keys, baskets.name_of(keys), strict=True))
     supp = c_xy / n
     conf = np.divide(c_xy, c_x, out=np.zeros(len(c_xy)), where=c_x > 0)
     supp_y = c_y / n
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = conf / supp_y
         conviction = np.where(conf >= 1, np.inf, (1 - supp_y) / (1 - conf))
-    antecedents = [tuple(keys[list(a)]) for a in ante]
+    antecedents = [tuple(keys[i] for i in a) for a in ante]
     consequents = [(keys[y],) for y in cons]
     rules = pd.DataFrame(
         {
             "antecedents": antecedents,
             "consequents": consequents,
-            "antecedent_names": [tuple(baskets.name_of(a)) for a in antecedents],
-            "consequent_names": [tuple(baskets.name_of(c)) for c in consequents],
+            "antecedent_names": [tuple(names[k] for k in a) for a in antecedents],
+            "consequent_names": [(names[c[0]],) for c in consequents],
             "length": np.array([len(a) + 1 for a in ante], dtype=np.int64),
             "count": np.asarray(c_xy, dtype=np.int64),
             "support": supp,
@@ -340,22 +362,42 @@ def rule_sentence(rule: pd.Series | dict) -> str:
 
 def basket_summary(
     baskets: Baskets,
-    min_support: float = 0.1,
+    min_support: float | None = None,
     min_confidence: float = 0.8,
     min_len: int = 1,
     max_len: int = 10,
     top: int = 20,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, Any]:
-    """Counts and the strongest rules (by lift) as plain data (the CLI's ``--json``)."""
+    """Counts and the strongest rules (by lift) as plain data (the CLI's ``--json``).
+
+    ``min_support=None`` chooses it from the data (:func:`choose_support`); a given one is
+    used as is.  Either way mining is held to ``memory_budget`` bytes; ``support_rule`` says in
+    words where the support came from.
+    """
+    if min_support is None:
+        choice = choose_support(baskets, memory_budget, max_len=max_len)
+        support, chosen, why = choice.min_support, choice.min_support, choice.rule
+    else:
+        support, chosen, why = min_support, None, "given with --min-support"
     rules = association_rules(
-        baskets, min_support, min_confidence, min_len=min_len, max_len=max_len
+        baskets,
+        support,
+        min_confidence,
+        min_len=min_len,
+        max_len=max_len,
+        memory_budget=memory_budget,
     )
     ranked = rank_rules(rules, "lift", top)
     return {
         "baskets": baskets.n_baskets,
         "items": baskets.n_items,
         "level": baskets.level,
-        "min_support": min_support,
+        "min_support": support,
+        "min_support_chosen": chosen,
+        "support_rule": why,
+        "memory_budget_bytes": int(memory_budget),
+        "estimated_bytes": int(rules.attrs["estimated_bytes"]),
         "min_confidence": min_confidence,
         "min_count": rules.attrs["min_count"],
         "itemsets": int(rules.attrs["itemsets"]),
@@ -374,32 +416,114 @@ def basket_summary(
     }
 
 
+@dataclass(frozen=True)
+class SupportChoice:
+    """A support chosen from the data: what it gives and, in ``rule``, why (plain words)."""
+
+    min_support: float
+    min_count: int
+    itemsets: int
+    estimated_bytes: int
+    memory_budget: int
+    rule: str
+
+
+def choose_support(
+    baskets: Baskets,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
+    max_len: int = 10,
+    min_confidence: float = 0.8,
+    target_rules: int | None = None,
+    ladder: Iterable[float] = SUPPORT_LADDER,
+    min_baskets: int = MIN_RULE_BASKETS,
+) -> SupportChoice:
+    """The lowest support of ``ladder`` (walked down from the top) whose frequent itemsets of
+    up to ``max_len`` items fit in ``memory_budget`` bytes, never letting a rule rest on fewer
+    than ``min_baskets`` baskets.  With ``target_rules`` the walk stops earlier, at the first
+    support giving that many rules of two or more items at ``min_confidence``.
+
+    Why: the lower the support, the more (and the rarer) combinations are found, but on baskets
+    of hundreds of items the itemsets grow combinatorially; the budget, not a fixed default,
+    decides how low the data allows.  Raises ``UnsupportedData`` with fewer than
+    ``min_baskets`` baskets, and :class:`~crm_models.baskets.mining.MemoryBudgetError` when not
+    even the highest support fits.
+    """
+    n = baskets.n_baskets
+    if n < min_baskets:
+        raise few(
+            n,
+            "basket (order with purchases)",
+            "baskets (orders with purchases)",
+            "look for products bought together",
+            min_baskets,
+        )
+    rungs = [s for s in sorted(ladder, reverse=True) if min_count(s, n) >= min_baskets]
+    rungs = rungs or [min_baskets / n]
+    steps = ", ".join(f"{s:g}" for s in sorted(ladder, reverse=True))
+    budget = format_bytes(memory_budget)
+    chosen, stop = (
+        None,
+        f"{rungs[-1]:g} is the lowest that keeps every rule on {min_baskets}+ baskets",
+    )
+    for s in rungs:
+        load = itemset_load(baskets, min_count(s, n), max_len, memory_budget)
+        if load is None:
+            stop = f"{s:g} would need more than the memory budget of {budget}"
+            break
+        chosen = (s, *load)
+        if target_rules is not None:
+            found = association_rules(
+                baskets, s, min_confidence, min_len=2, max_len=max_len, memory_budget=None
+            )
+            if len(found) >= target_rules:
+                stop = f"it is the first to give {target_rules}+ rules at confidence {min_confidence:g}"
+                break
+    if chosen is None:
+        raise MemoryBudgetError(
+            f"Even the highest support tried, {rungs[0]:g}, needs more than the memory budget of "
+            f"{budget} (--memory-budget) for itemsets of up to {max_len} items over {n:,} "
+            "baskets: raise --memory-budget or lower --max-len."
+        )
+    s, itemsets, used = chosen
+    return SupportChoice(
+        min_support=s,
+        min_count=min_count(s, n),
+        itemsets=itemsets,
+        estimated_bytes=used,
+        memory_budget=memory_budget,
+        rule=(
+            f"support {s:g} (a combination must be in at least {min_count(s, n):,} of {n:,} "
+            f"baskets), chosen from the data by walking down the supports {steps}: it gives "
+            f"{itemsets:,} frequent combinations (itemsets) of up "
+            f"to {max_len} items, about {format_bytes(used)} of the memory budget of {budget}; "
+            f"{stop}"
+        ),
+    )
+
+
 def choose_min_support(
     baskets: Baskets,
     min_confidence: float = 0.1,
     target_rules: int = 40,
     candidates: Iterable[float] = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005),
     min_baskets: int = 20,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> float:
     """The largest support among ``candidates`` giving at least ``target_rules`` rules of two
-    or more items (never a threshold under ``min_baskets`` baskets); a report's default.
+    or three items (never a threshold under ``min_baskets`` baskets, nor one whose itemsets
+    pass ``memory_budget``); a report's default (:func:`choose_support` says why).
     Raises :class:`~crm_models.data.dataset.UnsupportedData` with fewer than ``min_baskets``
     baskets."""
-    if baskets.n_baskets < min_baskets:
-        raise few(
-            baskets.n_baskets,
-            "basket (order with purchases)",
-            "baskets (orders with purchases)",
-            "look for products bought together",
-            min_baskets,
-        )
-    floor = min_baskets / max(baskets.n_baskets, 1)
-    usable = [c for c in sorted(candidates, reverse=True) if c >= floor] or [floor]
-    for c in usable:
-        rules = association_rules(baskets, c, min_confidence, min_len=2, max_len=3)
-        if len(rules) >= target_rules:
-            return c
-    return usable[-1]
+    return choose_support(
+        baskets,
+        memory_budget,
+        max_len=3,
+        min_confidence=min_confidence,
+        target_rules=target_rules,
+        ladder=candidates,
+        min_baskets=min_baskets,
+    ).min_support
 
 
 def mine_rules(
@@ -408,10 +532,18 @@ def mine_rules(
     min_confidence: float,
     max_len: int = 4,
     alpha: float = 0.01,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> pd.DataFrame:
     """Rules of 2 to ``max_len`` items with their significance (Fisher, Bonferroni-corrected at
     ``alpha``), ``redundant`` flag and the revenue of the baskets holding them."""
-    rules = association_rules(baskets, min_support, min_confidence, min_len=2, max_len=max_len)
+    rules = association_rules(
+        baskets,
+        min_support,
+        min_confidence,
+        min_len=2,
+        max_len=max_len,
+        memory_budget=memory_budget,
+    )
     rules = add_significance(rules, alpha=alpha, adjust="bonferroni")
     rules["redundant"] = is_redundant(rules)
     return rule_revenue(rules, baskets)

@@ -59,9 +59,11 @@ def glance_text(
     n_rules: int,
     n_strong: int,
     alpha: float,
+    why: str | None = None,
 ) -> str:
-    """The "at a glance" bullets on baskets and rules."""
-    return (
+    """The "at a glance" bullets on baskets and rules; ``why`` says how the support was chosen
+    (:attr:`crm_models.baskets.SupportChoice.rule`; None when it was given)."""
+    text = (
         f"- **{count(size['baskets'])}** baskets with on average **{size['mean_size']:.2f}** "
         f"different {level}s; {pct(size['single_item_baskets'] / max(size['baskets'], 1))} hold "
         f"a single {level}.\n"
@@ -70,6 +72,7 @@ def glance_text(
         f"**{count(n_strong)}** of them are significant (Fisher's exact test, "
         f"Bonferroni-corrected, {alpha:g}), not redundant and positive (lift above 1)."
     )
+    return text if why is None else f"{text}\n- How the support was chosen: {why}."
 
 
 def valuable_text(top: pd.Series) -> str:

@@ -328,6 +328,39 @@ def baseline_verdict_text(
     return "\n".join(lines)
 
 
+def intervals_text(
+    intervals: pd.DataFrame,
+    chosen: str,
+    baseline: str,
+    arm_labels: Mapping[str, str],
+    model_labels: Mapping[str, str],
+    rate: bool,
+) -> str:
+    """The repeated-split intervals of the chosen model and the baseline per offer, in words
+    (``intervals``: :func:`~crm_models.targeting.repeated_split_intervals`)."""
+    fmt = rate_format(rate)
+    iv = intervals.set_index(["arm", "model"])
+    level, repeats = float(intervals["level"].iloc[0]), int(intervals["repeats"].iloc[0])
+    lines = [
+        f"**How sure are these figures?** {level:.0%} intervals over {repeats} further random "
+        "splits of the campaign rows (the models refitted on each, each test part resampled):"
+    ]
+    for arm in dict.fromkeys(intervals["arm"]):
+        parts = []
+        for name in dict.fromkeys([chosen, baseline]):
+            r = iv.loc[(arm, name)]
+            parts.append(
+                f"{model_labels.get(name, name)}: Qini {r['qini_low']:.3f} to {r['qini_high']:.3f}, "
+                f"uplift@30% {fmt(r['uplift_at_k_low'])} to {fmt(r['uplift_at_k_high'])}"
+            )
+        overlap = chosen != baseline and (
+            iv.loc[(arm, chosen), "qini_low"] <= iv.loc[(arm, baseline), "qini_high"]
+        )
+        tail = " The ranges overlap: the data cannot tell the two apart." if overlap else ""
+        lines.append(f"- {arm_labels[arm]}: {'; '.join(parts)}.{tail}")
+    return "\n".join(lines)
+
+
 def show_validation(validation: pd.DataFrame, model_labels: Mapping[str, str]) -> None:
     """The mean Qini coefficient per model over the cross-fitting folds of the training part
     (how the model was chosen), with its spread over folds and offers."""
@@ -365,7 +398,18 @@ def contact_list_text(
         f"**{money(s['expected_incremental_profit'])}** expected incremental profit after "
         f"{money(s['contact_cost'])} contact cost, including "
         f"{money(s['expected_incremental_clv'])} from the lifetime-value gain of re-activated "
-        f"customers (weight {clv_weight:g}; {clv_note})."
+        f"customers (weight {clv_weight:g}; {clv_note}).\n"
+        f"- {_selection_text(s['selection'])}"
+    )
+
+
+def _selection_text(selection: Mapping[str, Any]) -> str:
+    """How the list was found: exact, or greedy with its distance from the best possible."""
+    if selection["method"] == "exact":
+        return f"The list is the best possible under the budget: {selection['how']}."
+    return (
+        f"The list was found greedily ({selection['how']}); it is at most "
+        f"{money(selection['gap'], 2)} ({pct(selection['gap_share'], 3)}) below the best possible."
     )
 
 

@@ -21,8 +21,11 @@ LIST_FORMATS: dict[str, Any] = {
     "days_since_last": count,
     "p_alive": pct,
     "p_alive_change": lambda v: "–" if pd.isna(v) else f"{v * 100:+.0f} pts",
+    "p_overdue": lambda v: "–" if pd.isna(v) else pct(v),
     "expected_purchases": "{:.1f}",
     "clv": money,
+    "clv_low": money,
+    "clv_high": money,
     "potential_value": money,
     "value_at_risk": money,
     "value_decile": count,
@@ -66,22 +69,50 @@ def glance_text(
     one_timers: int,
     horizon_weeks: int,
     p_alive_threshold: float,
+    risk_rule: Mapping[str, Any] | None = None,
 ) -> str:
-    """The bullet points of "At a glance"."""
+    """The bullet points of "At a glance"; ``risk_rule`` is the risk list's ``attrs``."""
     return (
         f"- The {count(customers)} customers are expected to make **{count(expected_purchases)}** "
         f"purchases and spend **{money(figures['expected_value'])}** over the next {horizon_weeks} "
         "weeks (discounted).\n"
         f"- The most valuable 10% of customers hold **{pct(figures['top_decile_share'])}** of that "
         "value.\n"
-        f"- **{count(figures['customers_at_risk'])}** valuable customers are at risk of leaving "
-        f"(P(alive) below {pct(p_alive_threshold, 0)} or falling fast); if they are gone, "
-        f"**{money(figures['value_at_risk'])}** of potential value goes with them. The list is "
-        "exported beside this report (`churn_risk.csv`).\n"
+        f"- {risk_text(figures, p_alive_threshold, risk_rule)} The list is exported beside this "
+        "report (`churn_risk.csv`).\n"
         f"- {count(one_timers)} customers ({pct(one_timers / customers)}) have bought only once. "
         "The model cannot see them leave (in BG/NBD a customer can only drop out after a repeat "
         "purchase, so their P(alive) is 100%); their low value comes from a low expected purchase "
         "rate instead, and they never appear on the risk list."
+    )
+
+
+def risk_text(
+    figures: Mapping[str, float],
+    p_alive_threshold: float,
+    risk_rule: Mapping[str, Any] | None = None,
+) -> str:
+    """Who is at risk and by which rule (:func:`crm_models.value.retention.risk_rule`)."""
+    at_risk, stake = count(figures["customers_at_risk"]), money(figures["value_at_risk"])
+    if not risk_rule or risk_rule.get("rule", "p_alive") == "p_alive":
+        return (
+            f"**{at_risk}** valuable customers are at risk of leaving (P(alive) below "
+            f"{pct(p_alive_threshold, 0)} or falling fast); if they are gone, **{stake}** of "
+            "potential value goes with them."
+        )
+    why = (
+        "its drop-out part leans on a prior, not on the data"
+        if not risk_rule["p_alive_trusted"]
+        else f"P(alive) is below {pct(p_alive_threshold, 0)} for only "
+        f"{count(risk_rule['low_p_alive'])} of {count(risk_rule['repeat_buyers'])} repeat buyers"
+    )
+    return (
+        f"The purchase model sees almost nobody leaving ({why}), so it cannot say who is slipping "
+        "away. The risk list therefore takes the valuable repeat buyers who are **overdue at "
+        "their own pace** (had they kept buying as often as before, they would have bought "
+        f"again by now with at least {pct(risk_rule['overdue_at'], 0)} probability): "
+        f"**{at_risk}** customers, holding **{stake}** of potential value if they have gone. "
+        "This is a rule, not a model estimate of who has left."
     )
 
 
@@ -158,6 +189,49 @@ def holdout_text(ev: Mapping[str, float], total_error: float) -> str:
         f"({pct(total_error, 1)}). Per customer its error (MAE {ev['mae']:.2f}) is "
         f"**{pct(1 - ev['mae'] / ev['baseline_mae'], 0)} lower** than the naive forecast's "
         f"({ev['baseline_mae']:.2f})."
+    )
+
+
+def holdout_interval_text(ev: Mapping[str, Any]) -> str:
+    """The holdout total with its 80 % and 95 % intervals (from
+    :func:`crm_models.value.holdout_interval`) next to the actual, and whether it fell inside."""
+    actual = ev["holdout_actual_total"]
+    lo80, hi80 = ev["holdout_predicted_interval_80"]
+    lo95, hi95 = ev["holdout_predicted_interval_95"]
+    if lo80 <= actual <= hi80:
+        verdict = "inside the 80% range, as a good model's forecast should be most of the time"
+    elif lo95 <= actual <= hi95:
+        verdict = "outside the 80% range but inside the 95% range: bad luck or a small bias"
+    else:
+        side = "above" if actual > hi95 else "below"
+        verdict = (
+            f"**{side} even the 95% range**: the model misses something about these customers "
+            "that chance alone does not explain; read its totals as rough"
+        )
+    return (
+        f"How sure is the forecast? Allowing for the uncertainty of the fitted model and for "
+        f"chance in what each customer buys, the holdout total was expected to fall between "
+        f"**{count(lo80)} and {count(hi80)}** purchases 8 times out of 10, and between "
+        f"{count(lo95)} and {count(hi95)} 19 times out of 20. The actual **{count(actual)}** is "
+        f"{verdict}."
+    )
+
+
+def future_value_text(totals: Mapping[str, Any], horizon_weeks: int) -> str:
+    """Total expected purchases and CLV of the base with their 80 % and 95 % ranges (the
+    ``totals`` of :func:`crm_models.value.value_intervals`)."""
+    lo80, hi80 = totals["clv_interval_80"]
+    lo95, hi95 = totals["clv_interval_95"]
+    plo, phi = totals["purchases_interval_80"]
+    return (
+        f"Over the next {horizon_weeks} weeks the customers are expected to spend "
+        f"**{money(totals['clv'])}** (discounted); allowing for the uncertainty of the models and "
+        f"for chance, the total should land between **{money(lo80)} and {money(hi80)}** 8 times "
+        f"out of 10 (between {money(lo95)} and {money(hi95)} 19 times out of 20). Purchases: "
+        f"{count(totals['expected_purchases'])} expected, {count(plo)} to {count(phi)} in 8 cases "
+        "out of 10. The customer lists give each customer a range for their expected value "
+        f"(`clv_low` to `clv_high`, {pct(totals['level'], 0)} sure); what one customer actually "
+        "spends varies far more."
     )
 
 

@@ -6,10 +6,18 @@ import csv
 import itertools
 from pathlib import Path
 
-from crm_models.data.contract import DataError
-from crm_models.data.loading import recognise
+import numpy as np
+import pandas as pd
 
-__all__ = ["basket_file_summary", "is_basket_file", "read_basket_lines"]
+__all__ = [
+    "BASKET_SUFFIXES",
+    "basket_file_summary",
+    "basket_table",
+    "has_ragged_lines",
+    "read_basket_lines",
+]
+
+BASKET_SUFFIXES = (".csv", ".txt", ".basket", ".tsv")
 
 _SNIFF_LINES = 1_000  # lines read to tell baskets from a table
 
@@ -36,24 +44,29 @@ def read_basket_lines(path: str | Path) -> list[list[str]]:
     return lines
 
 
-def is_basket_file(path: Path) -> bool:
-    """True for a ``.csv``/``.txt``/``.basket``/``.tsv`` file that is no recognised dataset and
-    whose lines hold different numbers of items (as baskets do).  A file whose lines all hold
-    the same number of fields is a table with a header (e.g. an export missing a column), never
-    mined as baskets of its cells."""
-    if path.is_dir() or path.suffix.lower() not in (".csv", ".txt", ".basket", ".tsv"):
+def has_ragged_lines(path: Path) -> bool:
+    """True for a ``.csv``/``.txt``/``.basket``/``.tsv`` file whose lines hold different
+    numbers of comma-separated items, as baskets do.  A file whose lines all hold the same
+    number of fields is a table with a header (e.g. an export missing a column), never mined
+    as baskets of its cells; a file without commas (CDNOW's logs) is no basket file either.
+    :func:`crm_models.data.loading.is_basket_file` adds that no known format matches."""
+    if path.is_dir() or path.suffix.lower() not in BASKET_SUFFIXES:
         return False
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         head = [len(row) for row in itertools.islice(csv.reader(fh), _SNIFF_LINES) if row]
-    if not head or max(head) == 1 or len(set(head)) == 1:
-        return False  # no commas (CDNOW logs) or a rectangular table
-    if path.suffix.lower() == ".txt":
-        return True
-    try:
-        recognise(path)
-    except DataError:
-        return True
-    return False
+    return bool(head) and max(head) > 1 and len(set(head)) > 1
+
+
+def basket_table(lines: list[list[str]]) -> pd.DataFrame:
+    """Basket lines as rows of (``basket_id`` from 1 in file order, ``item``), an item
+    repeated within a basket kept once."""
+    table = pd.DataFrame(
+        {
+            "basket_id": np.repeat(np.arange(1, len(lines) + 1), [len(line) for line in lines]),
+            "item": pd.Series(list(itertools.chain.from_iterable(lines)), dtype=object),
+        }
+    )
+    return table.drop_duplicates(ignore_index=True)
 
 
 def basket_file_summary(path: Path) -> dict:

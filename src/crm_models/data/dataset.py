@@ -63,6 +63,10 @@ class Dataset:
 
     ``transactions`` may hold lines without a ``customer_id`` (anonymous sales, kept for product
     analyses); customer analyses use :meth:`customer_transactions`, which leaves them out.
+
+    ``baskets`` holds a basket file's item lists instead (one row per basket and item:
+    ``basket_id``, ``item``; e.g. arules' Groceries): no customers, dates or amounts, so only
+    the basket analyses apply.  It is not a contract table (:data:`TABLES`).
     """
 
     name: str
@@ -70,6 +74,7 @@ class Dataset:
     customers: pd.DataFrame | None = None
     campaigns: pd.DataFrame | None = None
     products: pd.DataFrame | None = None
+    baskets: pd.DataFrame | None = None
     source: str = ""
     cleaning_log: list[CleaningNote] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -83,8 +88,8 @@ class Dataset:
             self.fingerprint = fingerprint_tables(self.tables())
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables that are present, by contract name."""
-        return {t: getattr(self, t) for t in TABLES if getattr(self, t) is not None}
+        """The tables that are present, by contract name (then a basket file's ``baskets``)."""
+        return {t: getattr(self, t) for t in (*TABLES, "baskets") if getattr(self, t) is not None}
 
     def has(self, *tables: str) -> bool:
         """True when every named table is present and non-empty."""

@@ -25,6 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from crm_models.data.basket_files import (
+    basket_table,
+    has_ragged_lines,
+    read_basket_lines,
+)
 from crm_models.data.contract import (
     SCHEMAS,
     ConformOptions,
@@ -326,9 +331,11 @@ _HILLSTROM = {
 
 
 def recognise(path: Path) -> str:
-    """Name the public format of a single file from its columns (or raise a clear error)."""
+    """Name the format of a single file from its columns (or raise a clear error): a public
+    dataset's, or ``baskets`` for a basket file that matches none of them."""
+    ragged = has_ragged_lines(path)
     if path.suffix == ".txt":
-        return "cdnow"
+        return "baskets" if ragged else "cdnow"
     if path.suffix == ".xlsx":
         cols = set(pd.read_excel(path, nrows=0).columns)
     else:
@@ -337,6 +344,8 @@ def recognise(path: Path) -> str:
         return "online_retail"
     if _HILLSTROM <= cols:
         return "hillstrom"
+    if ragged:
+        return "baskets"
     raise DataError(
         [
             Problem(
@@ -350,8 +359,21 @@ def recognise(path: Path) -> str:
     )
 
 
+def is_basket_file(path: Path) -> bool:
+    """True for a basket file (one basket per line, e.g. arules' Groceries export): lines of
+    different lengths, and no recognised dataset's columns."""
+    if not path.is_file():
+        return False
+    try:
+        return recognise(path) == "baskets"
+    except DataError:
+        return False
+
+
 def _load_file(path: Path, options: ConformOptions, mapping: Mapping | None) -> Dataset:
     kind = recognise(path)
+    if kind == "baskets":
+        return _load_baskets(path)
     if kind == "cdnow":
         return _load_cdnow(
             path, "cdnow" if "master" in path.name.lower() else "cdnow_sample", options
@@ -360,6 +382,21 @@ def _load_file(path: Path, options: ConformOptions, mapping: Mapping | None) -> 
         date_format = mapping.options.get("date_format") if mapping else None
         return _load_online_retail(path, options, date_format)
     return _load_hillstrom(path, options)
+
+
+def _load_baskets(path: Path) -> Dataset:
+    """A basket file as a dataset holding only ``baskets`` (no customers, dates or amounts)."""
+    lines = read_basket_lines(path)
+    table = basket_table(lines)
+    log = []
+    repeated = sum(len(line) for line in lines) - len(table)
+    if repeated:
+        log.append(
+            CleaningNote(
+                "baskets", "item", repeated, "items listed twice in one basket counted once"
+            )
+        )
+    return Dataset(name=path.stem, baskets=table, source=str(path), cleaning_log=log)
 
 
 def _load_online_retail(

@@ -11,7 +11,7 @@ import pandas as pd
 
 from crm_models.forecast.calibration import calibrate_backtest
 from crm_models.forecast.metrics import METRIC_COLUMNS, error_scale, window_metrics
-from crm_models.forecast.models import MODELS, make_model
+from crm_models.forecast.models import INTERVAL_COLUMNS, MODELS, make_model
 from crm_models.forecast.periods import freq_of, season_length
 
 __all__ = [
@@ -78,19 +78,21 @@ def summarise_backtest(
         empty = pd.DataFrame(columns=METRIC_COLUMNS)
         return forecasts, empty, empty, pd.DataFrame()
     forecasts, factors = calibrate_backtest(forecasts)
-    cols = ["actual", "mean", "lower_80", "upper_80", "lower_95", "upper_95", "scale"]
-    raw = [f"raw_{c}" for c in cols[2:6]]
-    per_window = (
-        forecasts.groupby(["model", "origin"], sort=False)[cols + raw]
-        .apply(window_metrics)
-        .reset_index()
-    )
-    metrics = per_window.groupby("model")[METRIC_COLUMNS].mean()
-    metrics["windows"] = per_window.groupby("model").size()
+    per_window = window_metrics(forecasts, ["model", "origin"]).reset_index()
+    # mean over windows per model (NaN skipped), by NumPy: a groupby costs more than the sums
+    codes, names = pd.factorize(per_window["model"], sort=True)
+    values = per_window[METRIC_COLUMNS].to_numpy(dtype=float)
+    known = ~np.isnan(values)
+    sums, counts = np.zeros((len(names), values.shape[1])), np.zeros((len(names), values.shape[1]))
+    np.add.at(sums, codes, np.where(known, values, 0.0))
+    np.add.at(counts, codes, known)
+    with np.errstate(invalid="ignore"):
+        means = sums / counts
+    metrics = pd.DataFrame(means, index=pd.Index(names, name="model"), columns=METRIC_COLUMNS)
+    metrics["windows"] = np.bincount(codes)
     rank = {name: i for i, name in enumerate(order)}
-    metrics["_order"] = [rank.get(m, len(rank)) for m in metrics.index]
-    metrics = metrics.sort_values(["choice_score", "_order"]).drop(columns="_order")
-    metrics.index.name = "model"
+    ties = [rank.get(m, len(rank)) for m in metrics.index]
+    metrics = metrics.iloc[np.lexsort((ties, metrics["choice_score"].to_numpy()))]
     return forecasts, metrics, per_window, factors
 
 
@@ -125,26 +127,32 @@ def backtest(
         min_train = default_min_train(n, m)
     origin_pos = origins_for(n, horizon, windows, step, min_train)
     scale = error_scale(y.to_numpy(dtype=float), m)
-    rows, failures = [], {}
+    values, names, starts, failures = [], [], [], {}
     for o in origin_pos:
         train = y.iloc[:o]
-        actual = y.iloc[o : o + horizon]
+        steps = min(horizon, n - o)
         for name in models:
             model = make_model(name, **dict((model_kwargs or {}).get(name, {})))
             try:
-                fc = model.fit(train, exog).predict(len(actual), exog)
+                values.append(model.fit(train, exog).predict_values(steps, exog))
             except Exception as err:  # noqa: BLE001 - recorded, the other models go on
                 failures[name] = f"{type(err).__name__}: {err}"
                 continue
-            fc = fc.assign(
-                actual=actual.to_numpy(dtype=float),
-                model=name,
-                origin=y.index[o],
-                horizon=np.arange(1, len(actual) + 1),
-                scale=scale["value"],
-            )
-            rows.append(fc.rename_axis("period").reset_index())
-    forecasts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+            names.append(name)
+            starts.append(o)
+    forecasts = pd.DataFrame()
+    if values:  # one frame for every window and model (no frame per fit)
+        lengths = np.array([len(v) for v in values])
+        at = np.repeat(np.array(starts), lengths)
+        ahead = np.concatenate([np.arange(1, k + 1) for k in lengths])
+        pos = at + ahead - 1
+        forecasts = pd.DataFrame(np.vstack(values), columns=INTERVAL_COLUMNS)
+        forecasts.insert(0, "period", y.index[pos])
+        forecasts["actual"] = y.to_numpy(dtype=float)[pos]
+        forecasts["model"] = np.repeat(np.array(names, dtype=object), lengths)
+        forecasts["origin"] = y.index[at]
+        forecasts["horizon"] = ahead
+        forecasts["scale"] = scale["value"]
     forecasts, metrics, per_window, factors = summarise_backtest(forecasts, list(models))
     origins = [y.index[o] for o in origin_pos]
     return BacktestResult(

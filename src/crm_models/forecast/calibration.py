@@ -27,23 +27,35 @@ __all__ = [
 BOUNDS = ["lower_80", "upper_80", "lower_95", "upper_95"]
 MIN_PER_STEP = 20
 LEVELS = (80, 95)
+FACTOR_COLUMNS = ["model", "horizon", "factor_80", "factor_95", "points"]
 
 
 def own_bounds(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with the models' own bounds in the bound columns (``raw_*`` if calibrated)."""
-    out = rows.copy()
+    raw = [f"raw_{c}" for c in BOUNDS if f"raw_{c}" in rows]
+    if not raw:
+        return rows
+    out = rows.drop(columns=raw)
     for col in BOUNDS:
-        if f"raw_{col}" in out:
-            out[col] = out[f"raw_{col}"].fillna(out[col])
-    return out.drop(columns=[f"raw_{c}" for c in BOUNDS], errors="ignore")
+        out[col] = _own(rows, col)
+    return out
+
+
+def _own(rows: pd.DataFrame, col: str) -> np.ndarray:
+    """The models' own bound ``col`` (``raw_*`` where calibrated) as an array."""
+    own = rows[col].to_numpy(float)
+    if f"raw_{col}" in rows:
+        raw = rows[f"raw_{col}"].to_numpy(float)
+        own = np.where(np.isnan(raw), own, raw)
+    return own
 
 
 def _needed(rows: pd.DataFrame, level: int) -> np.ndarray:
-    """Per point, the factor by which the half-width on the side of the error must be
-    multiplied to hold the actual (0 inside the mean, inf when that half-width is 0)."""
+    """Per point, the factor by which the half-width (the models' own) on the side of the error
+    must be multiplied to hold the actual (0 inside the mean, inf when that half-width is 0)."""
     a, mean = rows["actual"].to_numpy(float), rows["mean"].to_numpy(float)
-    lo_w = mean - rows[f"lower_{level}"].to_numpy(float)
-    hi_w = rows[f"upper_{level}"].to_numpy(float) - mean
+    lo_w = mean - _own(rows, f"lower_{level}")
+    hi_w = _own(rows, f"upper_{level}") - mean
     err = a - mean
     width = np.where(err >= 0, hi_w, lo_w)
     width = np.where(width > 0, width, np.maximum(lo_w, hi_w))  # a bound clipped at zero
@@ -57,9 +69,18 @@ def _quantile(need: np.ndarray, level: int) -> float:
     small); 1 (the model's own interval) without points or when it is infinite."""
     if len(need) == 0:
         return 1.0
-    q = min(1.0, np.ceil((len(need) + 1) * level / 100) / len(need))
-    value = float(np.quantile(need, q, method="higher"))
+    n = len(need)
+    q = min(1.0, np.ceil((n + 1) * level / 100) / n)
+    at = int(np.ceil((n - 1) * q))  # np.quantile(need, q, method="higher"), by partition
+    value = float(np.partition(need, at)[at])
     return value if np.isfinite(value) else 1.0
+
+
+def _per_step(horizon: np.ndarray, per_step: bool | None) -> bool:
+    """Per step when every step has :data:`MIN_PER_STEP` points (or as ``per_step`` says)."""
+    if per_step is not None:
+        return per_step
+    return bool(np.unique(horizon, return_counts=True)[1].min() >= MIN_PER_STEP)
 
 
 def conformal_factors(rows: pd.DataFrame, per_step: bool | None = None) -> pd.DataFrame:
@@ -67,61 +88,85 @@ def conformal_factors(rows: pd.DataFrame, per_step: bool | None = None) -> pd.Da
     from backtest ``rows`` (actual, mean, bounds, model, horizon): columns ``model``,
     ``horizon``, ``factor_80``, ``factor_95``, ``points``.  ``per_step`` None: per step when
     every step of the model has :data:`MIN_PER_STEP` points."""
-    rows = own_bounds(rows)
-    out = []
-    for model, part in rows.groupby("model", sort=False):
-        counts = part["horizon"].value_counts()
-        step = bool(counts.min() >= MIN_PER_STEP) if per_step is None else per_step
-        key = part["horizon"] if step else pd.Series(0, index=part.index)
-        needs = {lv: _needed(part, lv) for lv in LEVELS}
-        for h, idx in part.groupby(key.to_numpy()).indices.items():
-            out.append(
-                {
-                    "model": model,
-                    "horizon": int(h),
-                    **{f"factor_{lv}": _quantile(needs[lv][idx], lv) for lv in LEVELS},
-                    "points": len(idx),
-                }
-            )
-    return pd.DataFrame(out, columns=["model", "horizon", "factor_80", "factor_95", "points"])
+    needs = {lv: _needed(rows, lv) for lv in LEVELS}
+    model, names = pd.factorize(rows["model"])
+    horizon = rows["horizon"].to_numpy()
+    out: dict[str, list] = {c: [] for c in FACTOR_COLUMNS}
+    for code, name in enumerate(names):
+        mine = model == code
+        key = np.where(mine, horizon if _per_step(horizon[mine], per_step) else 0, -1)
+        for h in np.unique(key[mine]):
+            at = key == h
+            out["model"].append(name)
+            out["horizon"].append(int(h))
+            for lv in LEVELS:
+                out[f"factor_{lv}"].append(_quantile(needs[lv][at], lv))
+            out["points"].append(int(at.sum()))
+    return pd.DataFrame(out, columns=FACTOR_COLUMNS)
+
+
+def _stretch(frame: pd.DataFrame, f: dict[int, np.ndarray]) -> np.ndarray:
+    """The bound columns (:data:`BOUNDS`, an n x 4 array) of ``frame`` with its half-widths
+    multiplied by ``f[level]`` per row; bounds of non-negative forecasts stay at or above 0,
+    and the 95 % interval never inside the 80 % one."""
+    mean = frame["mean"].to_numpy(float)
+    new = {}
+    for lv in LEVELS:
+        for side in ("lower", "upper"):
+            bound = frame[f"{side}_{lv}"].to_numpy(float)
+            value = mean + (bound - mean) * f[lv]
+            new[f"{side}_{lv}"] = np.where(bound >= 0, np.maximum(value, 0.0), value)
+    new["lower_95"] = np.minimum(new["lower_95"], new["lower_80"])
+    new["upper_95"] = np.maximum(new["upper_95"], new["upper_80"])
+    return np.column_stack([new[col] for col in BOUNDS])
 
 
 def apply_factors(frame: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (mean and bounds, a ``horizon`` column or one row per step in order) with its
     half-widths multiplied by ``factors`` of one model; bounds of non-negative forecasts stay
     at or above 0, and the 95 % interval never inside the 80 % one."""
-    out = frame.copy()
-    h = out["horizon"].to_numpy() if "horizon" in out else np.arange(1, len(out) + 1)
+    h = frame["horizon"].to_numpy() if "horizon" in frame else np.arange(1, len(frame) + 1)
     table = factors.set_index("horizon")
-    pooled = 0 in table.index
-    look = table.reindex(np.zeros(len(h), int) if pooled else h)
-    mean = out["mean"].to_numpy(float)
-    for lv in LEVELS:
-        f = look[f"factor_{lv}"].fillna(1.0).to_numpy()
-        for side in ("lower", "upper"):
-            bound = out[f"{side}_{lv}"].to_numpy(float)
-            new = mean + (bound - mean) * f
-            out[f"{side}_{lv}"] = np.where(bound >= 0, np.maximum(new, 0.0), new)
-    out["lower_95"] = np.minimum(out["lower_95"], out["lower_80"])
-    out["upper_95"] = np.maximum(out["upper_95"], out["upper_80"])
+    look = table.reindex(np.zeros(len(h), int) if 0 in table.index else h)
+    out = frame.copy()
+    out[BOUNDS] = _stretch(
+        frame, {lv: look[f"factor_{lv}"].fillna(1.0).to_numpy() for lv in LEVELS}
+    )
     return out
 
 
 def calibrate_backtest(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Backtest ``rows`` with calibrated bounds (each window's factors from the other windows;
-    the models' own bounds kept in ``raw_*``) and the factors from all windows (for the future
-    forecast)."""
+    """Backtest ``rows`` with calibrated bounds (each window's factors from the other windows,
+    per step or pooled as for all windows; the models' own bounds kept in ``raw_*``) and the
+    factors from all windows (for the future forecast).  A window without other windows keeps
+    its own bounds."""
     if rows.empty:
         return rows, conformal_factors(rows)
     rows = own_bounds(rows).reset_index(drop=True)
     factors = conformal_factors(rows)
-    step = factors.groupby("model")["horizon"].max().gt(0)
-    parts = []
-    for (model, origin), part in rows.groupby(["model", "origin"], sort=False):
-        others = rows.loc[(rows["model"] == model) & (rows["origin"] != origin)]
-        held_out = conformal_factors(others, per_step=bool(step[model]))
-        parts.append(apply_factors(part, held_out) if len(others) else part)
-    out = pd.concat(parts).loc[rows.index]
-    for col in BOUNDS:
-        out[f"raw_{col}"] = rows[col]
-    return out, factors
+    per_step = dict(zip(factors["model"], factors["horizon"] > 0, strict=True))
+    needs = {lv: _needed(rows, lv) for lv in LEVELS}
+    f = {lv: np.ones(len(rows)) for lv in LEVELS}
+    held = np.zeros(len(rows), bool)
+    model, names = pd.factorize(rows["model"])
+    origin = pd.factorize(rows["origin"])[0]
+    horizon = rows["horizon"].to_numpy()
+    for code, name in enumerate(names):
+        mine = model == code
+        key = horizon if per_step[name] else np.zeros(len(rows), int)
+        for o in np.unique(origin[mine]):
+            test, train = mine & (origin == o), mine & (origin != o)
+            if not train.any():
+                continue
+            held |= test
+            for k in np.unique(key[test]):
+                at, use = test & (key == k), train & (key == k)
+                for lv in LEVELS:
+                    f[lv][at] = _quantile(needs[lv][use], lv)
+    own = rows[BOUNDS].to_numpy(float)
+    # a window without other windows keeps its own bounds
+    new = np.where(held[:, None], _stretch(rows, f), own)
+    columns = {c: rows[c] for c in rows.columns}
+    for j, col in enumerate(BOUNDS):
+        columns[col], columns[f"raw_{col}"] = new[:, j], own[:, j]
+    return pd.DataFrame(columns, index=rows.index), factors

@@ -9,7 +9,7 @@ A report is a jupytext ``py:percent`` notebook in ``notebooks/`` whose header ca
     #     slug: customer_base
     #     title: Customer base and revenue
     #     description: One sentence for the index page.
-    #     requires: [transactions]                     # contract tables it needs
+    #     requires: [transactions]                     # tables it needs ("a|b": either)
     #     requires_columns: ["transactions.product_id|transactions.category"]  # optional
     #   jupytext: ...
 
@@ -41,7 +41,11 @@ class Report:
 
     def missing(self, dataset: Any) -> str | None:
         """Why ``dataset`` cannot support this report, or None when it can."""
-        lacking = [t for t in self.requires if not dataset.has(t)]
+        lacking = [
+            " or ".join(need.split("|"))
+            for need in self.requires
+            if not any(dataset.has(t) for t in need.split("|"))
+        ]
         if lacking:
             plural = "s" if len(lacking) > 1 else ""
             return f"needs the {', '.join(lacking)} table{plural}, which dataset {dataset.name} does not have"

@@ -77,10 +77,11 @@ def data_quality_note(warnings: list) -> str:
 
 def start_report(
     report: str, namespace: Mapping[str, Any]
-) -> tuple[Dataset, pd.Timestamp, ReportRun]:
+) -> tuple[Dataset, pd.Timestamp | None, ReportRun]:
     """Load the dataset, settle the as-of day, show money in the dataset's currency
     (:func:`crm_models.plotting.use_currency`) and open the report's run (every parameter
-    recorded); return ``(dataset, as_of_day, run)``.  Call it as
+    recorded); return ``(dataset, as_of_day, run)``, ``as_of_day`` None for undated data (a
+    basket file).  Call it as
     ``start_report("<slug>", globals())`` right after the parameters cell."""
     params = notebook_parameters(namespace)
     if "dataset" not in params:
@@ -89,8 +90,9 @@ def start_report(
     use_currency(ds.currency)
     if ds.warnings:
         say(data_quality_note(ds.warnings))
-    as_of_day = resolve_as_of(ds, params.get("as_of"))
-    params["as_of"] = str(as_of_day.date())
+    undated = ds.last_date() is None and params.get("as_of") is None and ds.as_of is None
+    as_of_day = None if undated else resolve_as_of(ds, params.get("as_of"))
+    params["as_of"] = None if as_of_day is None else str(as_of_day.date())
     run = ReportRun(
         report,
         ds,

@@ -10,6 +10,8 @@ honest evaluation, and a profit-optimal contact list that respects permissions.
 - :mod:`~crm_models.targeting.evaluation` — uplift models compared on a held-out part;
 - :mod:`~crm_models.targeting.clv_gain` — the gain in expected lifetime value from a response;
 - :mod:`~crm_models.targeting.policy` — contact policy, expected profit, the contact list;
+- :mod:`~crm_models.targeting.knapsack` — the money-budget list solved exactly (or greedy with
+  its gap to the LP bound);
 - :mod:`~crm_models.targeting.model` — the targeting model that scores customers, and
   :func:`build_contact_list`.
 
@@ -25,6 +27,8 @@ The flow::
                │                      random targeting, response-model ranking and the two-model
                │                      logistic baseline; bootstrap intervals; beats the baseline
                │                      or says so (``used``: the learner for the contact list);
+               ├► repeated_split_intervals()  90% intervals of Qini and uplift@k over further
+               │                      splits (models refitted on each);
                │                      on simulated data, rank correlation with the TRUE uplift
                └► TargetingModel ─► contact_list()   expected incremental profit per customer and
                                                       arm, permission rules, budget, comparison
@@ -53,6 +57,7 @@ from crm_models.targeting.clv_gain import clv_gain_raw, response_clv_gain
 from crm_models.targeting.evaluation import (
     AVERAGE_EFFECT,
     BASELINE,
+    INTERVAL_LEVEL,
     MIN_ARM_RESPONDERS,
     MIN_GROUP_CUSTOMERS,
     MODEL_LABELS,
@@ -62,6 +67,7 @@ from crm_models.targeting.evaluation import (
     evaluate_uplift,
     model_label,
     other_outcomes_uplift,
+    repeated_split_intervals,
     truth_summary,
     uplift_summary,
 )
@@ -109,6 +115,7 @@ from crm_models.targeting.uplift import (
 __all__ = [
     "ARM_LABELS",
     "AVERAGE_EFFECT",
+    "INTERVAL_LEVEL",
     "BASELINE",
     "CONTROL",
     "EXCLUSIONS",
@@ -160,6 +167,7 @@ __all__ = [
     "mean_ci",
     "model_label",
     "other_outcomes_uplift",
+    "repeated_split_intervals",
     "perfect_qini_curve",
     "perfect_uplift_curve",
     "policy_value_at_k",

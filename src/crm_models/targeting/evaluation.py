@@ -33,6 +33,7 @@ from crm_models.targeting.uplift import (
 
 __all__ = [
     "AVERAGE_EFFECT",
+    "INTERVAL_LEVEL",
     "BASELINE",
     "MIN_ARM_RESPONDERS",
     "MIN_GROUP_CUSTOMERS",
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate_uplift",
     "model_label",
     "other_outcomes_uplift",
+    "repeated_split_intervals",
     "truth_summary",
     "uplift_summary",
 ]
@@ -498,6 +500,69 @@ def _evaluate_uplift(
     )
 
 
+INTERVAL_LEVEL = 0.9  # the repeated-split intervals are 90% intervals
+
+
+def repeated_split_intervals(
+    data: CampaignData,
+    outcome: str,
+    models: Sequence[str],
+    arms: Sequence[str],
+    test_size: float = 0.3,
+    seed: int = 42,
+    k: float = 0.3,
+    repeats: int = 5,
+    n_boot: int = 20,
+    level: float = INTERVAL_LEVEL,
+) -> pd.DataFrame:
+    """Repeated-split intervals of the Qini coefficient and uplift@k per offer and model.
+
+    ``repeats`` further stratified splits (seeds ``seed+1``, ``seed+2``, ...): on each, the
+    models are refitted on the training part and their test part resampled ``n_boot`` times
+    (bootstrap); the ``level`` interval is the central share of the pooled values, so it holds
+    both the noise of fitting on another sample and of testing on another one.  One row per arm
+    and model: ``qini_low``, ``qini_high``, ``uplift_at_k_low``, ``uplift_at_k_high``.
+    """
+    y = data.rows[outcome].to_numpy(dtype=float)
+    X = data.X.to_numpy()
+    arm_col = data.rows["arm"].to_numpy()
+    models = list(dict.fromkeys(models))
+    values: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with limit_threads():
+        for r in range(repeats):
+            train, test = stratified_split(data, outcome, test_size, seed + 1 + r)
+            fitted = _fit_models(data, models, train, outcome, seed, list(arms), response=False)
+            rng = np.random.default_rng(seed + 1 + r)
+            for j, arm in enumerate(arms):
+                rows = arm_rows(data, arm, test)
+                yt, tt = y[rows], arm_col[rows] == arm
+                resamples = rng.integers(0, len(yt), size=(n_boot, len(yt)))
+                for name in models:
+                    s = _score(fitted, name, X[rows], j)
+                    values.setdefault((arm, name), []).extend(
+                        (qini_auc_score(yt[i], s[i], tt[i]), uplift_at_k(yt[i], s[i], tt[i], k))
+                        for i in resamples
+                    )
+    tail = (1 - level) / 2
+    out = []
+    for (arm, name), v in values.items():
+        v = np.asarray(v, dtype=float)
+        lo, hi = np.nanquantile(v, [tail, 1 - tail], axis=0)
+        out.append(
+            {
+                "arm": arm,
+                "model": name,
+                "qini_low": lo[0],
+                "qini_high": hi[0],
+                "uplift_at_k_low": lo[1],
+                "uplift_at_k_high": hi[1],
+                "repeats": repeats,
+                "level": level,
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def uplift_summary(
     ds: Dataset,
     outcome: str = "responded",
@@ -507,8 +572,11 @@ def uplift_summary(
     seed: int = 42,
     n_boot: int = 200,
     quick: bool = False,
+    repeats: int = 5,
 ) -> dict[str, Any]:
-    """The figures of ``crm-models uplift --json`` (arm names as the source spells them)."""
+    """The figures of ``crm-models uplift --json`` (arm names as the source spells them);
+    ``qini_interval`` and ``uplift_at_30_interval`` (and the baseline's) from ``repeats``
+    repeated splits (:func:`repeated_split_intervals`, none when 0)."""
     data = campaign_data(ds)
     if outcome not in data.outcomes:
         raise ValueError(f"unknown outcome {outcome!r}; the campaigns have {data.outcomes}")
@@ -542,6 +610,29 @@ def uplift_summary(
         "arms": {},
     }
     m = ev.metrics.set_index(["arm", "model"])
+    measured = chosen if chosen != "random" else BASELINE  # random has no interval of its own
+    iv = (
+        repeated_split_intervals(
+            data, outcome, [measured, BASELINE], ev.arms, test_size, seed, ev.k, repeats
+        ).set_index(["arm", "model"])
+        if repeats
+        else None
+    )
+    result["intervals"] = (
+        f"{INTERVAL_LEVEL:.0%} intervals over {repeats} further splits (models refitted on "
+        "each), 20 bootstrap resamples of each test part"
+        if repeats
+        else None
+    )
+
+    def interval(arm, model, metric):
+        if iv is None:
+            return None
+        return [
+            float(iv.loc[(arm, model), f"{metric}_low"]),
+            float(iv.loc[(arm, model), f"{metric}_high"]),
+        ]
+
     if ev.info.get("arms_left_out"):
         result["arms_left_out"] = {
             data.label(a): why for a, why in ev.info["arms_left_out"].items()
@@ -568,6 +659,11 @@ def uplift_summary(
                 float(m.loc[(arm, BASELINE), "uplift_at_30_low"]),
                 float(m.loc[(arm, BASELINE), "uplift_at_30_high"]),
             ],
+            "qini_interval": interval(arm, measured, "qini"),
+            "uplift_at_30_interval": interval(arm, measured, "uplift_at_k"),
+            "baseline_qini_auc": float(m.loc[(arm, BASELINE), "qini_auc"]),
+            "baseline_qini_interval": interval(arm, BASELINE, "qini"),
+            "baseline_uplift_at_30_interval": interval(arm, BASELINE, "uplift_at_k"),
             "beats_baseline": ev.beats_baseline[arm],
             "used": ev.used,
             "extra_per_1000_at_30": _per_1000(m, arm, chosen),

@@ -7,8 +7,8 @@ https://www.uplift-modeling.com/en/latest/api/metrics/ — ``uplift_curve``, ``q
 
 * rows are ordered by score, highest first; the curves take one point per *distinct* score (a
   block of tied scores is targeted all together, as in ``sklearn.metrics.roc_curve``), so they
-  do not depend on row order; only ``uplift_by_percentile`` breaks **ties** by row order (a
-  stable sort);
+  do not depend on row order; ``uplift_by_percentile`` spreads a block of tied scores over the
+  bins its ranks span, in proportion, so it does not either;
 * uplift curve at ``n`` targeted = ``(Y_T/N_T - Y_C/N_C) · n`` (a group rate is 0 while the
   group is empty); Qini curve = ``Y_T - Y_C · N_T/N_C`` (Radcliffe 2007);
 * ``uplift_auc_score`` / ``qini_auc_score`` = (area under the model curve - area under the
@@ -23,7 +23,7 @@ https://www.uplift-modeling.com/en/latest/api/metrics/ — ``uplift_curve``, ``q
 * ``policy_value_at_k`` (not in scikit-uplift): the expected extra outcome per customer of
   contacting the top ``k``, by inverse-propensity weighting on a randomised test;
 * ``uplift_by_percentile`` splits the ordered rows into ``bins`` near-equal parts
-  (``numpy.array_split``).
+  (``numpy.array_split``), tied rows shared between parts in proportion.
 
 Unlike scikit-uplift, every metric also accepts **money outcomes** (``y`` any number): the
 curves and uplift@k are the same formulas on sums and means of money; the perfect curves then
@@ -237,11 +237,31 @@ def _top_weights(score: np.ndarray, top: int) -> np.ndarray:
     return w
 
 
+def _bin_shares(score: np.ndarray, bins: int) -> np.ndarray:
+    """Share of each row in each of ``bins`` near-equal parts of the rows ranked by score (best
+    first; part sizes as ``numpy.array_split``): a block of tied scores is spread over the parts
+    its positions span, every row of the block with the same shares, so the parts do not depend
+    on row order.  An ``(n, bins)`` array whose rows sum to 1."""
+    n = len(score)
+    order = descending_order(score)
+    ranked = np.asarray(score, dtype=float)[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ranked)) + 1]
+    ends = np.r_[starts[1:], n]
+    edges = np.r_[0, np.cumsum(np.full(bins, n // bins) + (np.arange(bins) < n % bins))]
+    overlap = np.minimum(ends[:, None], edges[None, 1:]) - np.maximum(starts[:, None], edges[:-1])
+    block_shares = overlap.clip(0) / (ends - starts)[:, None]
+    shares = np.empty((n, bins))
+    shares[order] = block_shares[np.repeat(np.arange(len(starts)), ends - starts)]
+    return shares
+
+
 def uplift_by_percentile(
     y_true, uplift, treatment, bins: int = 10, strategy: str = "overall"
 ) -> pd.DataFrame:
     """Per score bin (best first): group sizes, group means, uplift and its standard error.
 
+    Rows tied in score are spread over the bins their ranks span, each counting in proportion
+    (so counts may be fractional and the table does not depend on row order).
     Columns ``n_treatment``, ``n_control``, ``response_rate_treatment``,
     ``response_rate_control`` (the mean outcome: a rate, or money per customer), ``uplift``,
     ``std_uplift``; index ``"0-10"``, ``"10-20"``, … (percent of customers, best first).
@@ -249,24 +269,23 @@ def uplift_by_percentile(
     y, s, t = _arrays(y_true, uplift, treatment)
     if not isinstance(bins, (int, np.integer)) or not 0 < bins <= len(y):
         raise ValueError(f"bins={bins} must be a positive integer no larger than the rows")
-    order = descending_order(s)
-    y, t = y[order], t[order]
-    rows = []
     if strategy == "overall":
-        parts = [
-            (yb[tb], yb[~tb])
-            for yb, tb in zip(np.array_split(y, bins), np.array_split(t, bins), strict=True)
-        ]
+        shares = _bin_shares(s, bins)
+        st, sc = shares * t[:, None], shares * ~t[:, None]
     elif strategy == "by_group":
-        parts = list(zip(np.array_split(y[t], bins), np.array_split(y[~t], bins), strict=True))
+        st, sc = np.zeros((len(y), bins)), np.zeros((len(y), bins))
+        st[t], sc[~t] = _bin_shares(s[t], bins), _bin_shares(s[~t], bins)
     else:
         raise ValueError(f"strategy must be 'overall' or 'by_group', not {strategy!r}")
-    for treated, control in parts:
-        mt = treated.mean() if len(treated) else np.nan
-        mc = control.mean() if len(control) else np.nan
-        vt = treated.var(ddof=1) / len(treated) if len(treated) > 1 else np.nan
-        vc = control.var(ddof=1) / len(control) if len(control) > 1 else np.nan
-        rows.append((len(treated), len(control), mt, mc, mt - mc, np.sqrt(vt + vc)))
+    stats = []
+    for w in (st, sc):
+        n = w.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (w.T @ y) / n
+            var = ((w.T @ y**2) / n - mean**2).clip(0) * n / (n - 1)  # weighted, unbiased
+            stats.append((n, mean, np.where(n > 1, var / n, np.nan)))
+    (nt, mt, vt), (nc, mc, vc) = stats
+    rows = list(zip(nt, nc, mt, mc, mt - mc, np.sqrt(vt + vc), strict=True))
     edges = np.linspace(0, 100, bins + 1)
     index = [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(bins)]
     return pd.DataFrame(

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_models.targeting.knapsack import solve_budget
+
 __all__ = [
     "EXCLUSIONS",
     "PERMISSION_EXCLUSIONS",
@@ -51,7 +53,8 @@ class ContactPolicy:
     share of a response order's value the offer gives away; ``clv_weight``: weight of the gain in
     expected lifetime value a response brings (``clv_gain`` in the scores, see
     :func:`response_clv_gain`; 0 switches the term off); ``send_date``: default the day after the
-    as-of day.  Both budgets may be given; the list then respects both.
+    as-of day.  Both budgets may be given; the list then respects both.  ``time_limit``: seconds
+    the exact money-budget solver may take before the greedy list is used.
     """
 
     budget: int | None = None
@@ -64,6 +67,7 @@ class ContactPolicy:
     offer_costs: Mapping[str, float] = field(default_factory=dict)
     clv_weight: float = 0.5
     send_date: Any = None
+    time_limit: float = 5.0
 
     def __post_init__(self):
         if self.budget is not None and self.budget < 0:
@@ -145,9 +149,11 @@ def select_contacts(
     ``expected_profit``, ``expected_incremental_response``, ``expected_incremental_clv`` (the
     lifetime-value part of the profit), ``cost``, ``selected`` and ``exclusion`` (a key of
     :data:`EXCLUSIONS`, empty when selected).  Opted-out, non-consenting and over-contacted
-    customers are never selected, whatever the budget.  With ``budget_money`` customers are
-    taken by expected profit per unit of contact cost until the next would overspend, so the
-    list's cost never exceeds it; ``budget`` then keeps the most profitable of those.
+    customers are never selected, whatever the budget.  With ``budget_money`` the list is the
+    most profitable set whose cost stays within it (and within ``budget`` contacts), solved as a
+    knapsack (:func:`~crm_models.targeting.knapsack.solve_budget`: exact, or greedy with its
+    gap to the LP bound when the exact solve is too large or too slow); with ``budget`` alone,
+    the most profitable customers.  How the list was found is in ``attrs["selection"]``.
     """
     send = pd.Timestamp(send_date if send_date is not None else policy.send_date).normalize()
     d = scores.copy()
@@ -188,16 +194,27 @@ def select_contacts(
     mark(d["expected_incremental_response"].to_numpy() <= 0, "NEGATIVE_UPLIFT")
     mark(d["expected_profit"].to_numpy() <= 0, "UNPROFITABLE")
     candidates = np.flatnonzero(reason == "")
+    profit = d["expected_profit"].to_numpy()[candidates]
     if policy.budget_money is not None:
-        ratio = d["expected_profit"].to_numpy()[candidates] / np.maximum(cost[candidates], 1e-9)
-        order = candidates[np.argsort(-ratio, kind="stable")]
-        spent = np.cumsum(cost[order])
-        over = order[spent > policy.budget_money]
-        reason[over] = "OVER_BUDGET"
-    candidates = np.flatnonzero(reason == "")
-    if policy.budget is not None:
-        order = candidates[np.argsort(-d["expected_profit"].to_numpy()[candidates], kind="stable")]
-        reason[order[int(policy.budget) :]] = "OVER_BUDGET"
+        solution = solve_budget(
+            profit, cost[candidates], policy.budget_money, policy.budget, policy.time_limit
+        )
+        reason[candidates[~solution.take]] = "OVER_BUDGET"
+        d.attrs["selection"] = solution.summary()
+    else:
+        order = candidates[np.argsort(-profit, kind="stable")]
+        if policy.budget is not None:
+            reason[order[int(policy.budget) :]] = "OVER_BUDGET"
+        total = float(np.sort(profit)[::-1][: policy.budget].sum())
+        d.attrs["selection"] = {
+            "method": "exact",
+            "how": "the most profitable customers (no money budget)",
+            "profit": total,
+            "greedy_profit": total,
+            "upper_bound": total,
+            "gap": 0.0,
+            "gap_share": 0.0,
+        }
     d["exclusion"] = reason
     d["selected"] = reason == ""
     return d
@@ -356,6 +373,8 @@ def contact_list(
         "clv_weight": policy.clv_weight,
         "by_arm": {str(k): int(v) for k, v in d.loc[sel, "arm"].value_counts().items()},
         "single_best_offer": one_arm,
+        "method": d.attrs["selection"]["method"],
+        "selection": d.attrs["selection"],
     }
     return ContactListResult(contacts, d, summary, comparison, exclusions)
 

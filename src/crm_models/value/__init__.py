@@ -13,7 +13,10 @@
   tracking, model comparison, ``fit_and_validate`` (the CLI's ``clv fit``);
 * ``scoring.py`` - per-customer value: P(alive), expected purchases and spend, discounted CLV,
   potential value, value at risk, ranks and deciles;
-* ``retention.py`` - cohorts, repeat purchase, churn, survival to lapse, payback, risk lists.
+* ``retention.py`` - cohorts, repeat purchase, churn, survival to lapse, payback, risk lists;
+* ``uncertainty.py`` - intervals for holdout and future totals and for each customer's expected
+  purchases and CLV (parameter draws from the Hessian, or a customer bootstrap, plus simulated
+  purchases).
 
 Models follow scikit-learn's shape (hyper-parameters in ``__init__``, ``fit`` returns ``self``,
 fitted attributes end in ``_``) and take the BTYD columns of the customer view
@@ -45,12 +48,14 @@ from crm_models.value.retention import (
     cohorts,
     first_purchase_channel,
     monthly_retention,
+    p_overdue,
     payback,
     payback_figures,
     period_churn,
     period_label,
     repeat_rate,
     retention_by,
+    risk_rule,
     summary_figures,
     survival,
     time_to_lapse,
@@ -66,6 +71,7 @@ from crm_models.value.scoring import (
     parameter_table,
     value_deciles,
 )
+from crm_models.value.uncertainty import holdout_interval, parameter_draws, value_intervals
 from crm_models.value.validation import (
     calibration_holdout,
     compare_models,
@@ -116,6 +122,7 @@ __all__ = [
     "frequency_monetary_correlation",
     "goodness_of_fit",
     "holdout_accuracy",
+    "holdout_interval",
     "holdout_total_error",
     "mae",
     "make_purchase_model",
@@ -123,6 +130,8 @@ __all__ = [
     "p_alive_change",
     "p_any_purchase",
     "p_alive_vs_truth",
+    "parameter_draws",
+    "p_overdue",
     "parameter_table",
     "payback",
     "payback_figures",
@@ -130,6 +139,7 @@ __all__ = [
     "period_label",
     "repeat_rate",
     "retention_by",
+    "risk_rule",
     "rmse",
     "summary_figures",
     "survival",
@@ -137,5 +147,6 @@ __all__ = [
     "time_to_payback",
     "top_customers",
     "tracking",
+    "value_intervals",
     "value_deciles",
 ]

@@ -36,6 +36,8 @@ __all__ = [
     "monthly_retention",
     "payback",
     "payback_figures",
+    "p_overdue",
+    "risk_rule",
     "period_churn",
     "period_label",
     "repeat_rate",
@@ -54,8 +56,11 @@ LIST_COLUMNS = [
     "days_since_last",
     "p_alive",
     "p_alive_change",
+    "p_overdue",
     "expected_purchases",
     "clv",
+    "clv_low",  # 80 % interval of the expected CLV (crm_models.value.uncertainty), when given
+    "clv_high",
     "potential_value",
     "value_at_risk",
     "value_decile",
@@ -529,6 +534,55 @@ def _list_frame(values: pd.DataFrame, view: pd.DataFrame) -> pd.DataFrame:
     return out[[c for c in LIST_COLUMNS if c in out.columns]]
 
 
+def p_overdue(values: pd.DataFrame) -> pd.Series:
+    """Chance that a repeat buyer still buying at their own pace would have bought again by now.
+
+    The pace is the customer's repeat purchases per period between first and last purchase
+    (``frequency / recency``); with purchases as a Poisson process at that pace, the chance of at
+    least one purchase in the time since the last one is ``1 - exp(-pace * (T - recency))``.
+    NaN for customers without a repeat purchase (no pace to go by).  A model-free reading of
+    "overdue", used when the purchase model sees nobody leave (:func:`risk_rule`).
+    """
+    x = values["frequency"].to_numpy(dtype=float)
+    tx = values["recency"].to_numpy(dtype=float)
+    gap = values["T"].to_numpy(dtype=float) - tx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pace = np.where((x > 0) & (tx > 0), x / tx, np.nan)
+    return pd.Series(-np.expm1(-pace * gap), index=values.index, name="p_overdue")
+
+
+def risk_rule(
+    values: pd.DataFrame,
+    p_alive_threshold: float = 0.5,
+    p_alive_trusted: bool = True,
+    overdue_at: float = 0.9,
+    min_share: float = 0.01,
+) -> dict[str, Any]:
+    """Which rule finds customers at risk: ``p_alive`` (the purchase model) or ``overdue``.
+
+    The model's P(alive) is used unless it cannot be: the fit leaned on a prior for the
+    drop-out part (``p_alive_trusted`` false), or the model sees almost nobody leaving (fewer
+    than ``min_share`` of repeat buyers below ``p_alive_threshold``) while at least five times
+    that share of repeat buyers are overdue at their own pace (:func:`p_overdue` at least
+    ``overdue_at``): a collapsed drop-out process, not a loyal base.  Returns ``rule`` and the
+    shares behind the choice (``repeat_buyers``, ``low_p_alive``, ``overdue``).
+    """
+    repeat = values["frequency"].to_numpy(dtype=float) > 0
+    n = int(repeat.sum())
+    low = int((values["p_alive"].to_numpy(dtype=float)[repeat] < p_alive_threshold).sum())
+    overdue = int((p_overdue(values).to_numpy()[repeat] >= overdue_at).sum())
+    collapsed = n > 0 and low < min_share * n and overdue >= 5 * min_share * n
+    return {
+        "rule": "p_alive" if p_alive_trusted and not collapsed else "overdue",
+        "p_alive_trusted": bool(p_alive_trusted),
+        "repeat_buyers": n,
+        "low_p_alive": low,
+        "overdue": overdue,
+        "p_alive_threshold": float(p_alive_threshold),
+        "overdue_at": float(overdue_at),
+    }
+
+
 def churn_risk_list(
     values: pd.DataFrame,
     view: pd.DataFrame,
@@ -537,26 +591,40 @@ def churn_risk_list(
     falling_by: float = 0.10,
     min_value_quantile: float = 0.75,
     top: int | None = None,
+    p_alive_trusted: bool = True,
+    overdue_at: float = 0.9,
 ) -> pd.DataFrame:
     """Valuable customers who may be leaving but can still be won back, by value at risk.
 
     Valuable: ``potential_value`` (CLV if still active) in the top ``1 - min_value_quantile``
-    of buyers.  At risk: P(alive) below ``p_alive_threshold``, or fallen by at least
-    ``falling_by`` over the recent window (``p_alive_change`` from
-    :func:`crm_models.value.scoring.p_alive_change`, when ``values`` has it); customers below
-    ``p_alive_floor`` are almost surely gone already (a win-back, not a retention, question)
-    and are left out.  Rank: ``value_at_risk`` = potential value × (1 - P(alive)).
+    of buyers.  The rule comes from :func:`risk_rule` (in ``attrs["rule"]``):
+
+    * ``p_alive``: P(alive) below ``p_alive_threshold``, or fallen by at least ``falling_by``
+      over the recent window (``p_alive_change`` from
+      :func:`crm_models.value.scoring.p_alive_change`, when ``values`` has it); customers below
+      ``p_alive_floor`` are almost surely gone already (a win-back, not a retention, question)
+      and are left out.  Rank: ``value_at_risk`` = potential value × (1 - P(alive)).
+    * ``overdue`` (the model sees nobody leave): repeat buyers whose :func:`p_overdue` is at
+      least ``overdue_at``; ``value_at_risk`` is then their whole potential value (what goes if
+      they have left), since no model estimate of the chance that they have is available.
+
     ``contactable`` marks customers who agreed to marketing (permission).
     """
     floor = values["potential_value"].quantile(min_value_quantile)
-    risky = values["p_alive"] < p_alive_threshold
-    if "p_alive_change" in values.columns:
-        risky |= values["p_alive_change"] <= -falling_by
-    risky &= values["p_alive"] >= p_alive_floor
+    rule = risk_rule(values, p_alive_threshold, p_alive_trusted, overdue_at)
+    values = values.assign(p_overdue=p_overdue(values))
+    if rule["rule"] == "overdue":
+        risky = values["p_overdue"] >= overdue_at
+        values = values.assign(value_at_risk=values["potential_value"])
+    else:
+        risky = values["p_alive"] < p_alive_threshold
+        if "p_alive_change" in values.columns:
+            risky |= values["p_alive_change"] <= -falling_by
+        risky &= values["p_alive"] >= p_alive_floor
     chosen = values.loc[(values["potential_value"] >= floor) & risky]
     out = _list_frame(chosen, view).sort_values("value_at_risk", ascending=False)
     out.attrs.update(
-        p_alive_threshold=p_alive_threshold,
+        rule,
         p_alive_floor=p_alive_floor,
         falling_by=falling_by,
         value_floor=float(floor),
@@ -578,4 +646,5 @@ def summary_figures(values: pd.DataFrame, risk: pd.DataFrame) -> dict[str, Any]:
         "top_decile_share": float(top / total) if total else float("nan"),
         "customers_at_risk": int(len(risk)),
         "value_at_risk": float(risk["value_at_risk"].sum()),
+        "risk_rule": risk.attrs.get("rule", "p_alive"),
     }

@@ -19,6 +19,7 @@ from crm_models.value.fit_quality import decile_calibration, fit_with_fallback, 
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.pareto_nbd import ParetoNBDModel
 from crm_models.value.purchase import PurchaseModel
+from crm_models.value.uncertainty import holdout_interval
 
 MODELS = ("bgnbd", "pareto_nbd")
 COMPARISON_COLUMNS = (
@@ -348,6 +349,9 @@ def fit_and_validate(
     ``goodness_of_fit`` (chi-square of the calibration frequency histogram, calibration by
     decile of predicted P(any purchase in the holdout), conditional expectations; each against
     the naive forecast).  Standard errors the data do not identify are ``None``.
+    ``holdout_predicted_interval_80`` and ``_95`` (``[low, high]``) bound the holdout total
+    (parameter uncertainty plus simulated purchases, :mod:`crm_models.value.uncertainty`;
+    ``holdout_interval_method`` says how the parameters were drawn).
     """
     fitted, cal, fallback = fit_with_fallback(
         lambda unit: calibration_holdout(ds, calibration_end, holdout_end, unit), model, time_unit
@@ -365,6 +369,7 @@ def fit_and_validate(
         "standard_errors": fitted.standard_errors_,
         "log_likelihood": fitted.log_likelihood_,
         **{k: v for k, v in ev.items() if k not in ("predicted", "naive", "customers")},
+        **holdout_interval(fitted, cal),
         "diagnostics": {k: v for k, v in diagnostics.items() if k != "warnings"},
         "warnings": [
             f"{a['attempt']} was not usable: {a['result']}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crm_models.forecast.models.base import Forecaster, interval_frame
+from crm_models.forecast.models.base import Forecaster, interval_values
 
 __all__ = ["Drift", "HistoricMean", "Naive", "SeasonalNaive"]
 
@@ -29,7 +29,7 @@ class Naive(Forecaster):
 
     def _predict(self, h, exog):
         steps = np.arange(1, h + 1)
-        return interval_frame(None, np.full(h, self.y_[-1]), self.sigma_ * np.sqrt(steps))
+        return interval_values(np.full(h, self.y_[-1]), self.sigma_ * np.sqrt(steps))
 
 
 class SeasonalNaive(Forecaster):
@@ -47,7 +47,7 @@ class SeasonalNaive(Forecaster):
         steps = np.arange(1, h + 1)
         k = (steps - 1) // lag
         mean = self.y_[len(self.y_) - lag + (steps - 1) % lag]
-        return interval_frame(None, mean, self.sigma_ * np.sqrt(k + 1))
+        return interval_values(mean, self.sigma_ * np.sqrt(k + 1))
 
 
 class Drift(Forecaster):
@@ -64,7 +64,7 @@ class Drift(Forecaster):
         steps = np.arange(1, h + 1)
         n = len(self.y_)
         sd = self.sigma_ * np.sqrt(steps * (1 + steps / max(n - 1, 1)))
-        return interval_frame(None, self.y_[-1] + self.slope_ * steps, sd)
+        return interval_values(self.y_[-1] + self.slope_ * steps, sd)
 
 
 class HistoricMean(Forecaster):
@@ -78,6 +78,4 @@ class HistoricMean(Forecaster):
 
     def _predict(self, h, exog):
         n = len(self.y_)
-        return interval_frame(
-            None, np.full(h, self.mean_), np.full(h, self.sigma_ * np.sqrt(1 + 1 / n))
-        )
+        return interval_values(np.full(h, self.mean_), np.full(h, self.sigma_ * np.sqrt(1 + 1 / n)))
