@@ -161,11 +161,14 @@ def test_without_a_usable_hessian_the_customer_bootstrap_is_used(cdnow, monkeypa
 def test_batches_bound_memory():
     sizes = [s.stop - s.start for s in uncertainty._batches(1_000_000, 400)]
     assert max(sizes) * 400 <= uncertainty.MAX_CELLS and sum(sizes) == 1_000_000
-    counts = np.full(3_000_000, 3)
-    parts = list(uncertainty._customer_batches(counts))
+    counts = np.r_[np.full(3_000_000, 3), 1, 9_000_000]  # one row of 9 million customers
+    parts = list(uncertainty._batches(len(counts), 1, counts))
+    rows = [p.stop - p.start for p in parts]
     held = [counts[p].sum() for p in parts]
-    assert len(parts) > 1 and sum(held) == counts.sum()
-    assert max(held) <= uncertainty.MAX_CELLS + 3
+    assert sum(rows) == len(counts) and sum(held) == counts.sum()
+    assert max(held[:-1]) < 2 * uncertainty.MAX_CELLS and rows[-1] == 1  # the big row alone
+    sizes = [p.stop - p.start for p in uncertainty._batches(len(counts), 400, counts)]
+    assert max(sizes) * 400 <= uncertainty.MAX_CELLS and sum(sizes) == len(counts)
 
 
 @pytest.mark.parametrize("kind", ["bgnbd", "pareto"])

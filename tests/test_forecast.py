@@ -96,7 +96,8 @@ def _sm_ets(y, trend, m):
 
 
 @pytest.mark.parametrize(
-    ("trend", "m", "n"), [(None, 1, 60), ("damped", 1, 60), ("damped", 1, 156), (None, 12, 48)]
+    ("trend", "m", "n"),
+    [(None, 1, 60), ("damped", 1, 60), ("add", 1, 60), ("damped", 1, 156), (None, 12, 48)],
 )
 def test_own_ets_fit_equals_statsmodels_ets_model(trend, m, n):
     """fit_ets (the likelihood concentrated on the smoothing parameters) against statsmodels'

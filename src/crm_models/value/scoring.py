@@ -14,6 +14,18 @@ from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.purchase import PurchaseModel
 
 
+def month_ends(
+    time_unit: str, horizon: float, annual_discount_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Month ends within ``horizon`` (in ``time_unit`` periods) and their discount factors:
+    the purchases of month *k* are valued at its end, at ``(1 + rate) ** -(years)``."""
+    month = 365.25 / 12 / unit_days(time_unit)
+    n_steps = max(1, int(math.ceil(horizon / month - 1e-9)))
+    ends = np.minimum(np.arange(1, n_steps + 1) * month, horizon)
+    years = ends * unit_days(time_unit) / 365.25
+    return ends, (1 + annual_discount_rate) ** -years
+
+
 def customer_value(
     purchase_model: PurchaseModel,
     spend_model: GammaGammaModel,
@@ -38,13 +50,9 @@ def customer_value(
     if annual_discount_rate < 0:
         raise ValueError("annual_discount_rate must be >= 0")
     x, tx, T = btyd_arrays(data)
-    month = 365.25 / 12 / unit_days(purchase_model.time_unit)
-    n_steps = max(1, int(math.ceil(horizon / month - 1e-9)))
-    ends = np.minimum(np.arange(1, n_steps + 1) * month, horizon)
+    ends, disc = month_ends(purchase_model.time_unit, horizon, annual_discount_rate)
     (ux, utx, uT), _, inv = compress(x, tx, T)  # everything once per distinct (x, t_x, T)
     grid, inv2 = purchase_model._alive_grid(ux, uT, ends)  # cumulative, given alive
-    years = ends * unit_days(purchase_model.time_unit) / 365.25
-    disc = (1 + annual_discount_rate) ** -years
     steps = np.diff(np.column_stack([np.zeros(len(grid)), grid]), axis=1)
     alive_value = (steps * disc).sum(axis=1)[inv2][inv]  # discounted purchases given alive
     pa = purchase_model._p_alive_rows(ux, utx, uT)[inv]

@@ -53,12 +53,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from crm_models.units import unit_days
 from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import FitError, Model, btyd_arrays, compress, num_grad
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.purchase import PurchaseModel
-from crm_models.value.scoring import customer_value
+from crm_models.value.scoring import customer_value, month_ends
 
 N_DRAWS = 200  # parameter draws (one simulated purchase history per customer each)
 BOOTSTRAP_FITS = 100  # refits of the customer bootstrap when the Hessian cannot be used
@@ -228,19 +227,18 @@ def _level_key(level: float) -> str:
     return f"{round(level * 100):d}"
 
 
-def _batches(n: int, n_draws: int):
-    """Slices of ``n`` rows holding at most :data:`MAX_CELLS` rows × draws each."""
+def _batches(n: int, n_draws: int, counts: np.ndarray | None = None):
+    """Slices of ``n`` distinct rows holding at most :data:`MAX_CELLS` rows × draws each and,
+    when the rows stand for ``counts`` customers, fewer than 2 × :data:`MAX_CELLS` customers
+    each (a row with more stands alone)."""
     size = max(1, MAX_CELLS // max(n_draws, 1))
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-def _customer_batches(counts: np.ndarray):
-    """Slices of distinct rows (``counts`` customers each) holding about :data:`MAX_CELLS`
-    customers each (more only when one row alone has more)."""
-    starts = np.cumsum(counts) - counts
-    cuts = np.flatnonzero(np.diff(starts // MAX_CELLS)) + 1
-    bounds = [0, *cuts.tolist(), len(counts)]
+    cuts = set(range(size, n, size))
+    if counts is not None:
+        starts = np.cumsum(counts) - counts
+        cuts |= set((np.flatnonzero(np.diff(starts // MAX_CELLS)) + 1).tolist())
+        big = np.flatnonzero(counts >= MAX_CELLS)
+        cuts |= {int(i) for i in np.r_[big, big + 1] if 0 < i < n}
+    bounds = [0, *sorted(cuts), n]
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
         yield slice(lo, hi)
 
@@ -264,7 +262,7 @@ def holdout_interval(
     (ux, utx, uT), counts, _ = compress(x, tx, T)  # model quantities once per distinct history
     counts = counts.astype(np.int64)
     totals = np.zeros(len(draws))
-    for part in _customer_batches(counts):
+    for part in _batches(len(counts), 1, counts):
         hx, htx, hT = ux[part], utx[part], uT[part]
         rows = np.repeat(np.arange(len(hx)), counts[part])  # one entry per customer
         for d, theta in enumerate(draws):  # a loop over parameter draws, not customers
@@ -319,7 +317,7 @@ def value_intervals(
     n = min(len(p_draws), len(s_draws))
     p_draws, s_draws = p_draws[:n], s_draws[:n]
     rng = np.random.default_rng([seed, 2])
-    ends, disc = _month_ends(purchase_model, horizon, annual_discount_rate)
+    ends, disc = month_ends(purchase_model.time_unit, horizon, annual_discount_rate)
     rep = (x > 0) & (m > 0) & np.isfinite(m)
     (hx, htx, hT), _, hist = compress(x, tx, T)  # histories
     (px, pT), _, pair = compress(hx, hT)  # (x, T) of each history
@@ -330,7 +328,7 @@ def value_intervals(
     ep_bounds = np.empty((2, len(hx)))
     clv_bounds = np.empty((2, len(ch)))
     purchase_totals, clv_totals = np.zeros(n), np.zeros(n)
-    for part in _batches(len(order), n):
+    for part in _batches(len(order), n, counts[order]):
         c = order[part]
         hb, h_of = np.unique(ch[c], return_inverse=True)
         pb, p_of = np.unique(pair[hb], return_inverse=True)
@@ -384,15 +382,3 @@ def value_intervals(
     methods = p_method if p_method == s_method else f"purchases: {p_method}; spend: {s_method}"
     totals["interval_method"] = _method_text(methods, n)
     return customers, totals
-
-
-def _month_ends(
-    model: PurchaseModel, horizon: float, annual_discount_rate: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Month ends within ``horizon`` and their discount factors, as in
-    :func:`~crm_models.value.scoring.customer_value` (purchases of month k valued at its end)."""
-    month = 365.25 / 12 / unit_days(model.time_unit)
-    n_steps = max(1, int(math.ceil(horizon / month - 1e-9)))
-    ends = np.minimum(np.arange(1, n_steps + 1) * month, horizon)
-    years = ends * unit_days(model.time_unit) / 365.25
-    return ends, (1 + annual_discount_rate) ** -years

