@@ -7,6 +7,8 @@ compared to 1e-9 relative; counts, labels and dates exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,31 @@ from crm_models.data.loading import dataset_summary
 from crm_models.engine import Source, aggregates
 from crm_models.segments import RFMScorer
 from crm_models.value import retention
+
+_FIGURES = str.maketrans("", "", "0123456789,.")
+
+
+def assert_same_json(expected, got, rel: float, figures_in: tuple[str, ...] = (), path="") -> None:
+    """Two ``--json`` outputs alike: the same keys, strings and integers, floats within ``rel``
+    relative (1e-9 absolute; NaN equals NaN).  Texts listed under a key of ``figures_in`` print
+    figures, so only their words are compared."""
+    if isinstance(expected, dict):
+        assert sorted(got) == sorted(expected), (path, set(got) ^ set(expected))
+        for key in expected:
+            assert_same_json(expected[key], got[key], rel, figures_in, f"{path}/{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), path
+        for i, (a, b) in enumerate(zip(expected, got, strict=True)):
+            assert_same_json(a, b, rel, figures_in, f"{path}[{i}]")
+    elif isinstance(expected, float) and isinstance(got, float):
+        if math.isnan(expected):
+            assert math.isnan(got), path
+        else:
+            assert math.isclose(got, expected, rel_tol=rel, abs_tol=1e-9), (path, expected, got)
+    elif isinstance(expected, str) and path.rsplit("/", 1)[-1].split("[")[0] in figures_in:
+        assert got.translate(_FIGURES) == expected.translate(_FIGURES), (path, expected, got)
+    else:
+        assert got == expected, (path, expected, got)
 
 
 def assert_same_frame(expected: pd.DataFrame, got: pd.DataFrame) -> None:

@@ -278,7 +278,7 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.value import fit_and_validate
 
-    ds = _open(args, args.dataset, in_memory=True)
+    ds = _open(args, args.dataset)  # an engine source sums the lines out of core
     with stage(f"fitting {args.model} and scoring the holdout"):
         result = fit_and_validate(
             ds, args.calibration_end, args.holdout_end, model=args.model, time_unit=args.period
@@ -434,7 +434,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from crm_models.forecast import forecast_sales, segment_forecasts
     from crm_models.progress import stage
 
-    ds = _open(args, args.dataset, in_memory=True)
+    ds = _open(args, args.dataset)  # an engine Source with --engine duckdb|spark (or auto, large)
     kw = dict(horizon=args.horizon, windows=args.backtest_windows, step=args.step)
     with stage(f"backtesting and forecasting {args.measure} per {args.freq}"):
         result = forecast_sales(

@@ -91,6 +91,57 @@ def customer_sums(src: Source, as_of: pd.Timestamp) -> pd.DataFrame:
     return _conform_sums(_frame(src, customer_sums_expr(src, as_of)))
 
 
+def purchase_days(t: ir.Table) -> ir.Table:
+    """One row per customer and purchase day (lines with ``amount >= 0``, as in NumPy): the
+    ``day`` number and the day's spend ``day_amount``."""
+    buys = t.filter(t.amount >= 0)
+    buys = buys.mutate(day=day_number(buys.order_date))
+    return buys.group_by(["customer_id", "day"]).agg(day_amount=buys.amount.sum())
+
+
+def btyd_sums_expr(days: ir.Table) -> ir.Table:
+    """The BTYD sums of :func:`crm_models.features._btyd_sums` (``first_day``, ``last_day``,
+    ``n_days``, ``total``, ``first_amount``) from :func:`purchase_days` rows."""
+    return days.group_by("customer_id").agg(  # one row per (customer, day): argmin is exact
+        first_day=days.day.min(),
+        last_day=days.day.max(),
+        n_days=days.count(),
+        total=days.day_amount.sum(),
+        first_amount=days.day_amount.argmin(days.day),
+    )
+
+
+def calibration_holdout_sums(
+    src: Source, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp
+) -> pd.DataFrame:
+    """Per customer with a purchase day on or before ``calibration_end``: the BTYD sums of the
+    calibration days (:func:`btyd_sums_expr`, as in the customer view at that date) and, up to
+    ``holdout_end``, ``frequency_holdout`` (purchase days after the calibration end) and
+    ``monetary_value_holdout`` (their mean day spend, NaN without any): the calibration/holdout
+    summary of :func:`crm_models.value.validation.calibration_holdout` in one query."""
+    days = purchase_days(lines_as_of(src, holdout_end))
+    end = as_of_day(calibration_end)
+    cal = btyd_sums_expr(days.filter(days.day <= end))
+    hold = days.filter(days.day > end)
+    hold = hold.group_by("customer_id").agg(
+        frequency_holdout=hold.count(), monetary_value_holdout=hold.day_amount.mean()
+    )
+    joined = cal.left_join(hold, "customer_id")
+    joined = joined.drop("customer_id_right") if "customer_id_right" in joined.columns else joined
+    out = _frame(src, joined)
+    out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype(np.int64)
+    return out
+
+
+def sales_span(src: Source, as_of: pd.Timestamp) -> tuple[int, pd.Timestamp | None]:
+    """Known customers' lines up to the as-of day: how many are sales (``amount > 0``) and the
+    date of the first (any amount), the checks before a calibration/holdout split."""
+    t = lines_as_of(src, as_of)
+    row = src.execute(t.aggregate(sales=count_if(t.amount > 0), first=t.order_date.min())).iloc[0]
+    first = row["first"]
+    return int(row["sales"] or 0), None if first is None or pd.isna(first) else pd.Timestamp(first)
+
+
 def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
     """The expression behind :func:`customer_sums` (other aggregates build on it)."""
     ibis = _ibis()
@@ -100,15 +151,7 @@ def customer_sums_expr(src: Source, as_of: pd.Timestamp) -> ir.Table:
         day=day_number(t.order_date),
         gross=ibis.ifelse(t.amount >= 0, t.amount, 0.0),
     )
-    buys = t.filter(t.amount >= 0)
-    days = buys.group_by(["customer_id", "day"]).agg(day_amount=buys.amount.sum())
-    btyd = days.group_by("customer_id").agg(  # one row per (customer, day): argmin is exact
-        first_day=days.day.min(),
-        last_day=days.day.max(),
-        n_days=days.count(),
-        total=days.day_amount.sum(),
-        first_amount=days.day_amount.argmin(days.day),
-    )
+    btyd = btyd_sums_expr(purchase_days(t))
     line_sums: dict[str, Any] = {
         "revenue": t.amount.sum(),
         "gross_sales": t.gross.sum(),
@@ -275,6 +318,89 @@ def order_period_totals(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataF
     for col in ("orders", "active_customers", "new_customers"):
         frame[col] = frame[col].fillna(0).astype(np.int64)
     return frame
+
+
+def level_table(src: Source, by: str) -> str:
+    """The table whose column ``by`` labels a line: ``transactions``, then ``products``
+    (through ``product_id``), then ``customers``; ValueError naming the column when none has it."""
+    for name in ("transactions", "products", "customers"):
+        t = src.table(name)
+        linked = name != "products" or "product_id" in src.table("transactions").columns
+        if t is not None and by in t.columns and linked:
+            return name
+    raise ValueError(
+        f"dataset {src.name!r} has no {by!r} column in its transactions, products or "
+        "customers tables"
+    )
+
+
+def level_period_totals(src: Source, as_of: pd.Timestamp, freq: str, by: str) -> pd.DataFrame:
+    """Per period code (:func:`period_code`) and level of ``by`` (text, ``"(missing)"`` when
+    absent): net ``revenue``, ``orders`` and ``active_customers``, counted as
+    :func:`crm_models.forecast.sales_series` does per level: a line goes to the period of its
+    whole order's first line; an order counts in a level when its lines there net positive.
+    ``by`` is a column of transactions, products or customers (:func:`level_table`; products and
+    customers hold one row per id, as the contract requires)."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    t = t.mutate(
+        order_key=ibis.coalesce(
+            t.order_id.cast("string"), "__line_" + ibis.row_number().over().cast("string")
+        )
+    )
+    t = t.mutate(start=t.order_date.min().over(group_by=[t.customer_id, t.order_key]))
+    where = level_table(src, by)
+    if where == "transactions":
+        t = t.mutate(level=t[by])
+    else:
+        key = "product_id" if where == "products" else "customer_id"
+        lookup = src.table(where)
+        lookup = lookup.group_by(key).agg(level=lookup[by].max())
+        t = t.left_join(lookup, key)
+        t = t.drop(f"{key}_right") if f"{key}_right" in t.columns else t
+    t = t.mutate(
+        period=period_code(t.start, freq), level=t.level.cast("string").fill_null("(missing)")
+    )
+    per_order = t.group_by(["period", "level", "customer_id", "order_key"]).agg(
+        amount=t.amount.sum()
+    )
+    cells = per_order.group_by(["period", "level"]).agg(
+        revenue=per_order.amount.sum(),
+        orders=count_if(per_order.amount > 0),
+        active_customers=ibis.ifelse(per_order.amount > 0, per_order.customer_id, None).nunique(),
+    )
+    frame = src.execute(cells).set_index(["period", "level"]).sort_index()
+    for col in ("orders", "active_customers"):
+        frame[col] = frame[col].fillna(0).astype(np.int64)
+    frame["revenue"] = frame["revenue"].astype(float)
+    return frame
+
+
+def treated_sends_per_day(src: Source) -> pd.Series:
+    """Treated campaign contacts per send day (the day as a Timestamp), the counts behind
+    :func:`crm_models.forecast.regressors.campaign_calendar`; empty without campaigns."""
+    c = src.table("campaigns")
+    if c is None or "sent_date" not in c.columns:
+        return pd.Series(dtype=float)
+    if "treated" in c.columns:
+        c = c.filter(c.treated.fill_null(False))
+    c = c.filter(c.sent_date.notnull())
+    per = src.execute(c.group_by(day=day_number(c.sent_date)).agg(contacts=lambda x: x.count()))
+    index = pd.DatetimeIndex(per["day"].to_numpy(dtype=np.int64).astype("datetime64[D]"))
+    return pd.Series(per["contacts"].to_numpy(dtype=float), index=index.astype("datetime64[ns]"))
+
+
+def purchase_day_summary(
+    src: Source, as_of: pd.Timestamp, since: pd.Timestamp
+) -> tuple[pd.DataFrame, int]:
+    """The BTYD sums per buyer up to the as-of day (:func:`btyd_sums_expr`, day numbers) and
+    the number of (customer, purchase day) pairs after the ``since`` day: the inputs of the
+    bottom-up forecast (:mod:`crm_models.forecast.bottom_up`), one row per customer."""
+    days = purchase_days(lines_as_of(src, as_of))
+    sums = _frame(src, btyd_sums_expr(days))
+    sums["n_days"] = sums["n_days"].astype(np.int64)
+    recent = int(src.execute(days.filter(days.day > as_of_day(since)).count()))
+    return sums, recent
 
 
 # --------------------------------------------------------------------------- baskets

@@ -10,7 +10,8 @@ import pandas as pd
 from crm_models import revenue
 from crm_models import value as clv
 from crm_models.data.dataset import Dataset
-from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
+from crm_models.engine import Source, aggregates
+from crm_models.features import btyd_columns, resolve_as_of, transactions_as_of
 from crm_models.forecast.metrics import mase_scale
 from crm_models.forecast.models import Z
 from crm_models.forecast.periods import (
@@ -20,6 +21,7 @@ from crm_models.forecast.periods import (
     season_length,
     yearly_seasonality_ok,
 )
+from crm_models.units import as_of_day, unit_days
 
 __all__ = ["bottom_up_backtest", "bottom_up_forecast"]
 
@@ -45,22 +47,43 @@ def _seasonal_index(y: pd.Series, periods: pd.PeriodIndex) -> np.ndarray:
     return np.exp(fourier_terms(periods, k) @ season) / norm
 
 
-def _purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
-    """One row per customer and purchase day (purchase lines only) with its gross value."""
+def _buyer_sums(
+    ds: Dataset | Source, cutoff: pd.Timestamp, since: pd.Timestamp
+) -> tuple[pd.DataFrame, int]:
+    """Per buyer up to the cutoff day, from purchase days (purchase lines, ``amount >= 0``,
+    summed per customer and day): ``first_day``, ``last_day`` (day numbers since 1970),
+    ``n_days``, ``total`` and ``first_amount`` (spend of the first day), sorted by customer; and
+    the number of (customer, purchase day) pairs after ``since``.  On a Source the engine
+    counts them (:func:`crm_models.engine.aggregates.purchase_day_summary`)."""
+    if isinstance(ds, Source):
+        return aggregates.purchase_day_summary(ds, cutoff, since)
+    tx = transactions_as_of(ds, cutoff)
     buys = tx.loc[tx["amount"].to_numpy() >= 0]
-    day = buys["order_date"].dt.normalize()
-    return (
+    days = (
         pd.DataFrame(
             {
                 "customer_id": buys["customer_id"].to_numpy(),
-                "day": day.to_numpy(),
+                "day": buys["order_date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
                 "value": buys["amount"].to_numpy(),
             }
         )
-        .groupby(["customer_id", "day"], sort=False)["value"]
+        .groupby(["customer_id", "day"])["value"]
         .sum()
         .reset_index()
     )
+    g = days.groupby("customer_id")
+    first_day = g["day"].transform("min")
+    is_first = days["day"].to_numpy() == first_day.to_numpy()
+    sums = pd.DataFrame(
+        {
+            "first_day": g["day"].min(),
+            "last_day": g["day"].max(),
+            "n_days": g.size().astype(np.int64),
+            "total": g["value"].sum(),
+            "first_amount": days["value"].where(is_first, 0.0).groupby(days["customer_id"]).sum(),
+        }
+    )
+    return sums, int((days["day"] > as_of_day(since)).sum())
 
 
 def _fit_purchase_model(summary: pd.DataFrame, name: str):
@@ -79,7 +102,7 @@ def _fit_purchase_model(summary: pd.DataFrame, name: str):
 
 
 def bottom_up_forecast(
-    ds: Dataset,
+    ds: Dataset | Source,
     series: pd.Series,
     horizon: int,
     measure: str = "revenue",
@@ -109,11 +132,12 @@ def bottom_up_forecast(
     pfreq = series.index.freq
     cutoff = series.index[-1].end_time.normalize()
     future = future_index(series.index, horizon)
-    tx = transactions_as_of(ds, cutoff)
-    days = _purchase_days(tx)
-    if days.empty:
+    year_ago = cutoff - pd.Timedelta(days=365)
+    sums, recent_days = _buyer_sums(ds, cutoff, year_ago)
+    if sums.empty:
         raise ValueError("no purchases before the cutoff")
-    summary = btyd_summary(days["customer_id"], days["day"], days["value"], cutoff, "W")
+    summary = pd.DataFrame(btyd_columns(sums, as_of_day(cutoff), unit_days("W")), index=sums.index)
+    summary["frequency"] = summary["frequency"].astype(np.int64)
     model = _fit_purchase_model(summary, purchase_model)
     spend = clv.GammaGammaModel().fit(summary)
 
@@ -129,8 +153,8 @@ def bottom_up_forecast(
     existing_value = value @ per_period
 
     # acquisition: new customers per period, from the series of first purchases
-    first = days.groupby("customer_id")["day"].min()
-    new_hist = first.dt.to_period(pfreq).value_counts().reindex(series.index, fill_value=0)
+    first = pd.PeriodIndex(sums["first_day"].to_numpy().astype("datetime64[D]"), freq=pfreq)
+    new_hist = first.value_counts().reindex(series.index, fill_value=0)
     new_hist = new_hist.astype(float)
     m = season_length(freq)
     recent = max(1, min(m // 4 or 1, len(new_hist)))  # a quarter of a year
@@ -141,12 +165,9 @@ def bottom_up_forecast(
         new_counts = same * growth
     else:
         new_counts = np.full(horizon, rate)
-    year_ago = cutoff - pd.Timedelta(days=365)
-    firsts = days.merge(first.rename("first_day"), left_on="customer_id", right_index=True)
-    first_rows = firsts.loc[(firsts["day"] == firsts["first_day"]) & (firsts["day"] > year_ago)]
-    if first_rows.empty:
-        first_rows = firsts.loc[firsts["day"] == firsts["first_day"]]
-    first_value = float(first_rows["value"].mean())
+    recent_first = sums["first_day"] > as_of_day(year_ago)
+    first_rows = sums.loc[recent_first] if recent_first.any() else sums
+    first_value = float(first_rows["first_amount"].mean())
     # newcomers arrive mid-period and start repeat buying (E[X(t)] since arrival)
     mid = (bounds[:-1] + bounds[1:]) / 2
     new_days = np.array(new_counts, dtype=float).copy()  # their first purchase days
@@ -160,7 +181,6 @@ def bottom_up_forecast(
     new_value = np.asarray(new_counts) * first_value + repeat_days * spend.population_mean()
 
     # convert purchase days / gross value to the measure with the trailing year's ratios
-    recent_days = days.loc[days["day"] > year_ago]
     if nlv is None:
         nlv = revenue.nlv_table(ds, pfreq, cutoff)
     last_year = nlv.loc[nlv.index.end_time > year_ago]
@@ -169,8 +189,7 @@ def bottom_up_forecast(
         ratio = float(last_year["revenue"].sum()) / gross if gross > 0 else 1.0
         existing, new = existing_value * ratio, new_value * ratio
     else:
-        n_days = len(recent_days)
-        ratio = float(last_year["orders"].sum()) / n_days if n_days else 1.0
+        ratio = float(last_year["orders"].sum()) / recent_days if recent_days else 1.0
         existing, new = existing_days * ratio, new_days * ratio
     index = _seasonal_index(series, future)
     out = pd.DataFrame(
@@ -214,7 +233,7 @@ def _sigma_from(errors: pd.DataFrame, y_train: pd.Series, horizon: int) -> np.nd
 
 
 def bottom_up_backtest(
-    ds: Dataset,
+    ds: Dataset | Source,
     y: pd.Series,
     origins: Sequence[pd.Period],
     horizon: int,

@@ -11,6 +11,7 @@ import pandas as pd
 from crm_models import value as clv
 from crm_models.data.conditions import few
 from crm_models.data.dataset import Dataset
+from crm_models.engine import Source
 from crm_models.forecast.backtest import (
     BacktestResult,
     default_min_train,
@@ -238,7 +239,7 @@ def partial_period_info(series: SeriesSet, last_full: pd.Period) -> dict[str, An
 
 
 def forecast_sales(
-    ds: Dataset,
+    ds: Dataset | Source,
     measure: str = "revenue",
     freq: str = "M",
     horizon: int | None = None,
@@ -263,7 +264,11 @@ def forecast_sales(
     and averaged with the chosen series model into a ``combination``.  Every model's intervals
     are calibrated on its backtest errors and the winner has the lowest ``choice_score``.  A
     period in progress at the as-of day is left out of fitting and forecast as what is booked
-    plus the forecast remainder (:func:`book_partial`, ``partial_period``)."""
+    plus the forecast remainder (:func:`book_partial`, ``partial_period``).
+
+    ``ds`` is a loaded Dataset or an engine :class:`~crm_models.engine.Source` (DuckDB, Spark,
+    PostgreSQL): there the period series, the campaign calendar and the customer sums of the
+    bottom-up model come from engine aggregates, and no transaction line is read into pandas."""
     freq, horizon, windows, step, models = backtest_plan(
         freq, quick, horizon, windows, step, models
     )
@@ -351,7 +356,7 @@ def _check_history(n: int, freq: str, horizon: int, windows: int, step: int) -> 
     )
 
 
-def _add_bottom_up(out: SalesForecast, ds: Dataset, purchase_model: str) -> None:
+def _add_bottom_up(out: SalesForecast, ds: Dataset | Source, purchase_model: str) -> None:
     if out.measure == "customers":
         out.notes.append(
             "no bottom-up forecast for active customers: the purchase models give expected "

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset
+from crm_models.engine import Source
 from crm_models.forecast.parallel import forecast_many
 from crm_models.forecast.selection import backtest_plan
 from crm_models.forecast.series import sales_series
@@ -16,7 +17,7 @@ __all__ = ["segment_forecasts"]
 
 
 def segment_forecasts(
-    ds: Dataset,
+    ds: Dataset | Source,
     by: str | pd.Series,
     measure: str = "revenue",
     freq: str = "M",
@@ -31,7 +32,8 @@ def segment_forecasts(
 ) -> pd.DataFrame:
     """One forecast per level of ``by``: a table (one row per level) with the chosen model,
     its backtest MASE and the seasonal-naive MASE, the next period's forecast and range, and the
-    total over the horizon.  ``attrs["results"]`` keeps the full :class:`SeriesForecast` s."""
+    total over the horizon (series from the engine on a Source,
+    :func:`~crm_models.forecast.series.sales_series`).  ``attrs["results"]`` keeps the full :class:`SeriesForecast` s."""
     freq, horizon, windows, step, models = backtest_plan(
         freq, quick, horizon, windows, step, models
     )

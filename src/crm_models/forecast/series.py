@@ -9,8 +9,10 @@ import pandas as pd
 
 from crm_models import revenue
 from crm_models.data.dataset import Dataset
+from crm_models.engine import Source, aggregates
 from crm_models.features import resolve_as_of
 from crm_models.forecast.periods import freq_code
+from crm_models.units import period_label
 
 __all__ = ["MEASURES", "SeriesSet", "sales_series"]
 
@@ -64,8 +66,26 @@ def _level_lines(ds: Dataset, by: str | pd.Series, freq: str, as_of) -> tuple[pd
     return lines, base
 
 
+def _level_wide_engine(
+    src: Source, by: str | pd.Series, measure: str, freq: str, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Periods × levels of ``measure`` and the partial flags, counted by the engine
+    (:func:`crm_models.engine.aggregates.level_period_totals`, same definitions as in memory)."""
+    if isinstance(by, pd.Series):
+        raise ValueError(
+            "a segment given as a Series of customer ids needs the data in memory: use "
+            "--engine pandas, or a customers column as --by"
+        )
+    code = freq_code(freq)
+    totals = aggregates.level_period_totals(src, end, code, by)
+    wide = totals[MEASURES[measure]].unstack("level", fill_value=0)
+    wide.index = period_label(wide.index.to_numpy(), code).asfreq(freq)
+    nlv = revenue.nlv_table(src, freq, end)
+    return wide.reindex(nlv.index, fill_value=0).astype(float), nlv["partial"]
+
+
 def sales_series(
-    ds: Dataset,
+    ds: Dataset | Source,
     measure: str = "revenue",
     freq: str = "M",
     as_of=None,
@@ -77,7 +97,9 @@ def sales_series(
     :func:`crm_models.revenue.nlv_table` (same netting of returns, same order and
     active-customer definitions; periods without sales are zeros), for the whole business or for
     every level of a column (``by="category"``, ``"region"``, a customers column such as
-    ``"age_band"``, or a Series mapping ``customer_id`` to a segment).  The partial first and
+    ``"age_band"``, or a Series mapping ``customer_id`` to a segment, in memory only).  On an
+    engine :class:`~crm_models.engine.Source` the series are the engine's period totals: no
+    transaction line is read into pandas.  The partial first and
     last periods are flagged and **left out of fitting** (comparing a half week with whole weeks
     would fake a collapse).
 
@@ -98,29 +120,39 @@ def sales_series(
         partial = nlv["partial"].astype(bool)
         label = None
     else:
-        lines, base = _level_lines(ds, by, pfreq, end)
         label = by if isinstance(by, str) else (by.name or "segment")
-        if measure == "revenue":
-            wide = lines.groupby(["period", "level"])["amount"].sum().unstack(fill_value=0.0)
+        if isinstance(ds, Source):
+            wide, partial = _level_wide_engine(ds, by, measure, pfreq, end)
         else:
-            per_order = lines.groupby(["period", "level", "order_key"], sort=False).agg(
-                amount=("amount", "sum"), customer_id=("customer_id", "first")
-            )
-            per_order = per_order.loc[per_order["amount"] > 0].reset_index()
-            if measure == "orders":
-                wide = per_order.groupby(["period", "level"]).size().unstack(fill_value=0)
-            else:
-                wide = (
-                    per_order.groupby(["period", "level"])["customer_id"]
-                    .nunique()
-                    .unstack(fill_value=0)
-                )
-        wide = wide.reindex(base.calendar, fill_value=0).astype(float)
+            wide, partial = _level_wide(ds, by, measure, pfreq, end)
         order = wide.sum().sort_values(ascending=False).index
         if top is not None:
             order = order[:top]
         values = wide[order]
         values.columns = pd.Index([str(c) for c in values.columns], name=label)
-        partial = base.partial.astype(bool)
+        partial = partial.astype(bool)
     values.index.name = "period"
     return SeriesSet(values, partial, measure, freq, end, label)
+
+
+def _level_wide(
+    ds: Dataset, by: str | pd.Series, measure: str, freq: str, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Periods × levels of ``measure`` and the partial flags, from the lines in memory."""
+    lines, base = _level_lines(ds, by, freq, end)
+    if measure == "revenue":
+        wide = lines.groupby(["period", "level"])["amount"].sum().unstack(fill_value=0.0)
+    else:
+        per_order = lines.groupby(["period", "level", "order_key"], sort=False).agg(
+            amount=("amount", "sum"), customer_id=("customer_id", "first")
+        )
+        per_order = per_order.loc[per_order["amount"] > 0].reset_index()
+        if measure == "orders":
+            wide = per_order.groupby(["period", "level"]).size().unstack(fill_value=0)
+        else:
+            wide = (
+                per_order.groupby(["period", "level"])["customer_id"]
+                .nunique()
+                .unstack(fill_value=0)
+            )
+    return wide.reindex(base.calendar, fill_value=0).astype(float), base.partial

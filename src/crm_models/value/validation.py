@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.conditions import no_sales, plural
-from crm_models.data.dataset import Dataset, UnsupportedData
-from crm_models.features import btyd_summary, resolve_as_of, transactions_as_of
-from crm_models.units import unit_days
+from crm_models.data.dataset import Dataset, UnsupportedData, no_transactions
+from crm_models.engine import aggregates
+from crm_models.engine.settings import EngineSettings
+from crm_models.engine.sources import Source, as_source
+from crm_models.features import btyd_columns, btyd_summary, resolve_as_of, transactions_as_of
+from crm_models.units import as_of_day, unit_days
 from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import MIN_REPEAT_BUYERS, FitError, too_few_repeat_buyers
 from crm_models.value.fit_quality import decile_calibration, fit_with_fallback, frequency_histogram
@@ -61,22 +64,30 @@ def make_purchase_model(name: str, **kwargs) -> PurchaseModel:
 
 
 # --------------------------------------------------------------------------- holdout
-def default_calibration_end(ds: Dataset, as_of=None) -> pd.Timestamp:
+def default_calibration_end(ds: Dataset | Source, as_of=None) -> pd.Timestamp:
     """Half-way between the first purchase date and the as-of date, with the holdout capped at
-    52 weeks (gives the classic 39 + 39 weeks on CDNOW)."""
+    52 weeks (gives the classic 39 + 39 weeks on CDNOW).  An engine source gives the first date
+    by a query."""
     end = resolve_as_of(ds, as_of)
-    tx = ds.customer_transactions()
-    start = pd.Timestamp(tx["order_date"].min()).normalize()
-    days = (end - start).days
-    hold = min((days + 1) // 2, 364)
-    return end - pd.Timedelta(days=hold)
+    if isinstance(ds, Source):
+        first = aggregates.sales_span(ds, end)[1]
+    else:
+        first = ds.customer_transactions()["order_date"].min()
+    return _halfway(first, end)
+
+
+def _halfway(first, end: pd.Timestamp) -> pd.Timestamp:
+    """The calibration end of :func:`default_calibration_end` from the first line's date."""
+    days = (end - pd.Timestamp(first).normalize()).days
+    return end - pd.Timedelta(days=min((days + 1) // 2, 364))
 
 
 def calibration_holdout(
-    ds: Dataset,
+    ds: Dataset | Source,
     calibration_end=None,
     holdout_end=None,
     time_unit: str = "W",
+    engine: str | EngineSettings = "auto",
 ) -> pd.DataFrame:
     """BTYD summary in the calibration period and what happened in the holdout period.
 
@@ -86,25 +97,39 @@ def calibration_holdout(
     ``monetary_value_holdout`` (mean value of those days, NaN without any), ``duration_holdout``
     (holdout length in ``time_unit``).  ``attrs`` records both dates.
 
+    ``engine`` picks where the lines are summed, as in
+    :func:`~crm_models.features.customer_view`: a :class:`~crm_models.engine.Source` (files
+    read out of core) sums them in its engine
+    (:func:`~crm_models.engine.aggregates.calibration_holdout_sums`), so only the per-customer
+    summary reaches pandas.
+
     Raises :class:`~crm_models.data.dataset.UnsupportedData` when the data cannot support the check:
     no sales, a history too short for the automatic holdout (under twice
     :data:`MIN_HOLDOUT_DAYS`), fewer than :data:`MIN_REPEAT_BUYERS` customers with a repeat
     purchase in the calibration period, or nobody of them buying in the holdout.
     """
-    holdout_end = resolve_as_of(ds, holdout_end)
-    tx = transactions_as_of(ds, holdout_end)
-    if not (tx["amount"].to_numpy() > 0).any():
+    src = as_source(ds, engine)
+    data = ds if src is None else src
+    holdout_end = resolve_as_of(data, holdout_end)
+    if src is None:
+        tx = transactions_as_of(ds, holdout_end)
+        sales, first = int((tx["amount"].to_numpy() > 0).sum()), tx["order_date"].min()
+    elif src.has("transactions"):
+        sales, first = aggregates.sales_span(src, holdout_end)
+    else:
+        raise no_transactions(src.name)
+    if not sales:
         raise no_sales("customer value cannot be estimated", holdout_end)
     if calibration_end is None:
-        days = (holdout_end - pd.Timestamp(tx["order_date"].min()).normalize()).days
+        days = (holdout_end - pd.Timestamp(first).normalize()).days
         if days < 2 * MIN_HOLDOUT_DAYS:
             raise UnsupportedData(
                 f"The sales history covers only {plural(days + 1, 'day')}, too short to fit the "
                 "value model on its first part and check it on the rest; at least "
                 f"{2 * MIN_HOLDOUT_DAYS} days are needed."
             )
-    calibration_end = (
-        default_calibration_end(ds, holdout_end)
+    calibration_end = (  # as default_calibration_end (with sales by the holdout end, same first)
+        _halfway(first, holdout_end)
         if calibration_end is None
         else pd.Timestamp(calibration_end).normalize()
     )
@@ -113,19 +138,42 @@ def calibration_holdout(
             f"calibration end {calibration_end.date()} must be before holdout end "
             f"{holdout_end.date()}"
         )
-    tx = tx.loc[tx["amount"].to_numpy() >= 0]
-    in_cal = (tx["order_date"] < calibration_end + pd.Timedelta(days=1)).to_numpy()
-    cal = tx.loc[in_cal]
-    if cal.empty:
-        raise ValueError(f"no purchases on or before the calibration end {calibration_end.date()}")
-    summary = btyd_summary(
-        cal["customer_id"], cal["order_date"], cal["amount"], calibration_end, time_unit
+    summary = (
+        _summary_in_memory(tx, calibration_end, time_unit)
+        if src is None
+        else _summary_in_engine(src, calibration_end, holdout_end, time_unit)
     )
+    if summary.empty:
+        raise ValueError(f"no purchases on or before the calibration end {calibration_end.date()}")
     repeat = int((summary["frequency"] > 0).sum())
     if repeat < MIN_REPEAT_BUYERS:
         raise too_few_repeat_buyers(repeat, f" by {calibration_end.date()}")
-    first = tx.loc[in_cal].groupby("customer_id")["order_date"].min().dt.normalize()
-    summary["first_purchase"] = first.reindex(summary.index)
+    if not summary["frequency_holdout"].any():
+        raise UnsupportedData(
+            f"None of the {len(summary):,} customers who bought by {calibration_end.date()} bought "
+            f"again up to {holdout_end.date()}, so the value model cannot be checked against "
+            "what they did."
+        )
+    summary["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
+    summary.attrs.update(
+        calibration_end=str(calibration_end.date()),
+        holdout_end=str(holdout_end.date()),
+        time_unit=time_unit,
+    )
+    return summary
+
+
+def _summary_in_memory(
+    tx: pd.DataFrame, calibration_end: pd.Timestamp, time_unit: str
+) -> pd.DataFrame:
+    """The calibration summary and holdout columns of :func:`calibration_holdout` from the
+    customer lines up to the holdout end (NumPy/pandas)."""
+    tx = tx.loc[tx["amount"].to_numpy() >= 0]
+    in_cal = (tx["order_date"] < calibration_end + pd.Timedelta(days=1)).to_numpy()
+    cal = tx.loc[in_cal]
+    summary = btyd_summary(
+        cal["customer_id"], cal["order_date"], cal["amount"], calibration_end, time_unit
+    )
     hold = tx.loc[~in_cal]
     day = hold["order_date"].dt.normalize()
     per_day = (
@@ -144,18 +192,22 @@ def calibration_holdout(
     per_day = per_day.reindex(summary.index)
     summary["frequency_holdout"] = per_day["size"].fillna(0).astype(np.int64)
     summary["monetary_value_holdout"] = per_day["mean"]
-    if not summary["frequency_holdout"].any():
-        raise UnsupportedData(
-            f"None of the {len(summary):,} customers who bought by {calibration_end.date()} bought "
-            f"again up to {holdout_end.date()}, so the value model cannot be checked against "
-            "what they did."
-        )
-    summary["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
-    summary.attrs.update(
-        calibration_end=str(calibration_end.date()),
-        holdout_end=str(holdout_end.date()),
-        time_unit=time_unit,
+    return summary
+
+
+def _summary_in_engine(
+    src: Source, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp, time_unit: str
+) -> pd.DataFrame:
+    """The same columns as :func:`_summary_in_memory`, summed in the source's engine: the
+    calibration columns by the customer view's own formulas
+    (:func:`~crm_models.features.btyd_columns`) from the per-customer sums."""
+    sums = aggregates.calibration_holdout_sums(src, calibration_end, holdout_end)
+    summary = pd.DataFrame(
+        btyd_columns(sums, as_of_day(calibration_end), unit_days(time_unit)), index=sums.index
     )
+    summary["frequency"] = summary["frequency"].astype(np.int64)
+    summary["frequency_holdout"] = sums["frequency_holdout"]
+    summary["monetary_value_holdout"] = sums["monetary_value_holdout"].astype(np.float64)
     return summary
 
 
@@ -334,11 +386,12 @@ class ValidationResult:
 
 
 def fit_and_validate(
-    ds: Dataset,
+    ds: Dataset | Source,
     calibration_end=None,
     holdout_end=None,
     model: str = "bgnbd",
     time_unit: str = "W",
+    engine: str | EngineSettings = "auto",
 ) -> ValidationResult:
     """Fit a purchase model on the calibration period and score it on the holdout (the CLI's
     ``clv fit``).
@@ -351,10 +404,16 @@ def fit_and_validate(
     the naive forecast).  Standard errors the data do not identify are ``None``.
     ``holdout_predicted_interval_80`` and ``_95`` (``[low, high]``) bound the holdout total
     (parameter uncertainty plus simulated purchases, :mod:`crm_models.value.uncertainty`;
-    ``holdout_interval_method`` says how the parameters were drawn).
+    ``holdout_interval_method`` says how the parameters were drawn).  ``engine`` as in
+    :func:`calibration_holdout`: on a Source the lines are summed by its engine and everything
+    after the per-customer summary (fits on compressed rows, figures, intervals) is the same.
     """
-    fitted, cal, fallback = fit_with_fallback(
-        lambda unit: calibration_holdout(ds, calibration_end, holdout_end, unit), model, time_unit
+    src = as_source(ds, engine)
+    data = ds if src is None else src
+    fitted, cal, fallback = fit_with_fallback(  # the engine is chosen: a Dataset stays in pandas
+        lambda unit: calibration_holdout(data, calibration_end, holdout_end, unit, "pandas"),
+        model,
+        time_unit,
     )
     ev = evaluate_holdout(fitted, cal)
     diagnostics = fitted.diagnostics_
