@@ -146,13 +146,7 @@ say(
     f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} "
     f"{unit_name}); model: **{cal_model.label}**."
 )
-cal_warnings = [
-    f"{a['attempt']} was not usable: {a['result']}"
-    for a in cal_fallback["attempts"]
-    if a["result"] != "used"
-] + cal_model.diagnostics_["warnings"]
-if cal_fallback["text"]:
-    cal_warnings.append(cal_fallback["text"])
+cal_warnings = value.fit_warnings(cal_fallback, cal_model)
 say(charts.fit_check_text(cal_fallback, cal_warnings))
 run.metric("fit_warnings", len(cal_warnings))
 track = value.tracking(ds, cal_model, cal)
@@ -246,13 +240,7 @@ for (model, name), row in params.iterrows():
 run.metric(f"{model_key}_log_likelihood", purchase_model.log_likelihood_)
 run.model(model_key, purchase_model)
 run.model("gamma_gamma", spend_model)
-full_warnings = [
-    f"{a['attempt']} was not usable: {a['result']}"
-    for a in fit_fallback["attempts"]
-    if a["result"] != "used"
-] + purchase_model.diagnostics_["warnings"]
-if fit_fallback["text"]:
-    full_warnings.append(fit_fallback["text"])
+full_warnings = value.fit_warnings(fit_fallback, purchase_model)
 say(charts.fit_check_text(fit_fallback, full_warnings))
 say(
     charts.average_customer_text(value.average_customer(purchase_model, spend_model, 52 * per_week))

@@ -27,6 +27,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def one_thread():
+    """Small model fits run much faster on one OpenMP thread when the machine is shared."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 # Property tests draw the same examples on every run (CI must not flip on a new random draw).
 settings.register_profile("deterministic", derandomize=True, deadline=None)
 settings.load_profile("deterministic")

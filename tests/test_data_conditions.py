@@ -26,13 +26,7 @@ from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.data.simulate import simulate_retailer
 from crm_models.features import customer_view
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from crm_models import targeting as tg
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,7 @@ from scipy.stats import spearmanr
 
 from crm_models import targeting as ul
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small fits run much faster on one OpenMP thread when the machine is shared."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # six customers, scores already in descending order

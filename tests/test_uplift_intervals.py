@@ -12,14 +12,7 @@ from hypothesis import strategies as st
 from crm_models import targeting as tg
 from crm_models.data import load_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small fits run much faster on one OpenMP thread when the machine is shared."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 rows = st.lists(

@@ -14,14 +14,7 @@ from crm_models import targeting as tg
 from crm_models.data import load_dataset
 from crm_models.targeting.evaluation import UpliftEvaluation, _bootstrap_at_k, _judge
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small fits run much faster on one OpenMP thread when the machine is shared."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 rows = st.lists(

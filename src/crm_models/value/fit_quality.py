@@ -263,6 +263,19 @@ def fit_with_fallback(
     )
 
 
+def fit_warnings(fallback: dict[str, Any], model: PurchaseModel) -> list[str]:
+    """Every warning of a fit by :func:`fit_with_fallback`, as sentences: the attempts that
+    were not usable and why, the used fit's own diagnostics, and what the fallback means."""
+    failed = [
+        f"{a['attempt']} was not usable: {a['result']}"
+        for a in fallback["attempts"]
+        if a["result"] != "used"
+    ]
+    return (
+        failed + model.diagnostics_["warnings"] + ([fallback["text"]] if fallback["text"] else [])
+    )
+
+
 def _model_for(name: str, unit: str, prior: float | None) -> PurchaseModel:
     """A purchase model by name (``bgnbd``/``pareto_nbd``) in ``unit`` with an optional prior."""
     cls = BetaGeoModel if name == "bgnbd" else ParetoNBDModel

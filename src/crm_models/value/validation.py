@@ -18,7 +18,12 @@ from crm_models.features import btyd_columns, btyd_summary, resolve_as_of, trans
 from crm_models.units import as_of_day, unit_days
 from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import MIN_REPEAT_BUYERS, FitError, too_few_repeat_buyers
-from crm_models.value.fit_quality import decile_calibration, fit_with_fallback, frequency_histogram
+from crm_models.value.fit_quality import (
+    decile_calibration,
+    fit_warnings,
+    fit_with_fallback,
+    frequency_histogram,
+)
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.pareto_nbd import ParetoNBDModel
 from crm_models.value.purchase import PurchaseModel
@@ -430,13 +435,7 @@ def fit_and_validate(
         **{k: v for k, v in ev.items() if k not in ("predicted", "naive", "customers")},
         **holdout_interval(fitted, cal),
         "diagnostics": {k: v for k, v in diagnostics.items() if k != "warnings"},
-        "warnings": [
-            f"{a['attempt']} was not usable: {a['result']}"
-            for a in fallback["attempts"]
-            if a["result"] != "used"
-        ]
-        + diagnostics["warnings"]
-        + ([fallback["text"]] if fallback["text"] else []),
+        "warnings": fit_warnings(fallback, fitted),
         "fallback": fallback,
         "goodness_of_fit": goodness_of_fit(fitted, cal, ev),
     }
