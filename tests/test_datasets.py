@@ -170,3 +170,12 @@ def test_basket_lines_become_rows_and_tables_are_not_baskets(tmp_path):
     table.write_text("a,b\n1,2\n3,4\n")
     assert not is_basket_file(table)
     assert not is_basket_file(tmp_path / "missing.csv")
+
+
+def test_a_basket_file_cannot_be_opened_as_of_a_date(tmp_path, capsys):
+    path = tmp_path / "b.csv"
+    path.write_text("milk,bread\nbread\n")
+    with pytest.raises(UnsupportedData, match="basket file: its baskets have no dates"):
+        load_dataset(path, as_of="2024-01-01")
+    assert main(["basket", str(path), "--as-of", "2024-01-01"]) != 0
+    assert "no dates" in capsys.readouterr().err

@@ -40,7 +40,7 @@ from crm_models.data.contract import (
     conform,
 )
 from crm_models.data.database import DatabaseSource, load_database
-from crm_models.data.dataset import TABLES, CleaningNote, Dataset
+from crm_models.data.dataset import TABLES, CleaningNote, Dataset, UnsupportedData
 from crm_models.data.mapping import Mapping, quote_path, resolve_inside
 from crm_models.data.quality import dataset_warnings
 from crm_models.data.simulate import simulate_retailer, simulator_version
@@ -373,6 +373,11 @@ def is_basket_file(path: Path) -> bool:
 def _load_file(path: Path, options: ConformOptions, mapping: Mapping | None) -> Dataset:
     kind = recognise(path)
     if kind == "baskets":
+        if options.as_of is not None:
+            raise UnsupportedData(
+                f"{path.name} is a basket file: its baskets have no dates, so it cannot be "
+                "opened as of a date; leave out --as-of (as_of)."
+            )
         return _load_baskets(path)
     if kind == "cdnow":
         return _load_cdnow(
