@@ -2,14 +2,17 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Reinstalls when pyproject.toml or constraints.txt (the tested versions) changes.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+KERNEL := $(VENV)/share/jupyter/kernels/crm-models/kernel.json
+LAB_PORT ?= 8888
 
-.PHONY: reports test test-fast lint format lab mlflow-ui browser postgres java bench clean
+.PHONY: reports test test-fast lint format lab mlflow-ui constraints browser postgres java bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 reports: $(STAMP)
@@ -30,11 +33,34 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks notebooks scripts
 	$(BIN)/ruff check --fix src tests benchmarks notebooks scripts
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+# The project's Jupyter kernel, installed into the venv (share/jupyter/kernels/crm-models).
+$(KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name crm-models --display-name crm-models
 
+# JupyterLab on this machine only, for root too (a container's user): open the printed URL with
+# its token. Lab's root is the project folder (make runs here), so Lab reads jupytext.toml;
+# it opens on notebooks/. `make lab LAB_PORT=8890` for another port.
+lab: $(KERNEL)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser --allow-root \
+	  --LabApp.default_url=/lab/tree/notebooks
+
+# The MLflow store the reports write to (MLFLOW_TRACKING_URI if set, else mlruns/mlflow.db: the
+# package's tracking_uri() decides), on this machine only, with one worker (two cores) and
+# without MLflow's job runner (GenAI jobs; seven more processes, 1.4 GB) unless asked for.
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
+	  $(BIN)/mlflow ui --host 127.0.0.1 --workers 1 --backend-store-uri \
+	  "$$($(BIN)/python -c 'from crm_models.reporting.tracking import tracking_uri; print(tracking_uri())')"
+
+# Re-resolve pyproject.toml's dependencies to today's newest versions in a throwaway venv and
+# write them to constraints.txt; then run `make test` and commit the file.
+constraints:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PYTHON) -m venv "$$tmp" && \
+	  "$$tmp/bin/python" -m pip install --quiet --upgrade pip && \
+	  "$$tmp/bin/python" -m pip install --quiet -e '.[dev]' && \
+	  { sed -n '/^#/p' constraints.txt; "$$tmp/bin/python" -m pip freeze --exclude-editable; } > "$$tmp/new" && \
+	  mv "$$tmp/new" constraints.txt && echo "constraints.txt refreshed; now run make test"
 
 # Headless Chromium for the report rendering test (Debian package; needs root and apt).
 browser:

@@ -1,16 +1,20 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: Size and activity of the customer base, where revenue comes from,
+#       how concentrated it is, and revenue split into customers x orders per customer
+#       x order value (R = N*L*V).
+#     requires:
+#     - transactions
 #     slug: customer_base
 #     title: Customer base and revenue
-#     description: Size and activity of the customer base, where revenue comes from, how concentrated
-#       it is, and revenue split into customers × orders per customer × order value (R = N·L·V).
-#     requires: [transactions]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -142,14 +146,18 @@ run.table("lifecycle_stages", stage_table.reset_index())
 # their product R, the net revenue.
 
 # %%
-charts.show_nlv(nlv.loc[~nlv["partial"]].tail(6 if quick else 24), period_name)
+nlv_shown = nlv.loc[~nlv["partial"]].tail(6 if quick else 24)
+show(charts.nlv_chart(nlv_shown))
 run.table("nlv", nlv.reset_index().assign(period=lambda d: d["period"].astype(str)))
+
+# %% tags=["how-we-know"]
+charts.show_nlv_table(nlv_shown, period_name)
 
 # %% [markdown]
 # ### Why revenue changed
 # The change between two periods is split exactly into the parts due to more or fewer customers
-# (N), more or fewer orders per customer (L) and higher or lower order values (V), with the
-# log-mean Divisia index: the three parts add up to the whole change.
+# (N), more or fewer orders per customer (L) and higher or lower order values (V): the three
+# parts add up to the whole change.
 
 # %%
 change = revenue.latest_change(nlv)
@@ -165,15 +173,38 @@ run.metric("revenue_change", float(change["change"]))
 for key in ("effect_N", "effect_L", "effect_V"):
     run.metric(f"revenue_change_{key}", float(change[key]))
 
+# %% [markdown] tags=["how-we-know"]
+# The split uses the log-mean Divisia index (LMDI; Ang 2004, *Energy Policy* 32: 1131-1139),
+# which divides the change of a product R = N · L · V among its factors with no remainder.
+
 # %% [markdown]
 # ## About the data
 # What loading cleaned or set aside (nothing is dropped silently).
 
-# %%
+# %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 if ds.anonymous_lines:
     notes.append(
         f"{ds.anonymous_lines:,} transaction lines without a customer are left out of customer figures"
     )
 say(charts.bullets(notes))
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+say(
+    charts.findings(
+        change,
+        top[0.10],
+        conc.n_customers,
+        conc.total_revenue,
+        stage_table,
+        new_share,
+        n_recent,
+        period_name,
+    )
+)
+
+# %%
 run.finish()

@@ -1,17 +1,20 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: What each customer is worth over the next year (BG/NBD and Gamma-Gamma,
+#       validated on a holdout period), who is slipping away, how cohorts retain and
+#       when they pay back.
+#     requires:
+#     - transactions
 #     slug: value_retention
 #     title: Customer value and retention
-#     description: What each customer is worth over the next year (BG/NBD and Gamma-Gamma,
-#       validated on a holdout period), who is slipping away, how cohorts retain and when they
-#       pay back.
-#     requires: [transactions]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,6 +45,7 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
 import json
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -146,31 +150,33 @@ say(
     f"customers); holdout: to **{cal.attrs['holdout_end']}** ({ev['holdout_periods']:.0f} "
     f"{unit_name}); model: **{cal_model.label}**."
 )
-cal_warnings = value.fit_warnings(cal_fallback, cal_model)
-say(charts.fit_check_text(cal_fallback, cal_warnings))
-run.metric("fit_warnings", len(cal_warnings))
+total_error = value.holdout_total_error(ev)
+say(charts.holdout_text(ev, total_error))
 track = value.tracking(ds, cal_model, cal)
 for fig in charts.tracking_charts(track, cal.attrs["calibration_end"]):
     show(fig)
-ce = value.conditional_expectations(cal, ev["predicted"], ev["naive"])
-show(charts.conditional_expectations_chart(ce, cal_model.label))
-charts.show_holdout_tables(ce, value.holdout_accuracy(ev, cal_model.label))
-total_error = value.holdout_total_error(ev)
 for key in ("mae", "rmse", "baseline_mae", "baseline_rmse"):
     run.metric(f"holdout_{key}", ev[key])
 run.metric("holdout_predicted_total", ev["holdout_predicted_total"])
 run.metric("holdout_actual_total", ev["holdout_actual_total"])
 run.metric("holdout_total_error", total_error)
 run.table("holdout_tracking", track.assign(period_start=track["period_start"].dt.date))
-run.table("holdout_conditional_expectations", ce)
-say(charts.holdout_text(ev, total_error))
-say(charts.holdout_interval_text(ev))
 for level in ("80", "95"):
     low_high = ev[f"holdout_predicted_interval_{level}"]
     for side, number in zip(("low", "high"), low_high, strict=True):
         run.metric(f"holdout_predicted_{side}_{level}", number)
 
-# %% [markdown]
+# %% tags=["how-we-know"]
+cal_warnings = value.fit_warnings(cal_fallback, cal_model)
+say(charts.fit_check_text(cal_fallback, cal_warnings))
+run.metric("fit_warnings", len(cal_warnings))
+say(charts.holdout_interval_text(ev))
+ce = value.conditional_expectations(cal, ev["predicted"], ev["naive"])
+show(charts.conditional_expectations_chart(ce, cal_model.label))
+charts.show_holdout_tables(ce, value.holdout_accuracy(ev, cal_model.label))
+run.table("holdout_conditional_expectations", ce)
+
+# %% [markdown] tags=["how-we-know"]
 # ### Goodness of fit
 # Does the model reproduce how many customers made 0, 1, 2, ... repeat purchases in the
 # calibration period (chi-square test, Fader, Hardie & Lee 2005)? And do the customers it
@@ -178,7 +184,7 @@ for level in ("80", "95"):
 # their predicted chance of buying at least once in the holdout; the naive forecast is each
 # customer's calibration rate (as a Poisson chance of at least one purchase).
 
-# %%
+# %% tags=["how-we-know"]
 gof = value.frequency_histogram(cal_model, cal)
 show(charts.histogram_chart(gof["histogram"], cal_model.label))
 say(charts.chi_square_text(gof))
@@ -190,13 +196,13 @@ charts.show_decile_calibration(calibration_deciles)
 say(charts.decile_text(calibration_deciles))
 run.table("holdout_decile_calibration", calibration_deciles)
 
-# %% [markdown]
+# %% [markdown] tags=["how-we-know"]
 # ### BG/NBD or Pareto/NBD?
 # Both models tell the same story (customers buy at their own rate until they silently leave);
 # they differ in when leaving can happen. Higher log-likelihood (on the calibration data) and
 # lower holdout error are better.
 
-# %%
+# %% tags=["how-we-know"]
 if quick:
     say("*Quick run: the Pareto/NBD comparison is skipped.*")
 else:
@@ -207,12 +213,12 @@ else:
         run.metric(key, number)
     say(charts.comparison_text(comparison, cal_model.label))
 
-# %% [markdown]
+# %% [markdown] tags=["how-we-know"]
 # ### Spend per purchase (Gamma-Gamma)
 # Gamma-Gamma assumes that how much a customer spends per purchase does not depend on how often
 # they buy; the correlation between the two among repeat buyers should be close to zero.
 
-# %%
+# %% tags=["how-we-know"]
 cal_spend = value.GammaGammaModel().fit(cal)
 spend_ev = value.evaluate_spend_holdout(cal_spend, cal)
 corr = spend_model.correlation_
@@ -223,12 +229,12 @@ if spend_ev.get("customers"):
     run.metric("spend_holdout_baseline_mae", spend_ev["spend_baseline_mae"])
 run.metric("frequency_monetary_correlation", corr)
 
-# %% [markdown]
+# %% [markdown] tags=["how-we-know"]
 # ### Fitted parameters
 # Fitted on all data up to the report date (standard errors from the observed information;
 # none where the data do not identify the parameter).
 
-# %%
+# %% tags=["how-we-know"]
 truth_dir = Path(ds.info["truth_dir"]) if ds.info.get("truth_dir") else None
 truth_file = truth_dir / "params.json" if truth_dir is not None else None
 truth = json.loads(truth_file.read_text()) if truth_file and truth_file.exists() else None
@@ -238,15 +244,31 @@ model_key = fit_fallback["model"]
 for (model, name), row in params.iterrows():
     run.metric(f"{model_key if model == purchase_model.label else 'gg'}_{name}", row["estimate"])
 run.metric(f"{model_key}_log_likelihood", purchase_model.log_likelihood_)
-run.model(model_key, purchase_model)
-run.model("gamma_gamma", spend_model)
+# MLflow model: customer_value of buyers' frequency/recency/T (model periods)/monetary_value
+run.model(
+    "customer_value",
+    partial(
+        value.customer_value,
+        purchase_model,
+        spend_model,
+        horizon=horizon_weeks * per_week,
+        annual_discount_rate=annual_discount_rate,
+    ),
+    base[["frequency", "recency", "T", "monetary_value"]],
+    metadata={
+        "purchase_model": purchase_model.label,
+        "time_unit": purchase_model.time_unit,
+        "horizon_weeks": horizon_weeks,
+        "annual_discount_rate": annual_discount_rate,
+    },
+)
 full_warnings = value.fit_warnings(fit_fallback, purchase_model)
 say(charts.fit_check_text(fit_fallback, full_warnings))
 say(
     charts.average_customer_text(value.average_customer(purchase_model, spend_model, 52 * per_week))
 )
 
-# %%
+# %% tags=["how-we-know"]
 truth_customers = truth_dir / "customers.parquet" if truth_dir is not None else None
 if truth_customers is not None and truth_customers.exists():
     truth_c = pd.read_parquet(truth_customers).reindex(values.index)
@@ -269,8 +291,10 @@ if truth_customers is not None and truth_customers.exists():
 # %%
 deciles = value.value_deciles(values)
 show(charts.deciles_chart(deciles))
-charts.show_deciles(deciles)
 run.table("value_deciles", deciles)
+
+# %% tags=["how-we-know"]
+charts.show_deciles(deciles)
 show(charts.p_alive_histogram(values["p_alive"]))
 
 # %% [markdown]
@@ -308,8 +332,10 @@ say(charts.repeat_text(rr.loc["all"], monthly))
 run.metric("repeat_rate", float(rr.loc["all", "repeat_ever"]))
 run.metric("monthly_retention_12m", monthly)
 show(charts.churn_chart(churn))
-charts.show_repeat_rates(rr)
 run.table("period_churn", churn)
+
+# %% tags=["how-we-know"]
+charts.show_repeat_rates(rr)
 
 # %% [markdown]
 # ## How long customers stay
@@ -323,6 +349,8 @@ curves, surv, _ = retention.survival(lapse)
 show(charts.survival_chart(curves, lapse_days))
 say(charts.lapse_text(surv.iloc[0], lapse_days))
 run.metric("median_days_to_lapse", surv.iloc[0]["median_days_to_lapse"])
+
+# %% tags=["how-we-know"]
 groups = {} if quick else retention.retention_by(ds, view, lapse)
 if not groups and not quick:
     say("*The data has no channel, region or customer attributes to split retention by.*")
@@ -359,6 +387,8 @@ run.table("payback", pb.assign(payback_period=pb.attrs["payback_period"]))
 
 # %% [markdown]
 # ## About the method
+
+# %% [markdown] tags=["how-we-know"]
 # - **Purchases**: all purchase lines of a customer on one day are one purchase; returns never
 #   count as purchases. Times are in weeks.
 # - **BG/NBD**: while active, each customer buys at their own steady rate; after each repeat
@@ -380,6 +410,27 @@ run.table("payback", pb.assign(payback_period=pb.attrs["payback_period"]))
 #   positive definite); such parameters get no standard error. When BG/NBD's fit is degenerate,
 #   a rule fixed in advance tries, in order, Pareto/NBD, BG/NBD in days, and BG/NBD then
 #   Pareto/NBD with a weak prior on the log-parameters; the first usable fit is used and named.
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+say(
+    charts.findings(
+        values,
+        figures,
+        value_totals,
+        ev,
+        spend_ev,
+        f"{ev['holdout_periods']:.0f} {unit_name}",
+        risk,
+        surv.iloc[0],
+        lapse_days,
+        pb,
+        pay,
+        horizon_weeks,
+    )
+)
 
 # %%
 run.finish()

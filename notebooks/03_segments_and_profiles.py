@@ -1,17 +1,20 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: RFM segments and behavioural segments that are checked for stability,
+#       what best customers look like, what drives spend, and the new customers most
+#       likely to become valuable.
+#     requires:
+#     - transactions
 #     slug: segments_profiles
 #     title: Segments and customer profiles
-#     description: RFM segments and behavioural segments that are checked for stability, what
-#       best customers look like, what drives spend, and the new customers most likely to become
-#       valuable.
-#     requires: [transactions]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -84,14 +87,16 @@ say(
 # Every buyer gets three scores from 1 (worst fifth) to 5 (best fifth): **R**ecency of the last
 # purchase, **F**requency (orders) and **M**onetary value (net revenue). Customers with equal
 # values always get equal scores. The R score and the average of F and M name the segment,
-# by the first matching rule in this table:
+# by the first matching rule of a fixed table (under "How we know").
 
 # %%
-show_table(segments.rfm_rules_table(), caption="RFM segment rules (first match wins)")
 table = rfm_sum.rename_axis("segment")
 show(charts.shares_chart(table, "RFM segments: customers and revenue"))
 charts.show_rfm_table(table)
 run.table("rfm_segments", table.reset_index())
+
+# %% tags=["how-we-know"]
+show_table(segments.rfm_rules_table(), caption="RFM segment rules (first match wins)")
 
 # %% [markdown]
 # ## Behavioural segments
@@ -104,8 +109,6 @@ run.table("rfm_segments", table.reset_index())
 
 # %%
 sel = clustering.selection_
-show(charts.stability_chart(sel, clustering.stability_threshold))
-charts.show_candidates(sel)
 run.table("segmentation_candidates", sel)
 for key, stability in segments.stability_metrics(sel).items():
     run.metric(key, stability)
@@ -114,6 +117,10 @@ say(
         clustering.method_, clustering.k_, clustering.stability_, clustering.stable_
     )
 )
+
+# %% tags=["how-we-know"]
+show(charts.stability_chart(sel, clustering.stability_threshold))
+charts.show_candidates(sel)
 
 # %%
 profile = segments.segment_profile(view, seg.assignments["cluster_name"], seg.rfm, clv)
@@ -144,7 +151,12 @@ run.table("segment_indicators", ci)
 mix_columns = ["favourite_category", "channel", *attributes[:4]]
 charts.show_mixes(segments.segment_mixes(view, seg.assignments["cluster_name"], mix_columns))
 run.table("customer_segments", seg.to_frame())
-run.model("segmentation_model", clustering)
+behaviour = ["orders", "revenue", "days_since_last", *clustering.features_]
+run.model(
+    "segmentation_model",
+    clustering.predict,
+    view.loc[clustering.labels_.index, view.columns.intersection(behaviour)],
+)
 say(
     f"The segment of every customer ({count(len(seg.to_frame()))} rows: customer id, R/F/M "
     "scores, RFM segment, behavioural segment) is exported as `customer_segments.csv`."
@@ -166,7 +178,6 @@ if attributes:
         say("No characteristic level is significantly more or less common among best customers.")
     else:
         show(charts.index_chart(shown))
-    charts.show_index_table(idx)
     run.table("best_customer_index", idx)
 else:
     idx = assoc = None
@@ -175,6 +186,10 @@ else:
         "cannot be profiled by who they are. Add a `customers` table with attributes such as "
         "age, region or acquisition channel to get this section.*"
     )
+
+# %% tags=["how-we-know"]
+if idx is not None:
+    charts.show_index_table(idx)
 
 # %% [markdown]
 # ## What purchasing power depends on
@@ -194,17 +209,20 @@ if attributes:
         except UnsupportedData as err:
             say(f"*{err}*")
     for outcome, res in power.items():
-        title = charts.POWER_TITLES[outcome]
-        say(f"### {title}")
+        say(f"### {charts.POWER_TITLES[outcome]}")
         words = res.sentences(top=6)
         say("\n".join(f"- {w}" for w in words) if words else "- No significant effect.")
-        say(charts.power_holdout_text(title, res.holdout))
-        charts.show_power_coefficients(res.coefficients, title)
         for key in ("r2_test", "rmse_test", "rmse_naive"):
             run.metric(f"power_{outcome}_{key}", res.holdout[key])
         run.table(f"purchasing_power_{outcome}", res.coefficients)
 else:
     say("*No customer characteristics in this data: there is nothing to relate spend to.*")
+
+# %% tags=["how-we-know"]
+for outcome, res in power.items():
+    title = charts.POWER_TITLES[outcome]
+    say(charts.power_holdout_text(title, res.holdout))
+    charts.show_power_coefficients(res.coefficients, title)
 
 # %% [markdown]
 # ## New customers most likely to become valuable
@@ -237,13 +255,16 @@ if look is not None:
     run.metric("lookalike_naive_auc", naive_auc)
     for key, number in segments.lookalike_metrics(comp).items():
         run.metric(key, number)
-    charts.show_lookalike_comparison(comp, look.cutoffs, look.counts)
     say(charts.lookalike_text(look.best, best_auc, naive_auc, comp.loc[look.best, "lift_top10"]))
-    cal = look.calibration.loc[look.calibration["model"] == look.best]
-    show(charts.calibration_chart(cal, look.best))
     run.table("lookalike_prospects", look.scored)
     run.model("lookalike_model", look.model)
     charts.show_prospects(look.scored)
+
+# %% tags=["how-we-know"]
+if look is not None:
+    charts.show_lookalike_comparison(look.comparison, look.cutoffs, look.counts)
+    cal = look.calibration.loc[look.calibration["model"] == look.best]
+    show(charts.calibration_chart(cal, look.best))
 
 # %% [markdown]
 # ## Characteristics that matter, and those not worth attention
@@ -261,7 +282,6 @@ if attributes:
         assoc,
         extra_power=[power["orders_per_year"]] if "orders_per_year" in power else None,
     )
-    charts.show_verdict(verdict)
     noise = segments.attributes_by_verdict(verdict, "not worth attention")
     matter = segments.attributes_by_verdict(verdict, "matters")
     say(charts.verdict_text(matter, noise))
@@ -269,19 +289,47 @@ if attributes:
     run.metric("attributes_not_worth_attention", len(noise))
     run.table("characteristics", verdict)
 else:
+    matter = noise = None
     say("*No customer characteristics in this data.*")
 if look is not None:
-    show(charts.importance_chart(look.importance))
     run.table("lookalike_importance", look.importance)
+
+# %% tags=["how-we-know"]
+if attributes:
+    charts.show_verdict(verdict)
+if look is not None:
+    show(charts.importance_chart(look.importance))
 
 # %% [markdown]
 # ## About the method and the data
+
+# %% [markdown] tags=["how-we-know"]
 # RFM scores are quantile ranks of the buyers; segments follow the rule table above.
 # Behavioural segments: k-means and Gaussian mixtures on standardised log features, fitted on
 # a random sample and applied to everybody; stability is the mean adjusted Rand index between
 # the segmentation and its refits on bootstrap resamples. All random steps use a fixed seed.
 
-# %%
+# %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 say("\n".join(f"- {n}" for n in notes))
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+spend_power = power.get("avg_order_value")
+say(
+    charts.findings(
+        rfm_sum,
+        clustering.k_,
+        clustering.stable_,
+        profile,
+        (look.comparison, look.best) if look is not None else None,
+        matter,
+        noise,
+        spend_power.holdout["r2_test"] if spend_power is not None else None,
+    )
+)
+
+# %%
 run.finish()

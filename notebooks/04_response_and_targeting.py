@@ -1,17 +1,20 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: What each campaign did against its control group, who responds versus
+#       who is persuadable, uplift models tested honestly, and the profit-optimal contact
+#       list that respects opt-outs, contact-frequency caps and preferred channels.
+#     requires:
+#     - campaigns
 #     slug: targeting
 #     title: Campaign response and targeting
-#     description: What each campaign did against its control group, who responds versus who is
-#       persuadable, uplift models tested honestly, and the profit-optimal contact list that
-#       respects opt-outs, contact-frequency caps and preferred channels.
-#     requires: [campaigns]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -20,7 +23,8 @@
 
 # %% [markdown]
 # # Campaign response and targeting
-#
+
+# %% [markdown]
 # Who should get the next mailing? Mailing the customers most likely to buy is not the answer:
 # many of them buy anyway. What matters is **uplift**, the *extra* response a contact causes,
 # and it can only be measured against a randomly chosen control group that was not contacted.
@@ -82,128 +86,30 @@ say(
 
 # %%
 summary = tg.arm_summary(data, primary)
-show(charts.arm_effects_chart(summary, data.control, primary, rate))
-charts.show_effects(summary, data.control, primary, rate)
-run.table("campaign_effects", summary)
 ate_table = tg.average_effects(data)
-charts.show_average_effects(ate_table)
-run.table("average_effects", ate_table)
+show(charts.arm_effects_chart(summary, data.control, primary, rate))
 say(charts.strongest_effect_text(summary, data.control, primary, rate))
+run.table("campaign_effects", summary)
+run.table("average_effects", ate_table)
 
-# %% [markdown]
-# ## Who responds
-# A response model estimates the probability that a contacted customer responds, from what was
-# known the day before the send (purchase history, earlier campaigns, attributes). Gradient
-# boosting is compared with a regularised logistic regression. Good response models find
-# buyers; the next section asks whether those buyers needed the mailing.
-
-# %%
-resp = tg.evaluate_response(data, "responded" if "responded" in data.outcomes else primary)
-say(
-    f"*Test design:* {resp.split}; {count(resp.n_train)} training and {count(resp.n_test)} test contacts."
-)
-charts.show_response_models(resp.metrics)
-show(charts.cumulative_response_chart(resp.cumulative))
-charts.show_gains(resp.gains, resp.best)
-show(charts.calibration_chart(resp.calibration, resp.best))
-run.metric("response_auc", float(resp.metrics.loc[resp.best, "auc"]))
-run.table("response_gains", resp.gains)
-
-# %% [markdown]
-# ## Who is persuadable
-# Uplift models estimate, per customer and offer, how much the contact itself changes the
-# outcome. The model is chosen by cross-fitting on the training part (three folds, each scored
-# by the models fitted on the other two, the Qini coefficient averaged over folds and offers;
-# random targeting and the two-model logistic baseline are always candidates), refitted on the
-# whole training part and tested on a part it never saw (split stratified on offer × outcome,
-# fixed seeds). Each is compared with **random targeting**, with **ranking by the response
-# model** (mailing the likeliest buyers) and with the **two-model logistic baseline**; it
-# *beats the baseline* only where its uplift@30% lies above the baseline's 95% interval. The Qini coefficient and the
-# normalised AUUC are 0 for random targeting and 1 for a perfect ranking; uplift@30% is the
-# measured extra response among the 30% ranked highest.
-
-# %%
-ev = tg.evaluate_uplift(
-    data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
-)
-labels = tg.MODEL_LABELS
-charts.show_uplift_models(ev.metrics, offers, labels, ev.truth, ev.n_test, primary)
-run.table("uplift_models", ev.metrics)
-shown = ev.chosen if ev.chosen != "random" else tg.BASELINE  # random has no curve of its own
-for arm in ev.arms:
-    curves = [*ev.models, "response_model"]
-    show(charts.qini_chart(ev.qini, curves, shown, arm, offers[arm], primary, labels))
-    ranked = [shown, "response_model"]
-    show(charts.uplift_deciles_chart(ev.deciles, ranked, arm, offers[arm], primary, labels))
-
-# %% [markdown]
-# ## The chosen model and why
-
-# %%
-best = tg.chosen_model_summary(ev)
-true_fit = tg.truth_summary(ev)
-say(
-    charts.chosen_model_text(
-        labels[ev.chosen], ev.reason, best, offers, primary, rate, true_fit, shown
-    )
-)
-say(charts.baseline_verdict_text(ev.verdict, ev.beats_baseline, ev.used, offers, labels))
-intervals = tg.repeated_split_intervals(
-    data, primary, [shown, tg.BASELINE], ev.arms, test_size, seed, repeats=2 if quick else 5
-)
-say(charts.intervals_text(intervals, shown, tg.BASELINE, offers, labels, rate))
-run.table("uplift_intervals", intervals)
-for arm in ev.arms:
-    run.metric(f"uplift_at_30_{arm}", float(best.at[arm, "uplift_at_30"]))
-    run.metric(f"qini_{arm}", float(best.at[arm, "qini_auc"]))
-    run.metric(f"baseline_uplift_at_30_{arm}", float(best.at[arm, "baseline_uplift_at_30"]))
-    run.metric(f"beats_baseline_{arm}", float(ev.beats_baseline[arm]))
-if true_fit is not None:
-    run.metric("rank_corr_true_chosen", float(true_fit["rank_corr"][shown]))
-    run.metric("rank_corr_true_response_model", true_fit["response_rank_corr"])
-best_arm = best["uplift_at_30"].idxmax()
-run.headline(
-    "uplift_at_30",
-    float(best.at[best_arm, "uplift_at_30"]),
-    label=f"Uplift@30%, {data.label(best_arm)} ({primary})",
-    fmt=charts.signed_format(rate),
-)
-charts.show_validation(ev.validation, labels)
-
-# %% [markdown]
-# ### Other outcomes
-# The same comparison, with the chosen model type and the baseline, for the remaining outcomes
-# (money outcomes in money per customer).
-
-# %%
-others = [o for o in tg.distinct_outcomes(data) if o != primary]
-other = tg.other_outcomes_uplift(
-    data, others, ev.chosen, test_size=test_size, seed=seed, n_boot=n_boot
-)
-if len(other):
-    show_table(other, caption="Uplift@30% on the test part for the other outcomes", fmt="{:,.4f}")
-    run.table("uplift_other_outcomes", other)
-else:
-    say("*The data has no other outcome.*")
+# %% tags=["how-we-know"]
+charts.show_effects(summary, data.control, primary, rate)
+charts.show_average_effects(ate_table)
 
 # %% [markdown]
 # ## The contact list
-# The expected incremental profit of contacting a customer with an offer is the extra response
-# the model expects × the expected value of a response order (the customer's own average order,
-# shrunk towards the average and calibrated on past response orders) × the margin, minus the
-# part of the order an offer gives away (paid by *every* responder, also those who would have
-# bought anyway), minus the cost of the contact in the customer's preferred channel. A response
-# is also worth more than its order: it re-activates the customer, so the response value includes
-# a share (`clv_weight`) of the gain in expected lifetime value, the customer-value model's
-# (BG/NBD and Gamma-Gamma) one-year CLV if they are certainly active after buying today minus
-# their current CLV, largest for valuable customers who are slipping away. Each
-# offer's predicted uplift is re-centred on the effect measured in its own randomised
-# campaign(s), so offers tested at different times compete on equal terms. Each customer gets
-# the offer that pays best, or nothing; customers who opted out, never consented or would
-# exceed the contact-frequency cap are never on the list, whatever the budget.
+# Who gets which offer in the next send: each customer gets the offer expected to pay best, or
+# nothing when no offer pays for itself. Customers who opted out, never consented or would
+# exceed the contact-frequency cap are never on the list, whatever the budget. The chart
+# compares the list with simpler choices: mailing everyone, or mailing the customers most
+# likely to buy.
 
 # %%
-# the chosen model, or the baseline when it does not beat the baseline (see above)
+# the uplift models (shown under "Who is persuadable" below) decide who is on the list
+ev = tg.evaluate_uplift(
+    data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
+)
+# the chosen model, or the baseline when it does not beat the baseline (see "The chosen model")
 model = tg.TargetingModel(ev.used).fit(ds, data)
 send_date = as_of_day + pd.Timedelta(days=1)
 policy = tg.ContactPolicy(
@@ -241,14 +147,137 @@ show(charts.strategy_profit_chart(result.comparison))
 by_arm = pd.Series(s["by_arm"], name="customers").rename(index=data.label).rename_axis("offer")
 contacts = result.contacts.assign(arm=result.contacts["arm"].map(data.label))
 charts.show_contact_list(result.comparison, result.exclusions, by_arm, contacts)
-run.table("contact_list", contacts)
+# the list as `crm-models target` writes it: campaign id, send date, hold-out
+mailing = tg.mailing_list(
+    contacts, send_date, tg.default_campaign_id(ds.name, send_date), seed=seed
+)
+run.table("contact_list", mailing)
 run.table("contact_list_comparison", result.comparison)
 run.table("contact_list_decisions", result.exclusions)
+
+# %% [markdown] tags=["how-we-know"]
+# The expected incremental profit of contacting a customer with an offer is the extra response
+# the model expects × the expected value of a response order (the customer's own average order,
+# shrunk towards the average and calibrated on past response orders) × the margin, minus the
+# part of the order an offer gives away (paid by *every* responder, also those who would have
+# bought anyway), minus the cost of the contact in the customer's preferred channel. A response
+# is also worth more than its order: it re-activates the customer, so the response value includes
+# a share (`clv_weight`) of the gain in expected lifetime value, the customer-value model's
+# (BG/NBD and Gamma-Gamma) one-year CLV if they are certainly active after buying today minus
+# their current CLV, largest for valuable customers who are slipping away. Each
+# offer's predicted uplift is re-centred on the effect measured in its own randomised
+# campaign(s), so offers tested at different times compete on equal terms.
+
+# %% [markdown]
+# ## Who responds
+# A response model estimates the probability that a contacted customer responds, from what was
+# known the day before the send (purchase history, earlier campaigns, attributes). The curve
+# shows how many of the buyers are reached by contacting the best-scored customers first. Good
+# response models find buyers; the next section asks whether those buyers needed the mailing.
+
+# %%
+resp = tg.evaluate_response(data, "responded" if "responded" in data.outcomes else primary)
+show(charts.cumulative_response_chart(resp.cumulative))
+run.metric("response_auc", float(resp.metrics.loc[resp.best, "auc"]))
+run.table("response_gains", resp.gains)
+
+# %% tags=["how-we-know"]
+say(
+    f"*Test design:* {resp.split}; {count(resp.n_train)} training and {count(resp.n_test)} test "
+    "contacts. Gradient boosting is compared with a regularised logistic regression."
+)
+charts.show_response_models(resp.metrics)
+charts.show_gains(resp.gains, resp.best)
+show(charts.calibration_chart(resp.calibration, resp.best))
+
+# %% [markdown]
+# ## Who is persuadable
+# Uplift models estimate, per customer and offer, how much the contact itself changes the
+# outcome. The bars show the extra response actually measured in each tenth of test customers
+# the models never saw, ranked by the chosen model and by the response model (mailing the
+# likeliest buyers first): a good uplift model puts the largest gains in the first tenths.
+
+# %%
+labels = tg.MODEL_LABELS
+shown = ev.chosen if ev.chosen != "random" else tg.BASELINE  # random has no curve of its own
+for arm in ev.arms:
+    ranked = [shown, "response_model"]
+    show(charts.uplift_deciles_chart(ev.deciles, ranked, arm, offers[arm], primary, labels))
+run.table("uplift_models", ev.metrics)
+
+# %% [markdown] tags=["how-we-know"]
+# The model is chosen by cross-fitting on the training part (three folds, each scored
+# by the models fitted on the other two, the Qini coefficient averaged over folds and offers;
+# random targeting and the two-model logistic baseline are always candidates), refitted on the
+# whole training part and tested on a part it never saw (split stratified on offer × outcome,
+# fixed seeds). Each is compared with **random targeting**, with **ranking by the response
+# model** (mailing the likeliest buyers) and with the **two-model logistic baseline**; it
+# *beats the baseline* only where its uplift@30% lies above the baseline's 95% interval. The
+# Qini coefficient and the normalised AUUC are 0 for random targeting and 1 for a perfect
+# ranking; uplift@30% is the measured extra response among the 30% ranked highest.
+
+# %% tags=["how-we-know"]
+charts.show_uplift_models(ev.metrics, offers, labels, ev.truth, ev.n_test, primary)
+for arm in ev.arms:
+    curves = [*ev.models, "response_model"]
+    show(charts.qini_chart(ev.qini, curves, shown, arm, offers[arm], primary, labels))
+
+# %% [markdown]
+# ## The chosen model and why
+# Which model ranks the customers for the contact list, whether it does better than a simple
+# baseline on customers it never saw, and how sure these figures are.
+
+# %% tags=["how-we-know"]
+best = tg.chosen_model_summary(ev)
+true_fit = tg.truth_summary(ev)
+say(
+    charts.chosen_model_text(
+        labels[ev.chosen], ev.reason, best, offers, primary, rate, true_fit, shown
+    )
+)
+say(charts.baseline_verdict_text(ev.verdict, ev.beats_baseline, ev.used, offers, labels))
+intervals = tg.repeated_split_intervals(
+    data, primary, [shown, tg.BASELINE], ev.arms, test_size, seed, repeats=2 if quick else 5
+)
+say(charts.intervals_text(intervals, shown, tg.BASELINE, offers, labels, rate))
+run.table("uplift_intervals", intervals)
+for arm in ev.arms:
+    run.metric(f"uplift_at_30_{arm}", float(best.at[arm, "uplift_at_30"]))
+    run.metric(f"qini_{arm}", float(best.at[arm, "qini_auc"]))
+    run.metric(f"baseline_uplift_at_30_{arm}", float(best.at[arm, "baseline_uplift_at_30"]))
+    run.metric(f"beats_baseline_{arm}", float(ev.beats_baseline[arm]))
+if true_fit is not None:
+    run.metric("rank_corr_true_chosen", float(true_fit["rank_corr"][shown]))
+    run.metric("rank_corr_true_response_model", true_fit["response_rank_corr"])
+best_arm = best["uplift_at_30"].idxmax()
+run.headline(
+    "uplift_at_30",
+    float(best.at[best_arm, "uplift_at_30"]),
+    label=f"Uplift@30%, {data.label(best_arm)} ({primary})",
+    fmt=charts.signed_format(rate),
+)
+charts.show_validation(ev.validation, labels)
+
+# %% [markdown]
+# ### Other outcomes
+# The same comparison, with the chosen model type and the baseline, for the remaining outcomes
+# (money outcomes in money per customer).
+
+# %% tags=["how-we-know"]
+others = [o for o in tg.distinct_outcomes(data) if o != primary]
+other = tg.other_outcomes_uplift(
+    data, others, ev.chosen, test_size=test_size, seed=seed, n_boot=n_boot
+)
+if len(other):
+    show_table(other, caption="Uplift@30% on the test part for the other outcomes", fmt="{:,.4f}")
+    run.table("uplift_other_outcomes", other)
+else:
+    say("*The data has no other outcome.*")
 
 # %% [markdown]
 # ## About the data and the method
 
-# %%
+# %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 notes += [
     "Features are computed as of the day before each send; earlier campaigns count only once "
@@ -268,4 +297,22 @@ if ds.name == "hillstrom":
         "control 'No E-Mail'; outcomes in the two weeks after the send."
     )
 say("\n".join(f"- {n}" for n in notes))
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+money_outcome = next((o for o in tg.distinct_outcomes(data) if not tg.is_rate_outcome(o)), None)
+say(
+    charts.findings(
+        ate_table,
+        primary,
+        rate,
+        money_outcome,
+        result.comparison,
+        data.label(s["single_best_offer"]),
+        by_arm,
+        tg.holdout_summary(mailing),
+    )
+)
 run.finish()

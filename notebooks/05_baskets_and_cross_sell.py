@@ -1,18 +1,22 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: What is bought together (association rules tested for significance),
+#       which combinations carry the most money, category affinities, personal cross-sell
+#       offers checked against a popularity baseline, and when categories are bought.
+#     requires:
+#     - transactions|baskets
+#     requires_columns:
+#     - transactions.product_id|transactions.category|baskets.item
 #     slug: baskets
 #     title: Baskets and cross-sell
-#     description: What is bought together (association rules tested for significance), which
-#       combinations carry the most money, category affinities, personal cross-sell offers
-#       checked against a popularity baseline, and when categories are bought.
-#     requires: [transactions|baskets]
-#     requires_columns: ["transactions.product_id|transactions.category|baskets.item"]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -21,7 +25,8 @@
 
 # %% [markdown]
 # # Baskets and cross-sell
-#
+
+# %% [markdown]
 # Which products are bought together, which of those combinations are real (not chance) and
 # worth money, what to offer each customer next, and when each category sells. Rules are mined
 # exactly as R's *arules* `apriori` does and tested with Fisher's exact test; the cross-sell
@@ -108,17 +113,8 @@ run.headline("baskets", size["baskets"], label="Baskets analysed", fmt=count)
 run.headline("strong_rules", len(good), label="Significant, non-redundant rules", fmt=count)
 if len(good):
     run.headline("top_lift", float(good["lift"].max()), label="Strongest rule lift", fmt="{:.1f}x")
-glance = charts.glance_text(
-    size,
-    level,
-    support,
-    rules.attrs["min_count"],
-    min_confidence,
-    len(rules),
-    len(good),
-    alpha,
-    why=None if choice is None else choice.rule,
-)
+glance = charts.glance_text(size, level, len(good))
+offer_test = None
 if evaluation is not None:
     kk = k if k in (1, 3, 5, 10) else 5
     hits = evaluation.metrics.set_index(["method", "k"])["hit_rate"]
@@ -130,6 +126,7 @@ if evaluation is not None:
     )
     for name, value in basket.evaluation_metrics(evaluation.metrics).items():
         run.metric(name, value)
+    offer_test = (hits[("cross-sell", kk)], hits[("popularity", kk)], kk, horizon_days)
     glance += (
         f"\n- Personal cross-sell offers (top {kk}) were bought by "
         f"**{pct(hits[('cross-sell', kk)])}** of customers within {horizon_days} days, against "
@@ -142,6 +139,19 @@ run.metric("min_support", support)
 run.metric("memory_budget_bytes", budget)
 run.metric("items", size["items"])
 say(glance)
+
+# %% tags=["how-we-know"]
+say(
+    charts.rules_method_text(
+        support,
+        rules.attrs["min_count"],
+        min_confidence,
+        len(rules),
+        len(good),
+        alpha,
+        why=None if choice is None else choice.rule,
+    )
+)
 
 # %% [markdown]
 # ## What is bought together
@@ -183,6 +193,9 @@ elif len(good):
 # %%
 if len(good):
     show(charts.rule_matrix_chart(basket.rule_lift_grid(good)))
+
+# %% tags=["how-we-know"]
+if len(good):
     show(charts.rule_scatter_chart(good))
 
 # %% [markdown]
@@ -207,12 +220,15 @@ else:
 
 # %% [markdown]
 # ## Rule hygiene
-# Mining finds many rules by chance alone. Each rule is tested with Fisher's exact test (is the
-# second product really more common in these baskets?), with a Bonferroni correction for the
-# number of rules tested, and rules that add nothing to a simpler rule with the same outcome
-# (the simpler one is at least as reliable) are set aside as redundant.
+# Mining finds many combinations by chance alone; only those that pass a test are used.
 
-# %%
+# %% [markdown] tags=["how-we-know"]
+# Each rule is tested with Fisher's exact test (is the second product really more common in
+# these baskets?), with a Bonferroni correction for the number of rules tested, and rules that
+# add nothing to a simpler rule with the same outcome (the simpler one is at least as reliable)
+# are set aside as redundant.
+
+# %% tags=["how-we-know"]
 show_table(
     basket.rule_hygiene(rules),
     caption="From mined rules to rules worth reading",
@@ -233,9 +249,12 @@ if from_file:
     say("*A basket file has no customers or dates, so offers cannot be tested out of time.*")
 elif evaluation is not None:
     show(charts.hit_rate_chart(evaluation.metrics))
-    charts.show_offer_quality(evaluation.metrics)
     say(charts.evaluation_text(evaluation, evaluation.metrics, kk, level))
     run.table("cross_sell_evaluation", evaluation.metrics)
+
+# %% tags=["how-we-know"]
+if evaluation is not None and not from_file:
+    charts.show_offer_quality(evaluation.metrics)
 
 # %% [markdown]
 # ## When categories are bought
@@ -296,6 +315,7 @@ else:
 # full list is attached to the report run as `cross_sell_list.csv`.
 
 # %%
+export = None
 if from_file:
     say("*A basket file has no customers, so there are no personal offers.*")
 else:
@@ -307,6 +327,8 @@ else:
 
 # %% [markdown]
 # ## About the method and the data
+
+# %% [markdown] tags=["how-we-know"]
 # - **Baskets** are orders with purchase lines; returns and cancellations are left out, lines
 #   without a customer are kept (a basket needs no customer).
 # - **Rules** are found as R's *arules* `apriori` finds them (one product on the right, rule
@@ -319,7 +341,7 @@ else:
 # - **Offers** score each product a customer has not bought by the average, over the products
 #   they bought, of the share of those products' buyers who also bought it.
 
-# %%
+# %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 if service:
     names = ds.products.set_index("product_id")["name"].reindex(service).dropna().unique()
@@ -332,4 +354,10 @@ notes.append(
     f"confidence {min_confidence:g}, 2 to {max_len} items"
 )
 say("\n".join(f"- {n}" for n in notes))
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+say(charts.findings(good, len(rules), size["baskets"], basket.rule_sentence, offer_test, export, k))
 run.finish()

@@ -1,16 +1,19 @@
 # ---
 # jupyter:
 #   crm_report:
+#     description: What sales will be next month, with a likely range, from the model
+#       that forecast the past best, beside a forecast built up from the customer base.
+#     requires:
+#     - transactions
 #     slug: forecast
 #     title: Sales forecast
-#     description: What sales will be next month, with a likely range, from the model that
-#       forecast the past best, beside a forecast built up from the customer base.
-#     requires: [transactions]
 #   jupytext:
 #     formats: py:percent
+#     notebook_metadata_filter: crm_report,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,7 +22,8 @@
 
 # %% [markdown]
 # # Sales forecast
-#
+
+# %% [markdown]
 # What will sales be next month? Several forecasting methods are tried on the past: each one
 # pretends to stand at an earlier date, forecasts the following months, and is scored against
 # what really happened. The forecast shown is the one from the method that did best, with the
@@ -86,24 +90,6 @@ lines = [
     f"Last full {PERIOD} ({period_label(history.index[-1])}): {fmt_value(history.iloc[-1])}"
     + (f"; {period_label(last_year[0])}: {fmt_value(last_year[1])}" if last_year else "")
     + ".",
-    f"Method: **{label}**, the best of {len(metrics)} methods over "
-    f"{len(result.backtest.origins)} test forecasts of the past (typical error "
-    f"{pct(win['smape'])} sMAPE"
-    + (
-        f", against {pct(snaive['smape'])} for simply repeating last year"
-        if snaive is not None
-        else ""
-    )
-    + ").",
-    f"In those tests the 80 % range held the real figure {pct(win['coverage_80'], 0)} of the "
-    f"time and the 95 % range {pct(win['coverage_95'], 0)} (the method's own ranges: "
-    f"{pct(win['coverage_80_raw'], 0)} and {pct(win['coverage_95_raw'], 0)}; they are widened "
-    "or narrowed by the errors of the other tests so that they hold the figure as often as "
-    "they claim).",
-    "Methods are ranked by a score that rewards both accuracy and ranges that hold the real "
-    "figure (the weighted interval score), not by accuracy alone. "
-    + fc.scale_sentence(result.backtest.scale, result.freq)
-    + ".",
 ]
 partial = result.to_dict()["partial_period"]
 if partial is not None:
@@ -123,6 +109,29 @@ for key, column, text in [
 for key, value in fc.report_metrics(result).items():
     run.metric(key, value)
 
+# %% tags=["how-we-know"]
+method = [
+    f"Method: **{label}**, the best of {len(metrics)} methods over "
+    f"{len(result.backtest.origins)} test forecasts of the past (typical error "
+    f"{pct(win['smape'])} sMAPE"
+    + (
+        f", against {pct(snaive['smape'])} for simply repeating last year"
+        if snaive is not None
+        else ""
+    )
+    + ").",
+    f"In those tests the 80 % range held the real figure {pct(win['coverage_80'], 0)} of the "
+    f"time and the 95 % range {pct(win['coverage_95'], 0)} (the method's own ranges: "
+    f"{pct(win['coverage_80_raw'], 0)} and {pct(win['coverage_95_raw'], 0)}; they are widened "
+    "or narrowed by the errors of the other tests so that they hold the figure as often as "
+    "they claim).",
+    "Methods are ranked by a score that rewards both accuracy and ranges that hold the real "
+    "figure (the weighted interval score), not by accuracy alone. "
+    + fc.scale_sentence(result.backtest.scale, result.freq)
+    + ".",
+]
+say(charts.bullets(method))
+
 # %% [markdown]
 # ## History, tests on the past and the forecast
 # The solid line is what happened. Dotted lines are the chosen method's forecasts made at
@@ -137,7 +146,11 @@ show(
 
 # %% [markdown]
 # ## Which method, and how well each did on the past
-# Every method forecast the same test periods. **Score** (the weighted interval score, divided
+# Every method forecast the same past periods, as if standing at an earlier date; the one whose
+# forecasts came closest, with ranges that held the real figures, makes the forecast below.
+
+# %% [markdown] tags=["how-we-know"]
+# **Score** (the weighted interval score, divided
 # by the yardstick below; lower is better) ranks them: it adds the error of the forecast to the
 # width of its ranges and a penalty for every real figure that fell outside them. **MASE** compares a method's average error with
 # one yardstick for all tests: the average error of simply repeating the same period of the
@@ -147,13 +160,19 @@ show(
 # range (ideally 80 % and 95 %), and **width** is the average width of the 80 % range relative to
 # sales. The first row is the method used above.
 
-# %%
+# %% tags=["how-we-know"]
 charts.show_backtest(
     metrics,
     fc.MODEL_LABELS,
     caption=f"Tests on the past: {len(result.backtest.origins)} forecasts of {result.horizon} "
     f"{PERIOD}s each, made at different dates",
 )
+if result.result.config:
+    say(
+        f"*Best time-series model: {fc.MODEL_LABELS[result.series_model]} — {result.result.config}.*"
+    )
+
+# %%
 run.table("backtest", metrics.reset_index())
 charts.show_forecast_table(
     result.forecast,
@@ -162,10 +181,6 @@ charts.show_forecast_table(
     fmt_value=fmt_value,
 )
 run.table("forecast", result.forecast.rename_axis("period").reset_index().astype({"period": str}))
-if result.result.config:
-    say(
-        f"*Best time-series model: {fc.MODEL_LABELS[result.series_model]} — {result.result.config}.*"
-    )
 
 # %% [markdown]
 # ## Bottom-up: the forecast built from the customers
@@ -181,7 +196,6 @@ if result.comparison is not None:
         history, result.comparison, result.series_model, result.freq, AXIS, fmt_value
     )
     cmp = fc.compare_bottom_up(result)
-    say(charts.bottom_up_sentence(cmp, period_label(cmp["period"])))
     run.metric("bottom_up_mase", cmp["bottom_up_mase"])
     run.metric("bottom_up_next", cmp["bottom_up_next"])
     run.table(
@@ -192,6 +206,10 @@ else:
         "*No bottom-up forecast for this measure or dataset:* "
         + ("; ".join(n for n in result.notes if n.startswith("no bottom-up")) or "not available.")
     )
+
+# %% tags=["how-we-know"]
+if result.comparison is not None:
+    say(charts.bottom_up_sentence(cmp, period_label(cmp["period"])))
 
 # %% [markdown]
 # ## The next weeks
@@ -241,4 +259,23 @@ notes.append(
     "or a shock to the business is not in them"
 )
 say(charts.notes_text(notes))
+
+# %% [markdown] tags=["findings"]
+# ## Findings and what to do
+
+# %% tags=["findings"]
+say(
+    charts.findings(
+        result.forecast,
+        history,
+        result.freq,
+        WHAT,
+        fmt_value,
+        last_year,
+        win,
+        snaive,
+        len(result.backtest.origins),
+        partial,
+    )
+)
 run.finish()

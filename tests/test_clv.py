@@ -350,9 +350,9 @@ def test_comparison_metrics_keys():
         {"log_likelihood": [-10.0, -11.0], "mae": [0.5, 0.6]}, index=["BG/NBD", "Pareto/NBD"]
     )
     assert clv.comparison_metrics(comparison) == {
-        "bgnbd_log_likelihood": -10.0,
+        "bgnbd_calibration_log_likelihood": -10.0,
         "bgnbd_holdout_mae": 0.5,
-        "paretonbd_log_likelihood": -11.0,
+        "paretonbd_calibration_log_likelihood": -11.0,
         "paretonbd_holdout_mae": 0.6,
     }
 

@@ -46,6 +46,16 @@ def _currency_code(code: str) -> str:
     return code
 
 
+def _day(text: str):
+    """A date option's value as a day (midnight), refused unless it reads as a date."""
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
 def _currency_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--currency",
@@ -394,12 +404,30 @@ def cmd_uplift(args: argparse.Namespace) -> int:
 
 def cmd_target(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
-    from crm_models.targeting import ContactPolicy, arm_label, build_contact_list
+    from crm_models.targeting import (
+        ContactPolicy,
+        arm_label,
+        build_contact_list,
+        check_holdout,
+        check_list_path,
+        default_campaign_id,
+        holdout_summary,
+        mailing_list,
+        write_contact_list,
+    )
 
     if args.budget is None and args.budget_amount is None:
         args.target_parser.error(
             "the following arguments are required: --budget (or --budget-amount)"
         )
+    for option, check, value in (
+        ("--out", check_list_path, args.out),
+        ("--holdout", check_holdout, args.holdout),
+    ):
+        try:
+            check(value)
+        except ValueError as err:  # before the model is fitted: nothing written, exit 2
+            args.target_parser.error(f"argument {option}: {err}")
     ds = _open(args, args.dataset, in_memory=True)
     policy = ContactPolicy(
         budget=args.budget,
@@ -410,14 +438,17 @@ def cmd_target(args: argparse.Namespace) -> int:
         channels=tuple(args.channel) if args.channel else None,
         margin=args.margin,
         clv_weight=args.clv_weight,
+        send_date=args.send_date,
     )
     with stage("fitting the targeting model and choosing whom to contact"):
         result, _ = build_contact_list(ds, policy, learner=args.model, as_of=args.as_of)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    send = result.summary["send_date"]
+    campaign = args.campaign_id or default_campaign_id(ds.name, send)
     contacts = result.contacts.assign(arm=result.contacts["arm"].map(lambda a: arm_label(ds, a)))
-    contacts.to_csv(out, index=False)
+    mailing = mailing_list(contacts, send, campaign, args.holdout, args.seed)
+    out = write_contact_list(mailing, args.out)
     summary = {"out": str(out), **result.summary, "currency": ds.currency}
+    summary.update(campaign_id=campaign, seed=args.seed, **holdout_summary(mailing))
     summary["by_arm"] = {arm_label(ds, k): v for k, v in summary["by_arm"].items()}
     summary["comparison"] = result.comparison.round(2).to_dict(orient="records")
     if not args.json:
@@ -625,7 +656,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="uplift model (default auto: the cross-fitted choice, or the two-model logistic "
         "baseline when it does not beat it; any model name of `uplift --model` also works)",
     )
-    p.add_argument("--out", default="contact_list.csv", help="CSV to write (contact_list.csv)")
+    p.add_argument(
+        "--out",
+        default="contact_list.csv",
+        help="list to write, as .csv, .parquet or .xlsx by its extension (contact_list.csv)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of the selected customers kept back as a control group, not mailed, so "
+        "that the campaign can be measured (0.1; 0 mails everyone)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="seed of the hold-out draw (42)")
+    p.add_argument(
+        "--campaign-id",
+        help="campaign id on every row (default <dataset>-<send date as YYYYMMDD>)",
+    )
+    p.add_argument(
+        "--send-date",
+        type=_day,
+        help="planned send date, YYYY-MM-DD (default the day after the as-of day); "
+        "opt-outs and the frequency cap are checked on it",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_target, target_parser=p)
 

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+# the text bar, also in a notebook kernel: tqdm.auto there wants ipywidgets (not a dependency)
+# and warns "TqdmWarning: IProgress not found" into the report's output without them
+from tqdm.std import tqdm
 
 T = TypeVar("T")
 

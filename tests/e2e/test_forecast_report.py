@@ -49,3 +49,16 @@ def test_headlines_reach_the_manifest(built):
         for k in ("forecast_next_lower_80", "forecast_next", "forecast_next_upper_80")
     )
     assert 0 < low <= mid <= high
+
+
+def test_no_warnings_in_the_executed_notebook(built):
+    """Nothing a kernel prints on stderr (e.g. tqdm's IProgress warning) reaches the notebook."""
+    notebook = next((built / "demo" / "_notebooks").glob("06_*.ipynb"))
+    cells = json.loads(notebook.read_text())["cells"]
+    errors = [
+        "".join(out["text"])
+        for cell in cells
+        for out in cell.get("outputs", [])
+        if out.get("name") == "stderr"
+    ]
+    assert not any("Warning" in text for text in errors), errors

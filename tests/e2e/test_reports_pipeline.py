@@ -369,6 +369,7 @@ def test_two_concurrent_builds_do_not_corrupt_reports(tmp_path, tracking_store):
         ".crm-models-build.lock",
         ".crm-models-owned.json",
         "alpha",
+        "assets",
         "index.html",
     ]
 

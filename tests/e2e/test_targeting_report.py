@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from html_text import page_markup
 
+from crm_models import targeting as tg
+
 SECTIONS = [
     "What each campaign did",
     "Who responds",
@@ -51,15 +53,10 @@ def test_contact_list_csv_has_no_personal_data(built):
     csvs = list(built.rglob("contact_list.csv"))
     assert csvs, "contact_list.csv not kept with the run"
     table = pd.read_csv(csvs[0])
-    assert list(table.columns) == [
-        "customer_id",
-        "arm",
-        "channel",
-        "expected_incremental_response",
-        "expected_incremental_clv",
-        "expected_incremental_profit",
-        "reason_codes",
-    ]
+    assert list(table.columns) == list(tg.LIST_COLUMNS)
+    # the random hold-out (10 % by default) is kept as a control group, not mailed
+    assert table["holdout"].sum() == round(0.1 * len(table))
+    assert set(table.loc[table["holdout"], "action"]) == {"hold out"}
     assert len(table) > 0 and table["customer_id"].is_unique
     assert (table["expected_incremental_clv"] >= 0).all()
     assert (table["expected_incremental_profit"] > 0).all()

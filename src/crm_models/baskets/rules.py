@@ -208,28 +208,21 @@ def _rule_frame(baskets, ante, cons, c_xy, c_x, c_y) -> pd.DataFrame:
 
 
 # =========================================================================== hygiene
+# statsmodels' names for the methods of R's ``p.adjust`` that the ``adjust`` option accepts
+_MULTIPLETESTS = {"bonferroni": "bonferroni", "holm": "holm", "fdr": "fdr_bh", "BH": "fdr_bh"}
+
+
 def _p_adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Multiple-testing adjustment as R's ``p.adjust`` (none, bonferroni, holm, fdr/BH)."""
+    """Multiple-testing adjustment as R's ``p.adjust`` (none, bonferroni, holm, fdr/BH), by
+    statsmodels' ``multipletests``."""
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in ADJUST:
+        raise ValueError(f"adjust must be one of {ADJUST}, not {method!r}")
     p = np.asarray(p, dtype=float)
-    m = len(p)
-    if method == "none" or m == 0:
+    if method == "none" or not len(p):
         return p.copy()
-    if method == "bonferroni":
-        return np.minimum(p * m, 1.0)
-    if method == "holm":
-        order = np.argsort(p, kind="stable")
-        adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-        out = np.empty(m)
-        out[order] = np.minimum(adj, 1.0)
-        return out
-    if method in ("fdr", "BH"):
-        order = np.argsort(p, kind="stable")[::-1]
-        ranks = np.arange(m, 0, -1)
-        adj = np.minimum.accumulate(m / ranks * p[order])
-        out = np.empty(m)
-        out[order] = np.minimum(adj, 1.0)
-        return out
-    raise ValueError(f"adjust must be one of {ADJUST}, not {method!r}")
+    return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
 def fisher_p_values(rules: pd.DataFrame, n_baskets: int | None = None) -> np.ndarray:

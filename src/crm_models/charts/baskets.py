@@ -6,6 +6,7 @@ and returns a plotly figure or a sentence, or shows a formatted table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,9 +51,18 @@ def show_rules(table: pd.DataFrame, caption: str) -> None:
     show_table(table, caption=caption, fmt=RULE_FORMATS)
 
 
-def glance_text(
-    size: dict[str, Any],
-    level: str,
+def glance_text(size: dict[str, Any], level: str, n_strong: int) -> str:
+    """The "at a glance" bullets on the baskets and the combinations worth reading."""
+    return (
+        f"- **{count(size['baskets'])}** baskets with on average **{size['mean_size']:.2f}** "
+        f"different {level}s; {pct(size['single_item_baskets'] / max(size['baskets'], 1))} hold "
+        f"a single {level}.\n"
+        f"- **{count(n_strong)}** combinations are bought together clearly more often than "
+        "chance would give."
+    )
+
+
+def rules_method_text(
     support: float,
     min_count: int,
     min_confidence: float,
@@ -61,12 +71,9 @@ def glance_text(
     alpha: float,
     why: str | None = None,
 ) -> str:
-    """The "at a glance" bullets on baskets and rules; ``why`` says how the support was chosen
+    """How the rules were mined and tested; ``why`` says how the support was chosen
     (:attr:`crm_models.baskets.SupportChoice.rule`; None when it was given)."""
     text = (
-        f"- **{count(size['baskets'])}** baskets with on average **{size['mean_size']:.2f}** "
-        f"different {level}s; {pct(size['single_item_baskets'] / max(size['baskets'], 1))} hold "
-        f"a single {level}.\n"
         f"- At a support of **{support:g}** (at least {count(min_count)} baskets) and a "
         f"confidence of {pct(min_confidence, 0)}, **{count(n_rules)}** rules were found; "
         f"**{count(n_strong)}** of them are significant (Fisher's exact test, "
@@ -299,3 +306,92 @@ def show_cross_sell_list(offers: pd.DataFrame, popular: pd.Series) -> None:
         caption="Products offered most often",
         fmt={"customers offered": count},
     )
+
+
+# --------------------------------------------------------------------------- findings
+def _distinct_combinations(rules: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rules ranked by ``by`` (ties: lift), one per set of items: "A → B" and "B → A" are one
+    combination, shown in its more reliable direction."""
+    ranked = rules.sort_values([by, "lift", "confidence"], ascending=False, kind="stable")
+    items = [
+        frozenset(a) | frozenset(c)
+        for a, c in zip(ranked["antecedent_names"], ranked["consequent_names"], strict=True)
+    ]
+    return ranked.loc[~pd.Series(items, index=ranked.index).duplicated()]
+
+
+def _together(r: pd.Series) -> str:
+    """A rule's items as one combination: "Phone case + Smartphone"."""
+    return " + ".join([*r["antecedent_names"], *r["consequent_names"]])
+
+
+def _offer_test_bullet(personal: float, popular: float, k: int, days: int) -> str:
+    """Whether the personal offers beat offering the best-sellers, out of time, in words."""
+    test = (
+        f"with {k} offers each, {pct(personal)} of customers bought one within {days} days, "
+        f"against {pct(popular)} when offered the best-sellers they did not have yet"
+    )
+    if personal >= 1.1 * popular:
+        return f"**Send the personal cross-sell offers**: {test}."
+    if personal > popular:
+        return (
+            f"**The personal offers do only slightly better than the best-sellers**: {test}; "
+            "either will do."
+        )
+    return f"**Offer the best-sellers rather than the personal offers**: {test}."
+
+
+def findings(
+    rules: pd.DataFrame,
+    n_rules: int,
+    n_baskets: int,
+    sentence: Callable[[pd.Series], str],
+    offer_test: tuple[float, float, int, int] | None = None,
+    offers: pd.DataFrame | None = None,
+    k: int = 5,
+) -> str:
+    """The report's findings and what to do, as Markdown bullets for a marketing reader.
+
+    ``rules``: the significant, non-redundant rules (with ``revenue`` and ``revenue_share``
+    when the data has amounts); ``n_rules``: all rules mined; ``sentence``: a rule in words
+    (:func:`crm_models.baskets.rule_sentence`); ``offer_test``: the out-of-time hit rates of the
+    personal offers and of the best-sellers, the offers per customer and the days of the test,
+    or None; ``offers``: the cross-sell list (``k`` offers per customer), or None.
+    """
+    if len(rules) == 0:
+        lines = [
+            f"**Nothing is bought together more often than chance** in these {count(n_baskets)} "
+            "baskets: do not build bundles or 'bought together' suggestions from this data."
+        ]
+    else:
+        top = _distinct_combinations(rules, "lift").head(2)
+        lines = [
+            "**Recommend these together.** "
+            + " ".join(f"{sentence(r)}." for _, r in top.iterrows())
+            + " Show the second product next to the first: on its page, at checkout and in "
+            "the follow-up e-mail."
+        ]
+        if "revenue" in rules.columns and rules["revenue"].notna().any():
+            r = _distinct_combinations(rules, "revenue").iloc[0]
+            lines.append(
+                f"**Bundle {_together(r)}, the combination worth most**: {count(r['count'])} "
+                f"baskets worth {money(r['revenue'])} ({pct(r['revenue_share'])} of all basket "
+                "value). Keep them in stock together and offer them as a bundle."
+            )
+        else:
+            r = _distinct_combinations(rules, "count").iloc[0]
+            lines.append(
+                f"**The most common combination is {_together(r)}**: {count(r['count'])} baskets "
+                f"({pct(r['support'])} of all). Place them near each other."
+            )
+    if offer_test is not None:
+        lines.append(_offer_test_bullet(*offer_test))
+    if offers is not None:
+        lines.append(f"**The cross-sell list is ready**: {cross_sell_list_text(offers, k)}")
+    if len(rules):
+        lines.append(
+            f"**{count(len(rules))} of the {count(n_rules)} combinations found are reliable**: "
+            "bought together clearly more often than chance would give, and not a weaker copy "
+            "of a simpler combination. Only these are used in this report."
+        )
+    return "\n".join(f"- {line}" for line in lines)

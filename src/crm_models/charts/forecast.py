@@ -19,6 +19,7 @@ __all__ = [
     "bottom_up_sentence",
     "bullets",
     "comparison_chart",
+    "findings",
     "forecast_chart",
     "measure_words",
     "notes_text",
@@ -283,3 +284,100 @@ def notes_text(notes: Iterable[str]) -> str:
     return "\n".join(
         f"- {n[0].upper() + n[1:]}." if not n.endswith(".") else f"- {n}" for n in notes
     )
+
+
+# --------------------------------------------------------------------------- findings
+def _change(now: float, before: float) -> tuple[str, str]:
+    """ "up 12.3%" / "down 4.0%" from ``before`` to ``now`` (or "the same"), and what it means
+    for targets."""
+    change = now / before - 1 if before else float("inf")
+    if round(change, 3) == 0:
+        return "the same", "keep targets where they are"
+    if change > 0:
+        return f"up {pct(change)}", "set targets and stock above that level"
+    return f"down {pct(-change)}", "review targets and stock set on that level"
+
+
+def _accuracy_bullet(
+    chosen: Mapping[str, float],
+    yardstick: Mapping[str, float] | None,
+    tests: int,
+    horizon: int,
+    freq: str,
+) -> str:
+    """How far off the method's tests on the past were, against repeating last year."""
+    text = (
+        f"**How far to trust it**: in {tests} tests on the past (forecasts of {horizon} "
+        f"{period_name(freq)}s made at earlier dates and checked against what really happened) "
+        f"it was off by {pct(chosen['smape'])} on average"
+    )
+    if yardstick is not None:
+        text += f", against {pct(yardstick['smape'])} for simply repeating last year"
+    text += f"; the 8-in-10 range held the real figure {pct(chosen['coverage_80'], 0)} of the time."
+    if yardstick is not None and yardstick["smape"] < chosen["smape"]:
+        return text + " Repeating last year was closer on average: treat the forecast with care."
+    return text + " Plan with the range, not only the single figure."
+
+
+def findings(
+    forecast: pd.DataFrame,
+    history: pd.Series,
+    freq: str,
+    what: str,
+    fmt_value: Callable[[Any], str],
+    last_year: tuple[pd.Period, float] | None,
+    chosen: Mapping[str, float],
+    yardstick: Mapping[str, float] | None,
+    tests: int,
+    partial: Mapping[str, Any] | None = None,
+) -> str:
+    """The report's findings and what to do, as 3-5 Markdown bullets for a marketing reader.
+
+    ``forecast``: ``mean``, ``lower_80`` and ``upper_80`` per future period; ``history``: the
+    full periods so far; ``what``: the measure in words; ``last_year``: the same period a year
+    before the first forecast one and its value, or None; ``chosen`` and ``yardstick``: the
+    backtest scores (``smape``, ``coverage_80``) of the method used and of repeating last year
+    (None when not scored); ``tests``: the backtest forecasts; ``partial``: the period under
+    way (``ForecastResult.to_dict()["partial_period"]``), or None.
+    """
+    nxt, period = forecast.iloc[0], forecast.index[0]
+    name = period_name(freq)
+    label = period_label(period, freq)
+    lines = [
+        f"**Plan on {fmt_value(nxt['mean'])} of {what} in {label}**: most likely (8 times in "
+        f"10) between {fmt_value(nxt['lower_80'])} and {fmt_value(nxt['upper_80'])}. Plan stock, "
+        f"staff and budgets on the forecast and keep a plan for the low end."
+    ]
+    recent = (
+        f"the last full {name}, {period_label(history.index[-1], freq)}, brought "
+        f"{fmt_value(history.iloc[-1])}"
+    )
+    if last_year is not None:
+        change, action = _change(nxt["mean"], last_year[1])
+        lines.append(
+            f"**{change.capitalize()} on the same {name} last year** "
+            f"({period_label(last_year[0], freq)}: {fmt_value(last_year[1])}): {action}; "
+            f"{recent}."
+        )
+    else:
+        change, action = _change(nxt["mean"], history.iloc[-1])
+        lines.append(
+            f"**{change.capitalize()} on the last full {name}**: {recent}; {action} (the "
+            "history is too short to compare with last year)."
+        )
+    if len(forecast) > 1:
+        lines.append(
+            f"**{fmt_value(forecast['mean'].sum())} over the next {len(forecast)} {name}s** "
+            f"({label} to {period_label(forecast.index[-1], freq)}), from "
+            f"{fmt_value(nxt['mean'])} to {fmt_value(forecast['mean'].iloc[-1])} a {name}: use "
+            "it for the plans and budgets of that time."
+        )
+    lines.append(_accuracy_bullet(chosen, yardstick, tests, len(forecast), freq))
+    if partial is not None:
+        lines.append(
+            f"**{period_label(pd.Period(partial['period'], freq=freq), freq)} has started**: "
+            f"{fmt_value(partial['booked'])} is booked in "
+            f"{partial['days_booked']} of {partial['days_in_period']} days; it should end at "
+            f"{fmt_value(partial['total'])}. Track it against that figure."
+        )
+    return "\n".join(f"- {line}" for line in lines)

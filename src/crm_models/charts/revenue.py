@@ -30,14 +30,16 @@ __all__ = [
     "bullets",
     "change_waterfall",
     "dimension_lines",
+    "findings",
     "lorenz_curve",
     "new_vs_returning_bars",
+    "nlv_chart",
     "period_name",
     "revenue_bars",
     "show_concentration",
     "show_dimension",
     "show_lifecycle",
-    "show_nlv",
+    "show_nlv_table",
 ]
 
 GREY = "#bbbbbb"
@@ -165,9 +167,8 @@ def show_lifecycle(mix: pd.DataFrame) -> None:
     )
 
 
-def show_nlv(shown: pd.DataFrame, period: str) -> None:
-    """Show N, L and V indexed to 100 in the first period of ``shown`` (rows of an
-    ``nlv_table``) and the R = N · L · V table, most recent period first."""
+def nlv_chart(shown: pd.DataFrame) -> go.Figure:
+    """N, L and V indexed to 100 in the first period of ``shown`` (rows of an ``nlv_table``)."""
     fig = go.Figure()
     for i, col in enumerate(["active_customers", "orders_per_customer", "avg_order_value"]):
         base = shown[col].iloc[0]
@@ -178,7 +179,11 @@ def show_nlv(shown: pd.DataFrame, period: str) -> None:
             line_color=COLORS[i],
         )
     fig.update_layout(title=f"N, L and V indexed to 100 in {shown.index[0]}", yaxis_title="index")
-    show(fig)
+    return fig
+
+
+def show_nlv_table(shown: pd.DataFrame, period: str) -> None:
+    """Show the R = N · L · V table of ``shown`` (rows of an ``nlv_table``), most recent first."""
     show_table(
         shown[list(NLV_LABELS)].rename(columns=NLV_LABELS).rename_axis(period).iloc[::-1],
         caption="R = N · L · V per period (most recent first)",
@@ -212,3 +217,84 @@ def change_waterfall(change: pd.Series, effects: pd.Series) -> go.Figure:
     )
     fig.update_xaxes(type="category")
     return fig
+
+
+# --------------------------------------------------------------------------- findings
+# Each driver of a revenue change in plain words (rise, fall) and the lever it points to.
+_DRIVERS = {
+    "effect_N": ("more customers buying", "fewer customers buying", "acquisition and win-back"),
+    "effect_L": (
+        "customers ordering more often",
+        "customers ordering less often",
+        "bringing customers back more often (reminders, repeat-purchase offers)",
+    ),
+    "effect_V": ("bigger orders", "smaller orders", "order size (bundles, prices, discounts)"),
+}
+
+
+def findings(
+    change: pd.Series,
+    top_share: float,
+    customers: int,
+    total_revenue: float,
+    stages: pd.DataFrame,
+    new_share: float,
+    recent_periods: int,
+    period: str,
+) -> str:
+    """The report's findings and what to do, as 3-4 Markdown bullets in plain words.
+
+    ``change``: a ``latest_change`` result; ``top_share``: revenue share of the top 10 % of the
+    ``customers`` (of ``total_revenue`` to date); ``stages``: a ``lifecycle_mix`` table;
+    ``new_share``: share of revenue from first-period customers over ``recent_periods``.
+    """
+    key = max(_DRIVERS, key=lambda k: abs(change[k]))
+    rise, fall, lever = _DRIVERS[key]
+    others = [k for k in _DRIVERS if k != key]
+    up = change["change"] >= 0
+    # against the period before (the data do not reach back a year): the season may play a part
+    seasonal = (change["period_to"] - change["period_from"]).n == 1
+    lines = [
+        f"Revenue in {change['period_to']} was **{money(change['revenue_to'])}**, "
+        f"{'up' if up else 'down'} {money(abs(change['change']))} on {change['period_from']}"
+        + (
+            f" (the {period} before, as the data do not reach back a year: part of the change "
+            "may be the season)"
+            if seasonal
+            else ""
+        )
+        + "; "
+        f"most of the change came from {rise if change[key] >= 0 else fall} "
+        f"({money(change[key], signed=True)}), the rest from "
+        + " and ".join(
+            f"{(_DRIVERS[k][0] if change[k] >= 0 else _DRIVERS[k][1])} "
+            f"({money(change[k], signed=True)})"
+            for k in others
+        )
+        + (
+            f". **Keep investing in {lever}**: that is what moved revenue."
+            if up
+            else f". **Work on {lever} first**: that is where revenue was lost."
+        ),
+        f"The top 10% of customers ({count(round(customers * 0.1))} people) brought "
+        f"**{pct(top_share)}** of all revenue to date ({money(top_share * total_revenue)}); "
+        f"on average each brought {top_share / 0.1 / ((1 - top_share) / 0.9):.1f} times as much as "
+        "one of the other customers. **Look after them first** (the value report names them "
+        "in `top_customers.csv`).",
+    ]
+    if stages["customers"].get("at_risk", 0) > 0:
+        lapsed = int(stages["customers"].get("lapsed", 0))
+        lines.append(
+            f"**{count(stages.loc['at_risk', 'customers'])}** customers last bought 6 to 12 "
+            f"months ago; they have spent {money(stages.loc['at_risk', 'revenue to date'])} "
+            f"with you so far ({count(lapsed)} more have not bought for over a year). **Win "
+            "them back before a year has passed**; the value report ranks who is worth most "
+            "(`churn_risk.csv`)."
+        )
+    if pd.notna(new_share):
+        lines.append(
+            f"Over the last {recent_periods} complete {period}s, **{pct(new_share)}** of revenue "
+            f"came from customers in their first {period}. **Keep acquisition funded**: without "
+            "new customers that part of revenue would not be there."
+        )
+    return bullets(lines)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, count, money, money_title, pct, show_table
+from crm_models.plotting import COLORS, bullets, count, money, money_title, pct, show_table
 
 NICE = {
     "customer_share": "share of customers",
@@ -433,3 +433,122 @@ def importance_chart(importance: pd.DataFrame) -> go.Figure:
         yaxis_autorange="reversed",
     )
     return fig
+
+
+# --------------------------------------------------------------------------- findings
+WIN_BACK_SEGMENTS = ("can't lose", "at risk")  # RFM segments that used to buy and went quiet
+
+
+def _lookalike_finding(comparison: pd.DataFrame, best: str) -> str:
+    """How much better than chance the look-alike list finds future high-value customers."""
+    naive = comparison.loc[[m for m in comparison.index if str(m).startswith("naive")]]
+    lift, naive_lift = comparison.loc[best, "lift_top10"], naive["lift_top10"].max()
+    tested = (
+        f"Tested on later new customers it had not seen, the top 10% of the look-alike list "
+        f"held {lift:.1f} times the average share of customers who became high-value "
+        f"(ranking by first order size: {naive_lift:.1f} times)"
+    )
+    if comparison.loc[best, "auc"] <= naive["auc"].max():
+        return tested + (
+            ". The model does no better than that simple rule: **rank new customers by the "
+            "size of their first order** instead."
+        )
+    return tested + (
+        ". **Use `lookalike_prospects.csv` to decide who gets a welcome offer first**"
+        + (
+            ", not to exclude anyone: the signal is weak."
+            if lift < 1.5
+            else " (ranked by chance of becoming high-value)."
+        )
+    )
+
+
+def _characteristics_finding(
+    matter: list[str], noise: list[str], spend_explained: float | None
+) -> str:
+    """Which customer characteristics to use for targeting and which to ignore."""
+    noise, matter = [n.replace("_", " ") for n in noise], [m.replace("_", " ") for m in matter]
+    text = (
+        f"**Ignore {', '.join(noise)} in targeting**: "
+        f"{'it makes' if len(noise) == 1 else 'they make'} no difference to spend or to who "
+        "becomes valuable. "
+        if noise
+        else ""
+    )
+    if not matter:
+        return text + (
+            "No characteristic we know changes spend or who becomes valuable: **target on "
+            "purchase behaviour, not on profile.**"
+        )
+    names = ", ".join(matter)
+    names = names[:1].upper() + names[1:]
+    if spend_explained is not None and spend_explained < 0.2:
+        share = "less than 1%" if spend_explained < 0.01 else f"only {pct(spend_explained, 0)}"
+        return text + (
+            f"{names} {'does' if len(matter) == 1 else 'do'} matter, but together explain "
+            f"{share} of the differences in spend per order between customers: **target on "
+            "purchase behaviour first**, profile second."
+        )
+    return (
+        text + f"{names} {'does' if len(matter) == 1 else 'do'} matter: **use them in targeting.**"
+    )
+
+
+def findings(
+    rfm: pd.DataFrame,
+    k: int,
+    stable: bool,
+    profile: pd.DataFrame,
+    lookalike: tuple[pd.DataFrame, str] | None,
+    matter: list[str] | None,
+    noise: list[str] | None,
+    spend_explained: float | None,
+) -> str:
+    """The report's findings and what to do, as 3-5 Markdown bullets in plain words.
+
+    ``rfm``: the RFM segment summary; ``k``/``stable``/``profile``: the behavioural
+    segmentation and its ``segment_profile``; ``lookalike``: the out-of-time comparison and the
+    better model's name (None: not judged); ``matter``/``noise``: characteristics that matter
+    and those not worth attention (None: no characteristics); ``spend_explained``: share of the
+    variation in spend per order they explain on held-out customers.
+    """
+    lines = []
+    if "champions" in rfm.index:
+        champ = rfm.loc["champions"]
+        lines.append(
+            f"**{count(champ['customers'])} champions** ({pct(champ['customer_share'])} of "
+            f"buyers) brought **{pct(champ['revenue_share'])}** of revenue "
+            f"({money(champ['revenue'])}). **Look after them first**: they are marked in "
+            "`customer_segments.csv`."
+        )
+    else:
+        lines.append(
+            "No customer qualifies as a champion (recent, frequent and big-spending) yet: "
+            "**grow loyal customers into champions** before anything else."
+        )
+    quiet = rfm.loc[rfm.index.isin(WIN_BACK_SEGMENTS)]
+    if quiet["customers"].sum() > 0:
+        lines.append(
+            f"**{count(quiet['customers'].sum())} customers who used to buy often or a lot have "
+            f"gone quiet** ({' and '.join(f'“{s}”' for s in quiet.index)}); they brought "
+            f"{pct(quiet['revenue_share'].sum())} of revenue ({money(quiet['revenue'].sum())}). "
+            "**Win them back first**, before newer or smaller customers."
+        )
+    if stable:
+        main = profile.sort_values("revenue_share", ascending=False).iloc[0]
+        lines.append(
+            f"Buyers fall into **{k} groups by how they buy**, and the same groups come back "
+            f"when the data is resampled; the group “{main.name}” ({count(main['customers'])} "
+            f"customers) brings {pct(main['revenue_share'])} of revenue. **Use these groups to "
+            "plan campaigns and messages.**"
+        )
+    else:
+        lines.append(
+            "The behavioural groups change when the data is resampled, so they are not real "
+            "segments: **do not plan campaigns on them; use the RFM segments instead.**"
+        )
+    if lookalike is not None:
+        lines.append(_lookalike_finding(*lookalike))
+    if matter is not None and noise is not None:
+        lines.append(_characteristics_finding(matter, noise, spend_explained))
+    return bullets(lines)

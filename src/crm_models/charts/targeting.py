@@ -455,3 +455,183 @@ def show_contact_list(
             "expected_incremental_profit": lambda v: money(v, 2),
         },
     )
+
+
+# --------------------------------------------------------------------------- findings
+# how a 0/1 outcome reads in a finding ("3.1 more responses per 100 customers mailed")
+OUTCOME_WORDS = {"responded": "responses", "visit": "visits", "conversion": "purchases"}
+MONEY_WORDS = {"response_amount": "sales", "spend": "spend"}  # ... "+$5.12 of sales"
+COMPARISON_ROWS = {  # the strategies of ``targeting.contact_list``, by the start of their name
+    "list": "uplift list (this list)",
+    "all_profitable": "uplift list without a budget",
+    "everyone": "mail every eligible customer",
+    "by_response": "top ",
+}
+
+
+def _effect_words(r: pd.Series, outcome: str, rate: bool) -> str:
+    """One offer's measured effect per customer mailed, with its 95% range, in words."""
+    if rate:
+        what = OUTCOME_WORDS.get(outcome, outcome)
+        v, lo, hi = (100 * r[c] for c in ("effect", "95% low", "95% high"))
+        more = "more" if v >= 0 else "fewer"
+        return f"{abs(v):.1f} {more} {what} per 100 customers mailed (range {lo:+.1f} to {hi:+.1f})"
+    lo, hi = (money(r[c], 2, signed=True) for c in ("95% low", "95% high"))
+    what = MONEY_WORDS.get(outcome, outcome)
+    return (
+        f"{money(r['effect'], 2, signed=True)} of {what} per customer mailed (range {lo} to {hi})"
+    )
+
+
+def _join_names(names: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _on_list(offer: str, on_list: pd.Series) -> str:
+    """The customers the contact list still gives an offer without a measurable average effect."""
+    n = int(on_list.get(offer, 0))
+    if n == 0:
+        return ""
+    return (
+        f"; the list gives it only to the {count(n)} customers the model expects to respond to "
+        "it: compare them with their share of the hold-out group after the send"
+    )
+
+
+def _offer_bullets(
+    effects: pd.DataFrame, outcome: str, money_outcome: str | None, rate: bool, on_list: pd.Series
+) -> list[str]:
+    """Which offers worked (95% range above zero), did nothing (range around zero) or did
+    harm (range below zero), each with its effect per customer mailed (``on_list``: customers
+    on the contact list per offer)."""
+    e = effects.loc[effects["outcome"] == outcome].set_index("offer")
+    e = e.sort_values("effect", ascending=False)
+    cash = None
+    if money_outcome and money_outcome != outcome:
+        cash = effects.loc[effects["outcome"] == money_outcome].set_index("offer")
+    worked = e.loc[e["95% low"] > 0]
+    harmed = e.loc[e["95% high"] < 0]
+    nothing = e.loc[(e["95% low"] <= 0) & (e["95% high"] >= 0)]
+    out = []
+    if len(worked):
+        parts = []
+        for offer, r in worked.iterrows():
+            text = f"**{offer}**: {_effect_words(r, outcome, rate)}"
+            if cash is not None and offer in cash.index:
+                text += f", {_effect_words(cash.loc[offer], money_outcome, False)}"
+            parts.append(text)
+        verb = "it" if len(worked) == 1 else "they"
+        out.append(
+            f"**Use {_join_names(worked.index)}: {verb} worked.** Against customers chosen at "
+            "random and not mailed, " + "; ".join(parts) + "."
+        )
+    else:
+        out.append(
+            f"**No offer measurably raised {OUTCOME_WORDS.get(outcome, outcome)}**: none has "
+            "shown it is worth its cost; test again before mailing widely."
+        )
+    verdicts, parts = [], []
+    if len(worked) and len(nothing):  # with none working, the bullet above says it all
+        verdicts.append(
+            f"skip {_join_names(nothing.index)} as a mass mailing: no measurable effect"
+        )
+        parts += [
+            f"{offer}: {_effect_words(r, outcome, rate)}, a range that includes zero"
+            + _on_list(offer, on_list)
+            for offer, r in nothing.iterrows()
+        ]
+    if len(harmed):
+        verdicts.append(f"stop {_join_names(harmed.index)}: mailing did harm")
+        parts += [f"{offer}: {_effect_words(r, outcome, rate)}" for offer, r in harmed.iterrows()]
+    if verdicts:
+        text = "; ".join(verdicts)
+        out.append(f"**{text[0].upper()}{text[1:]}.** " + "; ".join(parts) + ".")
+    return out
+
+
+def _strategy(comparison: pd.DataFrame, key: str) -> pd.Series:
+    """A row of the strategy comparison by its kind (:data:`COMPARISON_ROWS`)."""
+    rows = comparison.loc[comparison["strategy"].str.startswith(COMPARISON_ROWS[key])]
+    return rows.iloc[0]
+
+
+def _than(diff: float) -> str:
+    """ "$1,234 more" or "$1,234 less": a difference of expected profit in words."""
+    return f"{money(abs(diff))} {'more' if diff >= 0 else 'less'}"
+
+
+def _list_bullets(
+    comparison: pd.DataFrame,
+    best_offer: str,
+    by_offer: pd.Series,
+    holdout: Mapping[str, Any] | None,
+) -> list[str]:
+    """Who to mail, what it is expected to bring against mailing everyone or the likeliest
+    buyers, what a bigger budget would add and what the hold-out group costs."""
+    mine = _strategy(comparison, "list")
+    n, profit = int(mine["contacts"]), float(mine["expected_incremental_profit"])
+    if n == 0:
+        return [
+            "**Mail nobody this time**: no customer the rules allow to contact is expected to "
+            "bring more than the offer and contact cost."
+        ]
+    everyone, likeliest = _strategy(comparison, "everyone"), _strategy(comparison, "by_response")
+    mix = ", ".join(f"{count(v)} {k}" for k, v in by_offer.sort_values(ascending=False).items())
+    clv = float(mine["expected_incremental_clv"])
+    later = f", {money(clv)} of it from later purchases of customers won back" if clv > 0 else ""
+    out = [
+        f"**Mail the {count(n)} customers on the contact list** ({mix}): expected "
+        f"**{money(profit, signed=True)}** profit over not mailing, after "
+        f"{money(mine['contact_cost'])} of contact costs{later}. That is "
+        f"{_than(profit - everyone['expected_incremental_profit'])} than mailing all "
+        f"{count(everyone['contacts'])} customers who may be contacted with {best_offer} "
+        f"({money(everyone['expected_incremental_profit'], signed=True)}), and "
+        f"{_than(profit - likeliest['expected_incremental_profit'])} than mailing the "
+        f"{count(n)} likeliest buyers ({money(likeliest['expected_incremental_profit'], signed=True)}),"
+        " many of whom buy anyway."
+    ]
+    wider = _strategy(comparison, "all_profitable")
+    extra = float(wider["expected_incremental_profit"]) - profit
+    if int(wider["contacts"]) > n and extra > 0:
+        out.append(
+            f"**A bigger budget would pay**: mailing all {count(wider['contacts'])} customers "
+            f"expected to pay back would add {money(extra)} "
+            f"({count(wider['contacts'] - n)} more contacts, "
+            f"{money(wider['contact_cost'] - mine['contact_cost'])} more contact cost)."
+        )
+    if holdout is not None and holdout["held_out"] > 0:
+        kept = float(holdout["expected_incremental_profit_mailed"])
+        out.append(
+            f"**Do not mail the {count(holdout['held_out'])} customers marked 'hold out'** on "
+            f"the list ({pct(holdout['holdout_share'], 0)}, picked at random): comparing them "
+            "with the mailed customers measures what this send really did. It costs about "
+            f"{money(profit - kept)} of the expected profit, leaving {money(kept, signed=True)}."
+        )
+    return out
+
+
+def findings(
+    effects: pd.DataFrame,
+    outcome: str,
+    rate: bool,
+    money_outcome: str | None,
+    comparison: pd.DataFrame,
+    best_offer: str,
+    by_offer: pd.Series,
+    holdout: Mapping[str, Any] | None = None,
+) -> str:
+    """The report's findings and what to do, as 3-5 Markdown bullets for a marketing reader.
+
+    ``effects``: :func:`~crm_models.targeting.average_effects` (offers in words); ``outcome``:
+    the outcome the offers are judged on (``rate``: a 0/1 outcome); ``money_outcome``: an
+    outcome in money whose effect is added per offer, or None; ``comparison``: the strategies
+    of :func:`~crm_models.targeting.contact_list`; ``best_offer``: the single offer that pays
+    best when mailing everyone, in words; ``by_offer``: customers on the list per offer in
+    words; ``holdout``: :func:`~crm_models.targeting.holdout_summary` of the mailing list, or
+    None when nobody is held out.
+    """
+    lines = _offer_bullets(effects, outcome, money_outcome, rate, by_offer)
+    lines += _list_bullets(comparison, best_offer, by_offer, holdout)
+    return "\n".join(f"- {line}" for line in lines)

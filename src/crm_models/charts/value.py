@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from crm_models.plotting import COLORS, count, money, money_title, pct, show_table
+from crm_models.plotting import COLORS, bullets, count, money, money_title, pct, show_table
 
 LIST_FORMATS: dict[str, Any] = {
     "frequency": count,
@@ -680,3 +680,133 @@ def payback_text(
             else "."
         )
     )
+
+
+# --------------------------------------------------------------------------- findings
+def _forecast_finding(
+    totals: Mapping[str, Any],
+    ev: Mapping[str, Any],
+    spend_ev: Mapping[str, float],
+    holdout_span: str,
+    horizon_weeks: int,
+) -> str:
+    """The value forecast, how it did on the period it did not see, and how far to trust it."""
+    lo, hi = totals["clv_interval_80"]
+    text = (
+        f"Customers are expected to spend **{money(totals['clv'])}** over the next "
+        f"{horizon_weeks} weeks (8 times in 10 between {money(lo)} and {money(hi)}). "
+    )
+    predicted, actual = ev["holdout_predicted_total"], ev["holdout_actual_total"]
+    if not (actual > 0 and predicted > 0):
+        return text + (
+            f"Tested on the last {holdout_span} it did not see, there were no purchases to "
+            "compare with. **Treat the figure as untested.**"
+        )
+    # how far actual revenue ran from the forecast: purchases times spend per purchase
+    error = actual / predicted - 1
+    text += (
+        f"Tested on the last {holdout_span} it did not see, the model predicted "
+        f"{count(predicted)} repeat purchases; customers made {count(actual)} "
+        f"({pct(abs(error), 0)} {'more' if error > 0 else 'fewer'} than predicted)"
+    )
+    if spend_ev.get("customers"):
+        error = (1 + error) * spend_ev["spend_actual_mean"] / spend_ev["spend_predicted_mean"] - 1
+        text += (
+            f", spending {money(spend_ev['spend_actual_mean'], 2)} per purchase against "
+            f"{money(spend_ev['spend_predicted_mean'], 2)} predicted: in money about "
+            f"{pct(abs(error), 0)} {'more' if error > 0 else 'less'} than forecast"
+        )
+    if abs(error) <= 0.10:
+        return text + ". **Use the figure for planning**: it was close."
+    if abs(error) <= 0.25:
+        return text + (
+            f". **Plan with a margin of about {pct(abs(error), 0)}** either way, and trust the "
+            "ranking of customers more than the total."
+        )
+    return text + (
+        ". That is far off: **do not budget on the total**; use the value only to rank customers."
+    )
+
+
+def findings(
+    values: pd.DataFrame,
+    figures: Mapping[str, float],
+    totals: Mapping[str, Any],
+    ev: Mapping[str, Any],
+    spend_ev: Mapping[str, float],
+    holdout_span: str,
+    risk: pd.DataFrame,
+    lapse_row: pd.Series,
+    lapse_days: int,
+    pb: pd.DataFrame,
+    pay: Mapping[str, float],
+    horizon_weeks: int,
+) -> str:
+    """The report's findings and what to do, as 4-5 Markdown bullets in plain words.
+
+    ``values``: the customer value table (``clv``, ``value_decile``); ``figures``:
+    ``summary_figures``; ``totals``: the totals of ``value_intervals``; ``ev``/``spend_ev``: the
+    purchase and spend checks on the ``holdout_span`` the models did not see; ``risk``: the
+    churn-risk list; ``lapse_row``: the overall row of the time-to-lapse summary (lapse after
+    ``lapse_days``); ``pb``: a ``payback`` table and ``pay`` its ``payback_figures``.
+    """
+    top = values["value_decile"] == 1
+    lines = [
+        _forecast_finding(totals, ev, spend_ev, holdout_span, horizon_weeks),
+        f"The most valuable 10% of customers ({count(top.sum())}) hold "
+        f"**{pct(figures['top_decile_share'])}** of that value "
+        f"({money(values.loc[top, 'clv'].sum())}). **Look after them first**; the top "
+        "500 are named in `top_customers.csv`.",
+    ]
+    if len(risk):
+        contactable = (
+            f", {count(risk['contactable'].sum())} of whom agreed to marketing"
+            if "contactable" in risk.columns
+            else ""
+        )
+        rule = (
+            ""
+            if figures.get("risk_rule", "p_alive") == "p_alive"
+            else " (chosen by a rule: they are overdue at their own pace)"
+        )
+        lines.append(
+            f"**Contact the {count(len(risk))} valuable customers at risk of leaving**{rule} "
+            f"in `churn_risk.csv`{contactable}: {money(figures['value_at_risk'])} of value is at "
+            "stake if they go. Start at the top: the list is sorted by value at stake."
+        )
+    else:
+        lines.append(
+            "No valuable customer looks at risk of leaving now: **no win-back campaign is "
+            "needed** on this report's evidence."
+        )
+    median = lapse_row["median_days_to_lapse"]
+    if pd.notna(median):
+        lines.append(
+            f"Half of new customers stop buying within **{median:.0f} days** of their first "
+            f"purchase (no purchase in the {lapse_days} days after their last); "
+            f"{pct(lapse_row['survival_365d'])} still buy a year later. **Put effort into the "
+            f"second purchase** within the first {max(median, 30) / 30.4:.0f} months "
+            "(a follow-up after the first order)."
+        )
+    first_year = pb.iloc[:, 11].median() if pb.shape[1] > 11 else float("nan")
+    months = pay["median_periods"]
+    lines.append(
+        f"At the assumed {pct(pb.attrs['margin_rate'], 0)} margin and "
+        f"{money(pb.attrs['acquisition_cost'])} to acquire a customer, a typical cohort pays "
+        + (
+            "back later than observed so far"
+            if pd.isna(months)
+            else "back in its first month"
+            if months == 0
+            else f"back after {months:.0f} month{'' if months == 1 else 's'}"
+        )
+        + (
+            f"; a typical new customer brings {money(first_year)} of margin in the first 12 "
+            f"months. **Spend up to about {money(first_year)} to win a new customer** for it to "
+            "pay back within a year (replace the margin and cost with your own figures)."
+            if pd.notna(first_year)
+            else ". **Replace the margin and cost with your own figures** before deciding on "
+            "acquisition spend."
+        )
+    )
+    return bullets(lines)

@@ -7,9 +7,10 @@ A notebook makes one :class:`ReportRun` and calls it for everything it records::
     run.headline("revenue", 1234567.0, label="Net revenue", fmt=money)  # crm_models.plotting
     run.metric("gini", 0.61)
     run.table("revenue_by_month", df)
+    run.model("segmentation_model", clustering.predict, view[columns])  # a pyfunc model
     run.finish()
 
-``ReportRun`` records into ``<output_dir>/run.json`` (plus ``tables/*.csv``) and writes the
+``ReportRun`` records into ``<output_dir>/run.json`` (plus ``tables/*.csv`` and ``models/``) and writes the
 MLflow run when the notebook calls :meth:`ReportRun.finish`.  Under ``reports build`` the
 notebook does not touch MLflow at all (importing it and opening the store costs ~5 s per
 kernel): the build marks ``output_dir`` with :data:`DEFER_MARKER` and logs the run itself with
@@ -18,6 +19,9 @@ kernel): the build marks ``output_dir`` with :data:`DEFER_MARKER` and logs the r
 The store is ``$MLFLOW_TRACKING_URI`` or a SQLite database ``<project>/mlruns/mlflow.db`` with
 artifacts under ``<project>/mlruns/artifacts/<experiment>/`` (MLflow 3 refuses a plain file
 store).  ``mlflow ui --backend-store-uri sqlite:///<project>/mlruns/mlflow.db`` shows the runs.
+MLflow keeps absolute artifact locations in the database; when a SQLite store's folder has been
+moved or copied, the first opening of it here points them to ``artifacts/`` beside the database
+again (:func:`relocate_store`), so the folder can move with the checkout.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import os
 import pickle
 import re
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -42,6 +47,12 @@ from crm_models import __version__
 from crm_models.data.privacy import PersonalDataError, check_no_personal_data
 from crm_models.paths import mlruns_dir, project_root
 from crm_models.reporting.kernels import pid_alive
+from crm_models.reporting.models import (
+    log_scorer,
+    register_models,
+    registered_name,
+    stage_scorer,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +72,7 @@ __all__ = [
     "git_commit",
     "log_run",
     "package_version",
+    "relocate_store",
     "tracking_enabled",
     "tracking_uri",
 ]
@@ -69,6 +81,7 @@ TRACKING_ENV = (
     "CRM_MODELS_TRACKING"  # "off" / "0" / "false" switches MLflow off (run.json still written)
 )
 RUN_FILE = "run.json"
+PYFUNC_SUFFIX = ".pyfunc"  # models/<name>.pyfunc/: logged as an MLflow pyfunc model
 DEFER_MARKER = ".tracking-deferred"  # in output_dir: the build logs the MLflow run itself
 EXPERIMENT_PREFIX = "crm-models/"
 # Parameters that describe where a build put its files, not what the analysis did.
@@ -115,9 +128,54 @@ def _client(uri: str):
         try:
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)  # creates / migrates the schema
+            relocate_store(uri)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return client
+
+
+# Columns of an MLflow 3 SQLite store that hold artifact locations (absolute URIs).
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+)
+
+
+def relocate_store(uri: str | None = None) -> int:
+    """Point a moved SQLite store's artifact locations at ``artifacts/`` beside its database.
+
+    MLflow records absolute ``file://`` locations.  This module gives each ``crm-models/``
+    experiment the location ``<artifacts>/<experiment>``; when those recorded locations start
+    with another folder than the store's own ``artifacts/`` (the store was moved or copied),
+    every location under the old folder is rewritten, in one transaction.  Returns the number of
+    rewritten values (0 for a store in place, or not SQLite).  Call it under the store's lock
+    (:func:`_client` does).
+    """
+    uri = uri or tracking_uri()
+    root = artifact_root(uri)
+    if root is None or not Path(uri[len("sqlite:///") :]).exists():
+        return 0
+    new = root.resolve().as_uri() + "/"
+    with sqlite3.connect(uri[len("sqlite:///") :]) as con:
+        rows = con.execute(
+            "SELECT artifact_location FROM experiments WHERE name LIKE ?",
+            (EXPERIMENT_PREFIX + "%",),
+        ).fetchall()
+        old = {loc.rsplit("/", 1)[0] + "/" for (loc,) in rows if loc and loc.startswith("file://")}
+        old = {o for o in old if o.endswith("/artifacts/") and o != new}
+        changed = 0
+        for prefix in old:
+            for table, column in _LOCATION_COLUMNS:
+                changed += con.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                    f"WHERE substr({column}, 1, ?) = ?",
+                    (new, len(prefix) + 1, len(prefix), prefix),
+                ).rowcount
+    con.close()
+    return changed
 
 
 def ensure_experiment(name: str, uri: str | None = None) -> str:
@@ -243,6 +301,11 @@ def tracking_enabled(track: bool | None) -> bool:
     return os.environ.get(TRACKING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
 
 
+def _same(a: float, b: float) -> bool:
+    """Equal numbers (NaN equals NaN)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 def _ms(iso: str | None) -> int | None:
     return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
 
@@ -258,7 +321,9 @@ def log_run(
     """Write the MLflow run recorded in ``<run_dir>/run.json``; return its run id.
 
     Logs the parameters (plus data fingerprint, currency, package version, git commit), metrics
-    (headlines included), ``tables/*.csv`` and ``models/*.pkl`` under ``run_dir``, and
+    (headlines included), ``tables/*.csv`` under ``run_dir``, each ``models/<name>.pyfunc/``
+    as an MLflow pyfunc model ``<name>`` (registered as ``crm-models.<dataset>.<name>`` when
+    ``$CRM_MODELS_REGISTER_MODELS=1``), other ``models/*.pkl`` as artifacts, and
     ``extra_artifacts`` ({artifact folder or "": file}).  ``status`` overrides the recorded one
     (``FAILED`` for a notebook that raised); ``status="RUNNING"`` leaves the run open, for a
     build that ends it only once the report is published (:func:`end_runs`).  ``run.json`` is
@@ -316,9 +381,24 @@ def log_run(
             params=param_list[start : start + 100],
             metrics=metric_list[start : start + 100],
         )
-    for folder in ("tables", "models"):
-        if (run_dir / folder).is_dir() and any((run_dir / folder).iterdir()):
-            client.log_artifacts(run_id, str(run_dir / folder), folder)
+    tables = run_dir / "tables"
+    if tables.is_dir() and any(tables.iterdir()):
+        client.log_artifacts(run_id, str(tables), "tables")
+    for path in sorted((run_dir / "models").glob("*.pkl")):
+        client.log_artifact(run_id, str(path), "models")
+    model_uris = {}
+    register = register_models()
+    for folder in sorted((run_dir / "models").glob(f"*{PYFUNC_SUFFIX}")):
+        name = folder.name.removesuffix(PYFUNC_SUFFIX)
+        model_uris[name] = log_scorer(
+            client,
+            run_id,
+            experiment_id,
+            name,
+            folder,
+            requirement=f"crm-models=={params['package_version']}",
+            register_as=registered_name(record["dataset"], name) if register else None,
+        )
     for folder, path in (extra_artifacts or {}).items():
         client.log_artifact(run_id, str(path), folder or None)
     if status != "RUNNING":
@@ -329,6 +409,7 @@ def log_run(
         tracking_uri=uri,
         tracking="logged",
         status=status,
+        model_uris=model_uris,
     )
     _write_json(run_dir / RUN_FILE, record)
     return run_id
@@ -458,6 +539,7 @@ class ReportRun:
         """
         number = _as_float(value)
         key = _safe_key(key)
+        self.metric(key, number)
         entry = {
             "key": key,
             "label": label or key.replace("_", " ").capitalize(),
@@ -465,12 +547,23 @@ class ReportRun:
             "display": format_value(number, fmt),
         }
         self.headlines = [h for h in self.headlines if h["key"] != key] + [entry]
-        self.metric(key, number)
+        self._write_run_file()
 
     def metric(self, key: str, value: float, step: int | None = None) -> None:
-        """An extra metric (model scores, counts, ...); ``step`` for a series."""
+        """An extra metric (model scores, counts, ...); ``step`` for a series.
+
+        A key means one thing in a run: logging it again at the same step with another value
+        raises ``ValueError`` (two figures under one name would overwrite each other in MLflow).
+        """
         key = _safe_key(key)
         number = _as_float(value)
+        for k, v, s, _ in self.metric_log:
+            if k == key and s == (step or 0) and not _same(v, number):
+                raise ValueError(
+                    f"metric {key!r} (step {step or 0}) is already logged in the "
+                    f"{self.report!r} run with the value {v!r}, now {number!r}: give the second "
+                    "figure its own name"
+                )
         self.metrics[key] = number
         self.metric_log.append([key, number, step or 0, int(time.time() * 1000)])
         self._write_run_file()
@@ -494,13 +587,36 @@ class ReportRun:
         self._write_run_file()
         return path
 
-    def model(self, name: str, obj: Any) -> None:
-        """Record a fitted model as a pickled artifact ``models/<name>.pkl`` (keep it small)."""
+    def model(
+        self,
+        name: str,
+        obj: Any,
+        example: pd.DataFrame | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a fitted model.
+
+        With ``example`` (customers indexed by ``customer_id``, holding the columns the model
+        reads), ``obj`` is a scoring function of such a frame (a fitted model's ``predict``, or
+        ``functools.partial`` of a package function over fitted models) and is logged as an
+        MLflow pyfunc model ``name`` with a signature and ``metadata`` (time unit, horizon...):
+        ``mlflow.pyfunc.load_model(uri).predict(view)`` scores new customers (see
+        :mod:`crm_models.reporting.models`).  Without ``example``, ``obj`` is kept as a pickled
+        artifact ``models/<name>.pkl`` (keep it small).
+        """
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        path = self.output_dir / "models" / f"{name}.pkl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        if example is not None:
+            stage_scorer(
+                self.output_dir / "models" / f"{name}{PYFUNC_SUFFIX}", obj, example, metadata
+            )
+        elif metadata:
+            raise ValueError("metadata describes a pyfunc model: pass its example input too")
+        else:
+            path = self.output_dir / "models" / f"{name}.pkl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
         if name not in self.models:
             self.models.append(name)
         self._write_run_file()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
 
 from crm_models.data.conditions import few
 from crm_models.segments.common import buyers
@@ -127,8 +128,10 @@ def _fit_predict(method: str, k: int, X: np.ndarray, seed: int, X_eval: np.ndarr
     return model, model.predict(X_eval)
 
 
-class BehaviourClustering:
+class BehaviourClustering(ClusterMixin, BaseEstimator):
     """K-means and Gaussian-mixture segments of buyers, with ``k`` chosen by fit *and* stability.
+
+    A scikit-learn clusterer: ``clone``, ``get_params``/``set_params`` and ``fit_predict`` work.
 
     Parameters
     ----------

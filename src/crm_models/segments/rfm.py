@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from crm_models.data.conditions import no_sales
 from crm_models.units import unit_days
@@ -140,8 +141,11 @@ def rfm_segment(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
     return np.select(conditions, list(RFM_SEGMENTS), default=PROSPECT)
 
 
-class RFMScorer:
+class RFMScorer(TransformerMixin, BaseEstimator):
     """Recency, frequency and monetary quantile scores and named RFM segments.
+
+    A scikit-learn transformer: ``clone``, ``get_params``/``set_params`` and ``fit_transform``
+    work.
 
     Parameters
     ----------
@@ -229,6 +233,3 @@ class RFMScorer:
         out["segment"] = pd.Categorical(segment, categories=[*RFM_SEGMENTS, PROSPECT])
         out.index.name = "customer_id"
         return out
-
-    def fit_transform(self, view: pd.DataFrame, y: Any = None) -> pd.DataFrame:
-        return self.fit(view).transform(view)

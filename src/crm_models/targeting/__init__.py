@@ -10,6 +10,8 @@ honest evaluation, and a profit-optimal contact list that respects permissions.
 - :mod:`~crm_models.targeting.evaluation` — uplift models compared on a held-out part;
 - :mod:`~crm_models.targeting.clv_gain` — the gain in expected lifetime value from a response;
 - :mod:`~crm_models.targeting.policy` — contact policy, expected profit, the contact list;
+- :mod:`~crm_models.targeting.contact_list` — the list as a mail tool takes it (campaign id,
+  send date, channel, a seeded hold-out group), written as CSV, Parquet or Excel;
 - :mod:`~crm_models.targeting.knapsack` — the money-budget list solved exactly (or greedy with
   its gap to the LP bound);
 - :mod:`~crm_models.targeting.model` — the targeting model that scores customers, and
@@ -54,6 +56,17 @@ from crm_models.targeting.campaigns import (
     mean_ci,
 )
 from crm_models.targeting.clv_gain import clv_gain_raw, response_clv_gain
+from crm_models.targeting.contact_list import (
+    LIST_COLUMNS,
+    LIST_FORMATS,
+    check_holdout,
+    check_list_path,
+    default_campaign_id,
+    holdout_flags,
+    holdout_summary,
+    mailing_list,
+    write_contact_list,
+)
 from crm_models.targeting.evaluation import (
     AVERAGE_EFFECT,
     BASELINE,
@@ -120,6 +133,8 @@ __all__ = [
     "CONTROL",
     "EXCLUSIONS",
     "LEARNERS",
+    "LIST_COLUMNS",
+    "LIST_FORMATS",
     "MIN_ARM_RESPONDERS",
     "MIN_GROUP_CUSTOMERS",
     "MIN_RESPONDERS",
@@ -149,10 +164,13 @@ __all__ = [
     "budgeted_contact_list",
     "build_contact_list",
     "campaign_data",
+    "check_holdout",
+    "check_list_path",
     "chosen_model_summary",
     "clv_gain_raw",
     "contact_list",
     "customer_features",
+    "default_campaign_id",
     "default_models",
     "descending_order",
     "distinct_outcomes",
@@ -160,9 +178,12 @@ __all__ = [
     "evaluate_response",
     "evaluate_uplift",
     "fit_outcome",
+    "holdout_flags",
+    "holdout_summary",
     "is_rate_outcome",
     "make_estimator",
     "make_learner",
+    "mailing_list",
     "make_multi_arm",
     "mean_ci",
     "model_label",
@@ -184,4 +205,5 @@ __all__ = [
     "uplift_by_percentile",
     "uplift_curve",
     "uplift_summary",
+    "write_contact_list",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
@@ -23,7 +24,7 @@ from crm_models.value import FitError
 __all__ = ["TargetingModel", "build_contact_list"]
 
 
-class TargetingModel:
+class TargetingModel(BaseEstimator):
     """Everything the contact list needs, fitted on all campaign rows of a dataset.
 
     ``fit(ds)``: the uplift learner per arm (yes/no outcome ``outcome``), each arm's predicted
@@ -32,7 +33,8 @@ class TargetingModel:
     as_of)``: per customer, as of a day, ``p_control``, ``uplift_<arm>``, ``value``, ``channel``
     and ``clv_gain`` (:func:`response_clv_gain` over ``clv_horizon_weeks``, BG/NBD and
     Gamma-Gamma fitted as of that day; 0 when ``clv_horizon_weeks`` is None or the data cannot
-    support the models, with the reason in ``clv_note_``).
+    support the models, with the reason in ``clv_note_``).  A scikit-learn estimator, so
+    ``clone`` and ``get_params``/``set_params`` work (it fits on a dataset, not a matrix).
     """
 
     def __init__(

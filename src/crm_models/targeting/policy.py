@@ -224,7 +224,8 @@ def select_contacts(
 class ContactListResult:
     """The list to send, every customer's decision, totals and the comparison of strategies."""
 
-    contacts: pd.DataFrame  # the CSV: customer_id, arm, channel, expected figures, reason codes
+    contacts: pd.DataFrame  # customer_id, arm, channel, expected figures, reason codes (the
+    # selected customers; mailing_list adds campaign id, send date and the hold-out group)
     decisions: pd.DataFrame
     summary: dict[str, Any]
     comparison: pd.DataFrame

@@ -18,14 +18,14 @@
   purchases and CLV (parameter draws from the Hessian, or a customer bootstrap, plus simulated
   purchases).
 
-Models follow scikit-learn's shape (hyper-parameters in ``__init__``, ``fit`` returns ``self``,
-fitted attributes end in ``_``) and take the BTYD columns of the customer view
-(:func:`crm_models.features.customer_view`).  The likelihoods are our own NumPy/SciPy code in
-log space, fitted on distinct rows with weights (exactly the likelihood of the uncompressed
-data); a failed fit, or one whose parameters run off beyond 3e-7..3e6, raises
-:class:`FitError` with the reason, never silent NaNs.  Every fit carries ``diagnostics_``
-(convergence, parameters at a bound, Hessian positive definite, plain-sentence ``warnings``);
-a standard error the data do not identify is ``None``, never 0.
+Models are scikit-learn estimators (hyper-parameters in ``__init__``, so ``clone`` and
+``get_params`` work; ``fit`` returns ``self``; fitted attributes end in ``_``) and take the
+BTYD columns of the customer view (:func:`crm_models.features.customer_view`).  The likelihoods
+are our own NumPy/SciPy code in log space, fitted on distinct rows with weights (exactly the
+likelihood of the uncompressed data); a failed fit, or one whose parameters run off beyond
+3e-7..3e6, raises :class:`FitError` with the reason, never silent NaNs.  Every fit carries
+``diagnostics_`` (convergence, parameters at a bound, Hessian positive definite, plain-sentence
+``warnings``); a standard error the data do not identify is ``None``, never 0.
 """
 
 from crm_models.value.bgnbd import BetaGeoModel

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from crm_models.data.conditions import few, no_sales
@@ -204,8 +205,14 @@ def num_grad(fn, u: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return g
 
 
-class Model:
-    """Shared plumbing: parameter table with standard errors, repr."""
+class Model(BaseEstimator):
+    """Shared plumbing: parameter table with standard errors, repr.
+
+    A scikit-learn estimator, so ``clone``, ``get_params`` and ``set_params`` work; it takes
+    customer-view frames, not feature matrices, so scikit-learn's ``check_estimator`` does not
+    apply.  Once fitted, ``repr`` shows the fitted parameters (what a notebook reader needs);
+    before, the hyper-parameters that differ from the defaults.
+    """
 
     _names: tuple[str, ...] = ()
     label = "model"
@@ -344,4 +351,4 @@ class Model:
         if hasattr(self, "params_"):
             inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
             return f"{type(self).__name__}({inner})"
-        return f"{type(self).__name__}()"
+        return super().__repr__()

@@ -480,11 +480,13 @@ def holdout_total_error(ev: dict[str, Any]) -> float:
 
 
 def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
-    """Log-likelihood and holdout MAE of each model of :func:`compare_models`, keyed like
-    ``bgnbd_log_likelihood``, ``bgnbd_holdout_mae`` (the label without "/", lower case)."""
+    """Calibration-period log-likelihood and holdout MAE of each model of
+    :func:`compare_models`, keyed like ``bgnbd_calibration_log_likelihood``,
+    ``bgnbd_holdout_mae`` (the label without "/", lower case; ``bgnbd_log_likelihood`` is the
+    value report's fit on all data up to the report date)."""
     out = {}
     for label, row in comparison.dropna(subset=["mae"]).iterrows():
         key = str(label).replace("/", "").lower()
-        out[f"{key}_log_likelihood"] = row["log_likelihood"]
+        out[f"{key}_calibration_log_likelihood"] = row["log_likelihood"]
         out[f"{key}_holdout_mae"] = row["mae"]
     return out
