@@ -286,14 +286,32 @@ def cmd_reports_site(args: argparse.Namespace) -> int:
 
 def cmd_clv_fit(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
-    from crm_models.value import fit_and_validate
+    from crm_models.value import auto_comparison, fit_and_validate
 
-    ds = _open(args, args.dataset)  # an engine source sums the lines out of core
-    with stage(f"fitting {args.model} and scoring the holdout"):
+    auto = args.model == "auto"
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()] or None
+    if covariates and not auto:
+        raise ValueError("--covariates needs --model auto (only the stacked model uses them)")
+    # an engine source sums the lines out of core; auto needs the purchase days in memory
+    ds = _open(args, args.dataset, in_memory=auto)
+    # auto: the keys of today come from BG/NBD (parameters, intervals, P(alive) for risk lists)
+    with stage(f"fitting {'bgnbd' if auto else args.model} and scoring the holdout"):
         result = fit_and_validate(
-            ds, args.calibration_end, args.holdout_end, model=args.model, time_unit=args.period
+            ds,
+            args.calibration_end,
+            args.holdout_end,
+            model="bgnbd" if auto else args.model,
+            time_unit=args.period,
         )
-    _print({**result.to_dict(), "currency": ds.currency}, args.json)
+    out = result.to_dict()
+    if auto:
+        with stage("choosing the model on an inner split and comparing on the holdout"):
+            out.update(
+                auto_comparison(
+                    ds, out["calibration_end"], out["holdout_end"], args.period, covariates
+                )
+            )
+    _print({**out, "currency": ds.currency}, args.json)
     return 0
 
 
@@ -556,7 +574,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="dataset name, folder or recognised file")
     p.add_argument("--calibration-end", help="last day of the calibration period (YYYY-MM-DD)")
     p.add_argument("--holdout-end", help="last day of the holdout (default: last date in data)")
-    p.add_argument("--model", choices=["bgnbd", "pareto_nbd"], default="bgnbd")
+    p.add_argument(
+        "--model",
+        choices=["bgnbd", "pareto_nbd", "auto"],
+        default="bgnbd",
+        help="auto: choose among BG/NBD, Pareto/NBD, the naive rate and the stacked model by "
+        "MAE on an inner split of the calibration period; adds model_chosen and comparison",
+    )
+    p.add_argument(
+        "--covariates",
+        default="",
+        help="COL,... customer attributes (customers table) for the stacked model (with auto)",
+    )
     p.add_argument("--period", choices=["W", "D"], default="W", help="time unit (weeks)")
     _dataset_args(p)
     p.add_argument("--json", action="store_true")

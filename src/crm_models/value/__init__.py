@@ -14,6 +14,10 @@
 * ``scoring.py`` - per-customer value: P(alive), expected purchases and spend, discounted CLV,
   potential value, value at risk, ranks and deciles;
 * ``retention.py`` - cohorts, repeat purchase, churn, survival to lapse, payback, risk lists;
+* ``stacked.py`` - the stacked model: BTYD and recent-activity features into gradient boosting
+  trained on an earlier split of the calibration data;
+* ``selection.py`` - ``clv fit --model auto``: the choice rule fixed in advance (lowest MAE on
+  an inner split) and the out-of-time comparison of every candidate;
 * ``uncertainty.py`` - intervals for holdout and future totals and for each customer's expected
   purchases and CLV (parameter draws from the Hessian, or a customer bootstrap, plus simulated
   purchases).
@@ -72,6 +76,8 @@ from crm_models.value.scoring import (
     parameter_table,
     value_deciles,
 )
+from crm_models.value.selection import CANDIDATES, auto_comparison, choose_model, comparison_table
+from crm_models.value.stacked import StackedModel, activity_features, purchase_days
 from crm_models.value.uncertainty import holdout_interval, parameter_draws, value_intervals
 from crm_models.value.validation import (
     calibration_holdout,
@@ -93,12 +99,16 @@ from crm_models.value.validation import (
 
 __all__ = [
     "BetaGeoModel",
+    "CANDIDATES",
     "Cohorts",
     "FitError",
     "GammaGammaModel",
     "NotEnoughData",
     "PRIOR_SD",
     "ParetoNBDModel",
+    "StackedModel",
+    "activity_features",
+    "auto_comparison",
     "average_customer",
     "base_figures",
     "buyers",
@@ -106,6 +116,8 @@ __all__ = [
     "churn_risk_list",
     "cohort_matrix",
     "cohorts",
+    "choose_model",
+    "comparison_table",
     "compare_models",
     "comparison_metrics",
     "conditional_expectations",
@@ -139,6 +151,7 @@ __all__ = [
     "payback_figures",
     "period_churn",
     "period_label",
+    "purchase_days",
     "repeat_rate",
     "retention_by",
     "risk_rule",
