@@ -128,6 +128,20 @@ def test_clustering_is_deterministic_for_a_seed(demo_view):
     assert a.names_ == b.names_
 
 
+def test_a_few_customers_are_scored_as_in_the_whole_base(demo_view):
+    """Scoring one customer or a small batch keeps every fitted column, even those constant
+    within the batch (three one-order customers have the same order count)."""
+    model = sg.BehaviourClustering(k_range=range(2, 5), n_bootstrap=2, sample_size=1500)
+    model.fit(demo_view)
+    labels = model.labels_
+    one_timers = demo_view.loc[labels.index][demo_view.loc[labels.index, "orders"] == 1]
+    batch = one_timers.head(3)
+    assert (model.predict(batch) == labels.loc[batch.index]).all()
+    for customer in labels.index[:5]:
+        single = demo_view.loc[[customer]]
+        assert model.predict(single).iloc[0] == labels.loc[customer]
+
+
 def test_segment_customers_on_demo(demo_view, demo_segments):
     seg = demo_segments
     table = seg.to_frame()

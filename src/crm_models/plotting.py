@@ -3,8 +3,9 @@
 Notebooks show everything through three calls, so the exported HTML reads cleanly and works
 offline:
 
-- :func:`show` — a plotly figure as self-contained HTML (plotly.js embedded once per kernel,
-  later figures reuse it; papermill's default plotly renderer is dropped by nbconvert) or a
+- :func:`show` — a plotly figure as HTML drawn by the page's shared plotly.js (the report
+  template loads ``assets/plotly-<version>.min.js`` once per page, so pages stay small; the
+  figure's plotly JSON rides along for JupyterLab when a notebook is run by hand) or a
   matplotlib figure as a PNG;
 - :func:`show_table` — a formatted HTML table without index clutter;
 - :func:`say` — a sentence in Markdown built from numbers (``say(f"Revenue grew {pct(g)}.")``).
@@ -54,7 +55,7 @@ COLORS = [
 ]
 FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
 
-_state: dict[str, Any] = {"plotlyjs_emitted": False, "styled": False, "currency": None}
+_state: dict[str, Any] = {"styled": False, "currency": None}
 _CURRENT: Any = object()  # money()'s default: the currency set by use_currency()
 
 
@@ -158,24 +159,37 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
+class _PlotlyOutput:
+    """A plotly figure's display output: ``text/html`` without plotly.js (the exported page
+    loads the shared copy) plus plotly's own mimetype, which JupyterLab's plotly renderer draws
+    when an analyst runs the notebook by hand (the HTML export keeps only the HTML)."""
+
+    def __init__(self, html: str, figure: dict[str, Any]) -> None:
+        self.data = html
+        self.figure = figure
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"application/vnd.plotly.v1+json": self.figure, "text/html": self.data}
+
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
 def show(fig: Any, *, height: int | None = None) -> None:
     """Display a figure so it survives the HTML export.
 
-    Plotly figures become HTML output; the first one in the kernel embeds plotly.js (~4.5 MB),
-    later ones reuse it.  Matplotlib figures are shown as PNG and closed.
+    Plotly figures become HTML output without plotly.js (the report page loads one shared copy,
+    see :mod:`crm_models.reporting.publish`), responsive to the page width.  Matplotlib figures
+    are shown as PNG and closed.
     """
-    from IPython.display import HTML
-
     if hasattr(fig, "to_html") and hasattr(fig, "layout"):  # plotly
+        import json
+
         if height is not None:
             fig.update_layout(height=height)
-        html = fig.to_html(
-            include_plotlyjs=not _state["plotlyjs_emitted"],
-            full_html=False,
-            config={"displaylogo": False, "responsive": True},
-        )
-        _state["plotlyjs_emitted"] = True
-        _display(HTML(html))
+        html = fig.to_html(include_plotlyjs=False, full_html=False, config=PLOTLY_CONFIG)
+        figure = {**json.loads(fig.to_json()), "config": PLOTLY_CONFIG}
+        _display(_PlotlyOutput(html, figure))
         return
     if hasattr(fig, "savefig"):  # matplotlib Figure
         import matplotlib.pyplot as plt

@@ -15,6 +15,7 @@ writes, replaces and deletes only what its ownership record lists
     reports/index.html                      every published report of every dataset
     reports/.crm-models-owned.json          what the build wrote here (and nothing else is touched)
     reports/<dataset>/<slug>.html           one report
+    reports/assets/plotly-<v>.min.js        plotly.js shared by the pages (+ the JupyterLab style)
     reports/<dataset>/<slug>/run.json       MLflow run id, headlines, metrics (+ tables/*.csv)
     reports/<dataset>/manifest.json         what the index shows for the dataset, runs included
     reports/<dataset>/_notebooks/*.ipynb    executed notebooks, for analysts (customer data!)
@@ -31,6 +32,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -56,15 +58,19 @@ from crm_models.reporting.ownership import (
     check_out_dir,
 )
 from crm_models.reporting.publish import (
+    ASSETS_DIR,
     INDEX,
     MANIFEST,
     STATUS_FAILED,
     STATUS_NA,
     STATUS_OK,
     export_html,
+    publish_assets,
+    stale_assets,
     when,
     write_index,
     write_json_atomic,
+    write_standalone,
 )
 from crm_models.reporting.tracking import (
     DEFER_MARKER,
@@ -591,10 +597,13 @@ class _Builder:
                 "fingerprint": getattr(dataset, "fingerprint", ""),
                 "package_version": package_version(),
                 "index_href": "../index.html",
+                "assets_href": f"../{ASSETS_DIR}",
             },
         )
         if info.get("run_id") and info.get("tracking_uri"):
-            log_artifact(info, html_path)
+            # MLflow shows the page alone: log a copy with the shared files inlined
+            with tempfile.TemporaryDirectory(dir=self.staging) as tmp:
+                log_artifact(info, write_standalone(html_path, Path(tmp)))
 
     def _keep_failed(self, ds_stage: Path, nb_out: Path, stem: str) -> Path | None:
         """Move a failed executed notebook to ``<dataset>/_failed/`` (published with the
@@ -870,7 +879,7 @@ def build_reports(
     try:
         with build_lock(out_dir, timeout=lock_timeout):
             ownership = Ownership.load(out_dir)
-            ownership.require_free([out_dir / INDEX])
+            ownership.require_free([out_dir / INDEX, *stale_assets(out_dir)])
             _housekeeping(ownership, say)
             staging = ownership.new_staging()
             try:
@@ -896,6 +905,11 @@ def build_reports(
                     name = _folder_name(dataset.name)
                     if name in result.datasets:
                         raise BuildError(f"dataset {shown_spec}: name {name!r} given twice")
+                    if name == ASSETS_DIR:
+                        raise BuildError(
+                            f"dataset {shown_spec}: the name {name!r} is the folder of the "
+                            "pages' shared files; give the dataset another name"
+                        )
                     ownership.require_free([out_dir / name])
                     result.datasets.append(name)
                     entries = []
@@ -919,7 +933,12 @@ def build_reports(
                             STATUS_OK: result.published,
                             STATUS_FAILED: result.failed,
                         }.get(entry.status, result.not_applicable).append(entry)
-                ownership.require_free([out_dir / n for n in result.datasets] + [out_dir / INDEX])
+                ownership.require_free(
+                    [out_dir / n for n in result.datasets]
+                    + [out_dir / INDEX]
+                    + stale_assets(out_dir)
+                )
+                ownership.files |= set(publish_assets(out_dir, staging))  # before pages link it
                 _swap_in(out_dir, staging, result.datasets, ownership)
                 ownership.last_build = {"at": _now(), "problems": result.problems}
                 write_index(out_dir, _owned_datasets(ownership), result.problems, tmp_dir=staging)

@@ -5,6 +5,13 @@ values (``Out[...]`` text) and error outputs, and uses the ``report`` template s
 ``crm_models/templates`` (no CDN scripts, a header with title, dataset, as-of date and
 generation time).  Show things in a report with ``crm_models.plotting.show / show_table / say``
 or Markdown cells.
+
+Pages are light: plotly.js (4.8 MB) and JupyterLab's style (240 kB) are not in them but in
+shared files, ``<out>/assets/plotly-<plotly.js version>.min.js`` and
+``<out>/assets/jupyterlab-nbconvert-<version>.css`` (:func:`publish_assets`), that each page
+loads by a relative path, offline.  Notebook authors order a page with cell tags:
+cells tagged ``findings`` open the page (right after the title cell), and each run of cells
+tagged ``how-we-know`` is folded into a collapsed "How we know" box (the template).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -23,6 +31,9 @@ INDEX = "index.html"
 STATUS_OK = "ok"
 STATUS_NA = "not applicable"
 STATUS_FAILED = "failed"
+ASSETS_DIR = "assets"
+FINDINGS_TAG = "findings"
+PLOTLY_DIV = 'class="plotly-graph-div"'
 _REMOVE_TAGS = {
     "remove-cell",
     "remove_cell",
@@ -38,13 +49,116 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "templates"
 
 
+# --------------------------------------------------------------------------- shared assets
+@lru_cache(maxsize=1)
+def plotly_asset() -> str:
+    """Where the shared plotly.js lives, relative to the output folder:
+    ``assets/plotly-<plotly.js version>.min.js``."""
+    from plotly.offline import get_plotlyjs_version
+
+    return f"{ASSETS_DIR}/plotly-{get_plotlyjs_version()}.min.js"
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    """The plotly.min.js bundled with the installed plotly package."""
+    from importlib.resources import files
+
+    return (files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def lab_css_asset() -> str:
+    """Where the shared JupyterLab page style lives, relative to the output folder:
+    ``assets/jupyterlab-nbconvert-<nbconvert version>.css``."""
+    import nbconvert
+
+    return f"{ASSETS_DIR}/jupyterlab-nbconvert-{nbconvert.__version__}.css"
+
+
+@lru_cache(maxsize=1)
+def lab_css() -> bytes:
+    """The style sheet nbconvert's ``lab`` template would inline in every page (240 kB)."""
+    from jupyter_core.paths import jupyter_path
+
+    for root in jupyter_path("nbconvert", "templates"):
+        path = Path(root) / "lab" / "static" / "index.css"
+        if path.is_file():
+            return path.read_bytes()
+    raise FileNotFoundError(
+        "nbconvert's lab template (lab/static/index.css) is not installed; reinstall nbconvert"
+    )
+
+
+def shared_assets() -> dict[str, bytes]:
+    """The files pages load from the output folder, by path relative to it: plotly.js and
+    the JupyterLab style, each named by its version so that a page keeps what it was built
+    with after an upgrade."""
+    return {plotly_asset(): plotly_js(), lab_css_asset(): lab_css()}
+
+
+def stale_assets(out: Path) -> list[Path]:
+    """The shared files :func:`publish_assets` would (re)write in ``out``: missing or different."""
+    stale = []
+    for rel, content in shared_assets().items():
+        path = Path(out) / rel
+        if not (path.is_file() and not path.is_symlink() and path.read_bytes() == content):
+            stale.append(path)
+    return stale
+
+
+def publish_assets(out: Path, tmp_dir: Path) -> list[str]:
+    """Write the shared files pages load (:func:`shared_assets`) into ``out`` where missing or
+    different, each written in ``tmp_dir`` and renamed into place; returns what was written
+    (relative to ``out``)."""
+    written = []
+    for path in stale_assets(out):
+        rel = path.relative_to(out).as_posix()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tmp_dir) / f".{path.name}.{os.getpid()}.tmp"
+        tmp.write_bytes(shared_assets()[rel])
+        os.replace(tmp, path)
+        written.append(rel)
+    return written
+
+
+# A page's link to a shared file, as the template writes it: group 1 the tag, 2 the relative
+# link, 3 the file's path in the output folder.
+_SHARED_LINK = re.compile(
+    r'<(script|link)\b[^>]*\s(?:src|href)="((?:\.\./)+(assets/[^"/]+))"[^>]*>(?:</script>)?'
+)
+
+
+def standalone_html(page: str) -> str:
+    """``page`` with its shared files inlined: a copy that renders alone (MLflow shows an HTML
+    artifact on its own, where the relative ``../assets/`` links lead nowhere)."""
+    assets = shared_assets()
+
+    def inline(match: re.Match[str]) -> str:
+        content = assets.get(match.group(3))
+        if content is None:
+            return match.group()
+        tag = "script" if match.group(1) == "script" else "style"
+        return f"<{tag}>{content.decode('utf-8')}</{tag}>"
+
+    return _SHARED_LINK.sub(inline, page)
+
+
+def write_standalone(html_path: Path, folder: Path) -> Path:
+    """Write :func:`standalone_html` of the page ``html_path`` into ``folder`` (same name)."""
+    target = Path(folder) / Path(html_path).name
+    target.write_text(standalone_html(Path(html_path).read_text(encoding="utf-8")), "utf-8")
+    return target
+
+
 # --------------------------------------------------------------------------- HTML export
 def clean_for_readers(nb: Any) -> Any:
     """Remove from an executed notebook everything that is code, noise or empty (in place).
 
     Drops cells tagged ``parameters``/``injected-parameters``/``remove-cell``/``hide``, stderr
     streams, error outputs, ``execute_result`` outputs that are plain text only, and code cells
-    left without output.  Markdown cells stay.
+    left without output.  Markdown cells stay.  Cells tagged ``findings`` move up under the
+    title (:func:`findings_first`).
     """
     kept = []
     for cell in nb.cells:
@@ -72,8 +186,22 @@ def clean_for_readers(nb: Any) -> Any:
         elif cell.cell_type == "markdown" and not cell.source.strip():
             continue
         kept.append(cell)
-    nb.cells = kept
+    nb.cells = findings_first(kept)
     return nb
+
+
+def _tags(cell: Any) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def findings_first(cells: list[Any]) -> list[Any]:
+    """``cells`` with those tagged ``findings`` moved, in their order, right after the first
+    Markdown cell (the title): a page opens with its findings though the notebook computes
+    them last."""
+    findings = [c for c in cells if FINDINGS_TAG in _tags(c)]
+    rest = [c for c in cells if FINDINGS_TAG not in _tags(c)]
+    title = next((i + 1 for i, c in enumerate(rest) if c.cell_type == "markdown"), 0)
+    return rest[:title] + findings + rest[title:]
 
 
 @lru_cache(maxsize=1)
@@ -90,13 +218,29 @@ def _exporter():
     )
 
 
+def _has_plotly(nb: Any) -> bool:
+    return any(
+        PLOTLY_DIV in str(out.get("data", {}).get("text/html", ""))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+
+
 def export_html(nb: Any, html_path: Path, meta: Mapping[str, Any]) -> Path:
     """Write ``nb`` (an executed NotebookNode, changed in place) as a reader's HTML page.
 
     ``meta`` fills the page header: title, description, dataset, as_of, generated_at, run_id,
-    fingerprint, package_version, index_href.
+    fingerprint, package_version, index_href; ``assets_href`` is the page's link to the
+    output folder's ``assets/`` (the shared style, and plotly.js when the page has charts;
+    without it the style is inlined).
     """
     clean_for_readers(nb)
+    meta = dict(meta)
+    assets_href = meta.pop("assets_href", None)
+    if assets_href:
+        meta["lab_css"] = f"{assets_href}/{Path(lab_css_asset()).name}"
+        if _has_plotly(nb):
+            meta["plotly_js"] = f"{assets_href}/{Path(plotly_asset()).name}"
     nb.metadata["crm_report"] = {k: ("" if v is None else v) for k, v in meta.items()}
     nb.metadata["title"] = meta.get("title") or html_path.stem
     resources = {"metadata": {"name": nb.metadata["title"], "path": str(html_path.parent)}}
@@ -317,7 +461,8 @@ def write_index(
 
 
 def export_site(reports: str | os.PathLike[str], site: str | os.PathLike[str]) -> list[Path]:
-    """Copy what readers may see into ``site``: the index and every report page it links to.
+    """Copy what readers may see into ``site``: the index, every report page it links to and
+    the shared files (plotly.js) those pages load.
 
     Executed notebooks, run records and customer-level tables (``tables/*.csv``) stay in the
     build's folder, for analysts only.  ``site`` must not exist or be empty (nothing is
@@ -336,12 +481,22 @@ def export_site(reports: str | os.PathLike[str], site: str | os.PathLike[str]) -
             good = entry if entry.get("status") == STATUS_OK else entry.get("last_good") or {}
             if good.get("html"):
                 pages.add(str(good["html"]))
+    pages = {
+        (reports / rel).resolve()
+        for rel in pages
+        if (reports / rel).resolve().is_relative_to(reports) and rel.endswith(".html")
+    }
+    assets = {
+        (page.parent / link.group(2)).resolve()
+        for page in pages
+        if page.is_file()
+        for link in _SHARED_LINK.finditer(page.read_text(encoding="utf-8"))
+    }
     written = []
-    for rel in sorted(pages):
-        src = (reports / rel).resolve()
-        if not src.is_file() or not src.is_relative_to(reports) or src.suffix != ".html":
+    for src in sorted(pages | assets):
+        if not src.is_file() or not src.is_relative_to(reports):
             continue
-        target = site / rel
+        target = site / src.relative_to(reports)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
         written.append(target)

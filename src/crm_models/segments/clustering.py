@@ -48,12 +48,14 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 
-def behaviour_matrix(view: pd.DataFrame) -> pd.DataFrame:
+def behaviour_matrix(view: pd.DataFrame, drop_constant: bool = True) -> pd.DataFrame:
     """Transformed behaviour features of the buyers (rows: customers who bought, not scaled).
 
     Uses the columns of :data:`BEHAVIOUR_FEATURES` present in the view (log1p for counts and
     money, as is) plus the ``channel_share_*`` columns when there are at least two channels.
-    Missing values (e.g. no return rate) become 0.
+    Missing values (e.g. no return rate) become 0.  Columns constant over these customers
+    are dropped unless ``drop_constant`` is False (scoring a few customers with a fitted
+    model must keep every column the model was fitted on).
     """
     v = view.loc[buyers(view)]
     cols = {}
@@ -67,6 +69,8 @@ def behaviour_matrix(view: pd.DataFrame) -> pd.DataFrame:
         for c in chan:
             cols[c] = v[c].astype("float64").fillna(0.0)
     out = pd.DataFrame(cols, index=v.index)
+    if not drop_constant:
+        return out
     # drop constant columns (e.g. no returns at all): they carry no information
     return out.loc[:, out.std(ddof=0) > 1e-12]
 
@@ -167,9 +171,9 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         self.stability_threshold = stability_threshold
         self.random_state = random_state
 
-    def _matrix(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+    def _matrix(self, X: pd.DataFrame | np.ndarray, drop_constant: bool = True) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame) and "orders" in X.columns and "revenue" in X.columns:
-            return behaviour_matrix(X)
+            return behaviour_matrix(X, drop_constant)
         frame = pd.DataFrame(X)
         return frame.set_axis([str(c) for c in frame.columns], axis=1)
 
@@ -269,7 +273,8 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         return rows, fitted
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> pd.Series:
-        frame = self._matrix(X).reindex(columns=self.features_, fill_value=0.0)
+        # every fitted column, even one constant among the customers scored (a small batch)
+        frame = self._matrix(X, drop_constant=False).reindex(columns=self.features_, fill_value=0.0)
         Z = self.scaler_.transform(frame.to_numpy(dtype=np.float64))
         return pd.Series(self.order_[self.model_.predict(Z)], index=frame.index, name="cluster")
 
