@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 KERNEL := $(VENV)/share/jupyter/kernels/crm-models/kernel.json
 LAB_PORT ?= 8888
+MLFLOW_PORT ?= 5000
 
 .PHONY: reports test test-fast lint format lab mlflow-ui constraints browser postgres java bench clean
 
@@ -49,8 +50,8 @@ lab: $(KERNEL)
 # without MLflow's job runner (GenAI jobs; seven more processes, 1.4 GB) unless asked for.
 mlflow-ui: $(STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
-	  $(BIN)/mlflow ui --host 127.0.0.1 --workers 1 --backend-store-uri \
-	  "$$($(BIN)/python -c 'from crm_models.reporting.tracking import tracking_uri; print(tracking_uri())')"
+	  $(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 --backend-store-uri \
+	  "$$($(BIN)/python -c 'from crm_models.reporting.tracking import prepare_store; print(prepare_store())')"
 
 # Re-resolve pyproject.toml's dependencies to today's newest versions in a throwaway venv and
 # write them to constraints.txt; then run `make test` and commit the file.

@@ -1,4 +1,5 @@
-"""JupyterLab: saving a notebook keeps its file as committed; `make lab` starts (as root too)."""
+"""JupyterLab: saving a notebook keeps its file as committed; `make lab` starts (as root too);
+`make mlflow-ui` serves the store MLFLOW_TRACKING_URI names."""
 
 from __future__ import annotations
 
@@ -166,3 +167,64 @@ def test_make_lab_starts_with_the_crm_models_kernel(tmp_path):
         time.sleep(0.2)
     assert stopped_by_sigterm, f"JupyterLab ignored SIGTERM:\n{log.read_text()}"
     assert not _group_alive(proc.pid), "processes of `make lab` outlived it"
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_make_mlflow_ui_serves_the_store_mlflow_tracking_uri_names(tmp_path):
+    """`make mlflow-ui` honours MLFLOW_TRACKING_URI (it used to serve mlruns/ regardless), on
+    127.0.0.1 with one worker."""
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip(
+            "`make mlflow-ui` runs the project's .venv; run the tests with .venv/bin/python"
+        )
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    from mlflow import MlflowClient
+
+    port = _free_port()
+    dry_run = subprocess.run(
+        ["make", "-n", "mlflow-ui", f"MLFLOW_PORT={port}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if "pip install" in dry_run.stdout:
+        pytest.skip("the .venv is out of date with pyproject.toml/constraints.txt: run make first")
+    assert "--workers 1" in dry_run.stdout and "--host 127.0.0.1" in dry_run.stdout
+    uri = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
+    (tmp_path / "elsewhere").mkdir()
+    MlflowClient(tracking_uri=uri).create_experiment(
+        "crm-models/probe", artifact_location=(tmp_path / "elsewhere" / "artifacts").as_uri()
+    )
+    log = tmp_path / "ui.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            ["make", "mlflow-ui", f"MLFLOW_PORT={port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        names, deadline = None, time.monotonic() + 180
+        while names is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+            url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=50"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    names = {e["name"] for e in json.load(response)["experiments"]}
+            except OSError:
+                continue
+        assert names is not None, f"the MLflow UI did not answer:\n{log.read_text()}"
+        assert "crm-models/probe" in names, f"it serves another store: {sorted(names)}"
+    finally:
+        _stop_group(proc)

@@ -765,6 +765,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # MLflow's INFO lines (creating tables, validating an input example) are not for report
+    # readers; MLFLOW_LOGGING_LEVEL=INFO brings them back
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     args = build_parser().parse_args(argv)
     try:
         if not hasattr(args, "engine"):

@@ -134,6 +134,14 @@ def _client(uri: str):
     return client
 
 
+def prepare_store(uri: str | None = None) -> str:
+    """The store's URI, after creating or migrating it and pointing a moved store's artifact
+    locations at its own ``artifacts/`` folder (what ``make mlflow-ui`` runs before serving)."""
+    uri = uri or tracking_uri()
+    _client(uri)
+    return uri
+
+
 # Columns of an MLflow 3 SQLite store that hold artifact locations (absolute URIs).
 _LOCATION_COLUMNS = (
     ("experiments", "artifact_location"),
