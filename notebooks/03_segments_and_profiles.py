@@ -257,7 +257,12 @@ if look is not None:
         run.metric(key, number)
     say(charts.lookalike_text(look.best, best_auc, naive_auc, comp.loc[look.best, "lift_top10"]))
     run.table("lookalike_prospects", look.scored)
-    run.model("lookalike_model", look.model)
+    run.model(
+        "lookalike_model",
+        look.model.predict,
+        view.loc[look.scored.index, look.model.columns],
+        metadata={"outcome": look.counts["outcome"], "horizon_days": look.horizon_days},
+    )
     charts.show_prospects(look.scored)
 
 # %% tags=["how-we-know"]

@@ -111,6 +111,13 @@ ev = tg.evaluate_uplift(
 )
 # the chosen model, or the baseline when it does not beat the baseline (see "The chosen model")
 model = tg.TargetingModel(ev.used).fit(ds, data)
+features = tg.customer_features(ds, as_of_day, model.response_window_days)
+run.model(
+    "targeting_model",
+    model.predict,
+    features[model.feature_columns_],
+    metadata={"learner": model.learner, "outcome": model.outcome, "offers": ",".join(model.arms_)},
+)
 send_date = as_of_day + pd.Timedelta(days=1)
 policy = tg.ContactPolicy(
     budget_money=budget_amount,
@@ -121,8 +128,9 @@ policy = tg.ContactPolicy(
     offer_costs=offer_costs,
     clv_weight=clv_weight,
 )
+scores = model.score(ds, as_of_day, features)
 result = tg.budgeted_contact_list(
-    model.score(ds, as_of_day), model.arms_, policy, ds.customers, ds.campaigns, send_date, budget
+    scores, model.arms_, policy, ds.customers, ds.campaigns, send_date, budget
 )
 s = result.summary
 say(

@@ -1,6 +1,8 @@
 """Report models as MLflow pyfunc models, a movable tracking store, and unique metric keys.
 
-Real data: the 2,357-customer CDNOW sample (Fader, Hardie & Lee 2005) shipped with the package.
+Real data: the 2,357-customer CDNOW sample (Fader, Hardie & Lee 2005) shipped with the package;
+the look-alike model on Online Retail II and the targeting model on Hillstrom's e-mail test
+(../shared/data, skipped where absent).
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ import pandas as pd
 import pytest
 
 from crm_models import segments
+from crm_models import targeting as tg
 from crm_models import value as clv
 from crm_models.data.loading import load_dataset
-from crm_models.features import customer_view
-from crm_models.reporting.models import REGISTER_ENV, CustomerScorer, registered_name
+from crm_models.features import customer_view, resolve_as_of
+from crm_models.reporting.models import (
+    EXAMPLE_FILE,
+    REGISTER_ENV,
+    CustomerScorer,
+    registered_name,
+    stage_scorer,
+)
 from crm_models.reporting.tracking import RUN_FILE, ReportRun, relocate_store
 
 VALUE_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
@@ -149,10 +158,101 @@ def test_models_and_artifacts_load_after_the_store_moves(cdnow, view, value_mode
         mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
 
 
+@pytest.fixture(scope="module")
+def retail(shared_data):
+    """Online Retail II as of its last day, its customer view and the look-alike model."""
+    ds = load_dataset(shared_data / "online_retail" / "online_retail.csv")
+    as_of = resolve_as_of(ds, None)
+    view = customer_view(ds, as_of=as_of)
+    return view, segments.lookalike(ds, as_of=as_of, quick=True, views={as_of: view})
+
+
+@pytest.fixture(scope="module")
+def hillstrom(shared_data):
+    """Hillstrom's e-mail test, the targeting model fitted on it and its customer features."""
+    ds = load_dataset(shared_data / "hillstrom" / "hillstrom.csv")
+    model = tg.TargetingModel().fit(ds)
+    return ds, model, tg.customer_features(ds, None, model.response_window_days)
+
+
+@pytest.fixture(scope="module")
+def logged_reports(tmp_path_factory, retail, hillstrom):
+    """The look-alike and targeting models logged as the notebooks log them, in a fresh store;
+    yields the run.json record."""
+    import mlflow
+
+    tmp = tmp_path_factory.mktemp("reports")
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    view, look = retail
+    ds, model, features = hillstrom
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv(REGISTER_ENV, raising=False)
+        mp.delenv("CRM_MODELS_TRACKING", raising=False)
+        run = ReportRun("targeting", ds, params={"quick": True}, output_dir=tmp / "out")
+        run.model(
+            "lookalike_model",
+            look.model.predict,
+            view.loc[look.scored.index, look.model.columns],
+            metadata={"outcome": look.counts["outcome"], "horizon_days": look.horizon_days},
+        )
+        run.model("targeting_model", model.predict, features[model.feature_columns_])
+        assert run.finish()
+        mlflow.set_tracking_uri(uri)
+        yield json.loads((tmp / "out" / RUN_FILE).read_text())
+        mlflow.set_tracking_uri(previous)
+
+
+@SLOW
+def test_lookalike_model_scores_the_prospects_table(retail, logged_reports):
+    import mlflow
+
+    view, look = retail
+    model = mlflow.pyfunc.load_model(logged_reports["model_uris"]["lookalike_model"])
+    assert model.metadata.metadata == {"outcome": "high_value", "horizon_days": "180"}
+    # the customer view of the scored customers (extra columns ignored) gives the report's table
+    got = model.predict(view.loc[look.scored.index]).set_index("customer_id")["probability"]
+    pd.testing.assert_series_equal(got, look.scored["probability"], rtol=1e-12)
+    # a small batch, ids as a column: the same customers get the same probabilities
+    few = view.loc[look.scored.index[[40, 3, 7]], look.model.columns].reset_index()
+    small = model.predict(few).set_index("customer_id")["probability"]
+    pd.testing.assert_series_equal(small, look.scored.loc[small.index, "probability"], rtol=1e-12)
+
+
+@SLOW
+def test_targeting_model_scores_new_customers_like_the_contact_list(hillstrom, logged_reports):
+    import mlflow
+
+    ds, model, features = hillstrom
+    logged = mlflow.pyfunc.load_model(logged_reports["model_uris"]["targeting_model"])
+    outputs = [c.name for c in logged.metadata.get_output_schema().inputs]
+    columns = ["uplift_mens_email", "uplift_womens_email", "p_control", "value"]
+    assert outputs == ["customer_id", *columns]
+    # what the contact list is built from (TargetingModel.score), per customer and offer
+    want = model.score(ds)[columns]
+    got = logged.predict(features).set_index("customer_id")
+    pd.testing.assert_frame_equal(got, want, rtol=1e-12)
+    few = features.iloc[[11, 2, 5]].reset_index()
+    small = logged.predict(few).set_index("customer_id")
+    pd.testing.assert_frame_equal(small, want.loc[small.index], rtol=1e-12)
+
+
 def test_scorer_names_the_missing_columns(value_models, view):
     scorer = CustomerScorer(_value_scorer(value_models), VALUE_COLUMNS)
     with pytest.raises(ValueError, match=r"needs columns \['monetary_value'\].*3 rows"):
         scorer(clv.buyers(view)[["frequency", "recency", "T"]].head(3))
+
+
+def test_a_category_column_is_logged_as_text(tmp_path, view, clustering):
+    """MLflow refuses pandas categories (the view's lifecycle_stage) against any schema type."""
+    behaviour = ["orders", "revenue", "days_since_last", *clustering.features_, "lifecycle_stage"]
+    example = view.loc[clustering.labels_.index, view.columns.intersection(behaviour)]
+    stage_scorer(tmp_path, clustering.predict, example)
+    staged = pd.read_pickle(tmp_path / EXAMPLE_FILE)["input"].set_index("customer_id")
+    assert staged["lifecycle_stage"].dtype == object
+    want = example.loc[staged.index, "lifecycle_stage"].astype(object)
+    pd.testing.assert_series_equal(staged["lifecycle_stage"], want)
 
 
 def test_a_metric_key_means_one_thing_in_a_run(tmp_path):

@@ -109,6 +109,9 @@ def stage_scorer(
     frame = _keyed(example)
     if frame.empty:
         raise ValueError("the example input of a model has no rows: pass some customers")
+    # MLflow schemas have no categories (it refuses to cast them): such columns are logged as text
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    frame = frame.astype(dict.fromkeys(cats, object))
     scorer = CustomerScorer(score, list(frame.columns))
     output = scorer(frame).head(EXAMPLE_ROWS)
     folder.mkdir(parents=True, exist_ok=True)

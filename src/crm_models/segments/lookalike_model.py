@@ -27,15 +27,25 @@ from crm_models.segments.attributes import attribute_columns, attribute_levels
 NAIVE_RULES = (("naive: biggest first order first", "first order value", 1.0),)
 
 
+# customer-view columns the model reads besides the characteristics (see _early_frame)
+EARLY_COLUMNS = ["frequency", "gross_sales", "monetary_value", "tenure_days"]
+
+
 def _early_frame(view: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     """What is known at the first order: characteristics, first-order value and its age.
 
     The first purchase day's gross value is ``gross_sales - frequency * monetary_value`` (the
-    view's BTYD columns), so later purchases never leak in.  Prospects get NaN values.
+    view's BTYD columns), so later purchases never leak in.  Prospects get NaN values.  Every
+    row depends on that customer only: numeric characteristics stay numbers (quantile bands
+    would depend on the customers scored together), the others become text levels.
     """
     cols: dict[str, Any] = {}
     for col in attributes:
-        cols[col] = pd.Categorical(attribute_levels(view[col]))
+        x = view[col]
+        if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+            cols[col] = x.astype("float64")
+        else:
+            cols[col] = pd.Categorical(attribute_levels(x))
     freq = view["frequency"].astype("float64")
     first = view["gross_sales"].astype("float64") - freq.fillna(0) * view["monetary_value"].fillna(
         0
@@ -156,6 +166,30 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 @dataclass
+class LookalikeModel:
+    """The refitted look-alike model as a function of customer-view rows: what scores today's
+    new customers and prospects (``lookalike_prospects``) and what MLflow logs."""
+
+    estimator: Any  # the better model, refitted on the latest complete window
+    attributes: list[str]  # the characteristics it reads
+    levels: pd.DataFrame = field(repr=False)  # the training frame without rows: column levels
+
+    @property
+    def columns(self) -> list[str]:
+        """The customer-view columns it reads."""
+        return [*self.attributes, *EARLY_COLUMNS]
+
+    def predict(self, view: pd.DataFrame) -> pd.Series:
+        """Probability that each customer of ``view`` (rows of the customer view, at least
+        :attr:`columns`) becomes high-value (or buys again, the outcome it was fitted on) within
+        the horizon, indexed like ``view``.  Meant for new customers and prospects; a level of a
+        characteristic unseen in training counts as missing."""
+        X = _align(_early_frame(view, self.attributes), self.levels)
+        prob = self.estimator.predict_proba(X)[:, 1]
+        return pd.Series(prob, index=view.index, name="probability")
+
+
+@dataclass
 class LookalikeResult:
     """Result of :func:`lookalike`."""
 
@@ -167,7 +201,7 @@ class LookalikeResult:
     importance: pd.DataFrame  # feature, importance, low, high, matters
     scored: pd.DataFrame  # customer_id -> probability, rank, decile
     counts: dict[str, Any]
-    model: Any = field(repr=False, default=None)
+    model: LookalikeModel | None = field(repr=False, default=None)  # scores customer views
 
     @property
     def beats_baseline(self) -> bool:
@@ -331,10 +365,9 @@ def lookalike(
     X_fit = _align(X_fit, X_tr)
     with threadpool_limits(1):
         final.fit(X_fit, np.concatenate([y_tr_a, y_te_a]))
+    model = LookalikeModel(final, attributes, X_fit.iloc[:0])
     pop_now = _cohort(v_now, as_of, window)
-    X_now = _align(_early_frame(v_now.loc[pop_now], attributes), X_tr)
-    prob = final.predict_proba(X_now)[:, 1]
-    scored = pd.DataFrame({"probability": prob}, index=pop_now)
+    scored = model.predict(v_now.loc[pop_now]).to_frame()
     scored["prospect"] = v_now.loc[pop_now, "days_since_last"].isna().to_numpy()
     scored = scored.sort_values("probability", ascending=False, kind="stable")
     scored["rank"] = np.arange(1, len(scored) + 1)
@@ -359,7 +392,7 @@ def lookalike(
         importance=importance,
         scored=scored,
         counts=counts,
-        model=final,
+        model=model,
     )
 
 

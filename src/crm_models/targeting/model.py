@@ -128,19 +128,38 @@ class TargetingModel(BaseEstimator):
             self.value_scale_ = 1.0
         return self
 
-    def score(self, ds: Dataset, as_of=None) -> pd.DataFrame:
-        as_of = resolve_as_of(ds, as_of)
-        feats = customer_features(ds, as_of, self.response_window_days)
-        X = self.encoder_.transform(feats).to_numpy()
+    @property
+    def feature_columns_(self) -> list[str]:
+        """The :func:`customer_features` columns :meth:`predict` reads."""
+        return [*self.encoder_.numeric_, *self.encoder_.levels_]
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per customer of ``features`` (rows of :func:`customer_features`): ``uplift_<arm>``, the
+        extra response a contact with that offer is expected to cause, ``p_control``, the
+        response without a contact, and ``value``, the expected value of a response order.
+        Each row depends on that customer only, so a small batch scores as the whole base."""
+        X = self.encoder_.transform(features).to_numpy()
         with limit_threads():
             up = self.uplift_.predict(X)
             p0 = self.control_model_.predict(X)
         out = pd.DataFrame(
             {f"uplift_{a}": up[:, j] + self.offsets_[a] for j, a in enumerate(self.arms_)},
-            index=feats.index,
+            index=features.index,
         )
         out["p_control"] = p0
-        out["value"] = self._history_value(feats) * self.value_scale_
+        out["value"] = self._history_value(features) * self.value_scale_
+        return out
+
+    def score(self, ds: Dataset, as_of=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
+        """:meth:`predict` for every customer as of a day, plus ``clv_gain`` and the contact
+        columns; ``features``: the day's :func:`customer_features` when already computed."""
+        as_of = resolve_as_of(ds, as_of)
+        feats = (
+            customer_features(ds, as_of, self.response_window_days)
+            if features is None
+            else features
+        )
+        out = self.predict(feats)
         out["clv_gain"] = self._clv_gain(feats)
         if "preferred_channel" in feats:
             out["channel"] = feats["preferred_channel"].astype(object)
