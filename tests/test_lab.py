@@ -98,20 +98,29 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _dry_run_or_skip(target: str, variable: str, port: int) -> str:
+    """``make -n <target> <variable>=<port>``'s commands; skip when the tests do not run in the
+    project's up-to-date .venv (the target would reinstall it) or make is missing."""
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip(
+            f"`make {target}` runs the project's .venv; run the tests with .venv/bin/python"
+        )
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry_run = subprocess.run(
+        ["make", "-n", target, f"{variable}={port}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if "pip install" in dry_run.stdout:
+        pytest.skip("the .venv is out of date with pyproject.toml/constraints.txt: run make first")
+    return dry_run.stdout
+
+
 @pytest.mark.slow
 def test_make_lab_starts_with_the_crm_models_kernel(tmp_path):
     """`make lab` as the current user (root here): listens on 127.0.0.1, prints its token, lists
     the crm-models kernel (installed into the venv) and stops cleanly on SIGTERM."""
-    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
-        pytest.skip("`make lab` runs the project's .venv; run the tests with .venv/bin/python")
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     port = _free_port()
-    dry_run = subprocess.run(
-        ["make", "-n", "lab", f"LAB_PORT={port}"], cwd=ROOT, capture_output=True, text=True
-    )
-    if "pip install" in dry_run.stdout:
-        pytest.skip("the .venv is out of date with pyproject.toml/constraints.txt: run make first")
+    _dry_run_or_skip("lab", "LAB_PORT", port)
     log = tmp_path / "lab.log"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     env.pop("JUPYTER_TOKEN", None)
@@ -183,21 +192,11 @@ def _stop_group(proc: subprocess.Popen) -> None:
 def test_make_mlflow_ui_serves_the_store_mlflow_tracking_uri_names(tmp_path):
     """`make mlflow-ui` honours MLFLOW_TRACKING_URI (it used to serve mlruns/ regardless), on
     127.0.0.1 with one worker."""
-    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
-        pytest.skip(
-            "`make mlflow-ui` runs the project's .venv; run the tests with .venv/bin/python"
-        )
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     from mlflow import MlflowClient
 
     port = _free_port()
-    dry_run = subprocess.run(
-        ["make", "-n", "mlflow-ui", f"MLFLOW_PORT={port}"], cwd=ROOT, capture_output=True, text=True
-    )
-    if "pip install" in dry_run.stdout:
-        pytest.skip("the .venv is out of date with pyproject.toml/constraints.txt: run make first")
-    assert "--workers 1" in dry_run.stdout and "--host 127.0.0.1" in dry_run.stdout
+    commands = _dry_run_or_skip("mlflow-ui", "MLFLOW_PORT", port)
+    assert "--workers 1" in commands and "--host 127.0.0.1" in commands
     uri = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
     (tmp_path / "elsewhere").mkdir()
     MlflowClient(tracking_uri=uri).create_experiment(

@@ -255,6 +255,20 @@ def test_a_category_column_is_logged_as_text(tmp_path, view, clustering):
     pd.testing.assert_series_equal(staged["lifecycle_stage"], want)
 
 
+def test_an_example_with_personal_data_is_refused(tmp_path, view, clustering):
+    """The input example is stored with the model: an e-mail column never goes with it."""
+    from crm_models.data.privacy import PersonalDataError
+
+    behaviour = ["orders", "revenue", "days_since_last", *clustering.features_]
+    example = view.loc[clustering.labels_.index, view.columns.intersection(behaviour)].copy()
+    example["email"] = [f"c{i}@example.com" for i in range(len(example))]
+    with pytest.raises(PersonalDataError):
+        stage_scorer(
+            tmp_path, lambda frame: clustering.predict(frame.drop(columns="email")), example
+        )
+    assert not any(tmp_path.iterdir()), "nothing of the model is written"
+
+
 def test_a_metric_key_means_one_thing_in_a_run(tmp_path):
     run = ReportRun("value_retention", "shop", output_dir=tmp_path, track=False)
     run.metric("bgnbd_log_likelihood", -9582.4)

@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from crm_models.data.privacy import check_no_personal_data
+
 __all__ = [
     "KEY",
     "REGISTER_ENV",
@@ -114,10 +116,13 @@ def stage_scorer(
     frame = frame.astype(dict.fromkeys(cats, object))
     scorer = CustomerScorer(score, list(frame.columns))
     output = scorer(frame).head(EXAMPLE_ROWS)
+    example_input = frame.loc[output[KEY]].reset_index()
+    # the example rows are stored with the model: no names, e-mails or phones may go with them
+    check_no_personal_data(example_input, "the example input of a model")
+    check_no_personal_data(output, "the example output of a model")
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / SCORER_FILE, "wb") as fh:
         pickle.dump(scorer, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    example_input = frame.loc[output[KEY]].reset_index()
     with open(folder / EXAMPLE_FILE, "wb") as fh:
         pickle.dump(
             {
