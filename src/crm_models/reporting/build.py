@@ -43,7 +43,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from crm_models.data.database import is_database_url, redact_url
+from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
+from crm_models.data.snapshot import shared_snapshot, write_snapshot
 from crm_models.paths import notebooks_dir, reports_dir
 from crm_models.reporting.catalog import Report, discover_reports
 from crm_models.reporting.kernels import (
@@ -250,6 +252,11 @@ def _date_text(value: Any) -> str | None:
         return str(value)
 
 
+def _spec_arg(spec: str) -> str:
+    """The dataset as the notebooks' ``dataset`` parameter names it."""
+    return str(Path(spec).resolve()) if Path(spec).exists() else _without_password(spec)
+
+
 def _without_password(spec: str) -> str:
     """A database URL without its password, which goes to the kernels as ``PGPASSWORD``
     instead: notebook parameters end up in executed notebooks and MLflow, secrets must not."""
@@ -430,6 +437,58 @@ def _failure_reason(ename: str, where: str) -> str:
     )
 
 
+SNAPSHOT_DIR = ".snapshot"  # in the staging folder: the loaded dataset the kernels read
+
+
+@dataclass
+class _Facts:
+    """What the build needs of a loaded dataset once its tables are released (the kernels
+    read the build's snapshot): name, fingerprint, last day, rows per table, and why each
+    selected report does not apply (None when it does)."""
+
+    name: str
+    fingerprint: str
+    last_day: Any
+    rows: dict[str, int]
+    missing: dict[str, str | None]
+
+    @classmethod
+    def of(cls, dataset: Any, reports: Sequence[Report]) -> _Facts:
+        return cls(
+            name=dataset.name,
+            fingerprint=getattr(dataset, "fingerprint", ""),
+            last_day=dataset.last_date() if hasattr(dataset, "last_date") else None,
+            rows={t: len(df) for t, df in dataset.tables().items()}
+            if hasattr(dataset, "tables")
+            else {},
+            missing={r.slug: r.missing(dataset) for r in reports},
+        )
+
+    def last_date(self) -> Any:
+        return self.last_day
+
+
+def _snapshot(dataset: Any, folder: Path, spec: str, as_of: Any, say: Callable) -> None:
+    """Write the loaded dataset for the kernels; on failure they load it themselves."""
+    if not isinstance(dataset, Dataset):
+        return
+    try:
+        write_snapshot(dataset, folder, _spec_arg(spec), as_of)
+    except (OSError, TypeError, ValueError) as exc:  # a full disk, info that is not JSON
+        shutil.rmtree(folder, ignore_errors=True)
+        say(f"{dataset.name}: each report loads the data itself ({type(exc).__name__}: {exc})")
+
+
+def _release_memory() -> None:
+    """Hand the freed tables' memory back to the system before the kernels start."""
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+
+
 # --------------------------------------------------------------------------- the build
 class _Builder:
     def __init__(
@@ -450,7 +509,7 @@ class _Builder:
         self.kernel_name = kernel_name
         self.cell_timeout = cell_timeout
 
-    def run(self, spec: str, name: str, dataset: Any, report: Report) -> ReportEntry:
+    def run(self, spec: str, name: str, dataset: _Facts, report: Report) -> ReportEntry:
         """Execute, log and export one report into the staging folder.
 
         Raises :class:`_NotApplicable` (the notebook raised ``UnsupportedData``) or
@@ -469,7 +528,7 @@ class _Builder:
         nb_out = ds_stage / NOTEBOOKS_DIR / f"{stem}.ipynb"
         nb_out.parent.mkdir(parents=True, exist_ok=True)
 
-        spec_arg = str(Path(spec).resolve()) if Path(spec).exists() else _without_password(spec)
+        spec_arg = _spec_arg(spec)
         parameters = {"as_of": None, **self.params}
         parameters.update(
             dataset=spec_arg,
@@ -545,7 +604,7 @@ class _Builder:
         (report_dir / DEFER_MARKER).unlink(missing_ok=True)
         shutil.rmtree(report_dir / "models", ignore_errors=True)  # models live in MLflow only
         as_of = info.get("as_of") or _date_text(parameters.get("as_of"))
-        if as_of is None and hasattr(dataset, "last_date"):
+        if as_of is None:
             as_of = _date_text(dataset.last_date())
         generated_at = _now()
         html_path = ds_stage / f"{report.slug}.html"
@@ -594,7 +653,7 @@ class _Builder:
                 "as_of": as_of,
                 "generated_at": when(generated_at, zone=True),
                 "run_id": info.get("run_id"),
-                "fingerprint": getattr(dataset, "fingerprint", ""),
+                "fingerprint": dataset.fingerprint,
                 "package_version": package_version(),
                 "index_href": "../index.html",
                 "assets_href": f"../{ASSETS_DIR}",
@@ -739,7 +798,7 @@ def _end_open_runs(open_runs: Mapping[str, str]) -> None:
 
 
 def _build_one(
-    builder: _Builder, spec: str, name: str, dataset: Any, report: Report, say: Callable
+    builder: _Builder, spec: str, name: str, dataset: _Facts, report: Report, say: Callable
 ) -> tuple[ReportEntry, str | None]:
     """One report of one dataset: published, not applicable, or failed (with the technical
     detail for the build log)."""
@@ -750,9 +809,8 @@ def _build_one(
         description=report.description,
         notebook=report.notebook,
         status=STATUS_NA,
-        reason=report.missing(dataset) or "",
-        as_of=_date_text(builder.params.get("as_of"))
-        or _date_text(dataset.last_date() if hasattr(dataset, "last_date") else None),
+        reason=dataset.missing.get(report.slug) or "",
+        as_of=_date_text(builder.params.get("as_of")) or _date_text(dataset.last_date()),
         generated_at=_now(),
     )
     if entry.reason:
@@ -779,23 +837,19 @@ def _write_manifest(
     ds_stage: Path,
     name: str,
     shown_spec: str,
-    dataset: Any,
+    dataset: _Facts,
     entries: Sequence[ReportEntry],
     params: Mapping[str, Any] | None,
 ) -> None:
     """The dataset's manifest: what the index shows, and the MLflow runs behind it."""
-    as_of = _date_text((params or {}).get("as_of")) or _date_text(
-        dataset.last_date() if hasattr(dataset, "last_date") else None
-    )
+    as_of = _date_text((params or {}).get("as_of")) or _date_text(dataset.last_date())
     write_json_atomic(
         ds_stage / MANIFEST,
         {
             "dataset": name,
             "spec": shown_spec,
-            "fingerprint": getattr(dataset, "fingerprint", ""),
-            "tables": {t: len(df) for t, df in dataset.tables().items()}
-            if hasattr(dataset, "tables")
-            else {},
+            "fingerprint": dataset.fingerprint,
+            "tables": dataset.rows,
             "as_of": as_of,
             "built_at": _now(),
             "package_version": package_version(),
@@ -912,16 +966,22 @@ def build_reports(
                         )
                     ownership.require_free([out_dir / name])
                     result.datasets.append(name)
+                    snapshot = staging / SNAPSHOT_DIR
+                    _snapshot(dataset, snapshot, str(spec), as_of, say)
+                    dataset = _Facts.of(dataset, selected)  # the build holds no tables from here
+                    _release_memory()
                     entries = []
-                    for report in selected:
-                        bar.set_description(f"{name}/{report.slug}")
-                        entry, detail = _build_one(builder, spec, name, dataset, report, say)
-                        entries.append(entry)
-                        if detail:
-                            details.append(detail)
-                        if entry.mlflow_run_id:
-                            open_runs[entry.mlflow_run_id] = "RUNNING"
-                        bar.update()
+                    with shared_snapshot(snapshot):
+                        for report in selected:
+                            bar.set_description(f"{name}/{report.slug}")
+                            entry, detail = _build_one(builder, spec, name, dataset, report, say)
+                            entries.append(entry)
+                            if detail:
+                                details.append(detail)
+                            if entry.mlflow_run_id:
+                                open_runs[entry.mlflow_run_id] = "RUNNING"
+                            bar.update()
+                    shutil.rmtree(snapshot, ignore_errors=True)
                     entries = _carry_over(
                         out_dir, staging / name, name, entries, catalog, bool(only)
                     )

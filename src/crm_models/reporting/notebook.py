@@ -19,6 +19,7 @@ import pandas as pd
 
 from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.loading import load_dataset
+from crm_models.data.snapshot import snapshot_for
 from crm_models.plotting import bullets, say, use_currency
 from crm_models.reporting.tracking import ReportRun
 
@@ -86,7 +87,10 @@ def start_report(
     params = notebook_parameters(namespace)
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
-    ds = load_dataset(params["dataset"], as_of=params.get("as_of"))
+    # inside a report build: the build's snapshot of the dataset it loaded (read in a second)
+    ds = snapshot_for(params["dataset"], params.get("as_of"))
+    if ds is None:
+        ds = load_dataset(params["dataset"], as_of=params.get("as_of"))
     use_currency(ds.currency)
     if ds.warnings:
         say(data_quality_note(ds.warnings))

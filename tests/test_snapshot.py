@@ -1,0 +1,91 @@
+"""The report build's load-once snapshot: what a kernel reads back is exactly what was loaded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crm_models.data.loading import load_dataset
+from crm_models.data.snapshot import (
+    SNAPSHOT_ENV,
+    SnapshotError,
+    read_snapshot,
+    shared_snapshot,
+    snapshot_for,
+    write_snapshot,
+)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_dataset("demo", n_customers=600, as_of="2024-10-31")
+
+
+def test_a_snapshot_reads_back_the_loaded_dataset_exactly(demo, tmp_path):
+    assert demo.cleaning_log and demo.as_of is not None  # something to carry over
+    back = read_snapshot(write_snapshot(demo, tmp_path / "snap", "demo", "2024-10-31"))
+    assert set(back.tables()) == set(demo.tables())
+    for name, frame in demo.tables().items():
+        pd.testing.assert_frame_equal(back.tables()[name], frame.reset_index(drop=True))
+    assert back.fingerprint == demo.fingerprint
+    assert (back.name, back.source, back.currency, back.as_of, back.info) == (
+        demo.name,
+        demo.source,
+        demo.currency,
+        demo.as_of,
+        demo.info,
+    )
+    assert back.cleaning_log == demo.cleaning_log
+    assert [str(w) for w in back.warnings] == [str(w) for w in demo.warnings]
+
+
+def test_warnings_survive_the_round_trip(tmp_path):
+    from crm_models.data.contract import Problem
+
+    ds = load_dataset("cdnow_sample")
+    ds.warnings = [Problem("transactions.csv", "amount", "looks odd", 3, ["row 2: -1"])]
+    back = read_snapshot(write_snapshot(ds, tmp_path / "snap", "cdnow_sample"))
+    assert back.warnings == ds.warnings
+
+
+def test_a_snapshot_whose_tables_changed_is_refused(demo, tmp_path):
+    folder = write_snapshot(demo, tmp_path / "snap", "demo")
+    tx = pd.read_feather(folder / "transactions.arrow")
+    tx.loc[0, "amount"] += 1.0
+    tx.to_feather(folder / "transactions.arrow", compression="uncompressed")
+    with pytest.raises(SnapshotError, match="content hash differs"):
+        read_snapshot(folder)
+
+
+def test_a_kernel_uses_the_snapshot_only_for_the_dataset_and_day_it_holds(
+    demo, tmp_path, monkeypatch
+):
+    monkeypatch.delenv(SNAPSHOT_ENV, raising=False)
+    folder = write_snapshot(demo, tmp_path / "snap", "/data/shop", "2024-10-31")
+    assert snapshot_for("/data/shop", "2024-10-31") is None  # not inside a build
+    with shared_snapshot(folder):
+        assert snapshot_for("/data/shop", "2024-10-31").fingerprint == demo.fingerprint
+        assert snapshot_for("/data/other", "2024-10-31") is None
+        assert snapshot_for("/data/shop", None) is None
+        assert snapshot_for("/data/shop", "2024-09-30") is None
+    assert SNAPSHOT_ENV not in __import__("os").environ
+
+
+def test_start_report_reads_the_builds_snapshot(tmp_path, monkeypatch):
+    """Inside a build the notebook's ``start_report`` takes the build's snapshot instead of
+    loading again: a snapshot recorded under the name ``cdnow`` but holding the CDNOW sample
+    comes back as the sample."""
+    from crm_models.reporting import start_report
+
+    monkeypatch.setenv("CRM_MODELS_TRACKING", "off")
+    sample = load_dataset("cdnow_sample")
+    folder = write_snapshot(sample, tmp_path / "snap", "cdnow")
+    monkeypatch.setenv(SNAPSHOT_ENV, str(folder))
+    namespace = {
+        "In": [f"dataset = 'cdnow'\noutput_dir = {str(tmp_path / 'run')!r}"],
+        "dataset": "cdnow",
+        "output_dir": str(tmp_path / "run"),
+    }
+    ds, _, run = start_report("customer_base", namespace)
+    assert ds.name == "cdnow_sample" and ds.fingerprint == sample.fingerprint
+    run.finish()
