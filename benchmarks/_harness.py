@@ -8,12 +8,18 @@ down; there is no swap), capped with ``RLIMIT_AS`` before the data is loaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import resource
 import shlex
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / ".venv" / "bin" / "crm-models"
 STAGE = re.compile(r"^(\w[^…]*?) … done \(([\d.]+) s\)", re.M)
+
+
+GB = 1024**3
+
+
+def load_average() -> float:
+    """The 1-minute load average (other jobs make timings noisy)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def cap_memory(gb: float) -> None:
@@ -102,3 +116,104 @@ def engine_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB memory cap")
     parser.add_argument("--ulimit-kb", type=int, default=8_000_000, help="ulimit -v of each run")
     return parser
+
+
+class TreeWatch(threading.Thread):
+    """Samples the resident memory of a process and its descendants; kills the tree (its own
+    session, started by us) when it passes ``cap_gb``."""
+
+    def __init__(self, pid: int, cap_gb: float, every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.cap, self.every = pid, cap_gb * GB, every
+        self.peak = 0
+        self.samples: list[tuple[float, int]] = []  # (perf_counter, tree RSS in bytes)
+        self.killed = False
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self.done.is_set():
+            rss = 0
+            with contextlib.suppress(psutil.Error):
+                for p in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
+            self.peak = max(self.peak, rss)
+            self.samples.append((time.perf_counter(), rss))
+            if rss > self.cap and not self.killed:
+                self.killed = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+            self.done.wait(self.every)
+
+
+def run_child(
+    cmd: list[str], cap_gb: float, as_gb: float, timeout: float, log: Path | None = None
+) -> dict:
+    """Run ``cmd`` in its own session under RLIMIT_AS ``as_gb`` and the resident-memory
+    watchdog (``cap_gb``); its last JSON line (if any) with wall time, tree peak and load
+    averages added."""
+
+    def limit() -> None:  # in the child, before exec
+        cap_memory(as_gb)
+
+    load0, t0 = load_average(), time.perf_counter()
+    quiet = "0" if log else os.environ.get("CRM_MODELS_QUIET", "1")  # progress goes to the log
+    env = {**os.environ, "CRM_MODELS_QUIET": quiet}
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+        preexec_fn=limit,
+    )
+    watch = TreeWatch(proc.pid, cap_gb)
+    watch.start()
+    lines: list[str] = []
+    stderr = ""
+    try:
+        if log:  # stream and time-stamp the progress output
+            with log.open("w") as fh:
+                timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+                timer.start()
+                for line in proc.stdout:
+                    fh.write(f"[{time.perf_counter() - t0:8.1f}s] {line}")
+                    fh.flush()
+                    lines.append(line)
+                timer.cancel()
+                proc.wait()
+        else:
+            out, stderr = proc.communicate(timeout=timeout)
+            lines = out.splitlines()
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    finally:
+        watch.done.set()
+        watch.join()
+    wall = time.perf_counter() - t0
+    result: dict[str, Any] = {}
+    for line in reversed(lines):
+        if line.startswith("{"):
+            result = json.loads(line)
+            break
+    if proc.returncode or not result:
+        result["failed"] = f"exit {proc.returncode}" + (" (tree RSS cap)" if watch.killed else "")
+        if stderr:
+            result["stderr_tail"] = stderr[-1500:]
+    elif stderr:
+        sys.stderr.write(stderr)
+    result.update(
+        wall_s=round(wall, 1),
+        tree_peak_gb=round(watch.peak / GB, 2),
+        load_before=load0,
+        load_after=load_average(),
+    )
+    return result

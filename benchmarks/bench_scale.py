@@ -31,24 +31,18 @@ the pandas path.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import json
-import os
 import pstats
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _harness import cap_memory, peak_gb
+from _harness import peak_gb, run_child
 
-GB = 1024**3
 CAP_GB = {"duckdb": 8.0, "pandas": 14.0, "spark": 12.0, "profile": 12.0, "reports": 12.0}
 AS_FACTOR = 2.0  # RLIMIT_AS = AS_FACTOR x the resident cap (a guard against runaways only)
 STEPS = ("duckdb", "pandas", "spark", "profile", "reports")
@@ -65,10 +59,6 @@ def _rss_gb() -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024**2, 2)
     return float("nan")
-
-
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def _view_stats(view: Any) -> dict[str, Any]:
@@ -303,105 +293,6 @@ def child(step: str, folder: Path, memory_limit: str, repeat: int) -> None:
 
 
 # --------------------------------------------------------------------------- parent
-class TreeWatch(threading.Thread):
-    """Samples the resident memory of a process and its descendants; kills the tree (its own
-    session, started by us) when it passes ``cap_gb``."""
-
-    def __init__(self, pid: int, cap_gb: float, every: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.cap, self.every = pid, cap_gb * GB, every
-        self.peak = 0
-        self.killed = False
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self.done.is_set():
-            rss = 0
-            with contextlib.suppress(psutil.Error):
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        rss += p.memory_info().rss
-            self.peak = max(self.peak, rss)
-            if rss > self.cap and not self.killed:
-                self.killed = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-            self.done.wait(self.every)
-
-
-def run_child(
-    cmd: list[str], cap_gb: float, as_gb: float, timeout: float, log: Path | None = None
-) -> dict:
-    """Run ``cmd`` in its own session under RLIMIT_AS ``as_gb`` and the resident-memory
-    watchdog (``cap_gb``); its last JSON line (if any) with wall time, tree peak and load
-    averages added."""
-
-    def limit() -> None:  # in the child, before exec
-        cap_memory(as_gb)
-
-    load0, t0 = _load(), time.perf_counter()
-    quiet = "0" if log else os.environ.get("CRM_MODELS_QUIET", "1")  # progress goes to the log
-    env = {**os.environ, "CRM_MODELS_QUIET": quiet}
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if log else subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-        preexec_fn=limit,
-    )
-    watch = TreeWatch(proc.pid, cap_gb)
-    watch.start()
-    lines: list[str] = []
-    stderr = ""
-    try:
-        if log:  # stream and time-stamp the progress output
-            with log.open("w") as fh:
-                timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
-                timer.start()
-                for line in proc.stdout:
-                    fh.write(f"[{time.perf_counter() - t0:8.1f}s] {line}")
-                    fh.flush()
-                    lines.append(line)
-                timer.cancel()
-                proc.wait()
-        else:
-            out, stderr = proc.communicate(timeout=timeout)
-            lines = out.splitlines()
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-    finally:
-        watch.done.set()
-        watch.join()
-    wall = time.perf_counter() - t0
-    result: dict[str, Any] = {}
-    for line in reversed(lines):
-        if line.startswith("{"):
-            result = json.loads(line)
-            break
-    if proc.returncode or not result:
-        result["failed"] = f"exit {proc.returncode}" + (" (tree RSS cap)" if watch.killed else "")
-        if stderr:
-            result["stderr_tail"] = stderr[-1500:]
-    elif stderr:
-        sys.stderr.write(stderr)
-    result.update(
-        wall_s=round(wall, 1),
-        tree_peak_gb=round(watch.peak / GB, 2),
-        load_before=load0,
-        load_after=_load(),
-    )
-    return result
-
-
 def folder_lines(folder: Path) -> int:
     """Transaction lines of a simulated folder (its manifest, else the Parquet footers)."""
     manifest = folder / "manifest.json"
