@@ -20,7 +20,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "crm_models"
 
 LAYERS = {  # layer -> module prefixes
-    "plumbing": ("crm_models.units", "crm_models.progress", "crm_models.paths"),
+    "plumbing": (
+        "crm_models.units",
+        "crm_models.progress",
+        "crm_models.paths",
+        "crm_models.environment",
+    ),
     "data": ("crm_models.data",),
     "engine": ("crm_models.engine",),
     "view": ("crm_models.features",),
@@ -177,6 +182,7 @@ def test_no_flat_modules_left_from_before_the_move():
         "__init__",
         "__main__",
         "cli",
+        "environment",
         "features",
         "paths",
         "plotting",

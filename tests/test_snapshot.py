@@ -10,10 +10,10 @@ from crm_models.data.snapshot import (
     SNAPSHOT_ENV,
     SnapshotError,
     read_snapshot,
-    shared_snapshot,
     snapshot_for,
     write_snapshot,
 )
+from crm_models.environment import temporary_env
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_a_kernel_uses_the_snapshot_only_for_the_dataset_and_day_it_holds(
     monkeypatch.delenv(SNAPSHOT_ENV, raising=False)
     folder = write_snapshot(demo, tmp_path / "snap", "/data/shop", "2024-10-31")
     assert snapshot_for("/data/shop", "2024-10-31") is None  # not inside a build
-    with shared_snapshot(folder):
+    with temporary_env(**{SNAPSHOT_ENV: str(folder)}):
         assert snapshot_for("/data/shop", "2024-10-31").fingerprint == demo.fingerprint
         assert snapshot_for("/data/other", "2024-10-31") is None
         assert snapshot_for("/data/shop", None) is None

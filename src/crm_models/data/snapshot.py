@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ __all__ = [
     "SNAPSHOT_ENV",
     "SnapshotError",
     "read_snapshot",
-    "shared_snapshot",
     "snapshot_for",
     "write_snapshot",
 ]
@@ -98,17 +95,3 @@ def snapshot_for(spec: str, as_of: Any = None) -> Dataset | None:
     if meta["spec"] != str(spec) or meta["as_of"] != wanted:
         return None
     return read_snapshot(Path(where))
-
-
-@contextmanager
-def shared_snapshot(folder: Path) -> Iterator[Path]:
-    """Point this process's children (the report kernels) at the snapshot in ``folder``."""
-    saved = os.environ.get(SNAPSHOT_ENV)
-    os.environ[SNAPSHOT_ENV] = str(folder)
-    try:
-        yield folder
-    finally:
-        if saved is None:
-            os.environ.pop(SNAPSHOT_ENV, None)
-        else:
-            os.environ[SNAPSHOT_ENV] = saved

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from crm_models.environment import temporary_env
+
 if TYPE_CHECKING:
     pass
 
@@ -127,18 +129,9 @@ def configured(
 ) -> Iterator[EngineSettings]:
     """These settings as the process default while a command runs (notebook kernels started
     meanwhile inherit them); the environment is restored afterwards."""
-    wanted = {
-        "CRM_MODELS_ENGINE": name,
-        "CRM_MODELS_MEMORY_LIMIT": memory_limit,
-        "SPARK_MASTER": spark_master,
-    }
-    saved = {var: os.environ.get(var) for var in wanted}
-    os.environ.update({var: value for var, value in wanted.items() if value})
-    try:
+    with temporary_env(
+        CRM_MODELS_ENGINE=name or None,
+        CRM_MODELS_MEMORY_LIMIT=memory_limit or None,
+        SPARK_MASTER=spark_master or None,
+    ):
         yield default_settings()  # validates the engine name
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value

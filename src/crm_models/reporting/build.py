@@ -45,11 +45,14 @@ from urllib.parse import urlsplit, urlunsplit
 from crm_models.data.database import is_database_url, redact_url
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
-from crm_models.data.snapshot import shared_snapshot, write_snapshot
+from crm_models.data.snapshot import SNAPSHOT_ENV, write_snapshot
+from crm_models.environment import temporary_env
 from crm_models.paths import notebooks_dir, reports_dir
+from crm_models.progress import PROGRESS_LOG_ENV
 from crm_models.reporting.catalog import Report, discover_reports
 from crm_models.reporting.kernels import (
     clean_stale_kernel_dirs,
+    follow_progress,
     kernel_manager_class,
     new_kernel_dir,
 )
@@ -489,6 +492,44 @@ def _release_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
+SLOW_STEP_S = 10.0  # a notebook step that took longer is named in the build's log
+_CELL_DONE = re.compile(r"^cell (\d+) done \(([\d.]+) s\)$")
+
+
+def _sections(nb: Any, param_index: int) -> list[str]:
+    """The section heading above each code cell as the kernel numbers them (Papermill's
+    injected parameters cell included)."""
+    heading, sections = "start", [] if param_index >= 0 else ["parameters"]
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            titles = [
+                ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")
+            ]
+            heading = titles[0] if titles else heading
+        elif cell.cell_type == "code":
+            sections.append(heading)
+            if i == param_index:
+                sections.append("parameters")
+    return sections
+
+
+def _progress_teller(say: Callable[[str], None], where: str, sections: list[str]):
+    """What the build's log says of a kernel's progress line: slow steps by their section
+    (``step k of n``), everything else (stages, loops with time left) as the kernel said it."""
+
+    def tell(line: str) -> None:
+        done = _CELL_DONE.match(line)
+        if not done:
+            say(f"{where}: {line}")
+            return
+        count, took = int(done.group(1)), float(done.group(2))
+        if took >= SLOW_STEP_S:
+            section = sections[count - 1] if 0 < count <= len(sections) else "a step"
+            say(f"{where}: step {count} of {len(sections)} ({section}) took {took:.0f} s")
+
+    return tell
+
+
 # --------------------------------------------------------------------------- the build
 class _Builder:
     def __init__(
@@ -500,7 +541,9 @@ class _Builder:
         params: Mapping[str, Any],
         kernel_name: str,
         cell_timeout: float | None,
+        say: Callable[[str], None],
     ) -> None:
+        self.say = say
         self.out = out
         self.staging = staging
         self.nb_dir = nb_dir
@@ -552,21 +595,27 @@ class _Builder:
         )
         started = time.perf_counter()
         kernel_dir = new_kernel_dir()
+        progress = kernel_dir / "progress.log"
+        tell = _progress_teller(self.say, f"{name}/{report.slug}", _sections(nb, param_index))
         try:
-            executed = papermill.execute_notebook(
-                nb,
-                str(nb_out),
-                parameters=parameters,
-                kernel_name=self.kernel_name,
-                language="python",
-                progress_bar=False,
-                log_output=False,
-                request_save_on_cell_execute=False,
-                cwd=str(self.nb_dir),
-                execution_timeout=self.cell_timeout,
-                kernel_manager_class=kernel_manager_class(kernel_dir),
-                shutdown_kernel="immediate",  # all cells ran; no need to wait for a clean exit
-            )
+            with (
+                temporary_env(**{PROGRESS_LOG_ENV: str(progress)}),
+                follow_progress(progress, tell),
+            ):
+                executed = papermill.execute_notebook(
+                    nb,
+                    str(nb_out),
+                    parameters=parameters,
+                    kernel_name=self.kernel_name,
+                    language="python",
+                    progress_bar=False,
+                    log_output=False,
+                    request_save_on_cell_execute=False,
+                    cwd=str(self.nb_dir),
+                    execution_timeout=self.cell_timeout,
+                    kernel_manager_class=kernel_manager_class(kernel_dir),
+                    shutdown_kernel="immediate",  # all cells ran; no need to wait for a clean exit
+                )
         except PapermillExecutionError as exc:
             if exc.ename == "UnsupportedData":
                 shutil.rmtree(report_dir, ignore_errors=True)
@@ -816,6 +865,8 @@ def _build_one(
     if entry.reason:
         say(f"{name}/{report.slug}: not applicable ({entry.reason})")
         return entry, None
+    took = _published_entries(builder.out, name).get(report.slug, {}).get("execute_seconds")
+    say(f"{name}/{report.slug}: running" + (f" (it took {took:.0f} s last time)" if took else ""))
     try:
         entry = builder.run(str(spec), name, dataset, report)
     except _NotApplicable as na:
@@ -938,7 +989,7 @@ def build_reports(
             staging = ownership.new_staging()
             try:
                 builder = _Builder(
-                    out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout
+                    out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout, say
                 )
                 for spec in datasets:
                     shown_spec = redact_url(str(spec))
@@ -971,7 +1022,7 @@ def build_reports(
                     dataset = _Facts.of(dataset, selected)  # the build holds no tables from here
                     _release_memory()
                     entries = []
-                    with shared_snapshot(snapshot):
+                    with temporary_env(**{SNAPSHOT_ENV: str(snapshot)}):
                         for report in selected:
                             bar.set_description(f"{name}/{report.slug}")
                             entry, detail = _build_one(builder, spec, name, dataset, report, say)

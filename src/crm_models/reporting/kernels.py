@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +64,43 @@ def kernel_manager_class(kernel_dir: Path) -> type:
             self.connection_file = str(kernel_dir / "connection.json")
 
     return FolderKernelManager
+
+
+class _Follower(threading.Thread):
+    """Hands each complete line a kernel appends to its progress file to ``say``."""
+
+    def __init__(self, path: Path, say: Callable[[str], None], every: float) -> None:
+        super().__init__(daemon=True)
+        self.path, self.say, self.every = path, say, every
+        self.offset = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            self.read()
+        self.read()
+
+    def read(self) -> None:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            self.say(line)
+
+
+@contextmanager
+def follow_progress(path: Path, say: Callable[[str], None], every: float = 0.5) -> Iterator[None]:
+    """While the block runs (a kernel executing a notebook), pass the lines the kernel writes
+    to ``path`` (:func:`crm_models.progress.tell_build`) on to ``say``, the last ones included."""
+    follower = _Follower(path, say, every)
+    follower.start()
+    try:
+        yield
+    finally:
+        follower.stopped.set()
+        follower.join()

@@ -12,6 +12,8 @@ it), so every parameter reaches MLflow without being typed twice::
 from __future__ import annotations
 
 import ast
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,7 @@ from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.loading import load_dataset
 from crm_models.data.snapshot import snapshot_for
 from crm_models.plotting import bullets, say, use_currency
+from crm_models.progress import PROGRESS_LOG_ENV, tell_build
 from crm_models.reporting.tracking import ReportRun
 
 # Parameters that say where the build puts its files; they are given to the run, not logged.
@@ -76,6 +79,31 @@ def data_quality_note(warnings: list) -> str:
     )
 
 
+def _report_cells_to_build() -> None:
+    """Inside a report build, tell its log when each later cell is done and how long it took
+    (the build names the cell by its section heading); nothing outside a build."""
+    if not os.environ.get(PROGRESS_LOG_ENV):
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_crm_models_cells_told", False):
+        return
+    started: list[float] = []
+
+    def pre_run_cell(_info: Any) -> None:
+        started[:] = [time.perf_counter()]
+
+    def post_run_cell(result: Any) -> None:
+        if started:
+            took = time.perf_counter() - started[0]
+            tell_build(f"cell {result.execution_count} done ({took:.1f} s)")
+
+    shell.events.register("pre_run_cell", pre_run_cell)
+    shell.events.register("post_run_cell", post_run_cell)
+    shell._crm_models_cells_told = True
+
+
 def start_report(
     report: str, namespace: Mapping[str, Any]
 ) -> tuple[Dataset, pd.Timestamp | None, ReportRun]:
@@ -87,10 +115,15 @@ def start_report(
     params = notebook_parameters(namespace)
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
+    _report_cells_to_build()
     # inside a report build: the build's snapshot of the dataset it loaded (read in a second)
+    started = time.perf_counter()
     ds = snapshot_for(params["dataset"], params.get("as_of"))
     if ds is None:
         ds = load_dataset(params["dataset"], as_of=params.get("as_of"))
+        tell_build(f"data loaded ({time.perf_counter() - started:.1f} s)")
+    else:
+        tell_build(f"data read from the build's snapshot ({time.perf_counter() - started:.1f} s)")
     use_currency(ds.currency)
     if ds.warnings:
         say(data_quality_note(ds.warnings))
