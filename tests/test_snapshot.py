@@ -89,3 +89,33 @@ def test_start_report_reads_the_builds_snapshot(tmp_path, monkeypatch):
     ds, _, run = start_report("customer_base", namespace)
     assert ds.name == "cdnow_sample" and ds.fingerprint == sample.fingerprint
     run.finish()
+
+
+def test_inside_a_build_the_customer_view_is_computed_once_and_read_back_equal(
+    demo, tmp_path, monkeypatch
+):
+    from crm_models import features
+
+    calls = []
+    real = features._customer_view
+
+    def counted(*args):
+        calls.append(args[1:])
+        return real(*args)
+
+    monkeypatch.setattr(features, "_customer_view", counted)
+    folder = write_snapshot(demo, tmp_path / "snap", "demo")
+    fresh = features.customer_view(demo, as_of="2024-09-30")  # outside a build: computed
+    with temporary_env(**{SNAPSHOT_ENV: str(folder)}):
+        first = features.customer_view(demo, as_of="2024-09-30")
+        again = features.customer_view(demo, as_of="2024-09-30")
+        weekly_days = features.customer_view(demo, as_of="2024-09-30", time_unit="D")
+        other = load_dataset("cdnow_sample")  # not the snapshot's data: never cached
+        features.customer_view(other)
+        features.customer_view(other)
+    assert len(calls) == 5  # fresh, first, the daily view, and the other data twice
+    for view in (first, again):
+        pd.testing.assert_frame_equal(view, fresh)
+        assert view.attrs == fresh.attrs
+    assert weekly_days.attrs["time_unit"] == "D"
+    assert len(list((folder / "cache").glob("customer_view-*.arrow"))) == 2

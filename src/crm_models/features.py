@@ -35,6 +35,7 @@ import pandas as pd
 from crm_models.data.contract import SCHEMAS
 from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.privacy import find_personal_columns
+from crm_models.data.snapshot import cached_frame
 from crm_models.engine import aggregates
 from crm_models.engine.aggregates import CHANNEL_GROSS
 from crm_models.engine.settings import EngineSettings
@@ -339,8 +340,34 @@ def customer_view(
     ``responses``/``response_rate`` only those whose ``response_window_days`` have passed.
     ``engine`` says where the per-customer aggregation runs (:mod:`crm_models.engine`); a
     :class:`~crm_models.engine.Source` (files or a database read out of core) always uses its
-    own engine.  Every engine gives the same view.
+    own engine.  Every engine gives the same view.  Inside a report build the view is
+    computed once and read back by the other reports (:func:`crm_models.data.snapshot.cached_frame`).
     """
+    if isinstance(ds, Source):
+        return _customer_view(ds, as_of, time_unit, rules, response_window_days, engine)
+    key = {
+        "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
+        "time_unit": time_unit,
+        "rules": rules,
+        "response_window_days": response_window_days,
+        "engine": engine,
+    }
+    return cached_frame(
+        ds,
+        "customer_view",
+        key,
+        lambda: _customer_view(ds, as_of, time_unit, rules, response_window_days, engine),
+    )
+
+
+def _customer_view(
+    ds: Dataset | Source,
+    as_of: str | pd.Timestamp | None,
+    time_unit: str,
+    rules: LifecycleRules | None,
+    response_window_days: int,
+    engine: str | EngineSettings,
+) -> pd.DataFrame:
     src = as_source(ds, engine)
     as_of = resolve_as_of(src if src is not None else ds, as_of)
     rules = rules or LifecycleRules()

@@ -10,13 +10,16 @@ hold exactly the tables that were loaded is refused rather than analysed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from crm_models.data.contract import Problem
 from crm_models.data.dataset import CleaningNote, Dataset, fingerprint_tables
@@ -24,6 +27,7 @@ from crm_models.data.dataset import CleaningNote, Dataset, fingerprint_tables
 __all__ = [
     "SNAPSHOT_ENV",
     "SnapshotError",
+    "cached_frame",
     "read_snapshot",
     "snapshot_for",
     "write_snapshot",
@@ -95,3 +99,35 @@ def snapshot_for(spec: str, as_of: Any = None) -> Dataset | None:
     if meta["spec"] != str(spec) or meta["as_of"] != wanted:
         return None
     return read_snapshot(Path(where))
+
+
+def cached_frame(
+    ds: Dataset, what: str, key: dict[str, Any], compute: Callable[[], pd.DataFrame]
+) -> pd.DataFrame:
+    """``compute()`` once per report build: inside a build whose snapshot holds exactly ``ds``
+    (same content hash), the first kernel that computes ``what`` for ``key`` stores it beside
+    the snapshot and later kernels read it back (the customer view of 1M customers: 0.5 s
+    instead of 15-30 s).  Outside a build, or for other data, simply ``compute()``."""
+    where = os.environ.get(SNAPSHOT_ENV)
+    meta_file = Path(where) / _META if where else None
+    if meta_file is None or not meta_file.is_file():
+        return compute()
+    if json.loads(meta_file.read_text())["fingerprint"] != ds.fingerprint:
+        return compute()
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
+    path = Path(where) / "cache" / f"{what}-{digest[:20]}.arrow"
+    if path.is_file():
+        table = pa.ipc.open_file(path).read_all()
+        frame = table.to_pandas()
+        frame.attrs.update(json.loads(table.schema.metadata[b"crm_models_attrs"]))
+        return frame
+    frame = compute()
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    attrs = {b"crm_models_attrs": json.dumps(frame.attrs, default=str).encode()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **attrs})
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    partial.replace(path)
+    return frame
