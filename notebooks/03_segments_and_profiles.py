@@ -35,6 +35,10 @@ as_of = None  # report date as YYYY-MM-DD, or None for the last date in the data
 quick = False  # small, fast run (fewer bootstrap refits and permutations)
 horizon_days = 180  # look-alike model: how far ahead "becomes valuable" is judged
 seed = 0  # random seed: the same data and seed give the same segments
+segment_sample_cap = 200_000  # above this many buyers, segments are chosen on a stratified sample
+power_sample_cap = 100_000  # purchasing power: fitted on a stratified sample above this
+lookalike_sample_cap = 50_000  # look-alike model: new customers per cohort it is trained on
+importance_sample_cap = 10_000  # look-alike: held-out customers the importance shuffles
 output_dir = ""  # where the build collects run.json and tables
 mlflow_experiment = None  # default: crm-models/<dataset>
 
@@ -48,7 +52,9 @@ from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("segments_profiles", globals())
 view = customer_view(ds, as_of=as_of_day)
-seg = segments.segment_customers(view, quick=quick, random_state=seed)
+seg = segments.segment_customers(
+    view, quick=quick, random_state=seed, sample_cap=segment_sample_cap
+)
 clustering = seg.clustering
 clv = segments.clv_if_available(view)
 attributes = segments.attribute_columns(view)
@@ -152,10 +158,10 @@ mix_columns = ["favourite_category", "channel", *attributes[:4]]
 charts.show_mixes(segments.segment_mixes(view, seg.assignments["cluster_name"], mix_columns))
 run.table("customer_segments", seg.to_frame())
 behaviour = ["orders", "revenue", "days_since_last", *clustering.features_]
-run.model(
+run.model(  # checked on (and its example taken from) the first 1,000 buyers
     "segmentation_model",
     clustering.predict,
-    view.loc[clustering.labels_.index, view.columns.intersection(behaviour)],
+    view.loc[clustering.labels_.index[:1000], view.columns.intersection(behaviour)],
 )
 say(
     f"The segment of every customer ({count(len(seg.to_frame()))} rows: customer id, R/F/M "
@@ -204,7 +210,7 @@ if attributes:
     for outcome in ("avg_order_value", "orders_per_year"):
         try:
             power[outcome] = segments.purchasing_power(
-                view, attributes, outcome=outcome, random_state=seed
+                view, attributes, outcome=outcome, random_state=seed, sample_cap=power_sample_cap
             )
         except UnsupportedData as err:
             say(f"*{err}*")
@@ -221,7 +227,7 @@ else:
 # %% tags=["how-we-know"]
 for outcome, res in power.items():
     title = charts.POWER_TITLES[outcome]
-    say(charts.power_holdout_text(title, res.holdout))
+    say(charts.power_holdout_text(title, res.holdout) + " " + charts.sample_text(res.sample))
     charts.show_power_coefficients(res.coefficients, title)
 
 # %% [markdown]
@@ -242,6 +248,8 @@ try:
         quick=quick,
         random_state=seed,
         views={as_of_day: view},
+        sample_cap=lookalike_sample_cap,
+        importance_cap=importance_sample_cap,
     )
 except UnsupportedData as err:
     look = None
@@ -260,7 +268,7 @@ if look is not None:
     run.model(
         "lookalike_model",
         look.model.predict,
-        view.loc[look.scored.index, look.model.columns],
+        view.loc[look.scored.index[:1000], look.model.columns],  # the 1,000 likeliest
         metadata={"outcome": look.counts["outcome"], "horizon_days": look.horizon_days},
     )
     charts.show_prospects(look.scored)
@@ -268,6 +276,7 @@ if look is not None:
 # %% tags=["how-we-know"]
 if look is not None:
     charts.show_lookalike_comparison(look.comparison, look.cutoffs, look.counts)
+    say(" ".join(charts.sample_text(s) for s in look.samples))
     cal = look.calibration.loc[look.calibration["model"] == look.best]
     show(charts.calibration_chart(cal, look.best))
 
@@ -311,8 +320,15 @@ if look is not None:
 # %% [markdown] tags=["how-we-know"]
 # RFM scores are quantile ranks of the buyers; segments follow the rule table above.
 # Behavioural segments: k-means and Gaussian mixtures on standardised log features, fitted on
-# a random sample and applied to everybody; stability is the mean adjusted Rand index between
-# the segmentation and its refits on bootstrap resamples. All random steps use a fixed seed.
+# a sample (random, or stratified by RFM segment for a large customer base) and applied to
+# everybody; stability is the mean adjusted Rand index between the segmentation and its refits
+# on bootstrap resamples. For a large customer base the models below are fitted on samples
+# that keep each group's share (stratified); a sample of n out of N customers makes an
+# interval about √(N/n) times as wide. All random steps use a fixed seed.
+
+# %% tags=["how-we-know"]
+fits = [clustering.sample_, *(res.sample for res in power.values())]
+say(charts.exact_and_sampled_text(len(view), fits + (look.samples if look is not None else [])))
 
 # %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]

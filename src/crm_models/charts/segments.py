@@ -301,6 +301,39 @@ def power_holdout_text(title: str, holdout: Mapping[str, float]) -> str:
     )
 
 
+def sample_text(sample: Any) -> str:
+    """Whether a fit used every customer or a sample, and what a sample does to its intervals
+    (``sample``: a :class:`crm_models.segments.sampling.SampleInfo`)."""
+    what = sample.what[0].upper() + sample.what[1:]
+    if not sample.sampled:
+        return f"{what}: all {count(sample.population)} customers (exact)."
+    how = (
+        f"drawn at random within each {sample.strata}, so that each keeps its share"
+        if sample.strata
+        else "drawn at random"
+    )
+    text = (
+        f"{what}: a sample of {count(sample.n)} of the {count(sample.population)} customers "
+        f"({pct(sample.n / sample.population)}), {how}"
+    )
+    if not sample.intervals:
+        return text + "."
+    return (
+        f"{text}; its 95% intervals are about {sample.widening:.1f} times as wide as with all "
+        "customers (a bigger sample narrows them, at the cost of time)."
+    )
+
+
+def exact_and_sampled_text(customers: int, samples: list[Any]) -> str:
+    """Bullets: what the report computes on every customer, and what it fits on samples."""
+    exact = (
+        f"Exact, on all {count(customers)} customers: RFM scores and segments, segment sizes "
+        "and revenue shares, profiles, indicator intervals, mixes and the best-customer index; "
+        "every buyer is assigned a behavioural segment and every new customer is scored."
+    )
+    return bullets([exact, *(sample_text(s) for s in samples)])
+
+
 def show_power_coefficients(coefficients: pd.DataFrame, title: str, rows: int = 15) -> None:
     """The ``rows`` most significant effects of a purchasing-power regression."""
     coefs = coefficients.sort_values("p_value").head(rows).reset_index(drop=True)

@@ -96,6 +96,9 @@ def _load_pyfunc(data_path: str) -> CustomerScorer:
         return pickle.load(fh)
 
 
+CHECK_ROWS = 1_000  # customers of the example a model is checked on before it is written
+
+
 def stage_scorer(
     folder: Path,
     score: Callable[[pd.DataFrame], pd.DataFrame | pd.Series],
@@ -105,10 +108,11 @@ def stage_scorer(
     """Write a model for :func:`log_scorer` into ``folder`` (in the notebook's kernel).
 
     ``example``: customers (indexed or keyed by ``customer_id``) holding exactly the columns the
-    model reads; it is scored once here (a model that fails, fails in the notebook), and its
-    first rows become MLflow's input example.
+    model reads; its first :data:`CHECK_ROWS` customers are scored here (a model that fails,
+    fails in the notebook; a million customers need not be scored twice), and the first rows
+    scored become MLflow's input example.
     """
-    frame = _keyed(example)
+    frame = _keyed(example).head(CHECK_ROWS)
     if frame.empty:
         raise ValueError("the example input of a model has no rows: pass some customers")
     # MLflow schemas have no categories (it refuses to cast them): such columns are logged as text

@@ -9,7 +9,9 @@
 - :mod:`~crm_models.segments.spend` — purchasing power: spend regressed on characteristics;
 - :mod:`~crm_models.segments.lookalike_model` — the look-alike model, judged out of time;
 - :mod:`~crm_models.segments.verdict` — which characteristics matter and which are noise;
-- :mod:`~crm_models.segments.common` — who counts as a buyer.
+- :mod:`~crm_models.segments.common` — who counts as a buyer;
+- :mod:`~crm_models.segments.sampling` — the stated sample caps and seeded stratified samples
+  above them (small data is never sampled).
 """
 
 from crm_models.segments.attributes import (

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from crm_models.data.conditions import few
 from crm_models.segments.common import buyers
+from crm_models.segments.sampling import SEGMENT_SAMPLE_CAP, SampleInfo, stratified_sample
 
 # view column -> (transform, short name used in tables and segment names)
 BEHAVIOUR_FEATURES: dict[str, str] = {
@@ -146,8 +147,11 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
     silhouette_size : customers on which the silhouette is computed.
     stability_threshold : mean ARI a segmentation needs to count as stable.
     random_state : seed; the same input and seed give the same segments.
+    sample_cap : above this many buyers the selection sample is stratified by the ``strata``
+        given to :meth:`fit` (:data:`~crm_models.segments.sampling.SEGMENT_SAMPLE_CAP`).
 
-    Fitted attributes: ``features_`` (column names), ``scaler_``, ``selection_`` (one row per
+    Fitted attributes: ``features_`` (column names), ``scaler_``, ``sample_`` (the selection
+    sample, a :class:`~crm_models.segments.sampling.SampleInfo`), ``selection_`` (one row per
     method × k: silhouette, bic, stability, stability_sd, stable), ``method_``, ``k_``,
     ``model_``, ``order_`` (solver label → segment number, 0 = largest), ``stability_``, ``stable_``, ``labels_`` (Series over the buyers),
     ``centres_`` (standardised feature means per segment), ``names_`` (segment → name).
@@ -162,6 +166,7 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         silhouette_size: int = 3000,
         stability_threshold: float = 0.75,
         random_state: int = 0,
+        sample_cap: int = SEGMENT_SAMPLE_CAP,
     ) -> None:
         self.k_range = k_range
         self.methods = methods
@@ -170,6 +175,7 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         self.silhouette_size = silhouette_size
         self.stability_threshold = stability_threshold
         self.random_state = random_state
+        self.sample_cap = sample_cap
 
     def _matrix(self, X: pd.DataFrame | np.ndarray, drop_constant: bool = True) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame) and "orders" in X.columns and "revenue" in X.columns:
@@ -177,8 +183,15 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         frame = pd.DataFrame(X)
         return frame.set_axis([str(c) for c in frame.columns], axis=1)
 
-    def fit(self, X: pd.DataFrame | np.ndarray, y: Any = None) -> BehaviourClustering:
-        """Fit on a customer view (buyers are used) or on a ready numeric feature matrix."""
+    def fit(
+        self, X: pd.DataFrame | np.ndarray, y: Any = None, strata: pd.Series | None = None
+    ) -> BehaviourClustering:
+        """Fit on a customer view (buyers are used) or on a ready numeric feature matrix.
+
+        ``strata`` (e.g. the RFM segment of every customer, indexed like the view): above
+        ``sample_cap`` buyers the selection sample is drawn stratified by it, so every
+        segment keeps its share; at or below, it is a simple random sample (as always).
+        """
         from sklearn.preprocessing import StandardScaler
         from threadpoolctl import threadpool_limits
 
@@ -196,8 +209,19 @@ class BehaviourClustering(ClusterMixin, BaseEstimator):
         Z = self.scaler_.transform(frame.to_numpy(dtype=np.float64))
         rng = np.random.default_rng(self.random_state)
         n = len(Z)
-        sample = np.sort(rng.choice(n, min(n, self.sample_size), replace=False))
+        if strata is not None and n > self.sample_cap:
+            by = strata.reindex(frame.index)
+            sample = stratified_sample(by, self.sample_size, self.random_state)
+        else:
+            sample = np.sort(rng.choice(n, min(n, self.sample_size), replace=False))
         S = Z[sample]
+        self.sample_ = SampleInfo(
+            "behavioural segments (model choice)",
+            len(sample),
+            n,
+            str(strata.name) if strata is not None and n > self.sample_cap else None,
+            intervals=False,
+        )
         sil_idx = rng.choice(len(S), min(len(S), self.silhouette_size), replace=False)
         boots = [rng.integers(0, len(S), len(S)) for _ in range(self.n_bootstrap)]
         with threadpool_limits(1):  # small fits: thread start-up costs 10-50x the work

@@ -15,6 +15,7 @@ from crm_models.data.dataset import UnsupportedData
 from crm_models.segments.clustering import BehaviourClustering
 from crm_models.segments.profiles import segment_summary
 from crm_models.segments.rfm import RFMScorer
+from crm_models.segments.sampling import SEGMENT_SAMPLE_CAP
 
 
 @dataclass
@@ -57,11 +58,18 @@ class Segmentation:
 
 
 def segment_customers(
-    view: pd.DataFrame, quick: bool = False, random_state: int = 0, unit: str = "D"
+    view: pd.DataFrame,
+    quick: bool = False,
+    random_state: int = 0,
+    unit: str = "D",
+    sample_cap: int = SEGMENT_SAMPLE_CAP,
 ) -> Segmentation:
     """RFM-score, segment and cluster every customer of a customer view.
 
     ``quick`` uses fewer bootstrap refits and a smaller selection sample (tests, previews).
+    RFM scores are exact (quantile ranks of all buyers, as ``engine.aggregates.rfm_ranks``);
+    the clusters are chosen on a sample of a few thousand buyers, stratified by RFM segment
+    above ``sample_cap`` buyers, and every buyer is assigned.
     Raises :class:`~crm_models.data.dataset.UnsupportedData` when nobody has bought for a positive
     amount, or too few customers have bought to look for segments (twice the largest number
     of segments tried).
@@ -76,7 +84,8 @@ def segment_customers(
         sample_size=3000 if quick else 4000,
         silhouette_size=2000 if quick else 3000,
         random_state=random_state,
-    ).fit(view)
+        sample_cap=sample_cap,
+    ).fit(view, strata=rfm["segment"].rename("RFM segment"))
     labels = clustering.labels_
     names = clustering.segment_names(labels)
     assignments = rfm[["r", "f", "m", "rfm"]].copy()
