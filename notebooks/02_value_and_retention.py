@@ -62,8 +62,11 @@ ds, as_of_day, run = start_report("value_retention", globals())
 view = customer_view(ds, as_of=as_of_day)
 # BG/NBD unless its fit is degenerate: then the fallback rule fixed in advance
 # (crm_models.value.fit_quality) picks the first usable fit and says so below
+# (the view above is in weeks: only a fallback to days builds another)
 purchase_model, base, fit_fallback = value.fit_with_fallback(
-    lambda unit: value.buyers(customer_view(ds, as_of=as_of_day, time_unit=unit))
+    lambda unit: value.buyers(
+        view if unit == "W" else customer_view(ds, as_of=as_of_day, time_unit=unit)
+    )
 )
 per_week = 7 / unit_days(purchase_model.time_unit)  # model periods per week
 spend_model = value.GammaGammaModel().fit(base)
@@ -369,7 +372,7 @@ if quick:
 
 # %%
 pb = retention.payback(
-    ds, margin_rate=margin_rate, acquisition_cost=acquisition_cost, as_of=as_of_day
+    ds, margin_rate=margin_rate, acquisition_cost=acquisition_cost, as_of=as_of_day, co=co
 )
 show(charts.payback_chart(pb.tail(12) if quick else pb, acquisition_cost))
 paid = retention.time_to_payback(
@@ -404,7 +407,11 @@ run.table("payback", pb.assign(payback_period=pb.attrs["payback_period"]))
 #   (or, when the data do not pin a parameter down, refitted on customers resampled with
 #   replacement), and for totals each draw also plays out what every customer might buy. The
 #   80% range holds 8 draws out of 10. A customer's `clv_low`/`clv_high` is the 80% range of
-#   the value *expected* of them; the totals' ranges also include chance.
+#   the value *expected* of them; the totals' ranges also include chance. On a large base (more
+#   than 10,000 distinct pairs of repeat purchases and customer age) a customer's range comes
+#   from how their value responds to each parameter, under the same spread of the parameters,
+#   and above 40,000 customers the chance part of the totals is played out on a random sample
+#   of 40,000 customers, scaled up.
 # - **Fit check and fallback**: every fit is checked for convergence, parameters that collapse
 #   to 0 or run off to infinity, and a likelihood that is flat in some direction (Hessian not
 #   positive definite); such parameters get no standard error. When BG/NBD's fit is degenerate,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from crm_models.value.common import FitError, minimise, softplus_sigmoid
+from crm_models.value.common import FitError, minimise, sigmoid, softplus_sigmoid
 from crm_models.value.purchase import PurchaseModel
 
 
@@ -122,16 +122,26 @@ class BetaGeoModel(PurchaseModel):
         return base + soft, -soft
 
     def _p_alive_rows(self, x, tx, T) -> np.ndarray:
-        r, alpha, a, b = self._theta()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            D = np.where(
-                x > 0,
-                np.log(a)
-                - np.log(np.maximum(b + x - 1, 1e-300))
-                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx)),
-                -np.inf,
-            )
-        return softplus_sigmoid(-D)[1]
+        return self._p_alive_prepared(x, tx, T)(self._theta())
+
+    def _p_alive_prepared(self, x, tx, T):
+        """P(alive) of the rows as a function of the parameters, with the logs taken once per
+        distinct x, t_x and T and gathered (the same numbers as one log per row, a fraction of
+        the time when it is called once per parameter draw)."""
+        xs, ix = np.unique(x, return_inverse=True)
+        ts, it = np.unique(tx, return_inverse=True)
+        Ts, iT = np.unique(T, return_inverse=True)
+        repeat = x > 0
+
+        def p_alive(theta) -> np.ndarray:
+            r, alpha, a, b = theta
+            with np.errstate(divide="ignore", invalid="ignore"):
+                head = np.log(a) - np.log(np.maximum(b + xs - 1, 1e-300))
+                gap = np.log(alpha + Ts)[iT] - np.log(alpha + ts)[it]
+                D = np.where(repeat, head[ix] + (r + x) * gap, -np.inf)
+            return sigmoid(-D)
+
+        return p_alive
 
     def _expected_alive(self, theta, x, T, t):
         r, alpha, a, b = theta

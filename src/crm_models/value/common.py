@@ -127,6 +127,16 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None):
     return tuple(c[rows] for c in columns), w, inverse
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an array (``np.unique`` without an inverse), from one sort:
+    NumPy 2.4's ``np.unique`` takes a hash path there that is about 100 times slower on
+    millions of integers (17 s against 0.15 s for 9 million int64)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
 def check_weights(weights, n: int) -> np.ndarray | None:
     """Row weights as floats (None stays None); ValueError unless finite and non-negative."""
     if weights is None:
@@ -182,6 +192,17 @@ def softplus_sigmoid(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sig = np.where(D >= 0, 1.0, e)
     sig /= one_e
     return soft, sig
+
+
+def sigmoid(D: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-D), stable: the second half of :func:`softplus_sigmoid` (same numbers), for
+    P(alive) without the log."""
+    e = np.abs(D)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    sig = np.where(D >= 0, 1.0, e)
+    sig /= e + 1.0
+    return sig
 
 
 def _hessian(grad_fn, u: np.ndarray, h: float = 1e-5) -> np.ndarray:

@@ -124,10 +124,15 @@ class GammaGammaModel(Model):
     def conditional_expected_spend(self, data: pd.DataFrame) -> pd.Series:
         """E[spend per purchase | frequency, monetary_value]; the population mean for customers
         without repeat purchases."""
-        p, q, g = self._theta()
         x = data["frequency"].to_numpy(dtype=float)
         m = data["monetary_value"].to_numpy(dtype=float)
+        out = self._expected_spend_rows(x, m)
+        return pd.Series(out, index=customer_index(data), name="expected_spend_per_purchase")
+
+    def _expected_spend_rows(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """:meth:`conditional_expected_spend` on arrays (no frame per call: the intervals ask
+        for it once per parameter draw)."""
+        p, q, g = self._theta()
         rep = (x > 0) & (m > 0) & np.isfinite(m)
         xx, mm = np.where(rep, x, 0.0), np.where(rep, m, 0.0)
-        out = np.where(rep, p * (g + xx * mm) / (p * xx + q - 1), self.population_mean())
-        return pd.Series(out, index=customer_index(data), name="expected_spend_per_purchase")
+        return np.where(rep, p * (g + xx * mm) / (p * xx + q - 1), self.population_mean())

@@ -96,6 +96,11 @@ class PurchaseModel(Model):
         _, lpa = self._loglik_rows(self._theta(), x, tx, T)
         return np.exp(lpa)
 
+    def _p_alive_prepared(self, x, tx, T):
+        """P(alive) of the rows (x, t_x, T) as a function of the parameters ``theta`` (models
+        may prepare what depends on the data alone once; the intervals call it per draw)."""
+        return lambda theta: np.exp(self._loglik_rows(theta, x, tx, T)[1])
+
     def _alive_grid(self, x, T, horizons) -> tuple[np.ndarray, np.ndarray]:
         """E[purchases in (T, T+h] | alive] for every horizon h (rows × horizons), computed
         once per distinct (x, T)."""

@@ -24,8 +24,9 @@ import pandas as pd
 
 from crm_models.data.dataset import Dataset
 from crm_models.engine import EngineSettings, aggregates, as_source
-from crm_models.features import resolve_as_of, transactions_as_of
+from crm_models.features import customer_codes, resolve_as_of
 from crm_models.units import period_label
+from crm_models.value.common import distinct
 
 __all__ = [
     "Cohorts",
@@ -69,10 +70,29 @@ LIST_COLUMNS = [
 ]
 
 
-def _purchases(ds: Dataset, as_of) -> tuple[pd.DataFrame, pd.Timestamp]:
+def _day_numbers(dates) -> np.ndarray:
+    """Days since 1970-01-01 of dates (the day of a timestamp)."""
+    return np.asarray(dates).astype("datetime64[D]").astype(np.int64)
+
+
+def _lines(ds: Dataset, as_of, purchases_only: bool = False):
+    """The customer lines dated on or before the as-of day as arrays, only the columns the
+    retention figures use and no copy of the line table: ``(as_of, codes, ids, day, amount,
+    kept)`` with customer codes 0..n-1 in the order of the sorted ``ids``, day numbers
+    (:func:`_day_numbers`), amounts and the kept rows of the line table; with
+    ``purchases_only`` only purchase lines (``amount >= 0``)."""
     as_of = resolve_as_of(ds, as_of)
-    tx = transactions_as_of(ds, as_of)
-    return tx, as_of
+    tx = ds.customer_transactions()
+    day = _day_numbers(tx["order_date"])
+    amount = tx["amount"].to_numpy(dtype=float)
+    kept = day <= _day_numbers([as_of])[0]
+    if purchases_only:
+        kept &= amount >= 0
+    ids = tx["customer_id"].to_numpy()
+    if not kept.all():
+        ids, day, amount = ids[kept], day[kept], amount[kept]
+    codes, index = customer_codes(ids)
+    return as_of, codes, index, day, amount, kept
 
 
 def _period_codes(dates: pd.Series | np.ndarray, freq: str) -> np.ndarray:
@@ -120,26 +140,42 @@ class Cohorts:
         return out
 
 
-def _cohort_cells(tx: pd.DataFrame, freq: str) -> tuple[pd.Series, pd.DataFrame]:
+def _cohort_cells(
+    cust: np.ndarray, n: int, day: np.ndarray, amount: np.ndarray, freq: str
+) -> tuple[pd.Series, pd.DataFrame]:
     """Cohort sizes by acquisition period code, and per (cohort, periods since acquisition)
-    the customers who bought and the net revenue (NumPy; the engines run
+    the customers who bought and the net revenue, from line arrays (customer codes 0..n-1, day
+    numbers, amounts; NumPy counts over cells, the engines run
     :func:`crm_models.engine.aggregates.cohort_counts`)."""
-    amount = tx["amount"].to_numpy(dtype=float)
     buy = amount >= 0
-    cust, cid = pd.factorize(tx["customer_id"])
-    per = _period_codes(tx["order_date"], freq)
-    first = np.full(len(cid), np.iinfo(np.int64).max)
+    per = _period_codes(day.astype("datetime64[D]"), freq)
+    none = np.iinfo(np.int64).max
+    first = np.full(n, none)
     np.minimum.at(first, cust[buy], per[buy])
-    has = first < np.iinfo(np.int64).max
+    has = first < none
     k = per - first[cust]
     ok = has[cust] & (k >= 0)
-    cells = pd.DataFrame({"cohort": first[cust][ok], "k": k[ok], "amount": amount[ok]})
-    bought = cells.loc[buy[ok]].assign(customer=cust[ok][buy[ok]])
-    active = bought.drop_duplicates(["customer", "k"]).groupby(["cohort", "k"]).size()
-    out = cells.groupby(["cohort", "k"])["amount"].sum().rename("revenue").to_frame()
-    out["active"] = active.reindex(out.index, fill_value=0).astype(np.int64)
+    lo = int(first[has].min())
+    span = int(k[ok].max()) + 1
+    cell = (first[cust[ok]] - lo) * span + k[ok]  # (cohort, k) of each line
+    lines = np.bincount(cell)
+    revenue = np.zeros(len(lines))  # pandas sums (compensated), as the (cohort, k) group-by
+    by_cell = pd.Series(amount[ok]).groupby(cell).sum()
+    revenue[by_cell.index.to_numpy()] = by_cell.to_numpy()
+    bought = ok & buy  # distinct (customer, k) of purchase lines, counted per cell
+    pairs = distinct(cust[bought].astype(np.int64) * span + k[bought])
+    active = np.bincount((first[pairs // span] - lo) * span + pairs % span, minlength=len(lines))
+    present = np.flatnonzero(lines)
+    cells = pd.DataFrame(
+        {
+            "cohort": present // span + lo,
+            "k": present % span,
+            "revenue": revenue[present],
+            "active": active[present].astype(np.int64),
+        }
+    )
     sizes = pd.Series(first[has]).value_counts().sort_index().rename("customers")
-    return sizes, out.reset_index()
+    return sizes, cells
 
 
 def cohorts(
@@ -151,8 +187,8 @@ def cohorts(
     same tables."""
     src = as_source(ds, engine)
     if src is None:
-        tx, as_of = _purchases(ds, as_of)
-        sizes_by_code, cells = _cohort_cells(tx, freq)
+        as_of, cust, cid, day, amount, _ = _lines(ds, as_of)
+        sizes_by_code, cells = _cohort_cells(cust, len(cid), day, amount, freq)
     else:
         as_of = resolve_as_of(src, as_of)
         sizes_by_code, cells = aggregates.cohort_counts(src, as_of, freq)
@@ -191,10 +227,7 @@ def repeat_rate(ds: Dataset, as_of=None, windows=(90, 180, 365)) -> pd.DataFrame
     """Share of customers who made a repeat purchase (on a later day) within each window of days
     after their first purchase, by acquisition month; only customers observed for the whole
     window count.  The row ``all`` pools every cohort."""
-    tx, as_of = _purchases(ds, as_of)
-    tx = tx.loc[tx["amount"].to_numpy() >= 0]
-    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    cust, cid = pd.factorize(tx["customer_id"])
+    as_of, cust, cid, day, _, _ = _lines(ds, as_of, purchases_only=True)
     first = np.full(len(cid), np.iinfo(np.int64).max)
     np.minimum.at(first, cust, day)
     later = day > first[cust]
@@ -202,15 +235,20 @@ def repeat_rate(ds: Dataset, as_of=None, windows=(90, 180, 365)) -> pd.DataFrame
     np.minimum.at(second, cust[later], day[later])
     gap = np.where(second < np.iinfo(np.int64).max, second - first, np.inf)
     observed = int(np.datetime64(as_of, "D").astype(np.int64)) - first
-    cohort = pd.PeriodIndex(first.astype("datetime64[D]"), freq="M").astype(str)
+    months, cohort = np.unique(
+        _period_codes(first.astype("datetime64[D]"), "M"), return_inverse=True
+    )
     data = {"customers": np.ones(len(cid))}
     for w in windows:
         eligible = observed >= w
         data[f"eligible_{w}d"] = eligible.astype(float)
         data[f"repeat_{w}d"] = np.where(eligible, (gap <= w).astype(float), 0.0)
-    frame = pd.DataFrame(data, index=pd.Index(cohort, name="cohort"))
-    g = frame.groupby(level=0).sum()
-    g.loc["all"] = frame.sum()
+    labels = pd.Index(period_label(months, "M").astype(str), name="cohort")
+    g = pd.DataFrame(
+        {k: np.bincount(cohort, weights=v, minlength=len(months)) for k, v in data.items()},
+        index=labels,
+    )
+    g.loc["all"] = {k: v.sum() for k, v in data.items()}
     out = pd.DataFrame({"customers": g["customers"].astype(int)})
     for w in windows:
         out[f"repeat_within_{w}d"] = g[f"repeat_{w}d"] / g[f"eligible_{w}d"].replace(0, np.nan)
@@ -223,13 +261,11 @@ def period_churn(ds: Dataset, as_of=None, freq: str = "M") -> pd.DataFrame:
     """Per period: active customers, how many of the previous period's active customers bought
     again (retained), the retention rate and its complement, the churn rate; new customers.
     The last period is dropped when incomplete."""
-    tx, as_of = _purchases(ds, as_of)
-    tx = tx.loc[tx["amount"].to_numpy() >= 0]
-    cust, _ = pd.factorize(tx["customer_id"])
-    per = _period_codes(tx["order_date"], freq)
+    as_of, cust, _, day, _, _ = _lines(ds, as_of, purchases_only=True)
+    per = _period_codes(day.astype("datetime64[D]"), freq)
     lo = int(per.min())
     span = int(per.max()) - lo + 2
-    keys = np.unique(cust.astype(np.int64) * span + (per - lo))
+    keys = distinct(cust.astype(np.int64) * span + (per - lo))
     c, p = keys // span, keys % span
     active = np.bincount(p, minlength=span)
     prev = np.zeros(len(keys), dtype=bool)
@@ -270,12 +306,9 @@ def time_to_lapse(ds: Dataset, as_of=None, lapse_days: int = 180) -> pd.DataFram
     """
     if lapse_days <= 0:
         raise ValueError("lapse_days must be positive")
-    tx, as_of = _purchases(ds, as_of)
-    tx = tx.loc[tx["amount"].to_numpy() >= 0]
-    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    cust, cid = pd.factorize(tx["customer_id"], sort=True)
+    as_of, cust, cid, day, _, _ = _lines(ds, as_of, purchases_only=True)
     base = int(day.min())
-    keys = np.unique(cust.astype(np.int64) * (2**32) + (day - base))
+    keys = distinct(cust.astype(np.int64) * (2**32) + (day - base))
     c = keys // (2**32)
     d = keys % (2**32) + base
     n = len(cid)
@@ -365,7 +398,7 @@ def survival(
         _, p_value = survdiff(
             data["duration_days"].to_numpy(),
             data["lapsed"].to_numpy(int),
-            data["group"].to_numpy(),
+            pd.factorize(data["group"], sort=True)[0],  # codes in the names' order: same test
         )
         p_value = float(p_value)
     return pd.concat(curves, ignore_index=True), summary, p_value
@@ -386,13 +419,13 @@ def _pointwise_ci(sf) -> tuple[np.ndarray, np.ndarray]:
 
 def first_purchase_channel(ds: Dataset, as_of=None) -> pd.Series:
     """The channel of each customer's first purchase (largest spend that day)."""
-    tx, _ = _purchases(ds, as_of)
-    if "channel" not in tx.columns:
+    if "channel" not in ds.customer_transactions().columns:
         raise ValueError(f"dataset {ds.name!r} has no channel column")
-    tx = tx.loc[tx["amount"].to_numpy() >= 0, ["customer_id", "order_date", "channel", "amount"]]
-    tx = tx.assign(day=tx["order_date"].dt.normalize())
-    first = tx.groupby("customer_id")["day"].transform("min")
-    on_first = tx.loc[tx["day"] == first]
+    _, cust, cid, day, _, kept = _lines(ds, as_of, purchases_only=True)
+    first = np.full(len(cid), np.iinfo(np.int64).max)
+    np.minimum.at(first, cust, day)
+    rows = np.flatnonzero(kept)[day == first[cust]]  # the purchase lines of the first day
+    on_first = ds.customer_transactions()[["customer_id", "channel", "amount"]].take(rows)
     best = on_first.sort_values("amount", ascending=False).drop_duplicates("customer_id")
     return best.set_index("customer_id")["channel"].astype(str).rename("first_channel")
 
@@ -444,16 +477,19 @@ def payback(
     acquisition_cost: float = 30.0,
     as_of=None,
     freq: str = "M",
+    co: Cohorts | None = None,
 ) -> pd.DataFrame:
     """Cumulative margin per acquired customer by periods since acquisition, per cohort.
 
     Returns a frame (rows: cohorts, columns: periods since acquisition, NaN for periods not yet
     complete) with ``attrs["payback_period"]``, a Series of the first period in which each
     cohort's cumulative margin per customer reaches ``acquisition_cost`` (NaN: not yet).
+    ``co``: the :func:`cohorts` of the same ``ds``, ``as_of`` and ``freq`` when already at hand
+    (they are not counted again).
     """
     if not 0 < margin_rate <= 1:
         raise ValueError("margin_rate must be in (0, 1]")
-    co = cohorts(ds, as_of=as_of, freq=freq)
+    co = cohorts(ds, as_of=as_of, freq=freq) if co is None else co
     per_customer = co.revenue.cumsum(axis=1).div(co.sizes, axis=0) * margin_rate
     per_customer = per_customer.where(co.complete)
     reached = per_customer.ge(acquisition_cost) & co.complete
@@ -471,13 +507,15 @@ def time_to_payback(
 ) -> pd.DataFrame:
     """Per customer: days from the first purchase until cumulative margin reaches
     ``acquisition_cost`` (``paid_back``), or to the as-of day (censored); for Kaplan-Meier."""
-    tx, as_of = _purchases(ds, as_of)
-    tx = tx.sort_values(["customer_id", "order_date"], kind="stable")
-    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    cust, cid = pd.factorize(tx["customer_id"], sort=True)
-    margin = tx["amount"].to_numpy(dtype=float) * margin_rate
+    as_of, cust, cid, day, amount, kept = _lines(ds, as_of)
+    stamp = ds.customer_transactions()["order_date"].to_numpy()[kept].astype("datetime64[ns]")
+    stamp = stamp.astype(np.int64)
+    in_time_order = bool((stamp[1:] >= stamp[:-1]).all())  # lines stored by date: one key
+    order = np.argsort(cust, kind="stable") if in_time_order else np.lexsort((stamp, cust))
+    cust, day, amount = cust[order], day[order], amount[order]
+    margin = amount * margin_rate
     cum = pd.Series(margin).groupby(cust).cumsum().to_numpy()
-    buy = tx["amount"].to_numpy() >= 0
+    buy = amount >= 0
     first = np.full(len(cid), np.iinfo(np.int64).max)
     np.minimum.at(first, cust[buy], day[buy])
     hit = cum >= acquisition_cost

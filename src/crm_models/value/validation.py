@@ -17,7 +17,12 @@ from crm_models.engine.sources import Source, as_source
 from crm_models.features import btyd_columns, btyd_summary, resolve_as_of, transactions_as_of
 from crm_models.units import as_of_day, unit_days
 from crm_models.value.bgnbd import BetaGeoModel
-from crm_models.value.common import MIN_REPEAT_BUYERS, FitError, too_few_repeat_buyers
+from crm_models.value.common import (
+    MIN_REPEAT_BUYERS,
+    FitError,
+    distinct,
+    too_few_repeat_buyers,
+)
 from crm_models.value.fit_quality import (
     decile_calibration,
     fit_warnings,
@@ -172,31 +177,29 @@ def _summary_in_memory(
     tx: pd.DataFrame, calibration_end: pd.Timestamp, time_unit: str
 ) -> pd.DataFrame:
     """The calibration summary and holdout columns of :func:`calibration_holdout` from the
-    customer lines up to the holdout end (NumPy/pandas)."""
-    tx = tx.loc[tx["amount"].to_numpy() >= 0]
-    in_cal = (tx["order_date"] < calibration_end + pd.Timedelta(days=1)).to_numpy()
-    cal = tx.loc[in_cal]
-    summary = btyd_summary(
-        cal["customer_id"], cal["order_date"], cal["amount"], calibration_end, time_unit
-    )
-    hold = tx.loc[~in_cal]
-    day = hold["order_date"].dt.normalize()
-    per_day = (
-        pd.DataFrame(
-            {
-                "customer_id": hold["customer_id"].to_numpy(),
-                "day": day.to_numpy(),
-                "amount": hold["amount"].to_numpy(),
-            }
-        )
-        .groupby(["customer_id", "day"], sort=False)["amount"]
+    customer lines up to the holdout end (NumPy on the needed columns, no copy of the lines)."""
+    amount = tx["amount"].to_numpy(dtype=float)
+    dates = tx["order_date"].to_numpy()
+    day = dates.astype("datetime64[D]").astype(np.int64)
+    ids = tx["customer_id"].to_numpy()
+    buy = amount >= 0
+    in_cal = day <= as_of_day(calibration_end)
+    cal = buy & in_cal
+    summary = btyd_summary(ids[cal], dates[cal], amount[cal], calibration_end, time_unit)
+    # holdout: purchase days (lines of a day summed) of the calibration customers
+    hold = np.flatnonzero(buy & ~in_cal)
+    who = summary.index.get_indexer(ids[hold])
+    hold, who = hold[who >= 0], who[who >= 0]
+    per_day = (  # pandas sums (compensated) on integer keys: the numbers of the id group-by
+        pd.Series(amount[hold])
+        .groupby([who, day[hold]], sort=False)
         .sum()
         .groupby(level=0)
         .agg(["size", "mean"])
+        .reindex(np.arange(len(summary)))
     )
-    per_day = per_day.reindex(summary.index)
-    summary["frequency_holdout"] = per_day["size"].fillna(0).astype(np.int64)
-    summary["monetary_value_holdout"] = per_day["mean"]
+    summary["frequency_holdout"] = per_day["size"].fillna(0).to_numpy().astype(np.int64)
+    summary["monetary_value_holdout"] = per_day["mean"].to_numpy()
     return summary
 
 
@@ -279,16 +282,18 @@ def tracking(
     per = unit_days(unit)
     cal_end = pd.Timestamp(cal.attrs["calibration_end"])
     hold_end = pd.Timestamp(cal.attrs["holdout_end"])
-    tx = transactions_as_of(ds, hold_end)
-    tx = tx.loc[(tx["amount"].to_numpy() >= 0) & tx["customer_id"].isin(cal.index).to_numpy()]
-    days = pd.DataFrame(
-        {"c": tx["customer_id"].to_numpy(), "d": tx["order_date"].dt.normalize().to_numpy()}
-    ).drop_duplicates()
+    tx = ds.customer_transactions()  # purchase days of the calibration customers, as arrays
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    who = cal.index.get_indexer(tx["customer_id"].to_numpy())
+    keep = (day <= as_of_day(hold_end)) & (tx["amount"].to_numpy() >= 0) & (who >= 0)
     first = cal["first_purchase"]
     start = first.min()
-    first_d = days["c"].map(first)
-    repeat = days.loc[days["d"].to_numpy() > first_d.to_numpy()]
-    offset = ((repeat["d"] - start).dt.days / per).astype(int)
+    first_day = first.to_numpy().astype("datetime64[D]").astype(np.int64)
+    span = int(day[keep].max()) + 1 if keep.any() else 1
+    days = distinct(who[keep].astype(np.int64) * span + day[keep])  # distinct (customer, day)
+    c, d = days // span, days % span
+    repeat = d[d > first_day[c]]
+    offset = ((repeat - as_of_day(start)) / per).astype(int)
     n_bins = int(math.ceil(((hold_end - start).days + 1) / per))
     actual = np.bincount(offset, minlength=n_bins)[:n_bins].astype(float)
     # predicted: E[X(end of bin - first purchase day)] per distinct first day
