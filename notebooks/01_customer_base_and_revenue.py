@@ -183,6 +183,7 @@ for key in ("effect_N", "effect_L", "effect_V"):
 
 # %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
+notes.append("no sample: every figure uses all transactions up to the report date")
 if ds.anonymous_lines:
     notes.append(
         f"{ds.anonymous_lines:,} transaction lines without a customer are left out of customer figures"

@@ -353,6 +353,10 @@ notes.append(
     f"rules mined at support {support:g} (at least {rules.attrs['min_count']:,} baskets), "
     f"confidence {min_confidence:g}, 2 to {max_len} items"
 )
+notes.append(
+    "no sample: every count uses all baskets (longer combinations are counted on the baskets "
+    "of three or more products, the only ones that can hold them), and every customer is scored"
+)
 say("\n".join(f"- {n}" for n in notes))
 
 # %% [markdown] tags=["findings"]

@@ -254,6 +254,7 @@ else:
 
 # %%
 notes = list(result.notes)
+notes.append("no sample: the series and the bottom-up forecast use every transaction and customer")
 notes.append(
     "the ranges assume the future behaves like the tested past; a new campaign, a price change "
     "or a shock to the business is not in them"

@@ -40,7 +40,9 @@ Definitions (shared by every function here)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -99,19 +101,90 @@ FACTORS = {"N": "active_customers", "L": "orders_per_customer", "V": "avg_order_
 
 
 @dataclass(frozen=True)
-class NettedOrders:
-    """Lines and netted orders of a dataset, assigned to periods on a regular calendar."""
+class _OrderCodes:
+    """Every line's order in a transactions frame: ``code`` per line (orders numbered by first
+    appearance), per order ``first_row`` (its first line) and ``start`` (date of its earliest
+    line); ``netted`` keeps the last few :class:`NettedOrders` built on them and ``levels`` the
+    codes of the columns tables are split by."""
 
-    lines: pd.DataFrame  # one row per line: customer_id, order_id, amount, order_start, period
+    code: np.ndarray
+    first_row: np.ndarray
+    start: pd.api.extensions.ExtensionArray
+    customer: np.ndarray  # per line: its customer's number (missing ids share one)
+    netted: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
+
+
+_ORDER_CODES: dict[int, tuple[weakref.ref, _OrderCodes]] = {}
+
+
+def _order_codes(tx: pd.DataFrame) -> _OrderCodes:
+    """The orders of all lines of ``tx`` (one per distinct ``(customer_id, order_id)``; a line
+    without an order id is an order of its own).  Computed once per transactions frame and
+    reused by every table of this module: telling 9M lines apart by two text ids is the costly
+    step of a report, and a loaded frame is never changed in place."""
+    hit = _ORDER_CODES.get(id(tx))
+    if hit is not None and hit[0]() is tx and len(hit[1].code) == len(tx):
+        return hit[1]
+    customer, _ = pd.factorize(tx["customer_id"], use_na_sentinel=False)
+    order, uniques = pd.factorize(tx["order_id"])
+    n_ids = len(uniques)
+    if (order < 0).any():
+        order = np.where(order < 0, n_ids + np.arange(len(tx)), order)
+        n_ids += len(tx)
+    code, _ = pd.factorize(customer.astype(np.int64) * max(n_ids, 1) + order)
+    n = int(code.max()) + 1 if len(code) else 0
+    first_row = np.empty(n, dtype=np.int64)
+    first_row[code[::-1]] = np.arange(len(code) - 1, -1, -1)
+    start = tx["order_date"].reset_index(drop=True).groupby(code, sort=True).min().array
+    found = _OrderCodes(code, first_row, start, customer)
+    _ORDER_CODES.clear()  # one frame at a time: a report works on one dataset
+    _ORDER_CODES[id(tx)] = (weakref.ref(tx), found)
+    return found
+
+
+@dataclass(frozen=True)
+class NettedOrders:
+    """Lines and netted orders of a dataset, assigned to periods on a regular calendar.
+
+    ``rows`` are the positions of the selected lines in the dataset's transactions and
+    ``line_order`` the row of each one's order in ``orders``; the line table itself
+    (:attr:`lines`) is only built when asked for."""
+
     orders: pd.DataFrame  # one row per order: customer_id, order_id, order_date, period, amount
     calendar: pd.PeriodIndex
     partial: pd.Series  # bool, indexed by calendar
     first_period: pd.Series  # customer_id -> period of the first positive order
+    source: pd.DataFrame  # the dataset's transactions
+    rows: np.ndarray
+    line_order: np.ndarray
 
     @property
     def purchases(self) -> pd.DataFrame:
         """Orders with positive net value: the only ones that count as orders."""
         return self.orders.loc[self.orders["amount"] > 0]
+
+    @cached_property
+    def lines(self) -> pd.DataFrame:
+        """One row per selected line: customer_id, order_id, order_date, amount, ``order_key``
+        (row in :attr:`orders`), ``order_start`` and ``period``."""
+        cols = ["customer_id", "order_id", "order_date", "amount"]
+        lines = self.source[cols].take(self.rows)
+        if lines["order_id"].isna().any():
+            synthetic = pd.Series(self.rows.astype(str), index=lines.index)
+            lines["order_id"] = (
+                lines["order_id"]
+                .astype(object)
+                .where(lines["order_id"].notna(), "__line_" + synthetic)
+            )
+        lines["order_key"] = self.line_order
+        lines["order_start"] = self.orders["order_date"].to_numpy()[self.line_order]
+        lines["period"] = self.orders["period"].array.take(self.line_order)
+        return lines
+
+    def line_periods(self) -> np.ndarray:
+        """Period ordinal of each selected line (its order's period)."""
+        return self.orders["period"].array.asi8[self.line_order]
 
 
 def netted_orders(
@@ -120,44 +193,59 @@ def netted_orders(
     as_of: DateLike = None,
     *,
     include_anonymous: bool = False,
-    extra: tuple[str, ...] = (),
 ) -> NettedOrders:
     """Select lines up to ``as_of``, net them into orders and assign periods (see module doc)."""
     if ds.transactions is None:
         raise no_transactions(ds.name)
     end = resolve_as_of(ds, as_of)
-    tx = ds.transactions if include_anonymous else ds.customer_transactions()
-    all_tx = ds.transactions
+    tx = ds.transactions
+    codes = _order_codes(tx)
+    key = (freq, end, include_anonymous)
+    if key in codes.netted:  # a report asks for the same table several times
+        return codes.netted[key]
+    keep = np.ones(len(tx), dtype=bool)
+    if not include_anonymous:
+        keep &= tx["customer_id"].notna().to_numpy()
+    start = None
     if end is not None:
-        cut = end.normalize() + pd.Timedelta(days=1)
-        tx = tx.loc[tx["order_date"] < cut]
-        all_tx = all_tx.loc[all_tx["order_date"] < cut]
-
-    lines = tx[["customer_id", "order_id", "order_date", "amount", *extra]].copy()
-    # A line without an order_id is an order of its own.
-    no_id = lines["order_id"].isna()
-    if no_id.any():
-        synthetic = pd.Series(np.arange(len(lines)).astype(str), index=lines.index)
-        lines["order_id"] = lines["order_id"].astype(object).where(~no_id, "__line_" + synthetic)
-    key = lines.groupby(["customer_id", "order_id"], dropna=False, sort=False).ngroup()
-    lines["order_key"] = key.to_numpy()
-    lines["order_start"] = lines.groupby("order_key")["order_date"].transform("min")
-    lines["period"] = lines["order_start"].dt.to_period(freq)
-
-    orders = (
-        lines.drop_duplicates("order_key")
-        .set_index("order_key")[["customer_id", "order_id", "order_start", "period"]]
-        .rename(columns={"order_start": "order_date"})
+        in_time = (tx["order_date"] < end.normalize() + pd.Timedelta(days=1)).to_numpy()
+        keep &= in_time
+        if in_time.any():
+            start = tx["order_date"].to_numpy()[in_time].min()
+    rows = np.flatnonzero(keep)
+    code = codes.code[rows]
+    # net value per order, summed over its lines in line order (as a groupby of the lines)
+    amount = pd.Series(tx["amount"].to_numpy(dtype=float)[rows]).groupby(code, sort=True).sum()
+    present = amount.index.to_numpy(dtype=np.int64)
+    row_of = np.zeros(len(codes.start), dtype=np.int64)
+    row_of[present] = np.arange(len(present))
+    first = codes.first_row[present]
+    order_date = pd.Series(codes.start.take(present))
+    orders = pd.DataFrame(
+        {
+            "customer_id": tx["customer_id"].array.take(first),
+            "order_id": tx["order_id"].array.take(first),
+            "order_date": order_date,
+            "period": order_date.dt.to_period(freq),
+            "amount": amount.to_numpy(),
+        }
     )
-    orders["amount"] = lines.groupby("order_key")["amount"].sum()
-    orders = orders.reset_index(drop=True)
+    if orders["order_id"].isna().any():
+        synthetic = pd.Series(first.astype(str))
+        orders["order_id"] = (
+            orders["order_id"]
+            .astype(object)
+            .where(orders["order_id"].notna(), "__line_" + synthetic)
+        )
 
-    start = all_tx["order_date"].min() if len(all_tx) else None
     calendar, partial = _calendar(start, end, freq)
-
     buys = orders.loc[orders["amount"] > 0]
     first_period = buys.groupby("customer_id")["order_date"].min().dt.to_period(freq)
-    return NettedOrders(lines, orders, calendar, partial, first_period)
+    netted = NettedOrders(orders, calendar, partial, first_period, tx, rows, row_of[code])
+    if len(codes.netted) >= 4:
+        codes.netted.clear()
+    codes.netted[key] = netted
+    return netted
 
 
 def _calendar(start, end, freq: str) -> tuple[pd.PeriodIndex, pd.Series]:
@@ -513,7 +601,7 @@ def concentration(ds: Dataset, as_of: DateLike = None, start: DateLike = None) -
     much is reported.  Top shares interpolate the Lorenz curve, so "top 1 %" of 50 customers is
     half of the largest customer's share.
     """
-    base = netted_orders(ds, "D", as_of)
+    base = netted_orders(ds, "M", as_of)  # periods are not used: the monthly table is shared
     orders = base.orders
     if start is not None:
         orders = orders.loc[orders["order_date"] >= pd.Timestamp(start).normalize()]
@@ -607,20 +695,34 @@ def _dimension_column(ds: Dataset, dimension: str) -> tuple[str, ...]:
     )
 
 
+def _levels(ds: Dataset, dimension: str, base: NettedOrders) -> tuple[np.ndarray, pd.Index]:
+    """The ``dimension`` value of each selected line of ``base`` as codes into the returned
+    labels ("(missing)" when absent): codes keep 9M lines of text out of the group-bys."""
+    extra = _dimension_column(ds, dimension)
+    found = _order_codes(base.source).levels
+    if extra[0] not in found:  # each column of the transactions is coded once
+        found[extra[0]] = pd.factorize(base.source[extra[0]])
+    codes, uniques = found[extra[0]]
+    codes = codes[base.rows]
+    if extra != (dimension,):
+        lookup = ds.products.drop_duplicates("product_id", keep="last").set_index("product_id")
+        named, uniques = pd.factorize(pd.Series(uniques).map(lookup[dimension]))
+        codes = np.where(codes >= 0, named[np.maximum(codes, 0)], -1)
+    labels = pd.Index(np.asarray(uniques, dtype=object))
+    if (codes < 0).any():
+        missing = labels.get_loc("(missing)") if "(missing)" in labels else len(labels)
+        labels = labels if missing < len(labels) else labels.append(pd.Index(["(missing)"]))
+        codes = np.where(codes < 0, missing, codes)
+    return codes, labels
+
+
 def lines_by(
     ds: Dataset, dimension: str, freq: str, as_of: DateLike, include_anonymous: bool
 ) -> tuple[pd.DataFrame, NettedOrders]:
     """Lines with a ``level`` column holding the dimension value ("(missing)" when absent)."""
-    extra = _dimension_column(ds, dimension)
-    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous, extra=extra)
-    lines = base.lines
-    if extra == (dimension,):
-        level = lines[dimension]
-    else:
-        lookup = ds.products.drop_duplicates("product_id", keep="last").set_index("product_id")
-        level = lines["product_id"].map(lookup[dimension])
-    lines = lines.assign(level=level.astype(object).where(level.notna(), "(missing)"))
-    return lines, base
+    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
+    codes, labels = _levels(ds, dimension, base)
+    return base.lines.assign(level=labels.to_numpy()[codes]), base
 
 
 def revenue_by(
@@ -637,9 +739,13 @@ def revenue_by(
     without a value go to ``"(missing)"``.  Columns are sorted by total revenue, descending.
     Customer lines only unless ``include_anonymous``; then row sums exceed nlv revenue.
     """
-    lines, base = lines_by(ds, dimension, freq, as_of, include_anonymous)
-    wide = lines.groupby(["period", "level"])["amount"].sum().unstack("level", fill_value=0.0)
-    wide = wide.reindex(base.calendar, fill_value=0.0).astype(float)
+    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
+    codes, labels = _levels(ds, dimension, base)
+    amount = pd.Series(base.source["amount"].to_numpy(dtype=float)[base.rows])
+    wide = amount.groupby([base.line_periods(), codes]).sum().unstack(fill_value=0.0)
+    wide.index = pd.PeriodIndex.from_ordinals(wide.index.to_numpy(), freq=base.calendar.freq)
+    wide.columns = labels[wide.columns.to_numpy()]
+    wide = wide.sort_index(axis=1).reindex(base.calendar, fill_value=0.0).astype(float)
     order = wide.sum().sort_values(ascending=False).index
     wide = wide[order]
     wide.columns.name = dimension
@@ -651,10 +757,21 @@ def revenue_share_by(
 ) -> pd.DataFrame:
     """Overall net revenue, its share and the number of buying customers per level of
     ``dimension``, sorted by revenue (shares of net revenue; a level can be negative)."""
-    lines, _ = lines_by(ds, dimension, "D", as_of, include_anonymous)
-    grouped = lines.groupby("level")
-    revenue = grouped["amount"].sum().astype(float)
-    buyers = lines.loc[lines["amount"] > 0].groupby("level")["customer_id"].nunique()
+    base = netted_orders(ds, "M", as_of, include_anonymous=include_anonymous)  # shared, as above
+    codes, labels = _levels(ds, dimension, base)
+    amount = base.source["amount"].to_numpy(dtype=float)[base.rows]
+    revenue = pd.Series(amount).groupby(codes).sum().astype(float)
+    sold = (amount > 0) & base.source["customer_id"].notna().to_numpy()[base.rows]
+    # buyers per level: the distinct (level, customer) pairs of the purchase lines
+    customer = _order_codes(base.source).customer[base.rows[sold]].astype(np.int64)
+    pairs = np.sort(codes[sold].astype(np.int64) * (int(customer.max(initial=0)) + 1) + customer)
+    first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, bool)
+    level = pairs[first] // (int(customer.max(initial=0)) + 1)
+    buyers = pd.Series(np.bincount(level, minlength=len(labels)), dtype="int64")
+    buyers = buyers.loc[buyers > 0]
+    revenue.index = labels[revenue.index.to_numpy()]
+    buyers.index = labels[buyers.index.to_numpy()]
+    revenue = revenue.sort_index()
     total = revenue.sum()
     out = pd.DataFrame(
         {

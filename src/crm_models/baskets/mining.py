@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,16 @@ class Baskets:
                 return [c for c in categories if c in set(self.items)]
             raise ValueError("these baskets carry no product categories")
         return list(self.categories.index[self.categories.isin(categories)])
+
+    @cached_property
+    def counts(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+        """Exact counts every mining threshold shares, computed once: baskets per item, baskets
+        per pair of items (``items x items``, one sparse product) and the baskets of three or
+        more items (the only ones that can hold a longer itemset)."""
+        counts = np.bincount(self.matrix.indices, minlength=self.n_items)
+        counted = self.matrix.astype(np.int64)
+        pairs = (counted.T @ counted).tocsr()
+        return counts, pairs, self.matrix[np.flatnonzero(self.sizes >= 3)]
 
     def codes(self, keys: Iterable[Any] | None) -> np.ndarray | None:
         """Column numbers of item keys (unknown keys are ignored); None stays None."""
@@ -393,41 +404,56 @@ def confidence_ok(count_xy: np.ndarray, count_x: np.ndarray, min_confidence: flo
 
 # =========================================================================== mining
 def _eclat(
-    matrix: sp.csr_matrix, min_cnt: int, max_len: int, meter: _Meter
+    baskets: Baskets, min_cnt: int, max_len: int, meter: _Meter
 ) -> tuple[list[tuple], list[int]]:
     """All itemsets (as tuples of column numbers, sorted) with count >= min_cnt, up to max_len;
-    ``meter`` counts each batch before it is stored (and stops mining over its budget)."""
-    n_items = matrix.shape[1]
-    counts = np.bincount(matrix.indices, minlength=n_items)
+    ``meter`` counts each batch before it is stored (and stops mining over its budget).
+
+    Single items and pairs come from :attr:`Baskets.counts` (exact, shared by every
+    threshold); itemsets of three or more items are mined depth-first on the baskets holding at
+    least three frequent items only, the only ones that can hold them (most baskets are small),
+    so every count is exact."""
+    counts, pair_counts, big = baskets.counts
     frequent = np.flatnonzero(counts >= max(min_cnt, 1))
     if len(frequent) == 0 or max_len < 1:
         return [], []
     meter.add(len(frequent), 1)
     # ascending frequency: rare prefixes first keeps the row slices small
     frequent = frequent[np.argsort(counts[frequent], kind="stable")]
-    sub = matrix[:, frequent].tocsr()
-    sub.sort_indices()
     n_f = len(frequent)
-    indptr, indices = sub.indptr.astype(np.int64), sub.indices.astype(np.int64)
-    csc = sub.tocsc()
+    pairs = pair_counts[frequent][:, frequent].tocsr()
+    pairs.sort_indices()
+    deep = big[:, frequent].tocsr()
+    deep = deep[np.flatnonzero(np.diff(deep.indptr) >= 3)]
+    deep.sort_indices()
+    indptr, indices = deep.indptr.astype(np.int64), deep.indices.astype(np.int64)
+    csc = deep.tocsc()
     csc.sort_indices()
     sets: list[tuple] = []
     cnts: list[int] = []
 
     def extend(prefix: tuple, rows: np.ndarray, last: int) -> None:
-        # the items of the rows holding the prefix, only those after its last item
-        starts = indptr[rows]
-        lens = indptr[rows + 1] - starts
-        pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-        idx = indices[pos]
-        later = idx > last
-        idx = idx[later]
-        ext = np.bincount(idx, minlength=n_f)
+        # ``rows``: the deep baskets holding the prefix; the items after its last one in them
+        deeper = len(prefix) + 1 < max_len
+        if len(prefix) > 1 or deeper:
+            starts = indptr[rows]
+            lens = indptr[rows + 1] - starts
+            pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+            idx = indices[pos]
+            later = idx > last
+            idx = idx[later]
+            in_deep = np.bincount(idx, minlength=n_f)
+        if len(prefix) == 1:  # pairs: their counts over all baskets
+            ext = np.zeros(n_f, dtype=np.int64)
+            lo, hi = pairs.indptr[last], pairs.indptr[last + 1]
+            ext[pairs.indices[lo:hi]] = pairs.data[lo:hi]
+            ext[: last + 1] = 0
+        else:
+            ext = in_deep
         cand = np.flatnonzero(ext >= min_cnt)
         if len(cand) == 0:
             return
         meter.add(len(cand), len(prefix) + 1)
-        deeper = len(prefix) + 1 < max_len
         if deeper:
             row_of = np.repeat(rows, lens)[later]
             order = np.argsort(idx, kind="stable")
@@ -438,14 +464,13 @@ def _eclat(
             sets.append(itemset)
             cnts.append(int(ext[b]))
             if deeper and b < n_f - 1:
-                extend(itemset, row_sorted[first[j] : first[j] + ext[b]], int(b))
+                extend(itemset, row_sorted[first[j] : first[j] + in_deep[b]], int(b))
 
     for a in range(n_f):
-        rows = csc.indices[csc.indptr[a] : csc.indptr[a + 1]].astype(np.int64)
         sets.append((a,))
-        cnts.append(len(rows))
+        cnts.append(int(counts[frequent[a]]))
         if max_len > 1 and a < n_f - 1:
-            extend((a,), rows, a)
+            extend((a,), csc.indices[csc.indptr[a] : csc.indptr[a + 1]].astype(np.int64), a)
     mapped = [tuple(sorted(int(frequent[c]) for c in s)) for s in sets]
     return mapped, cnts
 
@@ -486,7 +511,7 @@ def itemset_load(
     b, _ = _restricted(baskets, allowed)
     meter = _Meter(memory_budget)
     try:
-        _eclat(b.matrix, min_cnt, max_len, meter)
+        _eclat(b, min_cnt, max_len, meter)
     except _OverBudget:
         return None
     return meter.itemsets, meter.used
@@ -542,7 +567,7 @@ def mine(
         sets, cnts = _mlxtend(b, min_cnt, max_len)
     elif engine in ("eclat", "auto"):
         try:
-            sets, cnts = _eclat(b.matrix, min_cnt, max_len, _Meter(memory_budget))
+            sets, cnts = _eclat(b, min_cnt, max_len, _Meter(memory_budget))
         except _OverBudget as over:
             found = (
                 f"mining stopped after {over.itemsets:,} itemsets, an estimated "

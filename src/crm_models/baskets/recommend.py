@@ -51,6 +51,32 @@ def _purchases(ds: Dataset, column: str, exclude: Iterable[Any] | None = None) -
     return tx.loc[keep, ["customer_id", "order_id", "order_date", column, "amount"]]
 
 
+def _labels(values: pd.Index | pd.Series, codes: np.ndarray) -> pd.Categorical:
+    """``values[codes]`` as a categorical column: millions of offers share a few thousand
+    texts, which are stored once (-1 codes: the last value)."""
+    codes = np.where(codes < 0, len(values) - 1, codes)
+    uniq_codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    return pd.Categorical.from_codes(uniq_codes[codes], categories=pd.Index(uniques))
+
+
+def _top_k(ranked: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` largest values of each row, largest first, ties in column order:
+    the first ``k`` of a stable descending sort, found by sorting only the values that can make
+    it (those at least the k-th largest) instead of whole rows."""
+    k = min(k, ranked.shape[1])
+    if k == 0:
+        return np.zeros((ranked.shape[0], 0), dtype=np.int64)
+    kth = -np.partition(-ranked, k - 1, axis=1)[:, k - 1 : k]
+    row, col = np.nonzero(ranked >= kth)
+    order = np.lexsort((col, -ranked[row, col], row))
+    row, col = row[order], col[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)
+    keep = rank < k
+    out = np.empty((ranked.shape[0], k), dtype=np.int64)
+    out[row[keep], rank[keep]] = col[keep]
+    return out
+
+
 class CrossSell:
     """Item-to-item cross-sell: for each customer, the top-k items they have not bought yet.
 
@@ -153,23 +179,16 @@ class CrossSell:
 
     def _best_link(self, owned: sp.csr_matrix) -> np.ndarray:
         """Per customer and item y: the largest P(y | x) over the bought items x, looking at
-        each x's ``top_links`` strongest links only (cost: bought items x top_links)."""
-        m = owned.shape[1]
+        each x's ``top_links`` strongest links only (cost: bought items x items)."""
         links = self._links()
+        best = np.zeros(owned.shape, dtype=links.dtype)
         lens = np.diff(owned.indptr)
-        cust = np.repeat(np.arange(owned.shape[0], dtype=np.int64), lens)
-        x = owned.indices.astype(np.int64)
-        per = np.diff(links.indptr)[x]
-        starts = links.indptr[x].astype(np.int64)
-        total = int(per.sum())
-        best = np.zeros(owned.shape[0] * m)
-        if total:
-            pos = np.repeat(starts - np.cumsum(per) + per, per) + np.arange(total)
-            flat = np.repeat(cust, per) * m + links.indices[pos]
-            np.maximum.at(best, flat, links.data[pos].astype(np.float64))
-        return best.reshape(owned.shape)
+        for j in range(int(lens.max(initial=0))):  # the j-th bought item of every customer
+            who = np.flatnonzero(lens > j)
+            best[who] = np.maximum(best[who], links[owned.indices[owned.indptr[who] + j]])
+        return best.astype(np.float64)
 
-    def _links(self) -> sp.csr_matrix:
+    def _links(self) -> np.ndarray:
         if getattr(self, "links_", None) is None:
             k = min(self.top_links, self.cond_.shape[1])
             m = self.cond_.shape[0]
@@ -177,33 +196,35 @@ class CrossSell:
             rows = np.repeat(np.arange(m), top.shape[1])
             vals = self.cond_[rows, top.ravel()]
             keep = vals > 0
-            self.links_ = sp.csr_matrix(
-                (vals[keep], (rows[keep], top.ravel()[keep])), shape=self.cond_.shape
-            )
+            links = np.zeros(self.cond_.shape, dtype=self.cond_.dtype)
+            links[rows[keep], top.ravel()[keep]] = vals[keep]
+            self.links_ = links
         return self.links_
 
     def _because(self, owned: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """For each (customer row, offered item): the bought item with the highest P(y | x)."""
+        """For each (customer row, offered item): the bought item with the highest P(y | x)
+        (on ties the one listed first in the customer's row; -1 for one who bought nothing)."""
         indptr = owned.indptr.astype(np.int64)
         starts = indptr[rows]
         lens = indptr[rows + 1] - starts
         out = np.full(len(rows), -1, dtype=np.int64)
-        if lens.sum() == 0:
+        some = lens > 0
+        if not some.any():
             return out
         pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
         x = owned.indices[pos].astype(np.int64)
-        seg = np.repeat(np.arange(len(rows)), lens)
         vals = self.cond_[x, np.repeat(cols, lens)]
-        order = np.lexsort((-vals, seg))
-        first = np.r_[True, seg[order][1:] != seg[order][:-1]]
-        out[seg[order][first]] = x[order][first]
+        first = (np.cumsum(lens) - lens)[some]  # where each offer's bought items start
+        best = np.repeat(np.maximum.reduceat(vals, first), lens[some])
+        place = np.where(vals == best, np.arange(len(x)), len(x))
+        out[some] = x[np.minimum.reduceat(place, first)]
         return out
 
     def recommend(
         self,
         customers: Iterable[Any] | None = None,
         k: int | None = None,
-        chunk: int = 2_000,
+        chunk: int = 5_000,
     ) -> pd.DataFrame:
         """Top-k not-yet-bought items per customer with score and the reason.
 
@@ -227,47 +248,52 @@ class CrossSell:
                 owned = owned.tocsr()
                 owned.eliminate_zeros()
             frames.append(self._top(ids[start : start + chunk], owned, k))
-        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames, ignore_index=True)
+        item, why = out.pop("item").to_numpy(), out.pop("why").to_numpy()
+        out.insert(2, "product", _labels(self.items_, item))
+        out.insert(3, "product_name", _labels(self.names_, item))
+        out.insert(5, "source", _labels(pd.Index(["popular", "co-purchase"]), (why >= 0) * 1))
+        out["because"] = _labels(self.items_.append(pd.Index([""])), np.where(why >= 0, why, -1))
+        out["rule"] = self._reasons(why, item)
         return out
 
     def _top(self, ids: pd.Index, owned: sp.csr_matrix, k: int) -> pd.DataFrame:
+        """The top-k offers of a batch of customers: ``item`` offered and ``why`` (the bought
+        item behind it, -1 for a popular item), as item positions."""
         scores = self._scores(owned)
         # popularity breaks ties and fills customers without signal
         ranked = scores + 1e-9 * self.popularity_[None, :]
         ranked[owned.toarray() > 0] = -np.inf
         kk = min(k, len(self.items_))
-        top = np.argsort(-ranked, axis=1, kind="stable")[:, :kk]
+        top = _top_k(ranked, kk)
         rows = np.repeat(np.arange(len(ids)), kk)
         cols = top.ravel()
         valid = np.isfinite(ranked[rows, cols])
         rows, cols = rows[valid], cols[valid]
         score = scores[rows, cols]
-        src_item = self._because(owned, rows, cols)
         co = score > 0
-        source = np.where(co, "co-purchase", "popular")
-        frame = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "customer_id": np.asarray(ids)[rows],
                 "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
-                "product": np.asarray(self.items_)[cols],
-                "product_name": self.names_.to_numpy()[cols],
+                "item": cols,
                 "score": np.where(co, score, self.popularity_[cols]),
-                "source": source,
-                "because": np.where(co, np.asarray(self.items_)[np.maximum(src_item, 0)], ""),
+                "why": np.where(co, self._because(owned, rows, cols), -1),
             }
         )
-        frame["rule"] = self._reasons(np.where(co, src_item, -1), cols)
-        return frame
 
     def _reasons(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """The reason for offering item ys[i] because of bought item xs[i] (-1: popularity)."""
+        """The reason for offering item ys[i] because of bought item xs[i] (-1: popularity),
+        written once per distinct pair."""
         key = np.asarray(xs, dtype=np.int64) * (len(self.items_) + 1) + np.asarray(ys)
         uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         x, y = np.asarray(xs)[first], np.asarray(ys)[first]
         texts = np.full(len(uniq), "popular with all customers", dtype=object)
         real = x >= 0
         if not real.any():  # every offer is a popular item: no pair to explain
-            return texts[inverse.ravel()]
+            return _labels(pd.Index(texts), inverse.ravel())
         x, y = x[real], y[real]
         names = self.names_.to_numpy(dtype=object)
         both = np.asarray(self.basket_pairs_[x, y]).ravel().astype(float)
@@ -282,7 +308,7 @@ class CrossSell:
             f"to buy {names[b]}"
             for a, b, bl, nb, cl in zip(x, y, lift, both, cust, strict=True)
         ]
-        return texts[inverse.ravel()]
+        return _labels(pd.Index(texts), inverse.ravel())
 
     def customer_lift(self, x, y):
         """P(y | bought x) / P(y) over customers (unshrunk), for item positions x and y."""
@@ -311,7 +337,7 @@ class CrossSell:
 def _popular_top(model: CrossSell, owned: sp.csr_matrix, k: int) -> np.ndarray:
     ranked = np.broadcast_to(model.popularity_, owned.shape).copy()
     ranked[owned.toarray() > 0] = -np.inf
-    return np.argsort(-ranked, axis=1, kind="stable")[:, :k]
+    return _top_k(ranked, k)
 
 
 @dataclass
@@ -341,6 +367,7 @@ def evaluate_cross_sell(
     model: CrossSell | None = None,
     max_customers: int | None = None,
     seed: int = 0,
+    batch: int = 20_000,
 ) -> CrossSellEvaluation:
     """Learn before ``cutoff``, score on what customers newly bought in the next ``horizon_days``.
 
@@ -348,7 +375,8 @@ def evaluate_cross_sell(
     after it (within the horizon).  For each k: ``hit_rate`` (share of customers with at least
     one of their top-k bought), ``precision`` (hits / k), ``recall`` (hits / new items bought),
     for the cross-sell model and for the popularity baseline (most popular not-yet-bought
-    items).  The cut-off defaults to ``horizon_days`` before the last date.
+    items).  The cut-off defaults to ``horizon_days`` before the last date.  Customers are
+    scored ``batch`` at a time (dense scores of a million customers do not fit in memory).
     """
     ks = sorted(set(ks))
     end = resolve_as_of(ds, None)
@@ -379,22 +407,25 @@ def evaluate_cross_sell(
             f"No customer bought anything new to them between {cut.date()} and {stop.date()}, "
             "so the cross-sell offers cannot be checked against what customers did next."
         )
-    owned = model.owned_[evaluated].tocsr()
-    truth = new.tocsr()[evaluated]
+    owned_all = model.owned_[evaluated].tocsr()
+    truth_all = new.tocsr()[evaluated]
     kmax = max(ks)
-    scores = model._scores(owned)
-    ranked = scores + 1e-9 * model.popularity_[None, :]
-    ranked[owned.toarray() > 0] = -np.inf
-    tops = {
-        "cross-sell": np.argsort(-ranked, axis=1, kind="stable")[:, :kmax],
-        "popularity": _popular_top(model, owned, kmax),
-    }
-    dense_truth = truth.toarray() > 0
-    rows_idx = np.arange(len(evaluated))[:, None]
-    n_rel = dense_truth.sum(axis=1)
+    found: dict[str, list[np.ndarray]] = {"cross-sell": [], "popularity": []}
+    relevant = []
+    for start in range(0, len(evaluated), batch):  # dense scores of a batch at a time
+        owned = owned_all[start : start + batch]
+        scores = model._scores(owned)
+        ranked = scores + 1e-9 * model.popularity_[None, :]
+        ranked[owned.toarray() > 0] = -np.inf
+        truth = truth_all[start : start + batch].toarray() > 0
+        rows_idx = np.arange(owned.shape[0])[:, None]
+        found["cross-sell"].append(truth[rows_idx, _top_k(ranked, kmax)])
+        found["popularity"].append(truth[rows_idx, _popular_top(model, owned, kmax)])
+        relevant.append(truth.sum(axis=1))
+    tops = {method: np.concatenate(parts) for method, parts in found.items()}
+    n_rel = np.concatenate(relevant)
     records = []
-    for method, top in tops.items():
-        hit = dense_truth[rows_idx, top]
+    for method, hit in tops.items():
         for k in ks:
             hits = hit[:, :k].sum(axis=1)
             records.append(

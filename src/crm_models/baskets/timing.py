@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from crm_models.data.dataset import Dataset
 from crm_models.features import resolve_as_of
@@ -27,7 +28,7 @@ def _category_lines(ds: Dataset, as_of=None) -> pd.DataFrame:
     tx = ds.transactions
     keep = (tx["amount"] > 0) & tx["category"].notna()
     keep &= tx["order_date"] < as_of_day + pd.Timedelta(days=1)
-    return tx.loc[keep]
+    return tx.loc[keep, ["customer_id", "order_id", "order_date", "category"]]
 
 
 def category_seasonality(ds: Dataset, by: str = "month", as_of=None) -> pd.DataFrame:
@@ -80,46 +81,46 @@ def category_transitions(ds: Dataset, which: str = "first", as_of=None) -> pd.Da
     (pairs), ``share`` (of the pairs starting in that category) and ``lift`` (share divided by
     the category's share of all next orders).  An order in several categories counts in each.
     """
+    if which not in ("first", "all"):
+        raise ValueError("which must be 'first' or 'all'")
     tx = _category_lines(ds, as_of)
     tx = tx.loc[tx["customer_id"].notna()]
-    orders = (
-        tx.groupby("order_id", sort=False)
-        .agg(customer_id=("customer_id", "first"), order_date=("order_date", "min"))
-        .sort_values(["customer_id", "order_date"], kind="stable")
+    # orders in order of first appearance, then by customer and date (ties keep that order)
+    order, _ = pd.factorize(tx["order_id"])
+    n_orders = int(order.max()) + 1 if len(order) else 0
+    first_line = np.empty(n_orders, dtype=np.int64)
+    first_line[order[::-1]] = np.arange(len(order) - 1, -1, -1)
+    customer, _ = pd.factorize(tx["customer_id"].to_numpy()[first_line], sort=True)
+    date = tx["order_date"].reset_index(drop=True).groupby(order).min().to_numpy()
+    by_customer = np.lexsort((date, customer))
+    same = customer[by_customer][1:] == customer[by_customer][:-1]  # next order, same customer
+    start = np.r_[True, ~same]  # each customer's first order
+    frm = by_customer[:-1][same & (start[:-1] if which == "first" else True)]
+    to = by_customer[1:][same & (start[:-1] if which == "first" else True)]
+    # categories of each order; a move counts every (category before, category after) pair
+    cat, categories = pd.factorize(tx["category"], sort=True)
+    held = sp.csr_matrix(
+        (np.ones(len(cat), dtype=np.int64), (order, cat)), shape=(n_orders, len(categories))
     )
-    orders["seq"] = orders.groupby("customer_id").cumcount()
-    nxt = orders.groupby("customer_id")["seq"].shift(-1)
-    orders = orders.assign(next_seq=nxt)
-    if which == "first":
-        orders = orders.loc[orders["seq"] == 0]
-    elif which != "all":
-        raise ValueError("which must be 'first' or 'all'")
-    orders = orders.dropna(subset=["next_seq"])
-    cats = tx[["order_id", "category"]].drop_duplicates()
-    pairs = orders.reset_index()[["order_id", "customer_id", "next_seq"]].merge(cats, on="order_id")
-    pairs = pairs.rename(columns={"category": "from_category"})
-    all_orders = (
-        tx.groupby("order_id", sort=False)
-        .agg(customer_id=("customer_id", "first"), order_date=("order_date", "min"))
-        .sort_values(["customer_id", "order_date"], kind="stable")
+    held.data[:] = 1
+    held.sum_duplicates()
+    held.data[:] = 1
+    moves = (held[frm].T @ held[to]).tocoo()
+    keep = moves.data > 0
+    pos = np.lexsort((moves.col[keep], moves.row[keep]))
+    f, t = moves.row[keep][pos], moves.col[keep][pos]
+    table = pd.DataFrame(
+        {
+            "from_category": categories.take(f),
+            "to_category": categories.take(t),
+            "customers": moves.data[keep][pos].astype(np.int64),
+        }
     )
-    all_orders["seq"] = all_orders.groupby("customer_id").cumcount()
-    nxt_cats = all_orders.reset_index()[["order_id", "customer_id", "seq"]].merge(
-        cats, on="order_id"
-    )
-    nxt_cats = nxt_cats.rename(columns={"category": "to_category", "seq": "next_seq"})
-    pairs["next_seq"] = pairs["next_seq"].astype(np.int64)
-    joined = pairs.merge(
-        nxt_cats[["customer_id", "next_seq", "to_category"]], on=["customer_id", "next_seq"]
-    )
-    table = (
-        joined.groupby(["from_category", "to_category"]).size().rename("customers").reset_index()
-    )
-    table["share"] = table["customers"] / table.groupby("from_category")["customers"].transform(
-        "sum"
-    )
-    base = table.groupby("to_category")["customers"].sum()
-    table["lift"] = table["share"] / table["to_category"].map(base / base.sum())
+    from_total = np.bincount(f, weights=table["customers"], minlength=len(categories))
+    table["share"] = table["customers"] / from_total[f].astype(np.int64)
+    to_total = np.bincount(t, weights=table["customers"], minlength=len(categories))
+    to_total = to_total.astype(np.int64)
+    table["lift"] = table["share"] / (to_total / to_total.sum())[t]
     return table.sort_values(["from_category", "share"], ascending=[True, False]).reset_index(
         drop=True
     )
@@ -134,26 +135,28 @@ def repurchase_intervals(ds: Dataset, as_of=None) -> pd.DataFrame:
     """
     tx = _category_lines(ds, as_of)
     tx = tx.loc[tx["customer_id"].notna()]
-    days = (
-        pd.DataFrame(
-            {
-                "customer_id": tx["customer_id"].to_numpy(),
-                "category": tx["category"].astype(str).to_numpy(),
-                "day": tx["order_date"].dt.normalize().to_numpy(),
-            }
-        )
-        .drop_duplicates()
-        .sort_values(["category", "customer_id", "day"], kind="stable")
-    )
-    same = (days["customer_id"].to_numpy()[1:] == days["customer_id"].to_numpy()[:-1]) & (
-        days["category"].to_numpy()[1:] == days["category"].to_numpy()[:-1]
-    )
-    gaps = (days["day"].to_numpy()[1:] - days["day"].to_numpy()[:-1]) / np.timedelta64(1, "D")
+    # distinct (category, customer, day), sorted so: one integer key per line
+    cat, categories = pd.factorize(tx["category"].astype(str), sort=True)
+    customer, _ = pd.factorize(tx["customer_id"], sort=True)
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    first = int(day.min()) if len(day) else 0
+    span, n_customers = int(day.max()) - first + 1 if len(day) else 1, customer.max(initial=-1) + 1
+    key = np.sort((cat.astype(np.int64) * n_customers + customer) * span + (day - first))
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    who, day = key // span, key % span  # who: category and customer
+    same = who[1:] == who[:-1]
     g = pd.DataFrame(
-        {"category": days["category"].to_numpy()[1:][same], "days": gaps[same],
-         "customer_id": days["customer_id"].to_numpy()[1:][same]}
-    )  # fmt: skip
-    buyers = days.groupby("category")["customer_id"].nunique()
+        {
+            "category": categories.take(who[1:][same] // n_customers),
+            "days": (day[1:] - day[:-1])[same].astype(float),
+            "customer_id": who[1:][same],
+        }
+    )
+    buyers = pd.Series(
+        np.bincount(who[np.r_[True, ~same]] // n_customers, minlength=len(categories)),
+        index=pd.Index(categories, name="category"),
+        name="customer_id",
+    )
     stats = g.groupby("category").agg(
         customers=("customer_id", "nunique"),
         intervals=("days", "size"),
