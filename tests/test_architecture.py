@@ -25,6 +25,7 @@ LAYERS = {  # layer -> module prefixes
         "crm_models.progress",
         "crm_models.paths",
         "crm_models.environment",
+        "crm_models.sampling",
     ),
     "data": ("crm_models.data",),
     "engine": ("crm_models.engine",),
@@ -188,6 +189,7 @@ def test_no_flat_modules_left_from_before_the_move():
         "plotting",
         "progress",
         "revenue",
+        "sampling",
         "units",
     }, sorted(flat)
 
