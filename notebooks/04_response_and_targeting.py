@@ -39,6 +39,7 @@ outcome = None  # outcome to model, or None for visit where the data has it, els
 quick = False  # small, fast run (fewer models and bootstrap resamples)
 test_size = 0.3  # share of campaign rows held out for testing
 seed = 42  # random seed of the split and the bootstrap
+max_fit_rows = None  # campaign rows the models are fitted on at most (None: 65,000; 0: all)
 budget = None  # contacts in the next send, or None for a quarter of the eligible customers
 budget_amount = None  # money to spend on contacts in the next send, or None (both budgets hold)
 cost_per_contact = {"email": 0.10, "sms": 0.05, "post": 0.80, "default": 0.10}  # per channel
@@ -77,6 +78,9 @@ say(
     f"{', '.join(data.label(a) for a in data.arms)} · control group: "
     f"{data.label(data.control)} · outcome modelled: **{primary}**."
 )
+fit_data = tg.fit_sample(data, primary, max_fit_rows, seed)  # all rows up to the stated cap
+if fit_data.sampled_from:
+    say(f"*{tg.sample_note(fit_data)}*")
 
 # %% [markdown]
 # ## What each campaign did
@@ -107,15 +111,15 @@ charts.show_average_effects(ate_table)
 # %%
 # the uplift models (shown under "Who is persuadable" below) decide who is on the list
 ev = tg.evaluate_uplift(
-    data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
+    fit_data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
 )
 # the chosen model, or the baseline when it does not beat the baseline (see "The chosen model")
-model = tg.TargetingModel(ev.used).fit(ds, data)
+model = tg.TargetingModel(ev.used, max_fit_rows=max_fit_rows).fit(ds, data)
 features = tg.customer_features(ds, as_of_day, model.response_window_days)
-run.model(
+run.model(  # checked on the first 1,000 customers (all of them are scored below)
     "targeting_model",
     model.predict,
-    features[model.feature_columns_],
+    features[model.feature_columns_].head(1_000),
     metadata={"learner": model.learner, "outcome": model.outcome, "offers": ",".join(model.arms_)},
 )
 send_date = as_of_day + pd.Timedelta(days=1)
@@ -184,7 +188,7 @@ run.table("contact_list_decisions", result.exclusions)
 # response models find buyers; the next section asks whether those buyers needed the mailing.
 
 # %%
-resp = tg.evaluate_response(data, "responded" if "responded" in data.outcomes else primary)
+resp = tg.evaluate_response(fit_data, "responded" if "responded" in data.outcomes else primary)
 show(charts.cumulative_response_chart(resp.cumulative))
 run.metric("response_auc", float(resp.metrics.loc[resp.best, "auc"]))
 run.table("response_gains", resp.gains)
@@ -245,7 +249,7 @@ say(
 )
 say(charts.baseline_verdict_text(ev.verdict, ev.beats_baseline, ev.used, offers, labels))
 intervals = tg.repeated_split_intervals(
-    data, primary, [shown, tg.BASELINE], ev.arms, test_size, seed, repeats=2 if quick else 5
+    fit_data, primary, [shown, tg.BASELINE], ev.arms, test_size, seed, repeats=2 if quick else 5
 )
 say(charts.intervals_text(intervals, shown, tg.BASELINE, offers, labels, rate))
 run.table("uplift_intervals", intervals)
@@ -274,7 +278,7 @@ charts.show_validation(ev.validation, labels)
 # %% tags=["how-we-know"]
 others = [o for o in tg.distinct_outcomes(data) if o != primary]
 other = tg.other_outcomes_uplift(
-    data, others, ev.chosen, test_size=test_size, seed=seed, n_boot=n_boot
+    fit_data, others, ev.chosen, test_size=test_size, seed=seed, n_boot=n_boot
 )
 if len(other):
     show_table(other, caption="Uplift@30% on the test part for the other outcomes", fmt="{:,.4f}")
@@ -299,6 +303,7 @@ notes += [
     "the 90% intervals.",
 ]
 notes += data.notes + list(ev.info.get("arms_left_out", {}).values())
+notes += [tg.sample_note(fit_data)] if fit_data.sampled_from else []
 if ds.name == "hillstrom":
     notes.append(
         "Hillstrom (2008), MineThatData e-mail challenge: offers 'Mens E-Mail', 'Womens E-Mail', "

@@ -389,6 +389,16 @@ def cmd_basket(args: argparse.Namespace) -> int:
     return 0
 
 
+def _max_fit_rows_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-fit-rows",
+        type=int,
+        metavar="N",
+        help="fit the models on a stratified sample of N campaign rows when there are more "
+        "(65,000, targeting.MAX_FIT_ROWS; 0: every row); the output says when it did",
+    )
+
+
 def cmd_uplift(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.targeting import is_rate_outcome, uplift_summary
@@ -404,6 +414,7 @@ def cmd_uplift(args: argparse.Namespace) -> int:
             seed=args.seed,
             n_boot=args.bootstrap,
             repeats=args.repeats,
+            max_fit_rows=args.max_fit_rows,
         )
     if not is_rate_outcome(args.outcome):  # effects are amounts of money
         result["currency"] = ds.currency
@@ -459,7 +470,9 @@ def cmd_target(args: argparse.Namespace) -> int:
         send_date=args.send_date,
     )
     with stage("fitting the targeting model and choosing whom to contact"):
-        result, _ = build_contact_list(ds, policy, learner=args.model, as_of=args.as_of)
+        result, _ = build_contact_list(
+            ds, policy, learner=args.model, as_of=args.as_of, max_fit_rows=args.max_fit_rows
+        )
     send = result.summary["send_date"]
     campaign = args.campaign_id or default_campaign_id(ds.name, send)
     contacts = result.contacts.assign(arm=result.contacts["arm"].map(lambda a: arm_label(ds, a)))
@@ -650,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="further train/test splits for the 90%% Qini and uplift@30%% intervals (5; 0: none)",
     )
+    _max_fit_rows_arg(p)
     _dataset_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uplift)
@@ -699,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that the campaign can be measured (0.1; 0 mails everyone)",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the hold-out draw (42)")
+    _max_fit_rows_arg(p)
     p.add_argument(
         "--campaign-id",
         help="campaign id on every row (default <dataset>-<send date as YYYYMMDD>)",

@@ -2,6 +2,7 @@
 honest evaluation, and a profit-optimal contact list that respects permissions.
 
 - :mod:`~crm_models.targeting.campaigns` — campaign rows with leakage-free features, arms, effects;
+- :mod:`~crm_models.targeting.sampling` — the stated cap on the campaign rows models are fitted on;
 - :mod:`~crm_models.targeting.splits` — train/test splits stratified on campaign, arm, outcome;
 - :mod:`~crm_models.targeting.metrics` — uplift metrics (curves, AUUC, Qini, uplift@k);
 - :mod:`~crm_models.targeting.uplift` — uplift learners (T-, S-, X-learner, class transformation,
@@ -22,6 +23,7 @@ The flow::
     Dataset ─► campaign_data()        one row per customer and campaign, features as of the day
                │                      before the send (customer view), arm, outcomes
                ├► arm_summary()       what each campaign arm did against its control group
+               ├► fit_sample()        above MAX_FIT_ROWS rows, a stratified sample for the models
                ├► evaluate_response() response models (gradient boosting vs logistic), gains,
                │                      calibration; trained on earlier campaigns, tested on the latest
                ├► evaluate_uplift()   uplift models chosen by cross-fitting on the training part,
@@ -109,6 +111,7 @@ from crm_models.targeting.policy import (
     select_contacts,
 )
 from crm_models.targeting.response import MIN_RESPONDERS, ResponseEvaluation, evaluate_response
+from crm_models.targeting.sampling import MAX_FIT_ROWS, fit_sample, sample_note, sample_summary
 from crm_models.targeting.splits import stratified_split
 from crm_models.targeting.uplift import (
     LEARNERS,
@@ -135,6 +138,7 @@ __all__ = [
     "LEARNERS",
     "LIST_COLUMNS",
     "LIST_FORMATS",
+    "MAX_FIT_ROWS",
     "MIN_ARM_RESPONDERS",
     "MIN_GROUP_CUSTOMERS",
     "MIN_RESPONDERS",
@@ -178,6 +182,7 @@ __all__ = [
     "evaluate_response",
     "evaluate_uplift",
     "fit_outcome",
+    "fit_sample",
     "holdout_flags",
     "holdout_summary",
     "is_rate_outcome",
@@ -196,6 +201,8 @@ __all__ = [
     "qini_curve",
     "recent_contacts",
     "response_clv_gain",
+    "sample_note",
+    "sample_summary",
     "select_contacts",
     "stratified_split",
     "true_uplift",

@@ -162,6 +162,7 @@ class CampaignData:
     outcomes: list[str]
     control: str = CONTROL
     notes: list[str] = field(default_factory=list)  # campaigns left out, and why
+    sampled_from: int | None = None  # rows before a fitting sample (targeting.sampling), or None
 
     @property
     def arms(self) -> list[str]:

@@ -22,6 +22,7 @@ from crm_models.targeting.metrics import (
     uplift_auc_score,
     uplift_by_percentile,
 )
+from crm_models.targeting.sampling import fit_sample, sample_summary
 from crm_models.targeting.splits import stratified_split
 from crm_models.targeting.uplift import (
     LEARNERS,
@@ -29,6 +30,7 @@ from crm_models.targeting.uplift import (
     limit_threads,
     make_estimator,
     make_multi_arm,
+    shared_fits,
 )
 
 __all__ = [
@@ -124,14 +126,15 @@ def _fit_models(data, names, rows_mask, outcome, seed, arms, response=True):
     y = r[outcome].to_numpy(dtype=float)
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     fitted = {}
-    for name in names:
-        mau = make_multi_arm(name, binary, seed, control=data.control, arms=arms)
-        fitted[name] = mau.fit(
-            X[rows_mask],
-            r["arm"].to_numpy()[rows_mask],
-            y[rows_mask],
-            groups=r["campaign_id"].astype(str).to_numpy()[rows_mask],
-        )
+    with shared_fits():  # the T- and X-learner share their outcome models
+        for name in names:
+            mau = make_multi_arm(name, binary, seed, control=data.control, arms=arms)
+            fitted[name] = mau.fit(
+                X[rows_mask],
+                r["arm"].to_numpy()[rows_mask],
+                y[rows_mask],
+                groups=r["campaign_id"].astype(str).to_numpy()[rows_mask],
+            )
     if not response:
         return fitted
     # response-model ranking: P(outcome | contacted), ignoring the control group
@@ -196,6 +199,7 @@ def evaluate_uplift(
     truth: pd.DataFrame | None = None,
     quick: bool = False,
     folds: int = 3,
+    choose: bool = True,
 ) -> UpliftEvaluation:
     """Fit uplift models on the training part and compare them on the test part.
 
@@ -217,6 +221,9 @@ def evaluate_uplift(
     or with fewer than :data:`MIN_ARM_RESPONDERS` responders between them, is left out (the
     reason in ``info["arms_left_out"]``); :class:`~crm_models.data.dataset.UnsupportedData` when no
     offer is left.
+
+    ``choose=False`` skips the cross-fitting: the first of ``models`` counts as chosen (for a
+    model type already chosen on another outcome; the test figures are the same).
     """
     names = [m for m in (models or default_models(quick)) if m != "random"]
     models = list(dict.fromkeys([*names, BASELINE]))
@@ -247,7 +254,7 @@ def evaluate_uplift(
             truth,
             seed,
             test_size,
-            folds,
+            folds if choose else 0,
         )
     ev.info["arms_left_out"] = left_out
     _judge(ev, data)
@@ -409,9 +416,13 @@ def _choose(validation: pd.DataFrame, folds: int) -> tuple[str, str]:
 def _evaluate_uplift(
     data, outcome, models, arms, train, test, X, r, y, rng, n_boot, k, truth, seed, test_size, folds
 ) -> UpliftEvaluation:
-    train_idx = np.flatnonzero(train)
-    validation = _cross_fitted_qini(data, models, train_idx, X, y, outcome, seed, arms, folds)
-    chosen, reason = _choose(validation, folds)
+    if folds:
+        train_idx = np.flatnonzero(train)
+        validation = _cross_fitted_qini(data, models, train_idx, X, y, outcome, seed, arms, folds)
+        chosen, reason = _choose(validation, folds)
+    else:
+        validation = pd.DataFrame(columns=["validation_qini", "validation_qini_sd"])
+        chosen, reason = models[0], "chosen beforehand"
     # the test comparison uses every model refitted on the whole training part
     fitted = _fit_models(data, models, train, outcome, seed, arms)
     arm_col = r["arm"].to_numpy()
@@ -573,13 +584,17 @@ def uplift_summary(
     n_boot: int = 200,
     quick: bool = False,
     repeats: int = 5,
+    max_fit_rows: int | None = None,
 ) -> dict[str, Any]:
     """The figures of ``crm-models uplift --json`` (arm names as the source spells them);
     ``qini_interval`` and ``uplift_at_30_interval`` (and the baseline's) from ``repeats``
-    repeated splits (:func:`repeated_split_intervals`, none when 0)."""
-    data = campaign_data(ds)
-    if outcome not in data.outcomes:
-        raise ValueError(f"unknown outcome {outcome!r}; the campaigns have {data.outcomes}")
+    repeated splits (:func:`repeated_split_intervals`, none when 0).  The models are fitted on
+    at most ``max_fit_rows`` campaign rows (:func:`~crm_models.targeting.sampling.fit_sample`;
+    ``fit_sample`` in the result says so); customers, rates and ATEs use every row."""
+    full = campaign_data(ds)
+    if outcome not in full.outcomes:
+        raise ValueError(f"unknown outcome {outcome!r}; the campaigns have {full.outcomes}")
+    data = fit_sample(full, outcome, max_fit_rows, seed)
     labels = {data.label(a): a for a in data.arms}
     arms = [labels.get(a, a) for a in arms] if arms else data.arms
     models = [model] if model else default_models(quick)
@@ -589,7 +604,7 @@ def uplift_summary(
     if model:  # the model asked for is reported, and judged against the baseline
         ev.chosen = model
         _judge(ev, data)
-    r = data.rows
+    r = full.rows
     y = r[outcome].to_numpy(dtype=float)
     chosen = ev.chosen
     result: dict[str, Any] = {
@@ -602,6 +617,7 @@ def uplift_summary(
         "selection": f"{ev.info['folds']}-fold cross-fitted mean Qini on the training part",
         "test_size": test_size,
         "seed": seed,
+        "fit_sample": sample_summary(data),
         "control": {
             "name": data.label(data.control),
             "customers": int((r["arm"] == data.control).sum()),
@@ -638,7 +654,7 @@ def uplift_summary(
             data.label(a): why for a, why in ev.info["arms_left_out"].items()
         }
     for arm in ev.arms:
-        rows = arm_rows(data, arm)
+        rows = arm_rows(full, arm)
         is_arm = (r["arm"] == arm).to_numpy()
         ctrl = rows & ~is_arm
         result["arms"][data.label(arm)] = {
@@ -747,7 +763,7 @@ def other_outcomes_uplift(
             test_size=test_size,
             seed=seed,
             n_boot=n_boot,
-            quick=True,
+            choose=False,
         )
         m = ev.metrics.set_index(["arm", "model"])
         for arm in ev.arms:

@@ -18,10 +18,13 @@ from crm_models.targeting.campaigns import (
 from crm_models.targeting.clv_gain import response_clv_gain
 from crm_models.targeting.evaluation import evaluate_uplift
 from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
+from crm_models.targeting.sampling import fit_sample, sample_summary
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
 from crm_models.value import FitError
 
-__all__ = ["TargetingModel", "build_contact_list"]
+__all__ = ["SCORE_BATCH", "TargetingModel", "build_contact_list"]
+
+SCORE_BATCH = 100_000  # customers scored at a time: bounds the models' design matrices in memory
 
 
 class TargetingModel(BaseEstimator):
@@ -33,7 +36,10 @@ class TargetingModel(BaseEstimator):
     as_of)``: per customer, as of a day, ``p_control``, ``uplift_<arm>``, ``value``, ``channel``
     and ``clv_gain`` (:func:`response_clv_gain` over ``clv_horizon_weeks``, BG/NBD and
     Gamma-Gamma fitted as of that day; 0 when ``clv_horizon_weeks`` is None or the data cannot
-    support the models, with the reason in ``clv_note_``).  A scikit-learn estimator, so
+    support the models, with the reason in ``clv_note_``).  Above ``max_fit_rows`` campaign rows
+    (None: :data:`~crm_models.targeting.sampling.MAX_FIT_ROWS`, 0: no cap) the models are fitted
+    on a stratified sample (seed ``random_state``, described in ``fit_sample_``) and each offer is
+    re-centred on its effect measured on every row.  A scikit-learn estimator, so
     ``clone`` and ``get_params``/``set_params`` work (it fits on a dataset, not a matrix).
     """
 
@@ -47,6 +53,7 @@ class TargetingModel(BaseEstimator):
         shrinkage_orders: float = 2.0,
         clv_horizon_weeks: float | None = 52.0,
         annual_discount_rate: float = 0.10,
+        max_fit_rows: int | None = None,
     ):
         self.learner = learner
         self.outcome = outcome
@@ -56,6 +63,7 @@ class TargetingModel(BaseEstimator):
         self.shrinkage_orders = shrinkage_orders
         self.clv_horizon_weeks = clv_horizon_weeks
         self.annual_discount_rate = annual_discount_rate
+        self.max_fit_rows = max_fit_rows
 
     def _clv_gain(self, feats: pd.DataFrame) -> np.ndarray:
         zeros = np.zeros(len(feats))
@@ -93,10 +101,13 @@ class TargetingModel(BaseEstimator):
         return (orders * aov + m * self.global_aov_) / (orders + m)
 
     def fit(self, ds: Dataset, data: CampaignData | None = None) -> TargetingModel:
-        data = data or campaign_data(ds, response_window_days=self.response_window_days)
+        full = data or campaign_data(ds, response_window_days=self.response_window_days)
+        data = fit_sample(full, self.outcome, self.max_fit_rows, self.random_state)
+        self.fit_sample_ = sample_summary(data)
         r = data.rows
         y = (r[self.outcome].to_numpy(dtype=float) > 0).astype(float)
         X = data.X.to_numpy()
+        y_full = (full.rows[self.outcome].to_numpy(dtype=float) > 0).astype(float)
         self.encoder_ = data.encoder
         self.arms_ = data.arms
         self.control_ = data.control
@@ -108,9 +119,9 @@ class TargetingModel(BaseEstimator):
             # keeps the ranking within an offer, makes the offers' levels comparable
             self.offsets_ = {}
             for a in self.arms_:
-                rows = arm_rows(data, a)
-                is_arm = (r["arm"] == a).to_numpy()
-                measured = y[rows & is_arm].mean() - y[rows & ~is_arm].mean()
+                rows, every = arm_rows(data, a), arm_rows(full, a)
+                is_arm = (full.rows["arm"] == a).to_numpy()
+                measured = y_full[every & is_arm].mean() - y_full[every & ~is_arm].mean()
                 self.offsets_[a] = float(measured - self.uplift_.predict_arm(X[rows], a).mean())
             ctrl = (r["arm"] == data.control).to_numpy()
             self.control_model_ = fit_outcome(
@@ -137,11 +148,18 @@ class TargetingModel(BaseEstimator):
         """Per customer of ``features`` (rows of :func:`customer_features`): ``uplift_<arm>``, the
         extra response a contact with that offer is expected to cause, ``p_control``, the
         response without a contact, and ``value``, the expected value of a response order.
-        Each row depends on that customer only, so a small batch scores as the whole base."""
+        Each row depends on that customer only, so a small batch scores as the whole base; the
+        models score :data:`SCORE_BATCH` customers at a time (their design matrices stay small)."""
         X = self.encoder_.transform(features).to_numpy()
+        batches = range(0, len(X), SCORE_BATCH)
         with limit_threads():
-            up = self.uplift_.predict(X)
-            p0 = self.control_model_.predict(X)
+            up = np.vstack(
+                [self.uplift_.predict(X[i : i + SCORE_BATCH]) for i in batches]
+                or [np.empty((0, len(self.arms_)))]
+            )
+            p0 = np.concatenate(
+                [self.control_model_.predict(X[i : i + SCORE_BATCH]) for i in batches] or [[]]
+            )
         out = pd.DataFrame(
             {f"uplift_{a}": up[:, j] + self.offsets_[a] for j, a in enumerate(self.arms_)},
             index=features.index,
@@ -179,20 +197,23 @@ def build_contact_list(
     as_of=None,
     model: TargetingModel | None = None,
     data: CampaignData | None = None,
+    max_fit_rows: int | None = None,
 ) -> tuple[ContactListResult, TargetingModel]:
     """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day.
 
     ``learner="auto"``: the learner :func:`evaluate_uplift` (quick) says to use, i.e. the
     chosen model when it beats the two-model logistic baseline on the test part, else the
     baseline (or average-effect targeting); the reason is in ``summary["learner_verdict"]``.
+    Models are fitted on at most ``max_fit_rows`` campaign rows (see :class:`TargetingModel`;
+    ``summary["fit_sample"]`` says when a sample was used).
     """
     as_of = resolve_as_of(ds, as_of)
     verdict = None
     if model is None and learner == "auto":
         data = data or campaign_data(ds, response_window_days=RESPONSE_WINDOW_DAYS)
-        ev = evaluate_uplift(data, "responded", quick=True)
+        ev = evaluate_uplift(fit_sample(data, "responded", max_fit_rows), "responded", quick=True)
         learner, verdict = ev.used, ev.verdict
-    model = model or TargetingModel(learner).fit(ds, data)
+    model = model or TargetingModel(learner, max_fit_rows=max_fit_rows).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
     result = contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send)
@@ -200,6 +221,7 @@ def build_contact_list(
     result.summary["send_date"] = str(pd.Timestamp(send).date())
     result.summary["clv_term"] = model.clv_note_
     result.summary["learner"] = model.learner
+    result.summary["fit_sample"] = model.fit_sample_
     if verdict is not None:
         result.summary["learner_verdict"] = verdict
     return result, model

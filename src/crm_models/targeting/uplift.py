@@ -26,12 +26,18 @@ a small gradient-boosting model (:func:`make_estimator`).
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble._hist_gradient_boosting import binning as _binning
 
 from crm_models.data.dataset import UnsupportedData
 from crm_models.targeting.metrics import is_binary
+
+_SKLEARN_THRESHOLDS = _binning._find_binning_thresholds
 
 __all__ = [
     "AverageEffectUplift",
@@ -49,6 +55,7 @@ __all__ = [
     "make_estimator",
     "make_learner",
     "make_multi_arm",
+    "shared_fits",
 ]
 
 
@@ -117,11 +124,83 @@ def _varying_columns(X: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isfinite(lo) & (hi > lo))
 
 
+def _weighted_thresholds(col_data, max_bins, sample_weight=None):
+    """scikit-learn's ``_find_binning_thresholds`` (1.9) for a weighted column, all percentiles
+    at once: scikit-learn calls its weighted percentile once per threshold (255 times, each
+    with a sort and array-API overhead).  The same thresholds (a test compares them); unweighted
+    columns go to scikit-learn's own function."""
+    if sample_weight is None:
+        return _SKLEARN_THRESHOLDS(col_data, max_bins)
+    keep = ~np.isnan(col_data) & (sample_weight != 0)
+    col_data, sample_weight = col_data[keep], sample_weight[keep]
+    order = np.argsort(col_data)
+    col_data, sample_weight = col_data[order], sample_weight[order]
+    distinct = np.unique(col_data).astype(_binning.X_DTYPE)
+    if len(distinct) == 1:
+        return np.asarray([])
+    if len(distinct) <= max_bins:
+        return _SKLEARN_THRESHOLDS(col_data, max_bins)  # midpoints: weights play no part
+    # sklearn.utils.stats._weighted_percentile(..., average=True), vectorised over the ranks
+    ranks = np.linspace(0, 100, num=max_bins + 1)[1:-1]
+    idx = np.argsort(col_data[:, None], axis=0)[:, 0]  # as scikit-learn sorts (not stable)
+    cdf = np.cumsum(sample_weight[idx])
+    target = ranks / 100 * cdf[-1]
+    target[target == 0] = np.nextafter(0.0, 1.0)
+    last = len(idx) - 1
+    at = np.clip(np.searchsorted(cdf, target), 0, last)
+    low, high = col_data[idx[at]], col_data[idx[np.clip(at + 1, 0, last)]]
+    values = np.where(cdf[at] - target > np.finfo(float).eps, low, (low + high) / 2)
+    return np.clip(np.unique(values), None, _binning.ALMOST_INF)
+
+
+@contextmanager
+def _fast_weighted_binning():
+    """Histogram gradient boosting fitted with sample weights, binning with
+    :func:`_weighted_thresholds` (scikit-learn sorts each column once per percentile there)."""
+    _binning._find_binning_thresholds = _weighted_thresholds
+    try:
+        yield
+    finally:
+        _binning._find_binning_thresholds = _SKLEARN_THRESHOLDS
+
+
+_SHARED_FITS: dict | None = None  # fitted outcome models by their inputs, inside shared_fits()
+
+
+@contextmanager
+def shared_fits():
+    """Inside it, :func:`fit_outcome` fits an estimator once per identical input (the T- and
+    X-learner both fit the same outcome model per group): the fits are deterministic, so reusing
+    them changes no number."""
+    global _SHARED_FITS
+    outer, _SHARED_FITS = _SHARED_FITS, ({} if _SHARED_FITS is None else _SHARED_FITS)
+    try:
+        yield
+    finally:
+        _SHARED_FITS = outer
+
+
+def _fit_key(est, X: np.ndarray, y: np.ndarray, sample_weight) -> tuple:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (X, y, sample_weight if sample_weight is not None else np.empty(0)):
+        digest.update(np.ascontiguousarray(part).view(np.uint8))
+    return type(est).__name__, repr(est.get_params()), X.shape, digest.hexdigest()
+
+
 def fit_outcome(est, X, y, sample_weight=None):
     """Fit a clone of ``est`` (probability of a yes/no outcome, or a number) on ``X``, ``y``;
     returns an object whose ``predict`` gives the probability or number."""
     X = _as_array(X)
     y = np.asarray(y, dtype=float)
+    if _SHARED_FITS is None:
+        return _fit_outcome(est, X, y, sample_weight)
+    key = _fit_key(est, X, y, sample_weight)
+    if key not in _SHARED_FITS:
+        _SHARED_FITS[key] = _fit_outcome(est, X, y, sample_weight)
+    return _SHARED_FITS[key]
+
+
+def _fit_outcome(est, X: np.ndarray, y: np.ndarray, sample_weight=None):
     is_classifier = hasattr(est, "predict_proba")
     if len(y) == 0:
         return _Constant(0.0)
@@ -138,7 +217,8 @@ def fit_outcome(est, X, y, sample_weight=None):
     elif hasattr(est, "steps"):
         est.fit(Xk, target, **{f"{est.steps[-1][0]}__sample_weight": sample_weight})
     else:
-        est.fit(Xk, target, sample_weight=sample_weight)
+        with _fast_weighted_binning():
+            est.fit(Xk, target, sample_weight=sample_weight)
     return _Fitted(est, keep)
 
 
