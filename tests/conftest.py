@@ -51,3 +51,29 @@ def pytest_collection_modifyitems(config, items):
         path = Path(str(item.fspath))
         if "e2e" in path.parts or path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """The built-in demo retailer (20,000 customers), loaded once per test module."""
+    from crm_models.data.loading import load_dataset
+
+    return load_dataset("demo")
+
+
+@pytest.fixture(scope="module")
+def demo_data(demo):
+    """The demo's campaign rows with their features (the targeting models' input)."""
+    from crm_models.targeting import campaign_data
+
+    return campaign_data(demo)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A simulated shop of 3,000 customers written as Parquet parts (read out of core)."""
+    from crm_models.data.simulate_parquet import write_partitioned
+
+    out = tmp_path_factory.mktemp("parquet") / "shop"
+    write_partitioned(out, 3000, seed=7, chunk_customers=1000)
+    return out

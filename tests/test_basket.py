@@ -388,13 +388,6 @@ def test_cli_basket_fails_with_one_line_on_data_without_products(capsys):
 
 
 # --------------------------------------------------------------------------- demo
-@pytest.fixture(scope="module")
-def demo():
-    from crm_models.data.loading import load_dataset
-
-    return load_dataset("demo")
-
-
 def test_planted_affinities_are_found_on_demo(demo):
     truth = pd.read_parquet(Path(demo.info["truth_dir"]) / "affinities.parquet")
     b = B.baskets_from_transactions(demo)

@@ -13,7 +13,6 @@ from crm_models import baskets as B
 from crm_models.baskets import mining
 from crm_models.baskets.recommend import _top_k
 from crm_models.data.basket_files import read_basket_lines
-from crm_models.data.loading import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +21,6 @@ def groceries(shared_data):
     if not path.exists():
         pytest.skip(f"{path} not found")
     return B.baskets_from_lines(read_basket_lines(path))
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return load_dataset("demo")
 
 
 def test_every_itemset_count_is_exact_on_groceries(groceries):

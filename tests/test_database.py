@@ -15,11 +15,6 @@ from crm_models.data.database import DatabaseConnectionError, DatabaseSource, is
 from crm_models.data.loading import dataset_summary, load_dataset
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return load_dataset("demo")
-
-
 def _summary(argv: list[str], capsys) -> dict:
     assert main(["data", "summary", *argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)

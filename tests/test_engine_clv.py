@@ -20,7 +20,6 @@ from engine_checks import assert_same_json
 from crm_models.cli import main
 from crm_models.data.dataset import UnsupportedData
 from crm_models.data.loading import load_dataset
-from crm_models.data.simulate_parquet import write_partitioned
 from crm_models.engine import EngineSettings, as_source, open_folder
 from crm_models.value import calibration_holdout, default_calibration_end, fit_and_validate
 
@@ -38,14 +37,6 @@ def assert_same_fit(expected: dict, got: dict) -> None:
     for key in EXACT:
         assert got[key] == expected[key], key
     assert_same_json(expected, got, rel=1e-6)
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A simulated shop written as Parquet parts (read out of core by DuckDB)."""
-    out = tmp_path_factory.mktemp("clv") / "shop"
-    write_partitioned(out, 3000, seed=7, chunk_customers=1000)
-    return out
 
 
 @pytest.mark.parametrize("name", ["cdnow_sample", "demo"])

@@ -14,20 +14,11 @@ import pytest
 from engine_checks import assert_same_json
 
 from crm_models.cli import main
-from crm_models.data.simulate_parquet import write_partitioned
 
 
 def segment(capsys, *args: str) -> dict:
     assert main(["segment", *args, "--quick", "--json"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A simulated shop as Parquet parts (read out of core by DuckDB)."""
-    out = tmp_path_factory.mktemp("segments") / "shop"
-    write_partitioned(out, 3000, seed=11, chunk_customers=1000)
-    return out
 
 
 @pytest.mark.parametrize("name", ["cdnow_sample", "demo"])

@@ -19,16 +19,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return load_dataset("demo")
-
-
-@pytest.fixture(scope="module")
-def demo_data(demo):
-    return tg.campaign_data(demo)
-
-
-@pytest.fixture(scope="module")
 def hillstrom(shared_data):
     return load_dataset(shared_data / "hillstrom" / "hillstrom.csv")
 

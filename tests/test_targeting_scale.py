@@ -9,21 +9,10 @@ import pandas as pd
 import pytest
 
 from crm_models import targeting as tg
-from crm_models.data.loading import load_dataset
 from crm_models.targeting import uplift
 from crm_models.targeting.sampling import MIN_STRATUM_ROWS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return load_dataset("demo")
-
-
-@pytest.fixture(scope="module")
-def demo_data(demo):
-    return tg.campaign_data(demo)
 
 
 def _strata(data, outcome="responded"):
