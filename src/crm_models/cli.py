@@ -285,8 +285,10 @@ def cmd_reports_site(args: argparse.Namespace) -> int:
 
 
 def cmd_clv_fit(args: argparse.Namespace) -> int:
+    from crm_models.features import resolve_as_of
     from crm_models.progress import stage
-    from crm_models.value import auto_comparison, fit_and_validate
+    from crm_models.value import auto_comparison, fit_and_validate, purchase_model_for
+    from crm_models.value.validation import default_calibration_end
 
     auto = args.model == "auto"
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()] or None
@@ -294,23 +296,21 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
         raise ValueError("--covariates needs --model auto (only the stacked model uses them)")
     # an engine source sums the lines out of core; auto needs the purchase days in memory
     ds = _open(args, args.dataset, in_memory=auto)
-    # auto: the keys of today come from BG/NBD (parameters, intervals, P(alive) for risk lists)
-    with stage(f"fitting {'bgnbd' if auto else args.model} and scoring the holdout"):
-        result = fit_and_validate(
-            ds,
-            args.calibration_end,
-            args.holdout_end,
-            model="bgnbd" if auto else args.model,
-            time_unit=args.period,
-        )
+    choice: dict = {}
+    cal_end = args.calibration_end
+    if auto:
+        holdout_end = resolve_as_of(ds, args.holdout_end)
+        cal_end = cal_end or default_calibration_end(ds, holdout_end)
+        with stage("choosing the model on an inner split and comparing on the holdout"):
+            choice = auto_comparison(ds, cal_end, holdout_end, args.period, covariates)
+    # auto: parameters, intervals and fit checks are those of the chosen model's BTYD purchase
+    # model (BG/NBD under a naive or stacked forecast; key purchase_model)
+    model = purchase_model_for(choice["model_chosen"]) if auto else args.model
+    with stage(f"fitting {model} and scoring the holdout"):
+        result = fit_and_validate(ds, cal_end, args.holdout_end, model=model, time_unit=args.period)
     out = result.to_dict()
     if auto:
-        with stage("choosing the model on an inner split and comparing on the holdout"):
-            out.update(
-                auto_comparison(
-                    ds, out["calibration_end"], out["holdout_end"], args.period, covariates
-                )
-            )
+        out.update(choice, purchase_model=out["model"])
     _print({**out, "currency": ds.currency}, args.json)
     return 0
 

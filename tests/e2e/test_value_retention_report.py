@@ -11,11 +11,12 @@ from html_text import page_markup
 
 from crm_models import value as clv
 from crm_models.data.loading import load_dataset
-from crm_models.features import customer_view
+from crm_models.features import customer_view, resolve_as_of
 
 SECTIONS = [
     "At a glance",
     "How well do the models predict?",
+    "Which model values the customers?",
     "BG/NBD or Pareto/NBD?",
     "Spend per purchase (Gamma-Gamma)",
     "Fitted parameters",
@@ -89,3 +90,50 @@ def test_validation_metrics_are_recorded(build):
     assert abs(m["holdout_total_error"]) < 0.15
     assert 0.5 < m["bgnbd_r"] < 1.0  # truth 0.75
     assert run["params"]["quick"] is True or run["params"]["quick"] == "True"
+
+
+def test_the_model_choice_is_shown_and_recorded(build):
+    """The default (auto) compares the four candidates, marks the one the rule chose and says
+    in the findings which model values the customers."""
+    tables = build["out"] / "demo" / "value_retention" / "tables"
+    choice = pd.read_csv(tables / "value_model_comparison.csv", index_col="model")
+    assert set(choice.index) == set(clv.CANDIDATES) and choice["chosen"].sum() == 1
+    chosen = choice.index[choice["chosen"]][0]
+    assert chosen == choice["inner_mae"].idxmin()  # the rule: lowest MAE on the inner split
+    m = json.loads((build["out"] / "demo" / "value_retention" / "run.json").read_text())["metrics"]
+    assert m[f"value_model_{chosen}_mae"] == pytest.approx(choice.loc[chosen, "mae"])
+    body = page_markup((build["out"] / "demo" / "value_retention.html").read_text())
+    assert "Customer values come from the" in body
+
+
+@pytest.fixture(scope="module")
+def stacked_build(quick_build):
+    return quick_build(
+        "value_stacked", ["demo"], only=["value_retention"], params={"value_model": "stacked"}
+    )
+
+
+def test_a_chosen_stacked_forecast_values_the_customers(stacked_build):
+    """Asked for the stacked model, the report's expected value is the BG/NBD value corrected
+    customer by customer by the stacked forecast (the package's own computation), and every
+    customer's 80 % range still holds its value."""
+    manifest = json.loads((stacked_build["out"] / "demo" / "manifest.json").read_text())
+    entry = next(r for r in manifest["reports"] if r["slug"] == "value_retention")
+    headline = {h["key"]: h for h in entry["headlines"]}["expected_value"]["value"]
+    ds = load_dataset(stacked_build["data"] / "demo")
+    base = clv.buyers(customer_view(ds))
+    purchase, spend = clv.BetaGeoModel().fit(base), clv.GammaGammaModel().fit(base)
+    factor = clv.forecast_multiplier("stacked", ds, resolve_as_of(ds, None), 52, purchase, base)
+    values = clv.customer_value(purchase, spend, base, horizon=52, multiplier=factor)
+    plain = clv.customer_value(purchase, spend, base, horizon=52)
+    assert headline == pytest.approx(values["clv"].sum(), rel=1e-6)
+    assert headline != pytest.approx(plain["clv"].sum(), rel=1e-3)
+    top = pd.read_csv(
+        stacked_build["out"] / "demo" / "value_retention" / "tables" / "top_customers.csv"
+    )
+    assert (top["clv_low"] <= top["clv"] + 1e-9).all() and (
+        top["clv"] <= top["clv_high"] + 1e-9
+    ).all()
+    body = page_markup((stacked_build["out"] / "demo" / "value_retention.html").read_text())
+    assert "Customer values come from the" in body and "asked for (value_model" in body
+    assert "stacked (BG/NBD corrected by boosting)" in body

@@ -271,6 +271,86 @@ def comparison_text(comparison: pd.DataFrame, used: str = "BG/NBD") -> str:
     )
 
 
+VALUE_MODEL_LABELS = {
+    "bgnbd": "BG/NBD",
+    "pareto_nbd": "Pareto/NBD",
+    "naive": "naive rate",
+    "stacked": "stacked (BG/NBD corrected by boosting)",
+}
+CHOICE_LABELS = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "total_error": "error of the total",
+    "spearman": "rank correlation",
+    "predicted_total": "predicted holdout purchases",
+    "actual_total": "actual holdout purchases",
+}
+
+
+def value_model_table(choice: Mapping[str, Any]) -> pd.DataFrame:
+    """Each candidate on the holdout (``comparison`` of a ``value_model_choice``), with the
+    inner-split MAE the rule chose on and which one it chose; empty without a comparison."""
+    if not choice.get("comparison"):
+        return pd.DataFrame()
+    table = pd.DataFrame.from_dict(choice["comparison"], orient="index")
+    inner = pd.DataFrame.from_dict(choice["inner_comparison"], orient="index")
+    table.insert(0, "inner_mae", inner["mae"].reindex(table.index))
+    table.insert(0, "chosen", table.index == choice["model_chosen"])
+    table.index.name = "model"
+    return table
+
+
+def show_value_model_choice(table: pd.DataFrame) -> None:
+    """The candidates' holdout accuracy, the chosen one marked."""
+    shown = table.rename(index=VALUE_MODEL_LABELS).rename(
+        columns={**CHOICE_LABELS, "inner_mae": "MAE on the inner split (the rule)"}
+    )
+    shown["chosen"] = shown["chosen"].map({True: "yes", False: ""})
+    show_table(
+        shown,
+        caption="Candidate forecasts: chosen on the calibration period, judged on the holdout",
+        fmt={
+            "MAE on the inner split (the rule)": "{:.3f}",
+            "MAE": "{:.3f}",
+            "RMSE": "{:.3f}",
+            "error of the total": pct,
+            "rank correlation": "{:.3f}",
+            "predicted holdout purchases": count,
+            "actual holdout purchases": count,
+        },
+    )
+
+
+def value_model_text(choice: Mapping[str, Any]) -> str:
+    """Which model values the customers and why, and how it did on the holdout against the
+    best other candidate, in words."""
+    name = choice["model_chosen"]
+    label = VALUE_MODEL_LABELS[name]
+    text = f"Customer values come from the **{label}** model: {choice['choice_rule']}."
+    comparison = choice.get("comparison") or {}
+    if name not in comparison:
+        return text
+    row = comparison[name]
+    others = {k: v for k, v in comparison.items() if k != name}
+    text += (
+        f" On the holdout it missed the total by {pct(row['total_error'])} with a "
+        f"per-customer MAE of {row['mae']:.3f}"
+    )
+    if others:
+        best = min(others, key=lambda k: others[k]["mae"])
+        verdict = "better than" if row["mae"] < others[best]["mae"] else "not better than"
+        text += (
+            f", {verdict} the best other candidate ({VALUE_MODEL_LABELS[best]}, "
+            f"{others[best]['mae']:.3f})"
+        )
+    failed = choice.get("not_fitted") or {}
+    if failed:
+        text += ". Not compared: " + "; ".join(
+            f"{VALUE_MODEL_LABELS.get(k, k)} ({v})" for k, v in failed.items()
+        )
+    return text + "."
+
+
 def fit_check_text(fallback: Mapping[str, Any], warnings: list[str]) -> str:
     """What the fit diagnostics found and what the fallback rule did, in words."""
     if not fallback.get("used") and not warnings:

@@ -17,7 +17,8 @@
 * ``stacked.py`` - the stacked model: BTYD and recent-activity features into gradient boosting
   trained on an earlier split of the calibration data;
 * ``selection.py`` - ``clv fit --model auto``: the choice rule fixed in advance (lowest MAE on
-  an inner split) and the out-of-time comparison of every candidate;
+  an inner split), the out-of-time comparison of every candidate, and the per-customer
+  correction that lets a chosen naive or stacked forecast value customers through BG/NBD;
 * ``uncertainty.py`` - intervals for holdout and future totals and for each customer's expected
   purchases and CLV (parameter draws from the Hessian, or a customer bootstrap, plus simulated
   purchases).
@@ -76,7 +77,16 @@ from crm_models.value.scoring import (
     parameter_table,
     value_deciles,
 )
-from crm_models.value.selection import CANDIDATES, auto_comparison, choose_model, comparison_table
+from crm_models.value.selection import (
+    CANDIDATES,
+    VALUE_MODELS,
+    auto_comparison,
+    choose_model,
+    comparison_table,
+    forecast_multiplier,
+    purchase_model_for,
+    value_model_choice,
+)
 from crm_models.value.stacked import StackedModel, activity_features, purchase_days
 from crm_models.value.uncertainty import holdout_interval, parameter_draws, value_intervals
 from crm_models.value.validation import (
@@ -100,6 +110,7 @@ from crm_models.value.validation import (
 __all__ = [
     "BetaGeoModel",
     "CANDIDATES",
+    "VALUE_MODELS",
     "Cohorts",
     "FitError",
     "GammaGammaModel",
@@ -164,4 +175,7 @@ __all__ = [
     "tracking",
     "value_intervals",
     "value_deciles",
+    "forecast_multiplier",
+    "purchase_model_for",
+    "value_model_choice",
 ]

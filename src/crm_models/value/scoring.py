@@ -33,6 +33,7 @@ def customer_value(
     horizon: float = 52.0,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
+    multiplier: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Per-customer value over ``horizon`` periods (the model's time unit), indexed like data.
 
@@ -42,6 +43,11 @@ def customer_value(
     ``margin``), ``potential_value`` (the CLV if the customer is still active = ``clv /
     p_alive``), ``value_at_risk`` (``potential_value - clv``), ``value_rank`` (1 = most
     valuable) and ``value_decile`` (1 = top 10%).
+
+    ``multiplier`` (by ``customer_id``; 1 for customers it lacks) corrects the purchase model's
+    expected purchases when another forecaster was chosen
+    (:func:`~crm_models.value.selection.forecast_multiplier`): purchases, spend and the value
+    columns are multiplied by it, P(alive) stays the purchase model's.
     """
     purchase_model._check_fitted()
     spend_model._check_fitted()
@@ -57,8 +63,9 @@ def customer_value(
     alive_value = (steps * disc).sum(axis=1)[inv2][inv]  # discounted purchases given alive
     pa = purchase_model._p_alive_rows(ux, utx, uT)[inv]
     spend = spend_model.conditional_expected_spend(data).to_numpy()
-    expected = grid[:, -1][inv2][inv] * pa
-    potential = alive_value * spend * margin
+    factor = forecast_factor(multiplier, data)
+    expected = grid[:, -1][inv2][inv] * pa * factor
+    potential = alive_value * spend * margin * factor
     clv = potential * pa
     out = pd.DataFrame(
         {
@@ -82,6 +89,13 @@ def customer_value(
     out["value_decile"] = np.minimum((rank - 1) * 10 // max(len(clv), 1) + 1, 10)
     out.attrs.update(horizon=horizon, annual_discount_rate=annual_discount_rate, margin=margin)
     return out
+
+
+def forecast_factor(multiplier: pd.Series | None, data: pd.DataFrame) -> np.ndarray:
+    """The per-customer ``multiplier`` aligned with ``data`` (1 where it has no entry)."""
+    if multiplier is None:
+        return np.ones(len(data))
+    return multiplier.reindex(customer_index(data)).fillna(1.0).to_numpy(dtype=float)
 
 
 def p_alive_change(model: PurchaseModel, data: pd.DataFrame, periods: float = 4.0) -> pd.Series:

@@ -10,6 +10,11 @@ is refitted with the weak prior of the fallback rule (:mod:`crm_models.value.fit
 a candidate that still cannot be fitted is left out with the reason.  Then every candidate is
 refitted on the whole calibration period and compared on the real holdout (``mae``, ``rmse``,
 ``total_error``, ``spearman``): reported for all, used for none.
+
+The chosen model then values the customers (:func:`forecast_multiplier`): a chosen BTYD model
+is the purchase model itself; the naive rate or the stacked model correct the BG/NBD purchase
+model's expected purchases customer by customer, so P(alive), intervals and risk lists keep
+the interfaces of the BTYD models.
 """
 
 from __future__ import annotations
@@ -20,21 +25,30 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from crm_models.data.dataset import Dataset
-from crm_models.features import transactions_as_of
+from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.features import resolve_as_of, transactions_as_of
 from crm_models.units import unit_days
-from crm_models.value.common import FitError
+from crm_models.value.common import FitError, NotEnoughData
 from crm_models.value.fit_quality import PRIOR_SD
+from crm_models.value.purchase import PurchaseModel
 from crm_models.value.stacked import (
     StackedModel,
     activity_features,
     counts_between,
     purchase_days,
 )
-from crm_models.value.validation import mae, make_purchase_model, rmse
+from crm_models.value.validation import (
+    default_calibration_end,
+    mae,
+    make_purchase_model,
+    rmse,
+)
 
 CANDIDATES = ("bgnbd", "pareto_nbd", "naive", "stacked")
+VALUE_MODELS = ("auto", *CANDIDATES)  # what a report or command may ask for
+BTYD = ("bgnbd", "pareto_nbd")
 INNER_SHARE = 1 / 3  # the inner holdout is at most this share of the calibration span
+MIN_INNER_DAYS = 7  # a shorter inner holdout cannot tell the candidates apart
 
 
 def _btyd_prediction(name: str, frame: pd.DataFrame, horizon: float, time_unit: str):
@@ -84,6 +98,13 @@ def candidate_predictions(
     return out, failed
 
 
+def _spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Rank correlation; NaN (not a warning) when either side is constant."""
+    if np.ptp(actual) == 0 or np.ptp(predicted) == 0:
+        return float("nan")
+    return float(spearmanr(actual, predicted).statistic)
+
+
 def comparison_table(predictions: dict[str, pd.Series], actual: pd.Series) -> pd.DataFrame:
     """Per candidate: ``mae``, ``rmse`` (per customer), ``total_error`` (predicted / actual
     total - 1), ``spearman`` (rank correlation with the actual purchases), totals."""
@@ -95,7 +116,7 @@ def comparison_table(predictions: dict[str, pd.Series], actual: pd.Series) -> pd
             "mae": mae(a, p),
             "rmse": rmse(a, p),
             "total_error": float(p.sum() / a.sum() - 1) if a.sum() else float("nan"),
-            "spearman": float(spearmanr(a, p).statistic),
+            "spearman": _spearman(a, p),
             "predicted_total": float(p.sum()),
             "actual_total": float(a.sum()),
         }
@@ -118,6 +139,12 @@ def choose_model(
     per = unit_days(time_unit)
     span = (end - days["day"].min()).days / per
     inner_days = int(round(min(float(horizon), INNER_SHARE * span) * per))
+    if inner_days < MIN_INNER_DAYS:
+        raise NotEnoughData(
+            f"the calibration period ({span * per:.0f} days) is too short to compare the models "
+            f"on an earlier split of it (the later part would be {inner_days} days; at least "
+            f"{MIN_INNER_DAYS} are needed)"
+        )
     inner_end = end - pd.Timedelta(days=inner_days)
     preds, failed = candidate_predictions(days, inner_end, inner_days / per, time_unit, covariates)
     if not preds:
@@ -159,6 +186,84 @@ def auto_comparison(
         "comparison": real.to_dict("index"),
         "not_fitted": {**inner.attrs["failed"], **failed},
     }
+
+
+LABELS = {
+    "bgnbd": "BG/NBD",
+    "pareto_nbd": "Pareto/NBD",
+    "naive": "naive rate",
+    "stacked": "stacked",
+}
+
+
+def value_model_choice(
+    ds: Dataset,
+    requested: str = "auto",
+    calibration_end=None,
+    as_of=None,
+    covariates: list[str] | None = None,
+) -> dict[str, Any]:
+    """Which model values the customers at ``as_of``: ``requested``, or with ``auto`` the rule of
+    this module on the calibration period before ``calibration_end`` (default: as
+    :func:`~crm_models.value.validation.default_calibration_end`) with the holdout to
+    ``as_of``.  Returns :func:`auto_comparison`'s keys (only ``model_chosen`` and
+    ``choice_rule`` when a model was asked for); when the history is too short to compare,
+    BG/NBD with the reason in ``choice_rule``."""
+    purchase_model_for(requested if requested != "auto" else "bgnbd")  # checks the name
+    if requested != "auto":
+        return {"model_chosen": requested, "choice_rule": "asked for (value_model parameter)"}
+    holdout_end = resolve_as_of(ds, as_of)
+    cal_end = (
+        default_calibration_end(ds, holdout_end)
+        if calibration_end is None
+        else pd.Timestamp(calibration_end)
+    )
+    try:
+        return auto_comparison(ds, cal_end, holdout_end, "W", covariates)
+    except (FitError, UnsupportedData) as err:
+        return {
+            "model_chosen": "bgnbd",
+            "choice_rule": f"BG/NBD by default: the models could not be compared ({err})",
+        }
+
+
+def purchase_model_for(chosen: str) -> str:
+    """The BTYD model that carries P(alive), intervals and parameters for a chosen forecaster:
+    itself if it is one, else BG/NBD (which the stacked model builds on)."""
+    if chosen not in CANDIDATES:
+        raise ValueError(f"unknown value model {chosen!r}; choose one of {', '.join(VALUE_MODELS)}")
+    return chosen if chosen in BTYD else "bgnbd"
+
+
+def forecast_multiplier(
+    chosen: str,
+    ds: Dataset,
+    as_of,
+    horizon: float,
+    purchase_model: PurchaseModel,
+    data: pd.DataFrame,
+    covariates: list[str] | None = None,
+) -> pd.Series | None:
+    """Per customer of ``data`` (the purchase model's summary at ``as_of``): the chosen
+    forecaster's expected purchases over ``horizon`` (the purchase model's periods) divided by
+    the purchase model's; ``None`` when the chosen model is the purchase model.  Learnt from
+    the data up to ``as_of`` only."""
+    if chosen in BTYD:
+        return None
+    x, T = data["frequency"].to_numpy(dtype=float), data["T"].to_numpy(dtype=float)
+    base = purchase_model.conditional_expected_purchases(data, horizon)
+    if chosen == "naive":
+        forecast = pd.Series(np.divide(x, T, out=np.zeros_like(x), where=T > 0) * horizon)
+        forecast.index = base.index
+    else:
+        end = pd.Timestamp(as_of)
+        unit = purchase_model.time_unit
+        days = purchase_days(transactions_as_of(ds, end))
+        cov = customer_covariates(ds, covariates)
+        stacked = StackedModel(time_unit=unit).fit(days, end, horizon, cov)
+        forecast = stacked.predict(activity_features(days, end, unit), cov).reindex(base.index)
+    factor = forecast / base.where(base > 0)
+    return factor.fillna(1.0).rename("multiplier")
 
 
 def customer_covariates(ds: Dataset, columns: list[str] | None) -> pd.DataFrame | None:

@@ -78,7 +78,7 @@ from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import FitError, Model, btyd_arrays, compress, num_grad
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.purchase import PurchaseModel
-from crm_models.value.scoring import customer_value, month_ends
+from crm_models.value.scoring import customer_value, forecast_factor, month_ends
 
 N_DRAWS = 200  # parameter draws (one simulated purchase history per customer each)
 BOOTSTRAP_FITS = 100  # refits of the customer bootstrap when the Hessian cannot be used
@@ -470,6 +470,7 @@ def value_intervals(
     levels: Sequence[float] = LEVELS,
     n_draws: int = N_DRAWS,
     seed: int = 0,
+    multiplier: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-customer intervals (central ``level``, 80 % by default) for the expected purchases
     and CLV of :func:`~crm_models.value.scoring.customer_value` (same arguments), and the
@@ -485,7 +486,10 @@ def value_intervals(
     purchases given alive once per distinct (x, T) and the spend once per distinct (x, mean
     spend); customers sharing a history and a spend row share their intervals.  On a large base
     the ranges come from the delta method and the totals' chance part from a played-out sample
-    (module docstring).
+    (module docstring).  With a ``multiplier`` (another forecaster chosen, as in
+    :func:`~crm_models.value.scoring.customer_value`) each customer's range is multiplied by
+    it and the totals' ranges by the change of the point totals (their relative width is the
+    purchase model's).
     """
     point = customer_value(
         purchase_model, spend_model, data, horizon, annual_discount_rate, margin
@@ -590,24 +594,32 @@ def value_intervals(
         paid = rng.gamma(pp * k, 1.0 / nu)
         purchase_totals[d] += scale * k.sum()
         clv_totals[d] += scale * (paid * sim_share[rows[at]]).sum() * margin
+    factor = forecast_factor(multiplier, data)
     customers = pd.DataFrame(
         {
-            "expected_purchases_low": ep_bounds[0, hist],
-            "expected_purchases_high": ep_bounds[1, hist],
-            "clv_low": clv_bounds[0, cls],
-            "clv_high": clv_bounds[1, cls],
+            "expected_purchases_low": ep_bounds[0, hist] * factor,
+            "expected_purchases_high": ep_bounds[1, hist] * factor,
+            "clv_low": clv_bounds[0, cls] * factor,
+            "clv_high": clv_bounds[1, cls] * factor,
         },
         index=point.index,
     )
+    ep_point, clv_point = point["expected_purchases"].to_numpy(), point["clv"].to_numpy()
     totals: dict[str, Any] = {
-        "expected_purchases": float(point["expected_purchases"].sum()),
-        "clv": float(point["clv"].sum()),
+        "expected_purchases": float(ep_point @ factor),
+        "clv": float(clv_point @ factor),
         "level": level,
     }
+    scale_p = totals["expected_purchases"] / ep_point.sum() if ep_point.sum() > 0 else 1.0
+    scale_c = totals["clv"] / clv_point.sum() if clv_point.sum() > 0 else 1.0
     for lv in levels:
         key = _level_key(lv)
-        totals[f"purchases_interval_{key}"] = [float(v) for v in _interval(purchase_totals, lv)]
-        totals[f"clv_interval_{key}"] = [float(v) for v in _interval(clv_totals, lv)]
+        totals[f"purchases_interval_{key}"] = [
+            float(v) * scale_p for v in _interval(purchase_totals, lv)
+        ]
+        totals[f"clv_interval_{key}"] = [float(v) * scale_c for v in _interval(clv_totals, lv)]
     methods = p_method if p_method == s_method else f"purchases: {p_method}; spend: {s_method}"
-    totals["interval_method"] = _method_text(methods, n)
+    totals["interval_method"] = _method_text(methods, n) + (
+        "" if multiplier is None else "; scaled by the chosen forecaster's correction"
+    )
     return customers, totals
