@@ -147,7 +147,7 @@ say(
         risk.attrs,
     )
 )
-say(charts.value_model_text(choice))
+say(charts.value_model_text(choice, value.VALUE_MODEL_LABELS))
 if fit_fallback["text"]:
     say(f"*{fit_fallback['text']}*")
 say(charts.future_value_text(value_totals, horizon_weeks))
@@ -232,9 +232,9 @@ run.table("holdout_decile_calibration", calibration_deciles)
 # %% tags=["how-we-know"]
 choice_table = charts.value_model_table(choice)
 if choice_table.empty:
-    say(charts.value_model_text(choice))
+    say(charts.value_model_text(choice, value.VALUE_MODEL_LABELS))
 else:
-    charts.show_value_model_choice(choice_table)
+    charts.show_value_model_choice(choice_table, value.VALUE_MODEL_LABELS)
     run.table("value_model_comparison", choice_table)
     for name, row in choice_table.iterrows():
         for key in ("mae", "rmse", "total_error", "spearman"):
@@ -255,7 +255,7 @@ else:
     run.table("model_comparison", comparison)
     for key, number in value.comparison_metrics(comparison).items():
         run.metric(key, number)
-    say(charts.comparison_text(comparison, charts.VALUE_MODEL_LABELS[choice["model_chosen"]]))
+    say(charts.comparison_text(comparison, value.VALUE_MODEL_LABELS[choice["model_chosen"]]))
 
 # %% [markdown] tags=["how-we-know"]
 # ### Spend per purchase (Gamma-Gamma)

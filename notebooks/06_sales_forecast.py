@@ -39,19 +39,34 @@ horizon = None  # periods ahead (default: 3 months / 13 weeks / 2 quarters)
 windows = None  # backtest windows (default: 6 for months, 4 for weeks; fewer when quick)
 by = None  # also forecast every level of this column, e.g. "category" or "region"
 weekly = True  # add a weekly view of the next 13 weeks (skipped when quick)
+value_model = "auto"  # customers' model in the bottom-up forecast (auto: as the value report)
 quick = False  # small, fast run (fewer models and backtest windows)
 output_dir = ""  # where the build collects run.json and tables
 mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
 from crm_models import forecast as fc
+from crm_models import value as clv
 from crm_models.charts import forecast as charts
 from crm_models.plotting import count, money, money_title, pct, say, show
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("forecast", globals())
+# the bottom-up forecast values customers with the model the value report chose (same rule)
+choice = (
+    clv.value_model_choice(ds, value_model, None, as_of_day)
+    if ds.has("transactions")
+    else {"model_chosen": "bgnbd"}
+)
 result = fc.forecast_sales(
-    ds, measure, freq, horizon=horizon, windows=windows, as_of=as_of_day, quick=quick
+    ds,
+    measure,
+    freq,
+    horizon=horizon,
+    windows=windows,
+    as_of=as_of_day,
+    quick=quick,
+    purchase_model=choice["model_chosen"],
 )
 PERIOD = charts.period_name(result.freq)
 WHAT = charts.measure_words(measure)
@@ -210,6 +225,7 @@ else:
 # %% tags=["how-we-know"]
 if result.comparison is not None:
     say(charts.bottom_up_sentence(cmp, period_label(cmp["period"])))
+    say(charts.bottom_up_model_text(choice, clv.VALUE_MODEL_LABELS))
 
 # %% [markdown]
 # ## The next weeks

@@ -255,6 +255,22 @@ def test_bottom_up_reads_nothing_after_the_cutoff(small_shop):
     assert (a["mean"] > 0).all() and (a["existing"] > 0).all()
 
 
+@pytest.mark.parametrize("chosen", ["naive", "stacked"])
+def test_bottom_up_with_a_chosen_value_model_reads_nothing_after_the_cutoff(small_shop, chosen):
+    """The naive rate and the stacked model correct the existing customers' BTYD purchases
+    (the stacked model is refitted at the cutoff); still nothing after the cutoff is read."""
+    y = F.sales_series(small_shop, "orders", "M").fitting("total")
+    train = y.iloc[:-3]
+    tx = small_shop.transactions
+    cut = Dataset("cut", transactions=tx.loc[tx["order_date"] <= train.index[-1].end_time])
+    a = F.bottom_up_forecast(small_shop, train, 3, "orders", chosen)
+    pd.testing.assert_frame_equal(a, F.bottom_up_forecast(cut, train, 3, "orders", chosen))
+    btyd = F.bottom_up_forecast(small_shop, train, 3, "orders")
+    assert a.attrs["value_model"] == chosen and a.attrs["purchase_model"] == "BG/NBD"
+    pd.testing.assert_series_equal(a["new"], btyd["new"])  # newcomers: BG/NBD as before
+    assert not np.allclose(a["existing"], btyd["existing"])
+
+
 def test_chosen_model_beats_seasonal_naive_on_series_with_known_seasonality():
     """Trend + yearly pattern + noise: the backtest winner must clearly beat the seasonal naive
     forecast (which carries last year's level into a growing series)."""

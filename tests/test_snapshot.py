@@ -119,3 +119,26 @@ def test_inside_a_build_the_customer_view_is_computed_once_and_read_back_equal(
         assert view.attrs == fresh.attrs
     assert weekly_days.attrs["time_unit"] == "D"
     assert len(list((folder / "cache").glob("customer_view-*.arrow"))) == 2
+
+
+def test_inside_a_build_the_value_model_is_chosen_once_for_every_report(
+    demo, tmp_path, monkeypatch
+):
+    """The value, targeting and forecast reports of a build use one choice: the first computes
+    it, the others read the same dict back."""
+    from crm_models.value import selection
+
+    calls = []
+    real = selection.auto_comparison
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selection, "auto_comparison", counted)
+    folder = write_snapshot(demo, tmp_path / "snap", "demo")
+    with temporary_env(**{SNAPSHOT_ENV: str(folder)}):
+        first = selection.value_model_choice(demo)
+        again = selection.value_model_choice(demo)
+    assert len(calls) == 1
+    assert again == first and set(first["comparison"]) == set(selection.CANDIDATES)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from crm_models import targeting as tg
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
+from crm_models.value import VALUE_MODEL_LABELS, value_model_choice
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -264,6 +265,21 @@ def _clv_models(r=0.8, alpha=5.0, a=0.7, b=2.5):
     return purchase, spend
 
 
+def test_the_clv_term_uses_the_chosen_value_model(demo):
+    """Asked for the naive rate, the lifetime-value term says so and differs from BG/NBD's;
+    by default (auto) it uses the model the value report's rule chooses."""
+    as_of = pd.Timestamp(demo.transactions["order_date"].max()).normalize()
+    feats = tg.customer_features(demo, as_of)
+    naive = tg.TargetingModel(value_model="naive")
+    gain = naive._clv_gain(demo, as_of, feats)
+    assert naive.clv_note_.startswith("naive rate + Gamma-Gamma")
+    auto = tg.TargetingModel()
+    default = auto._clv_gain(demo, as_of, feats)
+    chosen = value_model_choice(demo, "auto", None, as_of)["model_chosen"]
+    assert auto.clv_note_.startswith(VALUE_MODEL_LABELS[chosen] + " + Gamma-Gamma")
+    assert (gain >= 0).all() and not np.allclose(gain, default)
+
+
 def test_response_clv_gain_small_case():
     """ΔCLV = m × (E[purchases | x + 1, t_x = T, T, alive] - E[purchases | x, t_x, T]), checked
     against lifetimes' BG/NBD expressions (no discounting, 52 weeks)."""
@@ -283,6 +299,10 @@ def test_response_clv_gain_small_case():
     expected = [30.0 * (2.7089318 - 1.2589382), 38.0 * (4.2376069 - 1.0065105)]
     expected += [6 * 315 / 33 * (6.0859223 - 0.1655899), 0.0, 0.0]  # bought today; never bought
     np.testing.assert_allclose(gain.to_numpy(), expected, rtol=1e-6)
+    # a chosen naive or stacked value model scales each customer's gain by its correction
+    factor = pd.Series([0.5, 2.0, 1.5], index=pd.Index([1, 2, 3], name="customer_id"))
+    scaled = tg.response_clv_gain(view, purchase, spend, 52.0, 0.0, multiplier=factor)
+    np.testing.assert_allclose(scaled.to_numpy(), gain.to_numpy() * [0.5, 2.0, 1.5, 1.0, 1.0])
     # ... and the lifetime-value part of the profit is uplift x weight x ΔCLV x margin
     scores = pd.DataFrame(
         {"uplift_a": [0.1], "p_control": [0.05], "value": [50.0], "clv_gain": [200.0]},

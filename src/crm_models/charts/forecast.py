@@ -217,6 +217,16 @@ def show_comparison(
     show(comparison_chart(history, comparison, series_model, yaxis_title))
 
 
+def bottom_up_model_text(choice: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """Which customer model the bottom-up forecast used, and why (a ``value_model_choice``;
+    ``labels``: model names)."""
+    label = labels[choice["model_chosen"]]
+    why = choice.get("choice_rule")
+    return f"Existing customers' purchases come from the **{label}** model" + (
+        f" ({why})." if why else "."
+    )
+
+
 def bottom_up_sentence(cmp: Mapping[str, Any], period: str) -> str:
     """The verdict on bottom-up against time series in words (``cmp`` from
     ``forecast.compare_bottom_up``; ``period``: its first period in words)."""

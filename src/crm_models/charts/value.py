@@ -271,12 +271,6 @@ def comparison_text(comparison: pd.DataFrame, used: str = "BG/NBD") -> str:
     )
 
 
-VALUE_MODEL_LABELS = {
-    "bgnbd": "BG/NBD",
-    "pareto_nbd": "Pareto/NBD",
-    "naive": "naive rate",
-    "stacked": "stacked (BG/NBD corrected by boosting)",
-}
 CHOICE_LABELS = {
     "mae": "MAE",
     "rmse": "RMSE",
@@ -300,9 +294,9 @@ def value_model_table(choice: Mapping[str, Any]) -> pd.DataFrame:
     return table
 
 
-def show_value_model_choice(table: pd.DataFrame) -> None:
-    """The candidates' holdout accuracy, the chosen one marked."""
-    shown = table.rename(index=VALUE_MODEL_LABELS).rename(
+def show_value_model_choice(table: pd.DataFrame, labels: Mapping[str, str]) -> None:
+    """The candidates' holdout accuracy, the chosen one marked (``labels``: model names)."""
+    shown = table.rename(index=labels).rename(
         columns={**CHOICE_LABELS, "inner_mae": "MAE on the inner split (the rule)"}
     )
     shown["chosen"] = shown["chosen"].map({True: "yes", False: ""})
@@ -321,11 +315,11 @@ def show_value_model_choice(table: pd.DataFrame) -> None:
     )
 
 
-def value_model_text(choice: Mapping[str, Any]) -> str:
+def value_model_text(choice: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     """Which model values the customers and why, and how it did on the holdout against the
-    best other candidate, in words."""
+    best other candidate, in words (``labels``: model names)."""
     name = choice["model_chosen"]
-    label = VALUE_MODEL_LABELS[name]
+    label = labels[name]
     text = f"Customer values come from the **{label}** model: {choice['choice_rule']}."
     comparison = choice.get("comparison") or {}
     if name not in comparison:
@@ -339,14 +333,11 @@ def value_model_text(choice: Mapping[str, Any]) -> str:
     if others:
         best = min(others, key=lambda k: others[k]["mae"])
         verdict = "better than" if row["mae"] < others[best]["mae"] else "not better than"
-        text += (
-            f", {verdict} the best other candidate ({VALUE_MODEL_LABELS[best]}, "
-            f"{others[best]['mae']:.3f})"
-        )
+        text += f", {verdict} the best other candidate ({labels[best]}, {others[best]['mae']:.3f})"
     failed = choice.get("not_fitted") or {}
     if failed:
         text += ". Not compared: " + "; ".join(
-            f"{VALUE_MODEL_LABELS.get(k, k)} ({v})" for k, v in failed.items()
+            f"{labels.get(k, k)} ({v})" for k, v in failed.items()
         )
     return text + "."
 

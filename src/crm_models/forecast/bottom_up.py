@@ -131,7 +131,9 @@ def bottom_up_forecast(
     series of ``measure``; its last period's end is the cutoff, nothing later is read).
 
     It forecasts from the customer base instead of the series: the expected purchases of
-    existing customers from a BG/NBD or Pareto/NBD model (:mod:`crm_models.value`) times their
+    existing customers from ``purchase_model`` (any of :data:`crm_models.value.CANDIDATES`:
+    BG/NBD or Pareto/NBD, or the naive rate or stacked model correcting BG/NBD customer by
+    customer, :func:`crm_models.value.forecast_multiplier`) times their
     Gamma-Gamma expected spend, plus new customers at the forecast acquisition rate times the
     new-customer first-purchase value and their own expected repeat purchases; converted to net
     revenue (or orders) with the trailing year's ratios and, with two years of history,
@@ -158,16 +160,20 @@ def bottom_up_forecast(
         raise ValueError("no purchases before the cutoff")
     summary = pd.DataFrame(btyd_columns(sums, as_of_day(cutoff), unit_days("W")), index=sums.index)
     summary["frequency"] = summary["frequency"].astype(np.int64)
-    model = _fit_purchase_model(summary, purchase_model)
+    model = _fit_purchase_model(summary, clv.purchase_model_for(purchase_model))
     spend = clv.GammaGammaModel().fit(summary)
 
-    # existing customers: expected purchase days per future period and their value
+    # existing customers: expected purchase days per future period and their value (a naive
+    # or stacked forecast corrects each customer's BTYD purchases over the whole horizon)
     bounds = _period_bounds(future, cutoff)
     cum = np.column_stack(
         [np.zeros(len(summary))]
         + [model.conditional_expected_purchases(summary, t).to_numpy() for t in bounds[1:]]
     )
     per_period = np.diff(cum, axis=1)  # customers × periods
+    factor = clv.forecast_multiplier(purchase_model, ds, cutoff, bounds[-1], model, summary)
+    if factor is not None:
+        per_period *= factor.to_numpy()[:, None]
     value = spend.conditional_expected_spend(summary).to_numpy()
     existing_days = per_period.sum(axis=0)
     existing_value = value @ per_period
@@ -223,6 +229,7 @@ def bottom_up_forecast(
     )
     out["mean"] = out["existing"] + out["new"]
     out.attrs.update(
+        value_model=purchase_model,
         purchase_model=model.label,
         penalizer=model.penalizer,
         params=model.params_,

@@ -11,10 +11,15 @@ __all__ = ["clv_gain_raw", "response_clv_gain"]
 
 
 def clv_gain_raw(
-    view: pd.DataFrame, purchase_model, spend_model, horizon: float, annual_discount_rate: float
+    view: pd.DataFrame,
+    purchase_model,
+    spend_model,
+    horizon: float,
+    annual_discount_rate: float,
+    multiplier: pd.Series | None = None,
 ) -> np.ndarray:
     """ΔCLV of :func:`response_clv_gain` for buyers, unclipped (tests check it is >= 0)."""
-    kw = dict(horizon=horizon, annual_discount_rate=annual_discount_rate)
+    kw = dict(horizon=horizon, annual_discount_rate=annual_discount_rate, multiplier=multiplier)
     now = customer_value(purchase_model, spend_model, view, **kw)
     x, T = view["frequency"].to_numpy(dtype=float), view["T"].to_numpy(dtype=float)
     # a purchase today is a repeat purchase at T (on the day of the first purchase it is the
@@ -39,6 +44,7 @@ def response_clv_gain(
     spend_model=None,
     horizon: float = 52.0,
     annual_discount_rate: float = 0.10,
+    multiplier: pd.Series | None = None,
 ) -> pd.Series:
     """Gain in expected lifetime value when a customer buys today (responds), per customer::
 
@@ -58,11 +64,13 @@ def response_clv_gain(
     drop-out probability, both raising expected purchases at every horizon) and P(alive) <= 1.
     It is largest for valuable customers who are slipping away (low P(alive)).  Customers who
     never bought get 0.  The models are fitted on ``view``'s buyers unless given (a
-    :class:`crm_models.value.FitError` says why they cannot be).
+    :class:`crm_models.value.FitError` says why they cannot be).  ``multiplier``: the chosen
+    value model's per-customer correction (:func:`crm_models.value.forecast_multiplier`),
+    applied to the value before and after the response alike.
     """
     base = buyers(view)
     purchase_model = purchase_model or BetaGeoModel().fit(base)
     spend_model = spend_model or GammaGammaModel().fit(base)
-    raw = clv_gain_raw(base, purchase_model, spend_model, horizon, annual_discount_rate)
+    raw = clv_gain_raw(base, purchase_model, spend_model, horizon, annual_discount_rate, multiplier)
     gain = pd.Series(np.maximum(raw, 0.0), index=base.index, name="clv_gain")  # clip: rounding
     return gain.reindex(view.index, fill_value=0.0)

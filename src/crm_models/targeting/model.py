@@ -20,7 +20,15 @@ from crm_models.targeting.evaluation import evaluate_uplift
 from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
 from crm_models.targeting.sampling import fit_sample, sample_summary
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
-from crm_models.value import FitError
+from crm_models.value import (
+    VALUE_MODEL_LABELS,
+    FitError,
+    buyers,
+    forecast_multiplier,
+    make_purchase_model,
+    purchase_model_for,
+    value_model_choice,
+)
 
 __all__ = ["SCORE_BATCH", "TargetingModel", "build_contact_list"]
 
@@ -34,9 +42,11 @@ class TargetingModel(BaseEstimator):
     uplift re-centred on the effect measured in its own randomised campaigns (``offsets_``), a
     control-group response model (``p_control``), and the calibration of the response value.  ``score(ds,
     as_of)``: per customer, as of a day, ``p_control``, ``uplift_<arm>``, ``value``, ``channel``
-    and ``clv_gain`` (:func:`response_clv_gain` over ``clv_horizon_weeks``, BG/NBD and
-    Gamma-Gamma fitted as of that day; 0 when ``clv_horizon_weeks`` is None or the data cannot
-    support the models, with the reason in ``clv_note_``).  Above ``max_fit_rows`` campaign rows
+    and ``clv_gain`` (:func:`response_clv_gain` over ``clv_horizon_weeks`` with the value model
+    ``value_model`` - ``auto``: the one the value report chose,
+    :func:`crm_models.value.value_model_choice` - and Gamma-Gamma fitted as of that day; 0 when
+    ``clv_horizon_weeks`` is None or the data cannot support the models, with the reason in
+    ``clv_note_``).  Above ``max_fit_rows`` campaign rows
     (None: :data:`~crm_models.targeting.sampling.MAX_FIT_ROWS`, 0: no cap) the models are fitted
     on a stratified sample (seed ``random_state``, described in ``fit_sample_``) and each offer is
     re-centred on its effect measured on every row.  A scikit-learn estimator, so
@@ -54,6 +64,7 @@ class TargetingModel(BaseEstimator):
         clv_horizon_weeks: float | None = 52.0,
         annual_discount_rate: float = 0.10,
         max_fit_rows: int | None = None,
+        value_model: str = "auto",
     ):
         self.learner = learner
         self.outcome = outcome
@@ -64,8 +75,9 @@ class TargetingModel(BaseEstimator):
         self.clv_horizon_weeks = clv_horizon_weeks
         self.annual_discount_rate = annual_discount_rate
         self.max_fit_rows = max_fit_rows
+        self.value_model = value_model
 
-    def _clv_gain(self, feats: pd.DataFrame) -> np.ndarray:
+    def _clv_gain(self, ds: Dataset, as_of: pd.Timestamp, feats: pd.DataFrame) -> np.ndarray:
         zeros = np.zeros(len(feats))
         if not self.clv_horizon_weeks:
             self.clv_note_ = "lifetime-value term off (no horizon)"
@@ -74,10 +86,17 @@ class TargetingModel(BaseEstimator):
             self.clv_note_ = "lifetime-value term off: the data has no purchase history"
             return zeros
         try:
+            chosen = value_model_choice(ds, self.value_model, None, as_of)["model_chosen"]
+            base = buyers(feats)
+            purchase = make_purchase_model(purchase_model_for(chosen)).fit(base)
             gain = response_clv_gain(
                 feats,
+                purchase,
                 horizon=self.clv_horizon_weeks,
                 annual_discount_rate=self.annual_discount_rate,
+                multiplier=forecast_multiplier(
+                    chosen, ds, as_of, self.clv_horizon_weeks, purchase, base
+                ),
             )
         except (FitError, ValueError) as err:
             why = str(err).splitlines()[0].rstrip(".")
@@ -86,7 +105,7 @@ class TargetingModel(BaseEstimator):
             self.clv_note_ = f"lifetime-value term off: {why}"
             return zeros
         self.clv_note_ = (
-            f"BG/NBD + Gamma-Gamma, {self.clv_horizon_weeks:g}-week horizon, "
+            f"{VALUE_MODEL_LABELS[chosen]} + Gamma-Gamma, {self.clv_horizon_weeks:g}-week horizon, "
             f"{self.annual_discount_rate:.0%} a year discount"
         )
         return gain.to_numpy(dtype=float)
@@ -178,7 +197,7 @@ class TargetingModel(BaseEstimator):
             else features
         )
         out = self.predict(feats)
-        out["clv_gain"] = self._clv_gain(feats)
+        out["clv_gain"] = self._clv_gain(ds, as_of, feats)
         if "preferred_channel" in feats:
             out["channel"] = feats["preferred_channel"].astype(object)
         elif ds.campaigns is not None and "channel" in ds.campaigns:

@@ -79,6 +79,7 @@ from crm_models.value.scoring import (
 )
 from crm_models.value.selection import (
     CANDIDATES,
+    VALUE_MODEL_LABELS,
     VALUE_MODELS,
     auto_comparison,
     choose_model,
@@ -111,6 +112,7 @@ __all__ = [
     "BetaGeoModel",
     "CANDIDATES",
     "VALUE_MODELS",
+    "VALUE_MODEL_LABELS",
     "Cohorts",
     "FitError",
     "GammaGammaModel",

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.data.snapshot import cached_frame
 from crm_models.features import resolve_as_of, transactions_as_of
 from crm_models.units import unit_days
 from crm_models.value.common import FitError, NotEnoughData
@@ -208,23 +209,38 @@ def value_model_choice(
     :func:`~crm_models.value.validation.default_calibration_end`) with the holdout to
     ``as_of``.  Returns :func:`auto_comparison`'s keys (only ``model_chosen`` and
     ``choice_rule`` when a model was asked for); when the history is too short to compare,
-    BG/NBD with the reason in ``choice_rule``."""
+    BG/NBD with the reason in ``choice_rule``.  Inside a report build the choice is made once
+    and read back by the other reports (value, targeting, forecast use the same model)."""
     purchase_model_for(requested if requested != "auto" else "bgnbd")  # checks the name
     if requested != "auto":
         return {"model_chosen": requested, "choice_rule": "asked for (value_model parameter)"}
+    if not isinstance(ds, Dataset):
+        return {
+            "model_chosen": "bgnbd",
+            "choice_rule": "BG/NBD by default: the comparison needs the purchase days in memory, "
+            "and this data is read out of core by an engine",
+        }
     holdout_end = resolve_as_of(ds, as_of)
     cal_end = (
         default_calibration_end(ds, holdout_end)
         if calibration_end is None
         else pd.Timestamp(calibration_end)
     )
-    try:
-        return auto_comparison(ds, cal_end, holdout_end, "W", covariates)
-    except (FitError, UnsupportedData) as err:
-        return {
-            "model_chosen": "bgnbd",
-            "choice_rule": f"BG/NBD by default: the models could not be compared ({err})",
-        }
+
+    def compute() -> pd.DataFrame:
+        try:
+            choice = auto_comparison(ds, cal_end, holdout_end, "W", covariates)
+        except (FitError, UnsupportedData) as err:
+            choice = {
+                "model_chosen": "bgnbd",
+                "choice_rule": f"BG/NBD by default: the models could not be compared ({err})",
+            }
+        frame = pd.DataFrame({"model": [choice["model_chosen"]]})
+        frame.attrs["choice"] = choice
+        return frame
+
+    key = {"calibration_end": str(cal_end), "as_of": str(holdout_end), "covariates": covariates}
+    return cached_frame(ds, "value_model_choice", key, compute).attrs["choice"]
 
 
 def purchase_model_for(chosen: str) -> str:
@@ -250,6 +266,11 @@ def forecast_multiplier(
     the data up to ``as_of`` only."""
     if chosen in BTYD:
         return None
+    if chosen == "stacked" and not isinstance(ds, Dataset):
+        raise FitError(
+            "the stacked model needs the purchase days in memory (a loaded dataset, not an "
+            "engine source); choose bgnbd or pareto_nbd for data read out of core"
+        )
     x, T = data["frequency"].to_numpy(dtype=float), data["T"].to_numpy(dtype=float)
     base = purchase_model.conditional_expected_purchases(data, horizon)
     if chosen == "naive":
