@@ -189,11 +189,11 @@ def auto_comparison(
     }
 
 
-LABELS = {
+VALUE_MODEL_LABELS = {  # in reports and notes
     "bgnbd": "BG/NBD",
     "pareto_nbd": "Pareto/NBD",
     "naive": "naive rate",
-    "stacked": "stacked",
+    "stacked": "stacked (BG/NBD corrected by boosting)",
 }
 
 
