@@ -142,16 +142,14 @@ def test_response_model_needs_responders_among_the_mailed(sim, data):
     rows = data.rows.copy()
     treated = rows["treated"].astype(bool)
     rows.loc[treated, "responded"] = 0.0  # only control customers responded
-    none = tg.CampaignData(data.dataset, rows, data.features, data.X, data.encoder, data.outcomes)
+    none = data.with_rows(rows)
     with pytest.raises(UnsupportedData, match="None of the .* mailed customers responded") as err:
         tg.evaluate_response(none)
     assert_plain(err)
     few_rows = rows.copy()
     responders = np.flatnonzero(treated & (data.rows["responded"] > 0))
     few_rows.loc[few_rows.index[responders[:3]], "responded"] = 1.0  # three responders
-    few = tg.CampaignData(
-        data.dataset, few_rows, data.features, data.X, data.encoder, data.outcomes
-    )
+    few = data.with_rows(few_rows)
     with pytest.raises(UnsupportedData, match="Only 3 of the .* too few of one kind") as err:
         tg.evaluate_response(few)
     assert_plain(err)
@@ -163,7 +161,7 @@ def test_response_model_falls_back_to_a_random_split_when_the_latest_campaign_ha
     rows = data.rows.copy()
     latest = (rows["campaign_id"] == data.campaigns[-1]).to_numpy()
     rows.loc[latest, "responded"] = 0.0
-    d = tg.CampaignData(data.dataset, rows, data.features, data.X, data.encoder, data.outcomes)
+    d = data.with_rows(rows)
     res = tg.evaluate_response(d)
     assert res.split.startswith("stratified random split") and res.n_test > 0
 
@@ -182,7 +180,7 @@ def test_an_offer_with_no_responders_or_too_few_customers_cannot_be_measured(dat
     rows = data.rows.copy()
     arm_rows = tg.arm_rows(data, "discount_10")
     rows.loc[arm_rows, "responded"] = 0.0
-    d = tg.CampaignData(data.dataset, rows, data.features, data.X, data.encoder, data.outcomes)
+    d = data.with_rows(rows)
     with pytest.raises(
         UnsupportedData, match="Not a single customer responded after the offer discount_10"
     ) as err:
@@ -194,14 +192,7 @@ def test_an_offer_with_no_responders_or_too_few_customers_cannot_be_measured(dat
 
 
 def test_too_few_campaign_rows_to_keep_some_back(data):
-    one = tg.CampaignData(
-        data.dataset,
-        data.rows.iloc[:1],
-        data.features.iloc[:1],
-        data.X.iloc[:1],
-        data.encoder,
-        data.outcomes,
-    )
+    one = data.with_rows(data.rows.iloc[:1])
     with pytest.raises(UnsupportedData, match="keep some back for testing") as err:
         tg.stratified_split(one, "responded")
     assert_plain(err)

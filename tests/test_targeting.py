@@ -3,6 +3,7 @@ retailer's true uplift, determinism, and the permission rules of the contact lis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -159,14 +160,7 @@ def test_demo_models_rank_customers_by_true_uplift(demo, demo_data):
 
 
 def test_evaluation_is_deterministic_for_a_seed(demo_data):
-    small = tg.CampaignData(
-        demo_data.dataset,
-        demo_data.rows.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
-        demo_data.features.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
-        demo_data.X.loc[demo_data.rows["campaign_id"] == "CMP04"].reset_index(drop=True),
-        demo_data.encoder,
-        demo_data.outcomes,
-    )
+    small = demo_data.with_rows(demo_data.rows.loc[demo_data.rows["campaign_id"] == "CMP04"])
     kw = dict(models=["two_model_gbm", "two_model_logistic"], n_boot=10, seed=3)
     a = tg.evaluate_uplift(small, "response_amount", **kw).metrics
     b = tg.evaluate_uplift(small, "response_amount", **kw).metrics
@@ -430,7 +424,7 @@ def test_outcomes_and_average_effects(demo_data):
     assert outcomes == list(demo_data.outcomes)  # the demo names each outcome once
     both = ["visit", "conversion", "spend", "responded", "response_amount"]  # as Hillstrom
     d = demo_data
-    hill = tg.CampaignData("hillstrom", d.rows, d.features, d.X, d.encoder, both)
+    hill = dataclasses.replace(d, dataset="hillstrom", outcomes=both)
     assert tg.distinct_outcomes(hill) == ["visit", "conversion", "spend"]
     table = tg.average_effects(demo_data, ["responded"])
     assert len(table) == len(demo_data.arms) and set(table["outcome"]) == {"responded"}
@@ -497,14 +491,7 @@ def test_chosen_model_summary_truth_summary_and_labels():
 
 def test_other_outcomes_uplift_repeats_the_evaluation(demo_data):
     keep = (demo_data.rows["campaign_id"] == "CMP04").to_numpy()
-    small = tg.CampaignData(
-        demo_data.dataset,
-        demo_data.rows.loc[keep].reset_index(drop=True),
-        demo_data.features.loc[keep].reset_index(drop=True),
-        demo_data.X.loc[keep].reset_index(drop=True),
-        demo_data.encoder,
-        demo_data.outcomes,
-    )
+    small = demo_data.with_rows(demo_data.rows.loc[keep])
     table = tg.other_outcomes_uplift(small, ["response_amount"], "two_model_gbm", n_boot=5, seed=3)
     models = ["two_model_gbm", "two_model_logistic"]
     ev = tg.evaluate_uplift(small, "response_amount", models=models, n_boot=5, seed=3, quick=True)

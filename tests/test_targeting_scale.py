@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.api.types import is_numeric_dtype
 
 from crm_models import targeting as tg
 from crm_models.targeting import uplift
@@ -42,6 +43,22 @@ def test_sample_keeps_each_stratum_share_and_is_seeded(demo_data):
     other = tg.fit_sample(demo_data, "responded", cap, seed=8)
     assert sample.rows.index.equals(again.rows.index)
     assert not sample.rows.index.equals(other.rows.index)
+
+
+def test_a_sample_builds_the_features_of_its_own_rows_only(demo):
+    """Above the cap no feature of the full campaign rows is built: the sample builds its rows'
+    customer views from their customers alone, with exactly the values the full build gives."""
+    full = tg.campaign_data(demo)
+    sample = tg.fit_sample(full, "responded", 5_000, seed=7)
+    features = sample.features
+    assert "features" not in full._built  # the 28,718 rows were never given features
+    reference = tg.campaign_data(demo).features.loc[sample.rows.index]
+
+    def plain(frame):  # dtypes aside (a day's view of fewer customers needs no NaN fill)
+        return frame.astype({c: float if is_numeric_dtype(frame[c]) else object for c in frame})
+
+    pd.testing.assert_frame_equal(plain(features), plain(reference))
+    assert sample.X.index.equals(sample.rows.index)
 
 
 def test_every_offer_keeps_its_controls_and_responders(demo_data):

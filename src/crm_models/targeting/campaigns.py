@@ -9,9 +9,9 @@ being modelled (or of one still running) can reach its features.  Post-send attr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ __all__ = [
     "arm_summary",
     "average_effects",
     "campaign_data",
+    "campaign_features",
     "customer_features",
     "distinct_outcomes",
     "is_rate_outcome",
@@ -145,24 +146,47 @@ def customer_features(
     return view.drop(columns=[c for c in view.columns if c in drop])
 
 
-@dataclass
+@dataclasses.dataclass
 class CampaignData:
     """Campaign rows with their leakage-free features.
 
-    ``rows``: campaign_id, customer_id, sent_date, arm, treated and the outcome columns;
-    ``features``: raw customer features as of the day before each send (same row order);
-    ``X``: the encoded numeric matrix; ``encoder``: the fitted :class:`FeatureEncoder`.
+    ``rows``: campaign_id, customer_id, sent_date, arm, treated and the outcome columns, in
+    order of send day; ``features``: raw customer features as of the day before each send (same
+    row order); ``X``: the encoded numeric matrix; ``encoder``: the :class:`FeatureEncoder`
+    fitted on ``features``.  Features are built on first use, for these rows only: the measured
+    effects need only the rows, and a fitting sample (:mod:`crm_models.targeting.sampling`)
+    builds the features of its own rows, so a million campaign rows never all get features.
     """
 
     dataset: str
     rows: pd.DataFrame
-    features: pd.DataFrame
-    X: pd.DataFrame
-    encoder: FeatureEncoder
     outcomes: list[str]
     control: str = CONTROL
-    notes: list[str] = field(default_factory=list)  # campaigns left out, and why
+    notes: list[str] = dataclasses.field(default_factory=list)  # campaigns left out, and why
     sampled_from: int | None = None  # rows before a fitting sample (targeting.sampling), or None
+    source: Dataset | None = dataclasses.field(default=None, repr=False)  # where features come from
+    response_window_days: int = RESPONSE_WINDOW_DAYS
+    _built: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def features(self) -> pd.DataFrame:
+        if "features" not in self._built:
+            self._built["features"] = campaign_features(
+                self.source, self.rows, self.response_window_days, self.sampled_from is not None
+            )
+        return self._built["features"]
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        if "encoder" not in self._built:
+            self._built["encoder"] = FeatureEncoder().fit(self.features)
+        return self._built["encoder"]
+
+    @property
+    def X(self) -> pd.DataFrame:
+        if "X" not in self._built:
+            self._built["X"] = self.encoder.transform(self.features)
+        return self._built["X"]
 
     @property
     def arms(self) -> list[str]:
@@ -176,13 +200,58 @@ class CampaignData:
     def label(self, arm: str) -> str:
         return arm_label(self.dataset, arm)
 
+    def with_rows(self, rows: pd.DataFrame) -> CampaignData:
+        """The same campaign data with ``rows`` (some of these rows, by index label, possibly
+        with other outcome values); features already built are cut to them."""
+        built = {}
+        if "features" in self._built:
+            built = {k: v.loc[rows.index] for k, v in self._built.items() if k != "encoder"}
+            built["encoder"] = self.encoder
+        return dataclasses.replace(self, rows=rows, _built=built)
+
+
+def campaign_features(
+    ds: Dataset, rows: pd.DataFrame, response_window_days: int, only_these: bool = False
+) -> pd.DataFrame:
+    """Each row's customer features as of the day before its send (rows in send-day order), one
+    customer view per send day.  ``only_these``: build each day's view from the rows'
+    customers only (their lines, attributes and campaigns) - the same values, as every feature
+    is the customer's own, at a fraction of the cost for a sample of a large base."""
+    day = rows["sent_date"].dt.normalize()
+    feats = []
+    for send_day, positions in day.groupby(day, sort=True).indices.items():
+        customers = rows["customer_id"].to_numpy()[positions]
+        sub = _customers_only(ds, customers) if only_these else ds
+        f = customer_features(sub, send_day - pd.Timedelta(days=1), response_window_days)
+        feats.append(f.reindex(customers).reset_index(drop=True))
+    out = pd.concat(feats, ignore_index=True).set_axis(rows.index)
+    return out.drop(columns=[c for c in out.columns if c == "customer_id"])
+
+
+def _customers_only(ds: Dataset, customers: np.ndarray) -> Dataset:
+    """``ds`` with only the rows of ``customers`` in its transactions, customers and campaigns."""
+
+    def keep(table: pd.DataFrame | None) -> pd.DataFrame | None:
+        if table is None:
+            return None
+        return table.loc[table["customer_id"].isin(customers).to_numpy()]
+
+    return Dataset(
+        ds.name,
+        transactions=keep(ds.transactions),
+        customers=keep(ds.customers),
+        campaigns=keep(ds.campaigns),
+        fingerprint="-",
+    )
+
 
 def campaign_data(
     ds: Dataset,
     campaigns: Sequence[str] | None = None,
     response_window_days: int = RESPONSE_WINDOW_DAYS,
 ) -> CampaignData:
-    """One row per customer and campaign with features as of the day before the send.
+    """One row per customer and campaign; features as of the day before the send (built when
+    first used, see :class:`CampaignData`).
 
     Only randomised campaigns can show what a contact does: a campaign without a control group
     (or without anybody mailed) is left out (said in ``notes``).  Raises
@@ -204,16 +273,8 @@ def campaign_data(
         c["arm"] = np.where(c["treated"], "treated", CONTROL)
     c["arm"] = c["arm"].astype(str).where(c["treated"].astype(bool), CONTROL)
     c, notes = _randomised(c)
-    c["send_day"] = c["sent_date"].dt.normalize()
-    rows, feats = [], []
-    for day, group in c.groupby("send_day", sort=True):
-        f = customer_features(ds, day - pd.Timedelta(days=1), response_window_days)
-        f = f.reindex(group["customer_id"].to_numpy())
-        rows.append(group)
-        feats.append(f.reset_index(drop=True))
-    rows_df = pd.concat(rows, ignore_index=True)
-    feats_df = pd.concat(feats, ignore_index=True)
-    feats_df = feats_df.drop(columns=[c for c in feats_df.columns if c == "customer_id"])
+    order = np.argsort(c["sent_date"].dt.normalize().to_numpy(), kind="stable")
+    rows_df = c.iloc[order].reset_index(drop=True)  # by send day, file order within a day
     outcomes = [
         col
         for col in ("responded", "response_amount", "visit", "conversion", "spend")
@@ -226,16 +287,14 @@ def campaign_data(
             f"No customer responded to any campaign (none of the {len(rows_df):,} customer "
             "contacts), so response and uplift cannot be modelled."
         )
-    encoder = FeatureEncoder().fit(feats_df)
     keep = ["campaign_id", "customer_id", "sent_date", "channel", "arm", "treated", *outcomes]
     return CampaignData(
         ds.name,
         rows_df[[k for k in keep if k in rows_df.columns]],
-        feats_df,
-        encoder.transform(feats_df),
-        encoder,
         outcomes,
         notes=notes,
+        source=ds,
+        response_window_days=response_window_days,
     )
 
 

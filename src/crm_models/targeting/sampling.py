@@ -50,13 +50,8 @@ def fit_sample(
         }
     )
     keep = stratified_sample(strata, max_rows, random_state=seed, min_per_stratum=MIN_STRATUM_ROWS)
-    return dataclasses.replace(
-        data,
-        rows=data.rows.iloc[keep],
-        features=data.features.iloc[keep],
-        X=data.X.iloc[keep],
-        sampled_from=n,
-    )
+    # the sample builds the features of its own rows (CampaignData), never all of them
+    return dataclasses.replace(data, rows=data.rows.iloc[keep], sampled_from=n, _built={})
 
 
 def sample_summary(data: CampaignData) -> dict | None:
