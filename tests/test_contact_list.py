@@ -179,6 +179,7 @@ def test_target_cli_writes_excel_with_campaign_columns(tmp_path, capsys):
     out = tmp_path / "lists" / "july.xlsx"
     args = ["target", "demo", "--budget", "60", "--model", "two_model_logistic", "--json"]
     options = ["--holdout", "0.25", "--seed", "3", "--send-date", "2025-07-04"]
+    options += ["--value-model", "pareto_nbd"]  # the lifetime-value term's model, as asked
     assert main([*args, *options, "--campaign-id", "july-push", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     listed = pd.read_excel(out)
@@ -192,6 +193,7 @@ def test_target_cli_writes_excel_with_campaign_columns(tmp_path, capsys):
         )
     )
     assert summary["campaign_id"] == "july-push" and summary["send_date"] == "2025-07-04"
+    assert summary["clv_term"].startswith("Pareto/NBD + Gamma-Gamma")
     assert (listed["campaign_id"] == "july-push").all()
     assert (listed["send_date"] == pd.Timestamp("2025-07-04")).all()
     mailed = listed.loc[~listed["holdout"], "expected_incremental_profit"].sum()

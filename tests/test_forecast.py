@@ -368,6 +368,18 @@ def test_cli_json_contract(small_shop, tmp_path, capsys):
     }
     assert {"naive", "seasonal_naive", out["model"]} <= set(out["backtest"])
     assert set(out["backtest"]["naive"]) >= {"mase", "smape", "coverage_80", "coverage_95"}
+    # the bottom-up forecast's customer model: by default the rule of clv fit --model auto
+    assert out["bottom_up_value_model"]["model_chosen"] in (
+        "bgnbd",
+        "pareto_nbd",
+        "naive",
+        "stacked",
+    )
+    args = ["forecast", str(folder), "--horizon", "2", "--backtest-windows", "2", "--quick"]
+    assert main([*args, "--value-model", "naive", "--json"]) == 0
+    naive = json.loads(capsys.readouterr().out)
+    assert naive["bottom_up_value_model"]["model_chosen"] == "naive"
+    assert naive["bottom_up"] != out["bottom_up"]
 
 
 # ------------------------------------------------------------------------------ report figures

@@ -471,7 +471,12 @@ def cmd_target(args: argparse.Namespace) -> int:
     )
     with stage("fitting the targeting model and choosing whom to contact"):
         result, _ = build_contact_list(
-            ds, policy, learner=args.model, as_of=args.as_of, max_fit_rows=args.max_fit_rows
+            ds,
+            policy,
+            learner=args.model,
+            as_of=args.as_of,
+            max_fit_rows=args.max_fit_rows,
+            value_model=args.value_model,
         )
     send = result.summary["send_date"]
     campaign = args.campaign_id or default_campaign_id(ds.name, send)
@@ -495,14 +500,21 @@ def cmd_target(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     from crm_models.forecast import forecast_sales, segment_forecasts
     from crm_models.progress import stage
+    from crm_models.value import value_model_choice
 
     ds = _open(args, args.dataset)  # an engine Source with --engine duckdb|spark (or auto, large)
     kw = dict(horizon=args.horizon, windows=args.backtest_windows, step=args.step)
+    choice = None
+    if ds.has("transactions"):  # the bottom-up forecast's customer model (auto: the rule's)
+        choice = value_model_choice(ds, args.value_model, None, args.as_of)
+        kw["purchase_model"] = choice["model_chosen"]
     with stage(f"backtesting and forecasting {args.measure} per {args.freq}"):
         result = forecast_sales(
             ds, args.measure, args.freq, as_of=args.as_of, quick=args.quick, **kw
         )
     out = result.to_dict()
+    if choice is not None and "bottom_up" in out:
+        out["bottom_up_value_model"] = {k: choice[k] for k in ("model_chosen", "choice_rule")}
     if args.measure == "revenue":
         out["currency"] = ds.currency
     if args.by:
@@ -539,6 +551,17 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             ]
     _print(out, args.json)
     return 0
+
+
+def _value_model_option(p: argparse.ArgumentParser, what: str) -> None:
+    from crm_models.value import VALUE_MODELS
+
+    p.add_argument(
+        "--value-model",
+        choices=VALUE_MODELS,
+        default="auto",
+        help=f"{what}: auto (default) applies the choice rule of clv fit --model auto",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -713,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that the campaign can be measured (0.1; 0 mails everyone)",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the hold-out draw (42)")
+    _value_model_option(p, "the lifetime-value term's model")
     _max_fit_rows_arg(p)
     p.add_argument(
         "--campaign-id",
@@ -740,6 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backtest-windows", type=int, help="rolling origins (default 6 M, 4 W)")
     p.add_argument("--step", type=int, help="periods between origins (default 1 M, 4 W)")
     p.add_argument("--quick", action="store_true", help="fewer models and windows (faster)")
+    _value_model_option(p, "the bottom-up forecast's customer model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_forecast)
 

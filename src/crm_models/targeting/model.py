@@ -217,8 +217,10 @@ def build_contact_list(
     model: TargetingModel | None = None,
     data: CampaignData | None = None,
     max_fit_rows: int | None = None,
+    value_model: str = "auto",
 ) -> tuple[ContactListResult, TargetingModel]:
-    """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day.
+    """Fit (unless given) the targeting model on ``ds`` and build the contact list as of a day;
+    ``value_model`` values the lifetime-value term (see :class:`TargetingModel`).
 
     ``learner="auto"``: the learner :func:`evaluate_uplift` (quick) says to use, i.e. the
     chosen model when it beats the two-model logistic baseline on the test part, else the
@@ -232,7 +234,9 @@ def build_contact_list(
         data = data or campaign_data(ds, response_window_days=RESPONSE_WINDOW_DAYS)
         ev = evaluate_uplift(fit_sample(data, "responded", max_fit_rows), "responded", quick=True)
         learner, verdict = ev.used, ev.verdict
-    model = model or TargetingModel(learner, max_fit_rows=max_fit_rows).fit(ds, data)
+    model = model or TargetingModel(
+        learner, max_fit_rows=max_fit_rows, value_model=value_model
+    ).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
     result = contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send)
