@@ -64,7 +64,9 @@ def run(n: int) -> dict:
     model = StackedModel(time_unit="W").fit(days, cal_end, HORIZON)
     t1 = time.perf_counter()
     frame = activity_features(days, cal_end)
+    t_features = time.perf_counter()
     purchases = model.predict(frame)
+    t_predict = time.perf_counter()
     spend = GammaGammaModel().fit(frame).conditional_expected_spend(frame)
     value = purchases * spend
     t2 = time.perf_counter()
@@ -74,6 +76,9 @@ def run(n: int) -> dict:
         "purchase_days": len(days),
         "fit_s": round(t1 - t0, 2),
         "score_s": round(t2 - t1, 2),
+        "features_s": round(t_features - t1, 2),
+        "predict_s": round(t_predict - t_features, 2),
+        "spend_s": round(t2 - t_predict, 2),
         "seconds": round(t2 - t0, 2),
         "peak_gb": round(peak_gb(), 2),
         "after_data_gb": round(base, 2),
@@ -99,7 +104,9 @@ def main() -> None:
         print(
             f"{r['customers']:>9,} customers ({r['purchase_days']:,} purchase days): "
             f"fit {r['fit_s']:.2f} s + score {r['score_s']:.2f} s = {r['seconds']:.2f} s, "
-            f"peak {r['peak_gb']:.2f} GB (data {r['after_data_gb']:.2f} GB)"
+            f"peak {r['peak_gb']:.2f} GB (data {r['after_data_gb']:.2f} GB); score = features "
+            f"{r['features_s']:.2f} s + predict {r['predict_s']:.2f} s + Gamma-Gamma "
+            f"{r['spend_s']:.2f} s"
         )
 
 
