@@ -282,7 +282,7 @@ def forecast_multiplier(
         days = purchase_days(transactions_as_of(ds, end))
         cov = customer_covariates(ds, covariates)
         stacked = StackedModel(time_unit=unit).fit(days, end, horizon, cov)
-        forecast = stacked.predict(activity_features(days, end, unit), cov).reindex(base.index)
+        forecast = stacked.predict(covariates=cov).reindex(base.index)
     factor = forecast / base.where(base > 0)
     return factor.fillna(1.0).rename("multiplier")
 

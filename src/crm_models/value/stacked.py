@@ -17,8 +17,6 @@ and the shape of purchases over time stay BG/NBD's, and value ranges scale with 
 from __future__ import annotations
 
 import os
-import weakref
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -55,9 +53,6 @@ FEATURES = (
 )
 MAX_BINS = 255  # the booster's max_bins (its default)
 BIN_SUBSAMPLE = 200_000  # above this many rows the booster bins an unweighted subsample
-# the activity frame at the calibration end of the last fit, which its caller computes again to
-# predict: (weak reference to the purchase-day frame, its fingerprint with end and unit, frame)
-_last_frame: tuple = ()
 
 
 def purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
@@ -84,32 +79,14 @@ def counts_between(days: pd.DataFrame, start, end, index: pd.Index) -> pd.Series
     return pd.Series(counts, index=index, name="purchases")
 
 
-def _fingerprint(days: pd.DataFrame, end: pd.Timestamp, time_unit: str) -> tuple | None:
-    """What the activity frame depends on: end, unit and a checksum of the columns (it sees
-    changes made in place); None for text ids (no cheap checksum)."""
-    cols = [days[c].to_numpy() for c in ("customer_id", "day", "amount")]
-    if any(c.dtype == object for c in cols):
-        return None
-    sums = (zlib.crc32(np.ascontiguousarray(c).view(np.uint8)) for c in cols)
-    return (end, time_unit, len(days), *sums)
-
-
-def activity_features(
-    days: pd.DataFrame, end, time_unit: str = "W", remember: bool = False
-) -> pd.DataFrame:
+def activity_features(days: pd.DataFrame, end, time_unit: str = "W") -> pd.DataFrame:
     """The BTYD summary at ``end`` (inclusive) plus ``recent_4``/``recent_13``/``recent_26``
     (purchase days in the last 4/13/26 weeks), ``first_value`` (spend on the first day).
 
     ``days`` has one row per customer and (normalised) day, as :func:`purchase_days` gives, so
     every row is a distinct purchase day: the sums of :func:`~crm_models.features.btyd_summary`
-    are plain bincounts over integer day numbers (no sort, no datetime arithmetic).
-    ``remember``: keep the frame for the next call with the same, unchanged ``days``, end and
-    unit (:meth:`StackedModel.fit` computes the frame its caller then predicts)."""
-    global _last_frame
+    are plain bincounts over integer day numbers (no sort, no datetime arithmetic)."""
     end = pd.Timestamp(end)
-    if _last_frame and _last_frame[0]() is days and _last_frame[1] is not None:
-        if _last_frame[1] == _fingerprint(days, end, time_unit):
-            return _last_frame[2].copy()
     stamp = days["day"].to_numpy()
     known = stamp <= end.to_datetime64()
     if not known.any():
@@ -139,8 +116,6 @@ def activity_features(
     for w in RECENT_WEEKS:
         out[f"recent_{w}"] = np.bincount(codes[age < 7 * w], minlength=n).astype(np.float64)
     out["first_value"] = first_amount
-    if remember:
-        _last_frame = (weakref.ref(days), _fingerprint(days, end, time_unit), out.copy())
     return out
 
 
@@ -191,8 +166,10 @@ class StackedModel(BaseEstimator):
 
     ``share`` caps the inner holdout at that share of the calibration span (the inner
     calibration keeps the rest); ``max_train_rows`` subsamples the inner customers (fixed
-    seed) to bound the fit time.  Fitted attributes: ``btyd_`` (BG/NBD with the weak prior at
-    the calibration end: the base forecast, and P(alive) for risk lists), ``booster_``,
+    seed) to bound the fit time.  Fitted attributes: ``calibration_frame_`` (the activity
+    frame at the calibration end: what :meth:`predict` scores when given no frame), ``btyd_``
+    (BG/NBD with the weak prior at the calibration end: the base forecast, and P(alive) for
+    risk lists), ``booster_``,
     ``horizon_`` (periods predicted), ``inner_end_``, ``inner_horizon_``, ``features_``,
     ``covariates_``, ``split_points_`` (per feature, the thresholds whose bin codes the booster
     sees instead of the raw values; empty when it bins more than ``BIN_SUBSAMPLE`` rows itself).
@@ -268,7 +245,7 @@ class StackedModel(BaseEstimator):
         ``covariates``: customer attributes indexed by ``customer_id`` (text columns become
         categories)."""
         end = pd.Timestamp(calibration_end)
-        given, days = days, days.loc[(days["day"] <= end).to_numpy()]
+        days = days.loc[(days["day"] <= end).to_numpy()]
         per = unit_days(self.time_unit)
         span = (end - days["day"].min()).days / per
         inner_h = min(float(horizon), self.share * span)
@@ -284,9 +261,8 @@ class StackedModel(BaseEstimator):
         # BG/NBD at the calibration end is fitted in a thread meanwhile (NumPy and the
         # optimiser release the GIL); one BLAS thread throughout keeps the sums reproducible
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
-            final = pool.submit(
-                lambda: _btyd(activity_features(given, end, self.time_unit, True), self.time_unit)
-            )
+            frame = activity_features(days, end, self.time_unit)
+            final = pool.submit(_btyd, frame, self.time_unit)
             inner = activity_features(days, self.inner_end_, self.time_unit)
             inner_btyd = _btyd(inner, self.time_unit)
             p_alive, base = _forecast(inner_btyd, inner, self.inner_horizon_)
@@ -321,21 +297,26 @@ class StackedModel(BaseEstimator):
             with threadpool_limits(1, user_api="openmp"):  # one thread, see the note at the top
                 self.booster_ = booster.fit(X, y / base, sample_weight=base)
             self.btyd_ = final.result()
+        self.calibration_frame_ = frame
         self.covariates_ = None if covariates is None else list(covariates.columns)
         return self
 
-    def multiplier(self, frame: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.Series:
+    def multiplier(
+        self, frame: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None
+    ) -> pd.Series:
         """The learnt correction of BG/NBD's forecast for each customer of an activity frame at
-        the calibration end (:func:`activity_features`), indexed by ``customer_id``."""
+        the calibration end (:func:`activity_features`; default ``calibration_frame_``),
+        indexed by ``customer_id``."""
         factor, _ = self._multiplier_and_base(frame, covariates)
         return factor
 
     def _multiplier_and_base(
-        self, frame: pd.DataFrame, covariates: pd.DataFrame | None
+        self, frame: pd.DataFrame | None, covariates: pd.DataFrame | None
     ) -> tuple[pd.Series, np.ndarray]:
         """:meth:`multiplier` and BG/NBD's forecast over ``horizon_`` (P(alive) is shared)."""
         if not hasattr(self, "booster_"):
             raise ValueError("StackedModel is not fitted yet; call fit() first")
+        frame = self.calibration_frame_ if frame is None else frame
         if (covariates is None) != (self.covariates_ is None):
             raise FitError("give predict() the same covariates as fit()")
         p_alive, base = _forecast(self.btyd_, frame, self.horizon_)
@@ -352,8 +333,11 @@ class StackedModel(BaseEstimator):
             factor = np.concatenate(list(pool.map(block, range(blocks))))
         return pd.Series(factor, index=X.index, name="multiplier"), base
 
-    def predict(self, frame: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.Series:
+    def predict(
+        self, frame: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None
+    ) -> pd.Series:
         """Expected purchase days over ``horizon_`` for each customer of an activity frame at
-        the calibration end: BG/NBD's forecast times :meth:`multiplier`."""
+        the calibration end (default ``calibration_frame_``): BG/NBD's forecast times
+        :meth:`multiplier`."""
         factor, base = self._multiplier_and_base(frame, covariates)
         return (factor * base).rename(f"expected_purchases_{self.horizon_:g}")
