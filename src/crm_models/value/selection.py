@@ -263,7 +263,9 @@ def forecast_multiplier(
     """Per customer of ``data`` (the purchase model's summary at ``as_of``): the chosen
     forecaster's expected purchases over ``horizon`` (the purchase model's periods) divided by
     the purchase model's; ``None`` when the chosen model is the purchase model.  Learnt from
-    the data up to ``as_of`` only."""
+    the data up to ``as_of`` only.  A customer the forecaster has no row for (the stacked model
+    counts days with a non-negative amount, so one who only returned goods) or whom the
+    purchase model expects no purchase from keeps the purchase model's forecast (1)."""
     if chosen in BTYD:
         return None
     if chosen == "stacked" and not isinstance(ds, Dataset):
