@@ -504,13 +504,13 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     ds = _open(args, args.dataset)  # an engine Source with --engine duckdb|spark (or auto, large)
     kw = dict(horizon=args.horizon, windows=args.backtest_windows, step=args.step)
-    choice = None
+    choice, bottom_up = None, {}
     if ds.has("transactions"):  # the bottom-up forecast's customer model (auto: the rule's)
         choice = value_model_choice(ds, args.value_model, None, args.as_of)
-        kw["purchase_model"] = choice["model_chosen"]
+        bottom_up["purchase_model"] = choice["model_chosen"]
     with stage(f"backtesting and forecasting {args.measure} per {args.freq}"):
         result = forecast_sales(
-            ds, args.measure, args.freq, as_of=args.as_of, quick=args.quick, **kw
+            ds, args.measure, args.freq, as_of=args.as_of, quick=args.quick, **kw, **bottom_up
         )
     out = result.to_dict()
     if choice is not None and "bottom_up" in out:
@@ -553,14 +553,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
-def _value_model_option(p: argparse.ArgumentParser, what: str) -> None:
+def _value_model_option(p: argparse.ArgumentParser, what: str, default: str = "auto") -> None:
     from crm_models.value import VALUE_MODELS
 
     p.add_argument(
         "--value-model",
         choices=VALUE_MODELS,
-        default="auto",
-        help=f"{what}: auto (default) applies the choice rule of clv fit --model auto",
+        default=default,
+        help=f"{what} (default {default}); auto applies the choice rule of clv fit --model auto",
     )
 
 
@@ -764,7 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backtest-windows", type=int, help="rolling origins (default 6 M, 4 W)")
     p.add_argument("--step", type=int, help="periods between origins (default 1 M, 4 W)")
     p.add_argument("--quick", action="store_true", help="fewer models and windows (faster)")
-    _value_model_option(p, "the bottom-up forecast's customer model")
+    # bgnbd by default: forecast also runs out of core (--engine), where the comparison of
+    # auto cannot run, and gives the same JSON on every engine
+    _value_model_option(p, "the bottom-up forecast's customer model", "bgnbd")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_forecast)
 
