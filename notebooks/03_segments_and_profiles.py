@@ -35,6 +35,7 @@ as_of = None  # report date as YYYY-MM-DD, or None for the last date in the data
 quick = False  # small, fast run (fewer bootstrap refits and permutations)
 horizon_days = 180  # look-alike model: how far ahead "becomes valuable" is judged
 seed = 0  # random seed: the same data and seed give the same segments
+value_model = "auto"  # CLV in the profiles: auto (as the value report) or bgnbd, pareto_nbd, ...
 segment_sample_cap = 200_000  # above this many buyers, segments are chosen on a stratified sample
 power_sample_cap = 100_000  # purchasing power: fitted on a stratified sample above this
 lookalike_sample_cap = 50_000  # look-alike model: new customers per cohort it is trained on
@@ -44,6 +45,7 @@ mlflow_experiment = None  # default: crm-models/<dataset>
 
 # %%
 from crm_models import segments
+from crm_models import value as clv_model
 from crm_models.charts import segments as charts
 from crm_models.data.dataset import UnsupportedData
 from crm_models.features import customer_view
@@ -56,7 +58,9 @@ seg = segments.segment_customers(
     view, quick=quick, random_state=seed, sample_cap=segment_sample_cap
 )
 clustering = seg.clustering
-clv = segments.clv_if_available(view)
+# CLV in the profiles comes from the model the value report chose (the same rule)
+chosen = clv_model.value_model_choice(ds, value_model, None, as_of_day)["model_chosen"]
+clv = segments.clv_if_available(view, ds=ds, value_model=chosen)
 attributes = segments.attribute_columns(view)
 say(
     f"**Data:** {ds.name}, as of **{as_of_day.date()}** · {count(seg.info['buyers'])} customers "

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_models import segments as sg
+from crm_models import value as clv
 from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 
@@ -217,3 +218,20 @@ def test_cli_segment_json_contract(tmp_path, capsys):
     assert 0 <= result["stability"] <= 1
     table = pd.read_csv(out)
     assert table.columns[0] == "customer_id" and len(table) == 2357
+
+
+def test_profile_clv_comes_from_the_chosen_value_model(demo):
+    """BG/NBD by default; a chosen naive rate corrects it customer by customer (the value
+    report's own computation); data too thin for the models gives no CLV, not an error."""
+    view = customer_view(demo)
+    base = clv.buyers(view)
+    purchase, spend = clv.BetaGeoModel().fit(base), clv.GammaGammaModel().fit(base)
+    plain = clv.customer_value(purchase, spend, base, horizon=52.0)["clv"]
+    pd.testing.assert_series_equal(sg.clv_if_available(view), plain)
+    as_of = view.attrs["as_of"]
+    factor = clv.forecast_multiplier("naive", demo, as_of, 52.0, purchase, base)
+    naive = clv.customer_value(purchase, spend, base, horizon=52.0, multiplier=factor)["clv"]
+    got = sg.clv_if_available(view, ds=demo, value_model="naive")
+    pd.testing.assert_series_equal(got, naive)
+    assert not np.allclose(got, plain)
+    assert sg.clv_if_available(view.head(3)) is None  # three customers: nothing to fit

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models import value as clv
+from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.segments.common import buyers
 
 
@@ -156,18 +157,28 @@ def segment_profile(
     return out
 
 
-def clv_if_available(view: pd.DataFrame, horizon_weeks: float = 52.0) -> pd.Series | None:
-    """Predicted 1-year CLV per buyer from :mod:`crm_models.value` (BG/NBD + Gamma-Gamma), or None.
+def clv_if_available(
+    view: pd.DataFrame,
+    horizon_weeks: float = 52.0,
+    ds: Dataset | None = None,
+    value_model: str = "bgnbd",
+) -> pd.Series | None:
+    """Predicted CLV over ``horizon_weeks`` per buyer from :mod:`crm_models.value` (the
+    ``value_model``'s purchase model, corrected by its forecast where it is the naive rate or
+    the stacked model, which learns from ``ds`` as of the view's day; Gamma-Gamma), or None.
 
-    Optional: when the module is missing or its models cannot be fitted on this data (too few
-    repeat buyers, a degenerate fit) the segment profiles simply go without CLV.
+    Optional: when the models cannot be fitted on this data (too few repeat buyers, a
+    degenerate fit) the segment profiles simply go without CLV.
     """
     try:
         data = clv.buyers(view)
-        purchase = clv.BetaGeoModel().fit(data)
+        purchase = clv.make_purchase_model(clv.purchase_model_for(value_model)).fit(data)
         spend = clv.GammaGammaModel().fit(data)
-        value = clv.customer_value(purchase, spend, data, horizon=horizon_weeks)
-    except Exception:  # noqa: BLE001 - CLV is an optional extra column, never a failure here
+        factor = clv.forecast_multiplier(
+            value_model, ds, view.attrs.get("as_of"), horizon_weeks, purchase, data
+        )
+        value = clv.customer_value(purchase, spend, data, horizon=horizon_weeks, multiplier=factor)
+    except (clv.FitError, UnsupportedData):  # CLV is an optional extra column here
         return None
     out = value["clv"].rename("clv")
     return out if np.isfinite(out).all() else None
