@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from crm_models.charts.value import value_model_text
 from crm_models.cli import main
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
 from crm_models.features import customer_view
 from crm_models.value import (
     CANDIDATES,
+    VALUE_MODEL_LABELS,
     BetaGeoModel,
     GammaGammaModel,
     StackedModel,
@@ -129,6 +131,21 @@ def test_auto_comparison_keys(ds):
     frame = activity_features(purchase_days(ds.transactions), CAL_END)
     naive = (frame["frequency"] / frame["T"]).sum() * 13
     assert out["comparison"]["naive"]["predicted_total"] == pytest.approx(naive)
+
+
+def test_the_choice_in_words(ds):
+    """The report's sentence names the chosen model, the inner split's days, and the holdout
+    figures; an asked-for model is said to be asked for."""
+    out = auto_comparison(ds, CAL_END, HOLD_END)
+    assert out["inner_holdout"][1] == str(CAL_END.date())
+    text = value_model_text(out, VALUE_MODEL_LABELS)
+    assert f"**{VALUE_MODEL_LABELS[out['model_chosen']]}** model" in text
+    assert f"best from {out['inner_holdout'][0]} to {out['inner_holdout'][1]}" in text
+    assert "of 4 forecasts" in text and "missed the total by" in text
+    asked = value_model_choice(ds, "stacked")
+    assert value_model_text(asked, VALUE_MODEL_LABELS).endswith(
+        "asked for (value_model parameter)."
+    )
 
 
 def test_covariates_name_the_missing_column(ds):

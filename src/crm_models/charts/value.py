@@ -317,23 +317,30 @@ def show_value_model_choice(table: pd.DataFrame, labels: Mapping[str, str]) -> N
 
 def value_model_text(choice: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     """Which model values the customers and why, and how it did on the holdout against the
-    best other candidate, in words (``labels``: model names)."""
+    best other candidate, in plain words (``labels``: model names)."""
     name = choice["model_chosen"]
     label = labels[name]
-    text = f"Customer values come from the **{label}** model: {choice['choice_rule']}."
     comparison = choice.get("comparison") or {}
-    if name not in comparison:
-        return text
-    row = comparison[name]
-    others = {k: v for k, v in comparison.items() if k != name}
-    text += (
-        f" On the holdout it missed the total by {pct(row['total_error'])} with a "
-        f"per-customer MAE of {row['mae']:.3f}"
+    if name not in comparison or "inner_holdout" not in choice:
+        return f"Customer values come from the **{label}** model: {choice['choice_rule']}."
+    start, end = choice["inner_holdout"]
+    text = (
+        f"Customer values come from the **{label}** model. It was chosen by a rule fixed in "
+        f"advance: of {len(comparison)} forecasts, it predicted individual customers' purchases "
+        f"best from {start} to {end}, the last part of the calibration period; the holdout "
+        "period played no part in the choice."
     )
+    row = comparison[name]
+    text += f" Over the holdout period it missed the total by {pct(row['total_error'])}"
+    others = {k: v for k, v in comparison.items() if k != name}
     if others:
         best = min(others, key=lambda k: others[k]["mae"])
-        verdict = "better than" if row["mae"] < others[best]["mae"] else "not better than"
-        text += f", {verdict} the best other candidate ({labels[best]}, {others[best]['mae']:.3f})"
+        verdict = "closer" if row["mae"] < others[best]["mae"] else "not closer"
+        text += (
+            f"; customer by customer it was {verdict} than the best other forecast, "
+            f"{labels[best]}: off by {row['mae']:.2f} purchases a customer on average, "
+            f"against {others[best]['mae']:.2f}"
+        )
     failed = choice.get("not_fitted") or {}
     if failed:
         text += ". Not compared: " + "; ".join(

@@ -166,8 +166,9 @@ def auto_comparison(
     covariates: list[str] | None = None,
 ) -> dict[str, Any]:
     """What ``clv fit --model auto`` adds: ``model_chosen``, ``choice_rule`` (in words),
-    ``inner_comparison`` (what the rule saw) and ``comparison`` (every candidate on the real
-    holdout), as JSON-ready records keyed by model."""
+    ``inner_holdout`` (its first and last day), ``inner_comparison`` (what the rule saw) and
+    ``comparison`` (every candidate on the real holdout), as JSON-ready records keyed by
+    model."""
     cal_end, hold_end = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
     days = purchase_days(transactions_as_of(ds, hold_end))
     cov = customer_covariates(ds, covariates)
@@ -183,6 +184,7 @@ def auto_comparison(
             f"{cal_end.date()}) of models fitted on the calibration data before it; the real "
             "holdout is not used for the choice"
         ),
+        "inner_holdout": [inner.attrs["inner_end"], str(cal_end.date())],
         "inner_comparison": inner.to_dict("index"),
         "comparison": real.to_dict("index"),
         "not_fitted": {**inner.attrs["failed"], **failed},
