@@ -26,6 +26,7 @@ LAYERS = {  # layer -> module prefixes
         "crm_models.paths",
         "crm_models.environment",
         "crm_models.sampling",
+        "crm_models.table_files",
     ),
     "data": ("crm_models.data",),
     "engine": ("crm_models.engine",),
@@ -190,6 +191,7 @@ def test_no_flat_modules_left_from_before_the_move():
         "progress",
         "revenue",
         "sampling",
+        "table_files",
         "units",
     }, sorted(flat)
 

@@ -197,6 +197,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_view(args: argparse.Namespace) -> int:
     from crm_models.features import customer_view
     from crm_models.progress import stage
+    from crm_models.table_files import write_csv
 
     ds = _open(args, args.dataset)
     with stage("building the customer view"):
@@ -204,7 +205,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
-        view.to_csv(out)
+        write_csv(view, out, index=True)
     elif out.suffix == ".parquet":
         view.to_parquet(out)
     else:
@@ -319,6 +320,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from crm_models.features import customer_view
     from crm_models.progress import stage
     from crm_models.segments import segment_customers
+    from crm_models.table_files import write_csv
 
     ds = _open(args, args.dataset)
     with stage("building the customer view"):
@@ -333,7 +335,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         if out.suffix == ".parquet":
             table.to_parquet(out)
         elif out.suffix == ".csv":
-            table.to_csv(out)
+            write_csv(table, out, index=True)
         else:
             raise ValueError(f"--out must end in .csv or .parquet, not {out.name!r}")
         summary["out"] = str(out)

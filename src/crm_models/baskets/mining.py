@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -193,12 +194,13 @@ def baskets_from_transactions(
     start: str | pd.Timestamp | None = None,
     products: pd.DataFrame | None = None,
     exclude: Iterable[Any] | None = None,
+    customers_only: bool = False,
 ) -> Baskets:
     """One basket per order (``order_id``) of purchase lines, at product or category level.
 
     Only purchase lines count (``amount > 0``, and ``quantity > 0`` where given): returns and
     cancellations are not baskets.  Lines without a customer (anonymous sales) are kept: a
-    basket needs no customer.  ``start`` (inclusive) and ``as_of`` (the as-of day included)
+    basket needs no customer (``customers_only`` leaves them out).  ``start`` (inclusive) and ``as_of`` (the as-of day included)
     restrict the dates.  At product level the display names come from the products table.
     ``exclude`` drops lines of these item keys (e.g. :func:`service_items`: postage, fees).
     Raises :class:`~crm_models.data.dataset.UnsupportedData` when there is no purchase line at all
@@ -216,6 +218,8 @@ def baskets_from_transactions(
     if column not in tx.columns:
         raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
     keep = (tx["amount"] > 0).to_numpy() & tx[column].notna().to_numpy()
+    if customers_only:
+        keep &= tx["customer_id"].notna().to_numpy()
     if "quantity" in tx.columns:
         keep &= ~(tx["quantity"] <= 0).fillna(False).to_numpy()
     if as_of is not None:
@@ -228,19 +232,21 @@ def baskets_from_transactions(
         )
     if start is not None:
         keep &= (tx["order_date"] >= pd.Timestamp(start)).to_numpy()
+    item_all, items_all = _sorted_codes(tx, column)
     if exclude is not None:
-        keep &= ~tx[column].astype(str).isin([str(e) for e in exclude]).to_numpy()
-    tx = tx.loc[keep]
-    order_code, order_ids = pd.factorize(tx["order_id"], sort=True)
-    item_keys = tx[column].astype(str)
-    item_code, items = pd.factorize(item_keys, sort=True)
+        excluded = items_all.get_indexer(pd.Index([str(e) for e in exclude]))
+        keep &= ~np.isin(item_all, excluded[excluded >= 0])
+    rows = np.flatnonzero(keep)
+    order_code, order_ids = _compact(*_sorted_codes(tx, "order_id"), rows)
+    item_code, items = _compact(item_all, items_all, rows)
     n_orders, n_items = len(order_ids), len(items)
     matrix = sp.csr_matrix(
-        (np.ones(len(tx), dtype=np.int32), (order_code, item_code)), shape=(n_orders, n_items)
+        (np.ones(len(rows), dtype=np.int32), (order_code, item_code)), shape=(n_orders, n_items)
     )
-    value = np.bincount(order_code, weights=tx["amount"].to_numpy(float), minlength=n_orders)
+    amount = tx["amount"].to_numpy(float)[rows]
+    value = np.bincount(order_code, weights=amount, minlength=n_orders)
     first = np.full(n_orders, -1, dtype=np.int64)
-    first[order_code[::-1]] = np.arange(len(tx))[::-1]  # first line of each order
+    first[order_code[::-1]] = rows[::-1]  # first line of each order
     customer = tx["customer_id"].to_numpy()[first] if n_orders else np.array([])
     date = tx["order_date"].to_numpy()[first] if n_orders else np.array([], "datetime64[ns]")
     items = pd.Index(items, name=column)
@@ -251,10 +257,14 @@ def baskets_from_transactions(
         names = catalogue.reindex(items).astype(object)
         names = names.where(names.notna(), pd.Series(items, index=items)).astype(str)
     categories = None
-    if level == "product" and "category" in tx.columns:
-        cats = pd.DataFrame({"item": item_keys.to_numpy(), "category": tx["category"].to_numpy()})
-        cats = cats.dropna().drop_duplicates("item").set_index("item")["category"]
-        categories = cats.reindex(items)
+    if level == "product" and "category" in tx.columns:  # each item's first stated category
+        category = tx["category"].to_numpy()[rows]
+        stated = np.flatnonzero(pd.notna(category))
+        first_stated = np.full(n_items, -1, dtype=np.int64)
+        first_stated[item_code[stated][::-1]] = stated[::-1]
+        has = first_stated >= 0
+        categories = pd.Series(category[first_stated[has]], index=items[has], name="category")
+        categories = categories.reindex(items)
     return Baskets(
         matrix,
         items,
@@ -266,6 +276,37 @@ def baskets_from_transactions(
         date=date,
         level=level,
     )
+
+
+_CODES: dict[tuple[int, str], tuple[weakref.ref, np.ndarray, pd.Index]] = {}
+
+
+def _sorted_codes(tx: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
+    """Every line's code in the sorted distinct values of ``column`` (as text; -1: missing).
+
+    Computed once per transactions frame and column: hashing 9M order ids takes about 4 s and
+    a report builds its baskets several times (by product, by category, before a cut-off);
+    a loaded frame is never changed in place."""
+    key = (id(tx), column)
+    hit = _CODES.get(key)
+    if hit is not None and hit[0]() is tx and len(hit[1]) == len(tx):
+        return hit[1], hit[2]
+    values = tx[column] if column == "order_id" else tx[column].astype(str)
+    codes, uniques = pd.factorize(values, sort=True)
+    for stale in [k for k, v in _CODES.items() if v[0]() is not tx]:  # one frame at a time
+        del _CODES[stale]
+    _CODES[key] = (weakref.ref(tx), codes, pd.Index(uniques))
+    return codes, _CODES[key][2]
+
+
+def _compact(codes: np.ndarray, uniques: pd.Index, rows: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """The codes of the lines at ``rows`` renumbered over the values those lines hold (still
+    sorted): what factorising the selected lines alone would give."""
+    picked = codes[rows]
+    used = np.zeros(len(uniques) + 1, dtype=bool)
+    used[picked] = True  # -1 (missing) marks the extra last slot
+    number = np.cumsum(used[:-1]) - 1
+    return np.where(picked >= 0, number[picked], -1), uniques[used[:-1]]
 
 
 def baskets_from_lines(lines: Iterable[Iterable[str]], source: str | None = None) -> Baskets:

@@ -147,7 +147,9 @@ class CrossSell:
         self.cond_ = co  # P(y | x), shrunk (dense items x items, float32)
         self.links_ = None
         # same-basket pair counts x & y, for the explanation
-        b = baskets_from_transactions(tx, level=self.level, products=ds.products)
+        b = baskets_from_transactions(
+            ds, level=self.level, as_of=as_of_day, exclude=self.exclude, customers_only=True
+        )
         bm = b.matrix[:, b.items.get_indexer(self.items_)].tocsr().astype(np.float32)
         pair = (bm.T @ bm).tocsr()
         self.basket_item_counts_ = pair.diagonal().astype(np.float64)

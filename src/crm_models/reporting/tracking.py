@@ -53,6 +53,7 @@ from crm_models.reporting.models import (
     registered_name,
     stage_scorer,
 )
+from crm_models.table_files import write_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -589,7 +590,7 @@ class ReportRun:
             index = not isinstance(df.index, pd.RangeIndex)
         path = self.output_dir / "tables" / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(path, index=index)
+        write_csv(df, path, index=index)
         if name not in self.tables:
             self.tables.append(name)
         self._write_run_file()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.privacy import check_no_personal_data
+from crm_models.table_files import write_csv
 
 __all__ = [
     "DEFAULT_CHANNEL",
@@ -199,7 +200,7 @@ def write_contact_list(mailing: pd.DataFrame, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         if ext == ".csv":
-            mailing.to_csv(tmp, index=False)
+            write_csv(mailing, tmp)
         elif ext == ".parquet":
             mailing.to_parquet(tmp, index=False)
         else:
