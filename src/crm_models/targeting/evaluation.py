@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,28 +121,42 @@ def default_models(quick: bool = False) -> list[str]:
     return list(LEARNERS)
 
 
-def _fit_models(data, names, rows_mask, outcome, seed, arms, response=True):
+PARALLEL_ROWS = 20_000  # from this many fitting rows, independent fits run two at a time
+
+
+def _fit_each(data, names, jobs, outcome, seed, arms) -> list[dict]:
+    """The models ``names`` fitted on the rows of each ``(rows_mask, response)`` job (with the
+    response model when ``response``).  From
+    :data:`PARALLEL_ROWS` rows on, with two or more cores, the jobs run in two worker processes
+    (each fit is seeded and single-threaded, so the models are the same either way; a process,
+    not a thread, because the fits patch scikit-learn's binning while they run)."""
     X = data.X.to_numpy()
     r = data.rows
     y = r[outcome].to_numpy(dtype=float)
     binary = bool(np.isin(y, (0.0, 1.0)).all())
-    fitted = {}
-    with shared_fits():  # the T- and X-learner share their outcome models
-        for name in names:
-            mau = make_multi_arm(name, binary, seed, control=data.control, arms=arms)
-            fitted[name] = mau.fit(
-                X[rows_mask],
-                r["arm"].to_numpy()[rows_mask],
-                y[rows_mask],
-                groups=r["campaign_id"].astype(str).to_numpy()[rows_mask],
-            )
-    if not response:
-        return fitted
-    # response-model ranking: P(outcome | contacted), ignoring the control group
+    arm = r["arm"].to_numpy()
+    groups = r["campaign_id"].astype(str).to_numpy()
     treated = r["treated"].to_numpy(dtype=bool)
-    resp_rows = rows_mask & treated
-    est = make_estimator("gbm", binary, seed)
-    fitted["response_model"] = fit_outcome(est, X[resp_rows], y[resp_rows])
+    args = [
+        (names, binary, seed, data.control, arms, X[m], arm[m], y[m], groups[m], treated[m], resp)
+        for m, resp in jobs
+    ]
+    if len(args) < 2 or len(y) < PARALLEL_ROWS or (os.cpu_count() or 1) < 2:
+        return [_fit_arrays(*a) for a in args]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=2, backend="loky")(delayed(_fit_arrays)(*a) for a in args)
+
+
+def _fit_arrays(names, binary, seed, control, arms, X, arm, y, groups, treated, response):
+    fitted = {}
+    with limit_threads(), shared_fits():  # the T- and X-learner share their outcome models
+        for name in names:
+            mau = make_multi_arm(name, binary, seed, control=control, arms=arms)
+            fitted[name] = mau.fit(X, arm, y, groups=groups)
+        if response:  # response-model ranking: P(outcome | contacted), ignoring the control group
+            est = make_estimator("gbm", binary, seed)
+            fitted["response_model"] = fit_outcome(est, X[treated], y[treated])
     return fitted
 
 
@@ -356,9 +371,8 @@ def _usable_arms(data: CampaignData, outcome: str, arms: list[str]):
     return usable, left_out
 
 
-def _cross_fitted_qini(data, models, train_idx, X, y, outcome, seed, arms, folds):
-    """Mean Qini coefficient per model over ``folds`` folds of the training part (each fold
-    scored by the models fitted on the other folds) and over the arms; ``"random"`` is 0."""
+def _fold_masks(data, train_idx, y, seed, folds) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` stratified folds of the training part: (fitting rows, validation rows)."""
     from sklearn.model_selection import StratifiedKFold
 
     r = data.rows
@@ -367,13 +381,23 @@ def _cross_fitted_qini(data, models, train_idx, X, y, outcome, seed, arms, folds
     if pd.Series(strata).value_counts().min() < folds:
         strata = (y[train_idx] > 0).astype(str)
     kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    scores = {name: [] for name in models}
+    masks = []
     for fit_pos, val_pos in kfold.split(train_idx, strata):
         fit_mask = np.zeros(len(r), bool)
         fit_mask[train_idx[fit_pos]] = True
         val_mask = np.zeros(len(r), bool)
         val_mask[train_idx[val_pos]] = True
-        fitted = _fit_models(data, models, fit_mask, outcome, seed, arms, response=False)
+        masks.append((fit_mask, val_mask))
+    return masks
+
+
+def _cross_fitted_qini(data, models, fold_fits, X, y, arms):
+    """Mean Qini coefficient per model over the folds of the training part (each fold scored
+    by the models fitted on the other folds: ``fold_fits`` holds (validation rows, fitted
+    models) per fold) and over the arms; ``"random"`` is 0."""
+    arm_col = data.rows["arm"].to_numpy()
+    scores = {name: [] for name in models}
+    for val_mask, fitted in fold_fits:
         for name in models:
             for j, arm in enumerate(arms):
                 rows = arm_rows(data, arm, val_mask)
@@ -416,15 +440,18 @@ def _choose(validation: pd.DataFrame, folds: int) -> tuple[str, str]:
 def _evaluate_uplift(
     data, outcome, models, arms, train, test, X, r, y, rng, n_boot, k, truth, seed, test_size, folds
 ) -> UpliftEvaluation:
+    masks = _fold_masks(data, np.flatnonzero(train), y, seed, folds) if folds else []
+    # the folds' fits, then every model refitted on the whole training part for the test
+    *fold_fitted, fitted = _fit_each(
+        data, models, [*((m, False) for m, _ in masks), (train, True)], outcome, seed, arms
+    )
     if folds:
-        train_idx = np.flatnonzero(train)
-        validation = _cross_fitted_qini(data, models, train_idx, X, y, outcome, seed, arms, folds)
+        fold_fits = [(val, f) for (_, val), f in zip(masks, fold_fitted, strict=True)]
+        validation = _cross_fitted_qini(data, models, fold_fits, X, y, arms)
         chosen, reason = _choose(validation, folds)
     else:
         validation = pd.DataFrame(columns=["validation_qini", "validation_qini_sd"])
         chosen, reason = models[0], "chosen beforehand"
-    # the test comparison uses every model refitted on the whole training part
-    fitted = _fit_models(data, models, train, outcome, seed, arms)
     arm_col = r["arm"].to_numpy()
 
     out, deciles, qini = [], {}, {}
@@ -539,10 +566,11 @@ def repeated_split_intervals(
     arm_col = data.rows["arm"].to_numpy()
     models = list(dict.fromkeys(models))
     values: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    splits = [stratified_split(data, outcome, test_size, seed + 1 + r) for r in range(repeats)]
+    jobs = [(train, False) for train, _ in splits]
+    all_fitted = _fit_each(data, models, jobs, outcome, seed, list(arms))
     with limit_threads():
-        for r in range(repeats):
-            train, test = stratified_split(data, outcome, test_size, seed + 1 + r)
-            fitted = _fit_models(data, models, train, outcome, seed, list(arms), response=False)
+        for r, ((_, test), fitted) in enumerate(zip(splits, all_fitted, strict=True)):
             rng = np.random.default_rng(seed + 1 + r)
             for j, arm in enumerate(arms):
                 rows = arm_rows(data, arm, test)
