@@ -167,8 +167,7 @@ def bottom_up_forecast(
     # or stacked forecast corrects each customer's BTYD purchases over the whole horizon)
     bounds = _period_bounds(future, cutoff)
     cum = np.column_stack(
-        [np.zeros(len(summary))]
-        + [model.conditional_expected_purchases(summary, t).to_numpy() for t in bounds[1:]]
+        [np.zeros(len(summary)), model.expected_purchases_by_horizon(summary, bounds[1:])]
     )
     per_period = np.diff(cum, axis=1)  # customers × periods
     factor = clv.forecast_multiplier(purchase_model, ds, cutoff, bounds[-1], model, summary)

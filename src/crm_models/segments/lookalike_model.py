@@ -280,6 +280,7 @@ def _permutation_importance(
     Each repeat shuffles every column once over the held-out rows, then compares the AUCs of
     the original and the shuffled predictions on one bootstrap resample of the rows (shared by
     all columns), so the interval reflects both the shuffle and the sampling of customers.
+    The shuffled copies of a repeat are scored in one call (a prediction is row by row).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -291,11 +292,14 @@ def _permutation_importance(
         if y[boot].min() == y[boot].max():
             continue
         base_auc = roc_auc_score(y[boot], base_p[boot])
+        copies = []
         for c in X.columns:
             shuffled = X.copy()
             shuffled[c] = X[c].array[rng.permutation(len(X))]  # keeps the dtype
-            p = model.predict_proba(shuffled)[:, 1]
-            drops[c].append(base_auc - roc_auc_score(y[boot], p[boot]))
+            copies.append(shuffled)
+        p = model.predict_proba(pd.concat(copies, ignore_index=True))[:, 1].reshape(-1, len(X))
+        for c, pc in zip(X.columns, p, strict=True):
+            drops[c].append(base_auc - roc_auc_score(y[boot], pc[boot]))
     rows = [
         {
             "feature": c,

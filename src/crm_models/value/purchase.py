@@ -111,11 +111,18 @@ class PurchaseModel(Model):
 
     def conditional_expected_purchases(self, data: pd.DataFrame, t: float) -> pd.Series:
         """E[repeat purchases in the next ``t`` periods | frequency, recency, T]."""
+        out = self.expected_purchases_by_horizon(data, [t]).iloc[:, 0]
+        return out.rename(f"expected_purchases_{t:g}")
+
+    def expected_purchases_by_horizon(self, data: pd.DataFrame, horizons) -> pd.DataFrame:
+        """:meth:`conditional_expected_purchases` for each of ``horizons`` (one column per
+        horizon): the distinct histories and P(alive) are found once for all of them (a
+        forecast asks for every period's end)."""
         x, tx, T = btyd_arrays(data)
-        grid, inv = self._alive_grid(x, T, [t])
+        grid, inv = self._alive_grid(x, T, horizons)
         pa = self.p_alive(data).to_numpy()
-        return pd.Series(
-            grid[inv, 0] * pa, index=customer_index(data), name=f"expected_purchases_{t:g}"
+        return pd.DataFrame(
+            grid[inv] * pa[:, None], index=customer_index(data), columns=list(horizons)
         )
 
     def _fit_result(self, theta: np.ndarray, res, neg_ll_grad) -> None:
