@@ -165,6 +165,24 @@ def test_compressed_fit_equals_uncompressed(cdnow_cal, bgnbd, pareto):
         assert pw.params_[k] == pytest.approx(v, rel=1e-4)
 
 
+@pytest.mark.parametrize("model", [clv.BetaGeoModel, clv.ParetoNBDModel])
+def test_a_repeated_fit_is_the_first_fit(cdnow_cal, model, monkeypatch):
+    """The same model on the same histories is fitted once per process; other settings, other
+    data, or the first object refitted elsewhere give (or keep) their own fit."""
+    first = model().fit(cdnow_cal)
+    calls = []
+    monkeypatch.setattr(model, "_fit_compressed", lambda self, *a: calls.append(a))
+    again = model().fit(cdnow_cal)
+    assert not calls and again.params_ == first.params_
+    assert again.log_likelihood_ == first.log_likelihood_
+    assert again.standard_errors_ == first.standard_errors_
+    monkeypatch.undo()
+    other = model(penalizer=0.01).fit(cdnow_cal)
+    assert other.params_ != first.params_
+    first.fit(cdnow_cal.head(1000))  # refitting the first object changes not what was recorded
+    assert model().fit(cdnow_cal).params_ == again.params_ != first.params_
+
+
 # --------------------------------------------------------------------------- bad data, degenerate fits
 def test_bad_summaries_raise_clear_errors():
     good = pd.DataFrame({"frequency": [1.0, 0.0], "recency": [3.0, 0.0], "T": [10.0, 5.0]})

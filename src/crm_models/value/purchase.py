@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +19,10 @@ from crm_models.value.common import (
     customer_index,
     too_few_repeat_buyers,
 )
+
+
+_FITTED: OrderedDict[tuple, PurchaseModel] = OrderedDict()  # recent fits, by model and data
+_FITTED_KEEP = 8
 
 
 class PurchaseModel(Model):
@@ -54,12 +61,34 @@ class PurchaseModel(Model):
         repeat = float(uw[ux > 0].sum())
         if repeat < MIN_REPEAT_BUYERS:
             raise too_few_repeat_buyers(repeat)
+        key = self._fit_key(ux, utx, uT, uw)
+        if key in _FITTED:  # the same model on the same histories: the same fit, done already
+            settings = self.get_params()
+            done = _FITTED[key].__dict__
+            self.__dict__.update({k: v for k, v in done.items() if k not in settings})
+            return self
         mean_T = float(np.average(uT, weights=uw))
         self._scale_ref = {"alpha": mean_T, "beta": mean_T}  # rate scales, in units of T
         self._fit_compressed(ux, utx, uT, uw)
         self.n_customers_ = float(total)
         self.n_unique_ = int(len(ux))
+        record = object.__new__(type(self))  # not copy.copy: that computes standard errors
+        record.__dict__.update(self.__dict__)  # refitting this object changes not the record
+        _FITTED[key] = record
+        while len(_FITTED) > _FITTED_KEEP:
+            _FITTED.popitem(last=False)
         return self
+
+    def _fit_key(self, *arrays: np.ndarray) -> tuple:
+        """What decides a fit: the model, its settings and the distinct histories with their
+        weights.  A report fits the same model on the same calibration period several times
+        (the model choice, the holdout check, the comparison); the fit is deterministic, so
+        it runs once per process (at 1M customers a Pareto/NBD fit takes several seconds)."""
+        digest = hashlib.blake2b(digest_size=20)
+        for values in arrays:
+            digest.update(np.ascontiguousarray(values, dtype=np.float64).view(np.uint8))
+            digest.update(b"|")
+        return type(self), repr(sorted(self.get_params().items())), digest.hexdigest()
 
     # per-model pieces -------------------------------------------------------------------
     def _fit_compressed(self, x, tx, T, w) -> None:  # pragma: no cover - abstract
