@@ -20,7 +20,6 @@ from crm_models.value.common import (
     too_few_repeat_buyers,
 )
 
-
 _FITTED: OrderedDict[tuple, PurchaseModel] = OrderedDict()  # recent fits, by model and data
 _FITTED_KEEP = 8
 
