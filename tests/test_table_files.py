@@ -66,6 +66,8 @@ def test_nullable_dates_strings_and_indexes(tmp_path):
             "share": pd.array(rng.choice([0.5, 1e-7, None], n), dtype="Float64"),
             "yes": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
             "name": pd.Series(rng.choice(["a", "b,c", 'x"y', None], n), dtype="str"),
+            "label": pd.Categorical(rng.choice(["a", "b,c", 'x"y', None], n)),
+            "tag": pd.Categorical(rng.choice(["x", None], n), categories=["x", "unused"]),
         }
     )
     frame.loc[3, "day"] = pd.NaT
@@ -81,12 +83,13 @@ def test_nullable_dates_strings_and_indexes(tmp_path):
         pd.DataFrame({"only": ["", "a", None]}),  # one field per row: pandas quotes an empty one
         pd.DataFrame({"at": pd.to_datetime(["2024-01-01 10:30", "2024-01-02 00:00"]), "n": [1, 2]}),
         pd.DataFrame({"at": pd.to_datetime(["2024-01-01"]).tz_localize("UTC"), "n": [1]}),
-        pd.DataFrame({"c": pd.Categorical(["x", "y"]), "n": [1, 2]}),
+        pd.DataFrame({"c": pd.Categorical([1.5, 2.0]), "n": [1, 2]}),
         pd.DataFrame({"mixed": [1, "a"], "n": [1, 2]}),
         pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "b"), ("a", "c")])),
     ],
 )
 def test_pandas_writes_what_it_alone_formats(tmp_path, frame):
-    """Times of day, time zones, categories, mixed objects, one-column and two-level headers."""
+    """Times of day, time zones, number categories, mixed objects, one-column and two-level
+    headers."""
     assert table_files._columns(frame, False) is None
     same_bytes(frame, tmp_path, False)

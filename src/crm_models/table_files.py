@@ -72,9 +72,10 @@ def _columns(frame: pd.DataFrame, index: bool) -> tuple[list[str], list[pd.Serie
 
 def _formats(values: pd.Series) -> bool:
     """True when :func:`_text` writes this column's values as pandas does: numbers, flags,
-    text, and dates without a time of day."""
+    text (also as categories), and dates without a time of day."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return False
+        labels = pd.Series(values.cat.categories)
+        return labels.dtype.kind not in "iufbM" and _formats(labels)
     kind = values.dtype.kind
     if kind == "M":
         days = values.dropna()
@@ -91,6 +92,10 @@ def _text(values: pd.Series):
 
     missing = values.isna().to_numpy()
     kind = values.dtype.kind
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each label's text once, then taken
+        codes = values.cat.codes.to_numpy()
+        labels = _text(pd.Series(values.cat.categories))
+        return pc.if_else(pa.array(missing), "", labels.take(pa.array(np.maximum(codes, 0))))
     if kind in "iubM":
         if kind == "M":
             raw = pa.array(values.to_numpy().astype("datetime64[D]"))
