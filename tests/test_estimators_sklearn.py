@@ -125,11 +125,17 @@ REPR = {
 }
 
 
+# Pareto/NBD's gradient is numerical (finite differences of a likelihood with hyp2f1): its
+# optimum moves by about 3e-6 (relative) between CPUs (seen on AMD EPYC against the machine
+# these figures were taken on); the analytic-gradient fits agree to 1e-9.
+REL = {clv.BetaGeoModel: 1e-9, clv.ParetoNBDModel: 1e-5, clv.GammaGammaModel: 1e-9}
+
+
 @pytest.mark.parametrize("cls", list(BEFORE), ids=lambda c: c.__name__)
 def test_value_models_fit_as_before(cls, cdnow_cal):
     model = cls().fit(cdnow_cal)
     for name, before in BEFORE[cls].items():
-        assert model.params_[name] == pytest.approx(before, rel=1e-9), name
+        assert model.params_[name] == pytest.approx(before, rel=REL[cls]), name
     assert repr(model) == REPR[cls]
     assert repr(cls()) == f"{cls.__name__}()"
     assert repr(cls(penalizer=0.5)) == f"{cls.__name__}(penalizer=0.5)"
