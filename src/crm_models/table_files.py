@@ -41,8 +41,8 @@ _NEEDS_QUOTES = "[" + re.escape(_QUOTED) + "]"
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = False) -> None:
     """Write ``frame`` as ``frame.to_csv(path, index=index)`` would: the same bytes."""
-    columns = _columns(frame, index)
-    if len(frame) < FAST_ROWS or columns is None:
+    columns = _columns(frame, index) if len(frame) >= FAST_ROWS else None
+    if columns is None:
         frame.to_csv(path, index=index)
         return
     names, values = columns
@@ -50,7 +50,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = Fal
         out.write((",".join(_quote_text(n) for n in names) + os.linesep).encode())
         pending: deque = deque()  # Arrow lets go of the GIL: two slices formatted at once
         for start in range(0, len(frame), _CHUNK):
-            pending.append(pool.submit(_rows, [v[start : start + _CHUNK] for v in values]))
+            pending.append(pool.submit(_rows, [v.iloc[start : start + _CHUNK] for v in values]))
             if len(pending) == 2:
                 out.write(pending.popleft().result())
         while pending:
