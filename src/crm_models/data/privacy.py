@@ -292,22 +292,35 @@ def _luhn_valid(digits: pd.Series) -> np.ndarray:
     return doubled.sum(axis=1) % 10 == 0
 
 
-def _value_hits(text: pd.Series) -> dict[str, int]:
-    """How many of the sampled values look like each kind."""
-    hits = {"email": int(text.str.contains(_EMAIL, regex=True).sum())}
-    compact = text.str.replace(" ", "", regex=False).str.upper()
-    iban = compact[compact.str.fullmatch(_IBAN)]
-    hits["iban"] = int(_iban_valid(iban).sum())
-    card_shaped = text[text.str.fullmatch(_CARD)]
+def _value_hits(text: pd.Series, card_only: bool = False) -> dict[str, int]:
+    """How many of the sampled values look like each kind (only ``"card"`` with
+    ``card_only``).  Each distinct value is looked at once and counts as often as it occurs."""
+    counts = text.value_counts(sort=False)
+    text, weight = pd.Series(counts.index, dtype=text.dtype), counts.to_numpy()
+
+    def total(mask: pd.Series | np.ndarray) -> int:
+        return int(weight[np.asarray(mask, dtype=bool)].sum())
+
+    shaped = text.str.fullmatch(_CARD).to_numpy(dtype=bool)
+    card_shaped = text[shaped]
     card_ok = _luhn_valid(card_shaped.str.replace(r"[ -]", "", regex=True))
+    card_hits = int(weight[shaped][card_ok].sum())
     # random long ids pass Luhn one time in ten; a column of card numbers nearly always does
-    hits["card"] = int(card_ok.sum()) if card_ok.sum() >= 0.5 * len(card_shaped) else 0
+    hits = {"card": card_hits if card_hits >= 0.5 * weight[shaped].sum() else 0}
+    if card_only:
+        return hits
+    hits["email"] = total(text.str.contains(_EMAIL, regex=True))
+    compact = text.str.replace(" ", "", regex=False).str.upper()
+    is_iban = compact.str.fullmatch(_IBAN).to_numpy(dtype=bool)
+    iban_ok = np.zeros(len(text), dtype=bool)
+    iban_ok[is_iban] = _iban_valid(compact[is_iban])
+    hits["iban"] = total(iban_ok)
     octets = text.str.extract(rf"^{_IPV4}$").astype("float64")
     ipv4 = octets.notna().all(axis=1) & (octets <= 255).all(axis=1)
     ipv6 = text.str.fullmatch(_IPV6) & (
         text.str.contains("::", regex=False) | (text.str.count(":") == 7)
     )
-    hits["ip_address"] = int(ipv4.sum() + ipv6.sum())
+    hits["ip_address"] = total(ipv4) + total(ipv6.fillna(False))
     shaped = text.str.fullmatch(_PHONE) & ~text.str.contains(r"[ ()./-]{3,}", regex=True)
     digits = text.str.count(r"\d")
     runs = text.str.count(_SEPARATORS)
@@ -323,7 +336,7 @@ def _value_hits(text: pd.Series) -> dict[str, int]:
     phone = shaped & phone_like & not_other & (digits >= 8) & (digits <= 15)
     # an international number written inside free text ("call me on +44 20 7946 0001")
     in_text = text.str.contains(_PHONE_IN_TEXT, regex=True)
-    hits["phone"] = int((phone.fillna(False) | in_text.fillna(False)).sum())
+    hits["phone"] = total(phone.fillna(False) | in_text.fillna(False))
     return hits
 
 
@@ -343,7 +356,7 @@ def personal_value_kind(series: pd.Series) -> str | None:
     text = _sample(series)
     if text.empty:
         return None
-    hits = _value_hits(text)
+    hits = _value_hits(text, card_only=integer)
     for kind in ("card",) if integer else ("email", "iban", "card", "ip_address", "phone"):
         if hits[kind] > VALUE_SHARE * len(text):
             return kind

@@ -48,13 +48,14 @@ from crm_models.data.loading import load_dataset
 from crm_models.data.snapshot import SNAPSHOT_ENV, write_snapshot
 from crm_models.environment import temporary_env
 from crm_models.paths import notebooks_dir, reports_dir
-from crm_models.progress import PROGRESS_LOG_ENV
 from crm_models.reporting.catalog import Report, discover_reports
 from crm_models.reporting.kernels import (
+    Kernel,
     clean_stale_kernel_dirs,
     follow_progress,
-    kernel_manager_class,
-    new_kernel_dir,
+    start_kernel,
+    stop_kernel,
+    warm_up_code,
 )
 from crm_models.reporting.ownership import (
     LOCK_FILE,
@@ -551,9 +552,31 @@ class _Builder:
         self.params = dict(params)
         self.kernel_name = kernel_name
         self.cell_timeout = cell_timeout
+        self.spare: Kernel | None = None  # started ahead for the next report (kernels module)
 
-    def run(self, spec: str, name: str, dataset: _Facts, report: Report) -> ReportEntry:
-        """Execute, log and export one report into the staging folder.
+    def prepare(self, report: Report | None, env: Mapping[str, str] | None = None) -> None:
+        """Start the kernel the next report will run in, importing what ``report``'s notebook
+        imports while the current report runs (``env``: settings the build has not set yet)."""
+        self.discard()
+        if report is None:
+            return
+        import jupytext
+
+        nb = jupytext.read(self.nb_dir / report.notebook)
+        warm_up = warm_up_code([c.source for c in nb.cells if c.cell_type == "code"])
+        self.spare = start_kernel(self.kernel_name, self.nb_dir, env, warm_up)
+
+    def discard(self) -> None:
+        """Stop the kernel started ahead, if any (no report will use it)."""
+        if self.spare is not None:
+            kernel, self.spare = self.spare, None
+            stop_kernel(kernel)
+
+    def run(
+        self, spec: str, name: str, dataset: _Facts, report: Report, then: Report | None = None
+    ) -> ReportEntry:
+        """Execute, log and export one report into the staging folder, in the kernel started
+        ahead for it (or a new one); ``then``: the report after it, whose kernel starts now.
 
         Raises :class:`_NotApplicable` (the notebook raised ``UnsupportedData``) or
         :class:`_ReportFailed` (anything else went wrong; the executed notebook is kept under
@@ -594,14 +617,11 @@ class _Builder:
             -1,
         )
         started = time.perf_counter()
-        kernel_dir = new_kernel_dir()
-        progress = kernel_dir / "progress.log"
+        kernel, self.spare = self.spare or start_kernel(self.kernel_name, self.nb_dir), None
+        self.prepare(then)
         tell = _progress_teller(self.say, f"{name}/{report.slug}", _sections(nb, param_index))
         try:
-            with (
-                temporary_env(**{PROGRESS_LOG_ENV: str(progress)}),
-                follow_progress(progress, tell),
-            ):
+            with follow_progress(kernel.progress, tell):
                 executed = papermill.execute_notebook(
                     nb,
                     str(nb_out),
@@ -613,8 +633,7 @@ class _Builder:
                     request_save_on_cell_execute=False,
                     cwd=str(self.nb_dir),
                     execution_timeout=self.cell_timeout,
-                    kernel_manager_class=kernel_manager_class(kernel_dir),
-                    shutdown_kernel="immediate",  # all cells ran; no need to wait for a clean exit
+                    km=kernel.manager,  # stopped below, at once: all cells ran
                 )
         except PapermillExecutionError as exc:
             if exc.ename == "UnsupportedData":
@@ -641,7 +660,7 @@ class _Builder:
                 f"{type(exc).__name__}: {_one_line(exc)[:300]}{kept_note}",
             ) from exc
         finally:
-            shutil.rmtree(kernel_dir, ignore_errors=True)
+            stop_kernel(kernel)
         execute_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -847,10 +866,16 @@ def _end_open_runs(open_runs: Mapping[str, str]) -> None:
 
 
 def _build_one(
-    builder: _Builder, spec: str, name: str, dataset: _Facts, report: Report, say: Callable
+    builder: _Builder,
+    spec: str,
+    name: str,
+    dataset: _Facts,
+    report: Report,
+    say: Callable,
+    then: Report | None = None,
 ) -> tuple[ReportEntry, str | None]:
     """One report of one dataset: published, not applicable, or failed (with the technical
-    detail for the build log)."""
+    detail for the build log); ``then``: the report that runs next (its kernel starts now)."""
     entry = ReportEntry(
         dataset=name,
         slug=report.slug,
@@ -868,7 +893,7 @@ def _build_one(
     took = _published_entries(builder.out, name).get(report.slug, {}).get("execute_seconds")
     say(f"{name}/{report.slug}: running" + (f" (it took {took:.0f} s last time)" if took else ""))
     try:
-        entry = builder.run(str(spec), name, dataset, report)
+        entry = builder.run(str(spec), name, dataset, report, then)
     except _NotApplicable as na:
         entry.reason = str(na)
         say(f"{name}/{report.slug}: not applicable ({entry.reason})")
@@ -987,13 +1012,16 @@ def build_reports(
             ownership.require_free([out_dir / INDEX, *stale_assets(out_dir)])
             _housekeeping(ownership, say)
             staging = ownership.new_staging()
+            builder = _Builder(
+                out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout, say
+            )
             try:
-                builder = _Builder(
-                    out_dir, staging, nb_dir, quick, params or {}, kernel_name, cell_timeout, say
-                )
                 for spec in datasets:
                     shown_spec = redact_url(str(spec))
                     bar.set_description(shown_spec)
+                    snapshot = staging / SNAPSHOT_DIR
+                    # the first report's kernel starts while the dataset loads
+                    builder.prepare(selected[0], {SNAPSHOT_ENV: str(snapshot)})
                     try:
                         as_of = (params or {}).get("as_of")
                         dataset = load(spec, as_of=as_of) if as_of else load(spec)
@@ -1006,6 +1034,7 @@ def build_reports(
                         )
                         say(f"{shown_spec}: could not load: {reason}")
                         bar.update(len(selected))
+                        builder.discard()
                         continue
                     name = _folder_name(dataset.name)
                     if name in result.datasets:
@@ -1017,15 +1046,18 @@ def build_reports(
                         )
                     ownership.require_free([out_dir / name])
                     result.datasets.append(name)
-                    snapshot = staging / SNAPSHOT_DIR
                     _snapshot(dataset, snapshot, str(spec), as_of, say)
                     dataset = _Facts.of(dataset, selected)  # the build holds no tables from here
                     _release_memory()
                     entries = []
+                    runnable = [r for r in selected if not dataset.missing.get(r.slug)]
+                    after = dict(zip(runnable, [*runnable[1:], None], strict=True))
                     with temporary_env(**{SNAPSHOT_ENV: str(snapshot)}):
                         for report in selected:
                             bar.set_description(f"{name}/{report.slug}")
-                            entry, detail = _build_one(builder, spec, name, dataset, report, say)
+                            entry, detail = _build_one(
+                                builder, spec, name, dataset, report, say, after.get(report)
+                            )
                             entries.append(entry)
                             if detail:
                                 details.append(detail)
@@ -1059,6 +1091,7 @@ def build_reports(
                     if entry.mlflow_run_id:
                         open_runs[entry.mlflow_run_id] = "FINISHED"
             finally:
+                builder.discard()
                 ownership.drop_staging(staging)
     except OwnershipError as exc:
         raise BuildError(str(exc)) from None

@@ -218,6 +218,8 @@ def campaign_features(
     customers only (their lines, attributes and campaigns) - the same values, as every feature
     is the customer's own, at a fraction of the cost for a sample of a large base."""
     day = rows["sent_date"].dt.normalize()
+    if only_these:  # the lines of all the rows' customers, cut once from the whole dataset
+        ds = _customers_only(ds, rows["customer_id"].unique())
     feats = []
     for send_day, positions in day.groupby(day, sort=True).indices.items():
         customers = rows["customer_id"].to_numpy()[positions]
