@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -148,20 +151,36 @@ def check_weights(weights, n: int) -> np.ndarray | None:
 
 
 # --------------------------------------------------------------------------- optimisation
+# The likelihoods' array work (hyp2f1, logs) releases the GIL: a numerical gradient's points
+# are evaluated this many at a time, for the same numbers (Pareto/NBD fits about 1.5x faster)
+_GRADIENT_THREADS = 2
+
+
+def _context_map(pool: ThreadPoolExecutor) -> Callable[[Callable, Iterable], list]:
+    """``pool.map`` whose calls run in a copy of the caller's context, so the caller's
+    ``np.errstate`` holds in the threads too; results in order."""
+
+    def run_all(fn: Callable, items: Iterable) -> list:
+        futures = [pool.submit(contextvars.copy_context().run, fn, x) for x in items]
+        return [f.result() for f in futures]
+
+    return run_all
+
+
 def minimise(fun, x0: np.ndarray, names: tuple[str, ...], jac: bool, label: str):
     """Minimise ``fun`` over log-parameters with L-BFGS-B; FitError on failure/degeneracy."""
     bounds = [(-_LOG_BOUND - 5, _LOG_BOUND + 5)] * len(x0)
+    options: dict[str, Any] = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20}
     # one BLAS thread: the dot products are short, and threads fighting over busy cores made
     # fits 10-30x slower on a loaded machine
-    with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
-        res = optimize.minimize(
-            fun,
-            x0,
-            jac=jac,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
-        )
+    with (
+        np.errstate(all="ignore"),
+        threadpool_limits(1, user_api="blas"),
+        ThreadPoolExecutor(_GRADIENT_THREADS) as pool,
+    ):
+        if not jac:  # the numerical gradient's points two at a time (the same points)
+            options["workers"] = _context_map(pool)
+        res = optimize.minimize(fun, x0, jac=jac, method="L-BFGS-B", bounds=bounds, options=options)
     if not np.isfinite(res.fun) or not np.all(np.isfinite(res.x)):
         raise FitError(f"{label} fit failed: the likelihood is not finite ({res.message})")
     off = [n for n, v in zip(names, res.x, strict=True) if abs(v) > _LOG_BOUND]
@@ -217,13 +236,13 @@ def _hessian(grad_fn, u: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
 
 def num_grad(fn, u: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Central-difference gradient of a scalar function."""
-    g = np.empty(len(u))
-    for j in range(len(u)):
-        e = np.zeros(len(u))
-        e[j] = h
-        g[j] = (fn(u + e) - fn(u - e)) / (2 * h)
-    return g
+    """Central-difference gradient of a scalar function (``fn`` evaluated two points at a time:
+    it must not change shared state)."""
+    steps = np.eye(len(u)) * h
+    points = [p for e in steps for p in (u + e, u - e)]
+    with ThreadPoolExecutor(_GRADIENT_THREADS) as pool:
+        values = np.array(_context_map(pool)(fn, points), dtype=float)
+    return (values[0::2] - values[1::2]) / (2 * h)
 
 
 class Model(BaseEstimator):
