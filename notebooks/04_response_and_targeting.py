@@ -114,7 +114,7 @@ ev = tg.evaluate_uplift(
     fit_data, primary, test_size=test_size, seed=seed, n_boot=n_boot, truth=truth, quick=quick
 )
 # the chosen model, or the baseline when it does not beat the baseline (see "The chosen model")
-model = tg.TargetingModel(ev.used, max_fit_rows=max_fit_rows).fit(ds, data)
+model = tg.TargetingModel(ev.used, max_fit_rows=max_fit_rows, sample_seed=seed).fit(ds, data)
 features = tg.customer_features(ds, as_of_day, model.response_window_days)
 run.model(  # checked on the first 1,000 customers (all of them are scored below)
     "targeting_model",

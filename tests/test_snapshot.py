@@ -142,3 +142,29 @@ def test_inside_a_build_the_value_model_is_chosen_once_for_every_report(
         again = selection.value_model_choice(demo)
     assert len(calls) == 1
     assert again == first and set(first["comparison"]) == set(selection.CANDIDATES)
+
+
+def test_inside_a_build_each_revenue_table_is_counted_once(demo, tmp_path, monkeypatch):
+    """The customer-base and forecast reports share a period table (same period and as-of
+    day): the first counts it, the others read exactly the same table back."""
+    from crm_models import revenue
+
+    calls = []
+    real = revenue._nlv_table
+
+    def counted(*args):
+        calls.append(args[1:3])
+        return real(*args)
+
+    monkeypatch.setattr(revenue, "_nlv_table", counted)
+    folder = write_snapshot(demo, tmp_path / "snap", "demo")
+    fresh = revenue.nlv_table(demo, "M", "2024-09-30")  # outside a build: counted
+    with temporary_env(**{SNAPSHOT_ENV: str(folder)}):
+        first = revenue.nlv_table(demo, "M", "2024-09-30")
+        again = revenue.nlv_table(demo, "M", "2024-09-30", require_sales=True)
+        weekly = revenue.nlv_table(demo, "W", "2024-09-30")
+    assert len(calls) == 3  # fresh, the first monthly table and the weekly one
+    for table in (first, again):
+        pd.testing.assert_frame_equal(table, fresh, check_exact=True)
+        assert table.index.freq == fresh.index.freq
+    assert weekly.index.freqstr.startswith("W")

@@ -61,6 +61,28 @@ def test_a_sample_builds_the_features_of_its_own_rows_only(demo):
     assert sample.X.index.equals(sample.rows.index)
 
 
+def test_the_model_fitted_after_an_evaluation_reuses_its_sample_and_features(demo, monkeypatch):
+    """The report evaluates the learners on a sample, then fits the chosen one: with the
+    evaluation's seed the model is fitted on the same rows, whose features are built once."""
+    from crm_models.targeting import campaigns
+
+    built = []
+    real = campaigns.campaign_features
+    monkeypatch.setattr(
+        campaigns, "campaign_features", lambda *a, **k: built.append(1) or real(*a, **k)
+    )
+    full = tg.campaign_data(demo)
+    sample = tg.fit_sample(full, "responded", 5_000, seed=7)
+    assert len(sample.features) == len(sample.rows)
+    assert tg.fit_sample(full, "responded", 5_000, seed=7) is sample
+    assert tg.fit_sample(full, "responded", 5_000, seed=8) is not sample
+    model = tg.TargetingModel(
+        "two_model_gbm", max_fit_rows=5_000, sample_seed=7, clv_horizon_weeks=None
+    ).fit(demo, full)
+    assert len(built) == 1  # the evaluation's sample, features and all
+    assert model.fit_sample_ == tg.sample_summary(sample)
+
+
 def test_every_offer_keeps_its_controls_and_responders(demo_data):
     sample = tg.fit_sample(demo_data, "responded", 1_000, seed=1)
     assert sample.arms == demo_data.arms

@@ -50,6 +50,7 @@ import pandas as pd
 
 from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset
+from crm_models.data.snapshot import cached_frame
 from crm_models.engine import EngineSettings, aggregates, as_source
 from crm_models.features import STAGES, resolve_as_of
 from crm_models.units import period_label
@@ -312,7 +313,26 @@ def nlv_table(
     says where the period totals are counted (:mod:`crm_models.engine`; same numbers).
     With ``require_sales`` (a report on the business, a forecast) a log without any order of
     positive value up to ``as_of`` raises :class:`~crm_models.data.dataset.UnsupportedData`.
+    Inside a report build each table is counted once and read back by the other reports
+    (:func:`crm_models.data.snapshot.cached_frame`).
     """
+    if isinstance(ds, Dataset):
+        key = {
+            "freq": getattr(freq, "freqstr", str(freq)),
+            "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
+            "engine": engine,
+        }
+        out = cached_frame(ds, "nlv_table", key, lambda: _nlv_table(ds, freq, as_of, engine))
+    else:
+        out = _nlv_table(ds, freq, as_of, engine)
+    if require_sales and not (out["orders"] > 0).any():
+        raise no_sales("there is no revenue to analyse", resolve_as_of(ds, as_of))
+    return out
+
+
+def _nlv_table(
+    ds: Dataset | Any, freq: str, as_of: DateLike, engine: str | EngineSettings
+) -> pd.DataFrame:
     src = as_source(ds, engine)
     if src is None:
         base = netted_orders(ds, freq, as_of)
@@ -336,8 +356,6 @@ def nlv_table(
         totals.index = period_label(totals.index.to_numpy(), code).asfreq(freq)
         calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
     totals = totals.reindex(calendar).fillna(0)
-    if require_sales and not (totals["orders"] > 0).any():
-        raise no_sales("there is no revenue to analyse", resolve_as_of(ds, as_of))
     n_orders = totals["orders"].astype("int64")
     active = totals["active_customers"].astype("int64")
     revenue = totals["revenue"].astype(float)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,7 +44,7 @@ import scipy.sparse as sp
 
 from crm_models.data.basket_files import basket_table
 from crm_models.data.conditions import no_sales, no_transactions
-from crm_models.data.dataset import Dataset
+from crm_models.data.dataset import Dataset, derived
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -278,25 +277,19 @@ def baskets_from_transactions(
     )
 
 
-_CODES: dict[tuple[int, str], tuple[weakref.ref, np.ndarray, pd.Index]] = {}
-
-
 def _sorted_codes(tx: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
     """Every line's code in the sorted distinct values of ``column`` (as text; -1: missing).
 
-    Computed once per transactions frame and column: hashing 9M order ids takes about 4 s and
-    a report builds its baskets several times (by product, by category, before a cut-off);
-    a loaded frame is never changed in place."""
-    key = (id(tx), column)
-    hit = _CODES.get(key)
-    if hit is not None and hit[0]() is tx and len(hit[1]) == len(tx):
-        return hit[1], hit[2]
-    values = tx[column] if column == "order_id" else tx[column].astype(str)
-    codes, uniques = pd.factorize(values, sort=True)
-    for stale in [k for k, v in _CODES.items() if v[0]() is not tx]:  # one frame at a time
-        del _CODES[stale]
-    _CODES[key] = (weakref.ref(tx), codes, pd.Index(uniques))
-    return codes, _CODES[key][2]
+    Computed once per transactions frame and column (:func:`~crm_models.data.dataset.derived`):
+    hashing 9M order ids takes about 4 s and a report builds its baskets several times (by
+    product, by category, before a cut-off)."""
+
+    def compute() -> tuple[np.ndarray, pd.Index]:
+        values = tx[column] if column == "order_id" else tx[column].astype(str)
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes, pd.Index(uniques)
+
+    return derived(tx, f"sorted codes of {column}", compute)
 
 
 def _compact(codes: np.ndarray, uniques: pd.Index, rows: np.ndarray) -> tuple[np.ndarray, pd.Index]:

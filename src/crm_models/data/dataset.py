@@ -8,10 +8,14 @@ them re-reads files.
 from __future__ import annotations
 
 import hashlib
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+T = TypeVar("T")
 
 TABLES = ("transactions", "customers", "campaigns", "products")
 
@@ -122,6 +126,25 @@ class Dataset:
     def __repr__(self) -> str:
         parts = ", ".join(f"{t}={len(df):,}" for t, df in self.tables().items())
         return f"Dataset({self.name!r}, {parts}, fingerprint={self.fingerprint[:12]})"
+
+
+_DERIVED: dict[tuple[int, str], tuple[weakref.ref, Any]] = {}
+
+
+def derived(frame: pd.DataFrame, what: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once per loaded table and ``what`` (a loaded table is never changed in
+    place): several steps of a report that need the same costly result of it (order codes,
+    purchase days) compute it once.  Results of one table are kept at a time, and only while
+    the table itself lives."""
+    key = (id(frame), what)
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    value = compute()
+    for stale in [k for k, v in _DERIVED.items() if v[0]() is not frame]:
+        del _DERIVED[stale]
+    _DERIVED[key] = (weakref.ref(frame), value)
+    return value
 
 
 def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from crm_models import revenue
 from crm_models import value as clv
-from crm_models.data.dataset import Dataset
+from crm_models.data.dataset import Dataset, derived
 from crm_models.engine import Source, aggregates
 from crm_models.features import btyd_columns, resolve_as_of
 from crm_models.forecast.metrics import mase_scale
@@ -49,22 +49,31 @@ def _seasonal_index(y: pd.Series, periods: pd.PeriodIndex) -> np.ndarray:
 
 def _purchase_days(ds: Dataset) -> pd.DataFrame:
     """Purchase lines (``amount >= 0``) of known customers summed per customer and day, sorted
-    by both: ``customer_id``, ``day`` (days since 1970), ``value``.  Built once and cut at each
-    cutoff of a backtest (a day's sum does not depend on the cutoff: cutoffs are whole days)."""
-    tx = ds.customer_transactions()
-    buy = tx["amount"].to_numpy() >= 0
-    return (
-        pd.DataFrame(
-            {
-                "customer_id": tx["customer_id"].to_numpy()[buy],
-                "day": tx["order_date"].to_numpy()[buy].astype("datetime64[D]").astype(np.int64),
-                "value": tx["amount"].to_numpy()[buy],
-            }
+    by both: ``customer_id``, ``day`` (days since 1970), ``value``.  Built once per loaded
+    dataset (:func:`~crm_models.data.dataset.derived`: the monthly and the weekly forecast
+    share it) and cut at each cutoff of a backtest (a day's sum does not depend on the cutoff:
+    cutoffs are whole days)."""
+
+    def compute() -> pd.DataFrame:
+        tx = ds.customer_transactions()
+        buy = tx["amount"].to_numpy() >= 0
+        return (
+            pd.DataFrame(
+                {
+                    "customer_id": tx["customer_id"].to_numpy()[buy],
+                    "day": tx["order_date"]
+                    .to_numpy()[buy]
+                    .astype("datetime64[D]")
+                    .astype(np.int64),
+                    "value": tx["amount"].to_numpy()[buy],
+                }
+            )
+            .groupby(["customer_id", "day"])["value"]
+            .sum()
+            .reset_index()
         )
-        .groupby(["customer_id", "day"])["value"]
-        .sum()
-        .reset_index()
-    )
+
+    return compute() if ds.transactions is None else derived(ds.transactions, "days", compute)
 
 
 def _buyer_sums(

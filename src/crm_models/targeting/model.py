@@ -48,9 +48,11 @@ class TargetingModel(BaseEstimator):
     ``clv_horizon_weeks`` is None or the data cannot support the models, with the reason in
     ``clv_note_``).  Above ``max_fit_rows`` campaign rows
     (None: :data:`~crm_models.targeting.sampling.MAX_FIT_ROWS`, 0: no cap) the models are fitted
-    on a stratified sample (seed ``random_state``, described in ``fit_sample_``) and each offer is
-    re-centred on its effect measured on every row.  A scikit-learn estimator, so
-    ``clone`` and ``get_params``/``set_params`` work (it fits on a dataset, not a matrix).
+    on a stratified sample (seed ``sample_seed``, None: ``random_state``; described in
+    ``fit_sample_``; the seed of an evaluation's sample reuses that sample and its features)
+    and each offer is re-centred on its effect measured on every row.  A scikit-learn
+    estimator, so ``clone`` and ``get_params``/``set_params`` work (it fits on a dataset, not a
+    matrix).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class TargetingModel(BaseEstimator):
         annual_discount_rate: float = 0.10,
         max_fit_rows: int | None = None,
         value_model: str = "auto",
+        sample_seed: int | None = None,
     ):
         self.learner = learner
         self.outcome = outcome
@@ -76,6 +79,7 @@ class TargetingModel(BaseEstimator):
         self.annual_discount_rate = annual_discount_rate
         self.max_fit_rows = max_fit_rows
         self.value_model = value_model
+        self.sample_seed = sample_seed
 
     def _clv_gain(self, ds: Dataset, as_of: pd.Timestamp, feats: pd.DataFrame) -> np.ndarray:
         zeros = np.zeros(len(feats))
@@ -121,7 +125,8 @@ class TargetingModel(BaseEstimator):
 
     def fit(self, ds: Dataset, data: CampaignData | None = None) -> TargetingModel:
         full = data or campaign_data(ds, response_window_days=self.response_window_days)
-        data = fit_sample(full, self.outcome, self.max_fit_rows, self.random_state)
+        seed = self.random_state if self.sample_seed is None else self.sample_seed
+        data = fit_sample(full, self.outcome, self.max_fit_rows, seed)
         self.fit_sample_ = sample_summary(data)
         r = data.rows
         y = (r[self.outcome].to_numpy(dtype=float) > 0).astype(float)

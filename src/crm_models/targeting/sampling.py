@@ -14,6 +14,7 @@ import dataclasses
 
 import pandas as pd
 
+from crm_models.data.dataset import derived
 from crm_models.sampling import interval_widening, stratified_sample
 from crm_models.targeting.campaigns import CampaignData
 
@@ -41,17 +42,24 @@ def fit_sample(
     n = len(data.rows)
     if max_rows == 0 or n <= max_rows:
         return data
-    r = data.rows
-    strata = pd.DataFrame(
-        {
-            "campaign": r["campaign_id"].astype(str).to_numpy(),
-            "arm": r["arm"].astype(str).to_numpy(),
-            "positive": r[outcome].to_numpy(dtype=float) > 0,
-        }
-    )
-    keep = stratified_sample(strata, max_rows, random_state=seed, min_per_stratum=MIN_STRATUM_ROWS)
-    # the sample builds the features of its own rows (CampaignData), never all of them
-    return dataclasses.replace(data, rows=data.rows.iloc[keep], sampled_from=n, _built={})
+
+    def draw() -> CampaignData:
+        r = data.rows
+        strata = pd.DataFrame(
+            {
+                "campaign": r["campaign_id"].astype(str).to_numpy(),
+                "arm": r["arm"].astype(str).to_numpy(),
+                "positive": r[outcome].to_numpy(dtype=float) > 0,
+            }
+        )
+        keep = stratified_sample(
+            strata, max_rows, random_state=seed, min_per_stratum=MIN_STRATUM_ROWS
+        )
+        # the sample builds the features of its own rows (CampaignData), never all of them
+        return dataclasses.replace(data, rows=data.rows.iloc[keep], sampled_from=n, _built={})
+
+    # the same sample (and the features it built) for every model fitted on these rows
+    return derived(data.rows, f"fit sample {outcome} {max_rows} {seed}", draw)
 
 
 def sample_summary(data: CampaignData) -> dict | None:
