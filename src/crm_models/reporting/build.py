@@ -1020,8 +1020,6 @@ def build_reports(
                     shown_spec = redact_url(str(spec))
                     bar.set_description(shown_spec)
                     snapshot = staging / SNAPSHOT_DIR
-                    # the first report's kernel starts while the dataset loads
-                    builder.prepare(selected[0], {SNAPSHOT_ENV: str(snapshot)})
                     try:
                         as_of = (params or {}).get("as_of")
                         dataset = load(spec, as_of=as_of) if as_of else load(spec)
@@ -1034,7 +1032,6 @@ def build_reports(
                         )
                         say(f"{shown_spec}: could not load: {reason}")
                         bar.update(len(selected))
-                        builder.discard()
                         continue
                     name = _folder_name(dataset.name)
                     if name in result.datasets:
@@ -1046,6 +1043,9 @@ def build_reports(
                         )
                     ownership.require_free([out_dir / name])
                     result.datasets.append(name)
+                    # the first report's kernel starts while the snapshot is written (not while
+                    # the dataset loads: loading keeps both cores busy)
+                    builder.prepare(selected[0], {SNAPSHOT_ENV: str(snapshot)})
                     _snapshot(dataset, snapshot, str(spec), as_of, say)
                     dataset = _Facts.of(dataset, selected)  # the build holds no tables from here
                     _release_memory()
