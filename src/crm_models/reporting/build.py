@@ -1051,7 +1051,7 @@ def build_reports(
                     _release_memory()
                     entries = []
                     runnable = [r for r in selected if not dataset.missing.get(r.slug)]
-                    after = dict(zip(runnable, [*runnable[1:], None], strict=True))
+                    after = dict(zip(runnable, runnable[1:], strict=False))  # last: none
                     with temporary_env(**{SNAPSHOT_ENV: str(snapshot)}):
                         for report in selected:
                             bar.set_description(f"{name}/{report.slug}")
