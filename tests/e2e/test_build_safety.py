@@ -332,3 +332,16 @@ def test_the_scheduled_build_example_publishes_only_the_site():
     ]
     assert uploads == ["_site/"], uploads
     assert "mlruns" not in workflow.split("reports site", 1)[1]
+
+
+def test_a_kernel_that_cannot_start_fails_its_reports_not_the_build(tmp_path, fixture_data):
+    """The kernels started ahead and the report's own: a kernel that cannot start is a failed
+    report with the reason, the other reports' bookkeeping intact, no kernel folder left."""
+    from crm_models.reporting import ReportsFailed
+
+    before = set(runtime_root().glob(f"{os.getpid()}-*"))
+    with pytest.raises(ReportsFailed) as failed:
+        _build(tmp_path / "reports", fixture_data, kernel_name="no-such-kernel")
+    assert [e.slug for e in failed.value.result.failed] == ["sales"]
+    assert "NoSuchKernel" in str(failed.value)
+    assert set(runtime_root().glob(f"{os.getpid()}-*")) == before

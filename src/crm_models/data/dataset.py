@@ -131,11 +131,11 @@ class Dataset:
 _DERIVED: dict[tuple[int, str], tuple[weakref.ref, Any]] = {}
 
 
-def derived(frame: pd.DataFrame, what: str, compute: Callable[[], T]) -> T:
-    """``compute()`` once per loaded table and ``what`` (a loaded table is never changed in
-    place): several steps of a report that need the same costly result of it (order codes,
-    purchase days) compute it once.  Results of one table are kept at a time, and only while
-    the table itself lives."""
+def derived(frame: object, what: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once per loaded table (or other object never changed in place, such as
+    campaign data) and ``what``: several steps of a report that need the same costly result of
+    it (order codes, purchase days, a fitting sample) compute it once.  Results of one object
+    are kept at a time, and only while the object itself lives."""
     key = (id(frame), what)
     hit = _DERIVED.get(key)
     if hit is not None and hit[0]() is frame:

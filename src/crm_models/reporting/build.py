@@ -562,9 +562,12 @@ class _Builder:
             return
         import jupytext
 
-        nb = jupytext.read(self.nb_dir / report.notebook)
-        warm_up = warm_up_code([c.source for c in nb.cells if c.cell_type == "code"])
-        self.spare = start_kernel(self.kernel_name, self.nb_dir, env, warm_up)
+        try:
+            nb = jupytext.read(self.nb_dir / report.notebook)
+            warm_up = warm_up_code([c.source for c in nb.cells if c.cell_type == "code"])
+            self.spare = start_kernel(self.kernel_name, self.nb_dir, env, warm_up)
+        except Exception as exc:  # the report starts its own kernel and reports what fails
+            log.warning("no kernel started ahead for %s: %s", report.slug, _one_line(exc))
 
     def discard(self) -> None:
         """Stop the kernel started ahead, if any (no report will use it)."""
@@ -617,10 +620,11 @@ class _Builder:
             -1,
         )
         started = time.perf_counter()
-        kernel, self.spare = self.spare or start_kernel(self.kernel_name, self.nb_dir), None
-        self.prepare(then)
         tell = _progress_teller(self.say, f"{name}/{report.slug}", _sections(nb, param_index))
+        kernel, self.spare = self.spare, None
         try:
+            kernel = kernel or start_kernel(self.kernel_name, self.nb_dir)
+            self.prepare(then)
             with follow_progress(kernel.progress, tell):
                 executed = papermill.execute_notebook(
                     nb,
@@ -660,7 +664,8 @@ class _Builder:
                 f"{type(exc).__name__}: {_one_line(exc)[:300]}{kept_note}",
             ) from exc
         finally:
-            stop_kernel(kernel)
+            if kernel is not None:
+                stop_kernel(kernel)
         execute_seconds = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -121,16 +121,19 @@ def start_kernel(
     from jupyter_core.utils import run_sync
 
     folder = new_kernel_dir()
-    manager = kernel_manager_class(folder)(kernel_name=kernel_name)
     args = ["--HistoryManager.hist_file=:memory:"]  # as nbclient starts kernels: no history file
     if warm_up:
         args.append(f"--IPKernelApp.exec_lines={warm_up}")
-    kernel = Kernel(folder, manager)
-    run_sync(manager.start_kernel)(
-        extra_arguments=args,
-        cwd=str(cwd),
-        env={**os.environ, **(env or {}), PROGRESS_LOG_ENV: str(kernel.progress)},
-    )
+    try:
+        kernel = Kernel(folder, kernel_manager_class(folder)(kernel_name=kernel_name))
+        run_sync(kernel.manager.start_kernel)(
+            extra_arguments=args,
+            cwd=str(cwd),
+            env={**os.environ, **(env or {}), PROGRESS_LOG_ENV: str(kernel.progress)},
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return kernel
 
 

@@ -58,8 +58,8 @@ def fit_sample(
         # the sample builds the features of its own rows (CampaignData), never all of them
         return dataclasses.replace(data, rows=data.rows.iloc[keep], sampled_from=n, _built={})
 
-    # the same sample (and the features it built) for every model fitted on these rows
-    return derived(data.rows, f"fit sample {outcome} {max_rows} {seed}", draw)
+    # the same sample (and the features it built) for every model fitted on this data
+    return derived(data, f"fit sample {outcome} {max_rows} {seed}", draw)
 
 
 def sample_summary(data: CampaignData) -> dict | None:
