@@ -108,6 +108,18 @@ def check_baskets(ds, src: Source, min_count: int = 20) -> None:
         assert len(pairs) == len(ref) > 0
         assert (pairs["item"].to_numpy() == ref["item"].astype(str).to_numpy()).all()
         assert (pairs["count"].to_numpy() == ref["count"].to_numpy()).all()
+        check_baskets_built_by_the_engine(b, basket.baskets_from_source(src, level))
+
+
+def check_baskets_built_by_the_engine(expected, got) -> None:
+    """The engine's baskets (only pairs and per-basket rows leave it) are the in-memory ones."""
+    assert (got.matrix != expected.matrix).nnz == 0
+    assert got.items.equals(expected.items) and got.basket_ids.equals(expected.basket_ids)
+    np.testing.assert_allclose(got.value, expected.value, rtol=1e-9)
+    assert (got.customer_id == expected.customer_id).all() and (got.date == expected.date).all()
+    for attr in ("names", "categories"):
+        a, b = getattr(expected, attr), getattr(got, attr)
+        assert (a is None and b is None) or a.astype(object).equals(b.astype(object)), attr
 
 
 def check_summary(ds, src: Source) -> None:

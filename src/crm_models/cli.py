@@ -366,7 +366,9 @@ def cmd_basket(args: argparse.Namespace) -> int:
     from crm_models.baskets import as_baskets, basket_summary
     from crm_models.progress import stage
 
-    loaded = _open(args, args.dataset, in_memory=True)  # a basket file loads as baskets only
+    # an engine Source with --engine duckdb|spark (or auto, large): only the (basket, item)
+    # pairs leave the engine; a basket file loads as baskets only
+    loaded = _open(args, args.dataset)
     with stage("collecting baskets"):
         baskets = as_baskets(loaded, level=args.level)
     with stage(f"mining rules in {baskets.n_baskets:,} baskets"):

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from crm_models.data.basket_files import basket_table
 from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset, derived
+from crm_models.engine import Source, aggregates
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -249,12 +250,6 @@ def baskets_from_transactions(
     customer = tx["customer_id"].to_numpy()[first] if n_orders else np.array([])
     date = tx["order_date"].to_numpy()[first] if n_orders else np.array([], "datetime64[ns]")
     items = pd.Index(items, name=column)
-    names = None
-    if level == "product" and products is not None and "name" in products.columns:
-        catalogue = products.assign(product_id=products["product_id"].astype(str))
-        catalogue = catalogue.drop_duplicates("product_id").set_index("product_id")["name"]
-        names = catalogue.reindex(items).astype(object)
-        names = names.where(names.notna(), pd.Series(items, index=items)).astype(str)
     categories = None
     if level == "product" and "category" in tx.columns:  # each item's first stated category
         category = tx["category"].to_numpy()[rows]
@@ -267,7 +262,7 @@ def baskets_from_transactions(
     return Baskets(
         matrix,
         items,
-        names=names,
+        names=_catalogue_names(items, products) if level == "product" else None,
         categories=categories,
         basket_ids=pd.Index(order_ids, name="order_id"),
         value=value,
@@ -275,6 +270,63 @@ def baskets_from_transactions(
         date=date,
         level=level,
     )
+
+
+def baskets_from_source(
+    src: Source, level: str = "product", *, as_of: str | pd.Timestamp | None = None
+) -> Baskets:
+    """:func:`baskets_from_transactions` on an engine :class:`~crm_models.engine.Source`: the
+    engine keeps the purchase lines and sends only the distinct (basket, item) pairs and one
+    row per basket (:func:`~crm_models.engine.aggregates.basket_contents`), so no line reaches
+    pandas.  The same baskets, items, names and counts as the in-memory path; a basket's date
+    is its earliest line's, an item's category the first alphabetically where it has several."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    tx = src.table("transactions")
+    if tx is None:
+        raise no_transactions(src.name)
+    column = "product_id" if level == "product" else "category"
+    if column not in tx.columns:
+        raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
+    cut = None if as_of is None else pd.Timestamp(as_of).normalize()
+    pairs, orders, stated = aggregates.basket_contents(src, level, cut)
+    if pairs.empty and int(src.execute(tx.count())) and not int(
+        src.execute(tx.filter(tx.amount > 0).count())
+    ):
+        raise no_sales("there are no baskets to analyse", cut or src.execute(tx.order_date.max()))
+    order_code, order_ids = pd.factorize(pairs["basket"], sort=True)
+    item_code, items = pd.factorize(pairs["item"], sort=True)
+    matrix = sp.csr_matrix(
+        (np.ones(len(pairs), dtype=np.int32), (order_code, item_code)),
+        shape=(len(order_ids), len(items)),
+    )
+    orders = orders.set_index("basket").reindex(order_ids)
+    items = pd.Index(items, name=column)
+    products = src.frame(src.table("products")) if src.has("products") else None
+    categories = None
+    if stated is not None:
+        categories = stated.set_index("item")["category"].reindex(items).rename("category")
+    return Baskets(
+        matrix,
+        items,
+        names=_catalogue_names(items, products) if level == "product" else None,
+        categories=categories,
+        basket_ids=pd.Index(order_ids, name="order_id"),
+        value=orders["value"].to_numpy(dtype=float),
+        customer_id=orders["customer_id"].to_numpy(),
+        date=orders["date"].to_numpy(),
+        level=level,
+    )
+
+
+def _catalogue_names(items: pd.Index, products: pd.DataFrame | None) -> pd.Series | None:
+    """Product names of item keys from the products table (the key where it has none)."""
+    if products is None or "name" not in products.columns:
+        return None
+    catalogue = products.assign(product_id=products["product_id"].astype(str))
+    catalogue = catalogue.drop_duplicates("product_id").set_index("product_id")["name"]
+    names = catalogue.reindex(items).astype(object)
+    return names.where(names.notna(), pd.Series(items, index=items)).astype(str)
 
 
 def _sorted_codes(tx: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
@@ -330,11 +382,16 @@ def baskets_from_table(table: pd.DataFrame, source: str | None = None) -> Basket
 
 
 def as_baskets(
-    loaded: Dataset | list[list[str]], level: str = "product", source: str | None = None
+    loaded: Dataset | Source | list[list[str]], level: str = "product", source: str | None = None
 ) -> Baskets:
-    """Baskets of a dataset's orders at ``level`` (:func:`baskets_from_transactions`), or of
+    """Baskets of a dataset's orders at ``level`` (:func:`baskets_from_transactions`, or
+    :func:`baskets_from_source` on an engine), or of
     the lines of a basket file (:func:`crm_models.data.basket_files.read_basket_lines`, turned
     into baskets by :func:`baskets_from_lines`; ``level`` does not apply)."""
+    if isinstance(loaded, Source):
+        if not loaded.has("transactions") and loaded.has("baskets"):
+            return baskets_from_table(loaded.frame(loaded.table("baskets")), loaded.location)
+        return baskets_from_source(loaded, level=level)
     if isinstance(loaded, Dataset):
         if loaded.transactions is None and loaded.baskets is not None:
             return baskets_from_table(loaded.baskets, source=loaded.source)

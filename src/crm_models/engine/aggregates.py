@@ -404,9 +404,10 @@ def purchase_day_summary(
 
 
 # --------------------------------------------------------------------------- baskets
-def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
-    """Distinct (basket, item) pairs of purchase lines, as
-    :func:`crm_models.baskets.baskets_from_transactions` keeps them."""
+def _basket_purchases(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
+    """The purchase lines :func:`crm_models.baskets.baskets_from_transactions` keeps (amount
+    and quantity above zero, an item stated, dated by the as-of day), with ``basket`` (the
+    order id) and ``item`` (the product id or category, as text)."""
     ibis = _ibis()
     column = "product_id" if level == "product" else "category"
     tx = src.table("transactions")
@@ -416,7 +417,35 @@ def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Tab
     if as_of is not None:
         keep &= tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))
     t = tx.filter(keep)
-    return t.select(basket=t.order_id, item=t[column].cast("string")).distinct()
+    return t.mutate(basket=t.order_id, item=t[column].cast("string"))
+
+
+def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
+    """Distinct (basket, item) pairs of purchase lines."""
+    return _basket_purchases(src, level, as_of).select("basket", "item").distinct()
+
+
+def basket_contents(
+    src: Source, level: str = "product", as_of: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """What baskets are built from, without the lines: the distinct (``basket``, ``item``)
+    pairs, and per basket its net value of purchase lines (``value``), its ``customer_id`` and
+    its earliest line's ``date``; per item (product level, with categories) its ``category``
+    (the first alphabetically where lines give an item several)."""
+    t = _basket_purchases(src, level, as_of)
+    pairs = src.frame(t.select("basket", "item").distinct())
+    orders = src.frame(
+        t.group_by("basket").agg(
+            value=t.amount.sum(), customer_id=t.customer_id.min(), date=t.order_date.min()
+        )
+    )
+    if orders["date"].dtype != "datetime64[ns]":
+        orders["date"] = orders["date"].astype("datetime64[ns]")
+    categories = None
+    if level == "product" and "category" in t.columns:
+        stated = t.filter(t.category.notnull())
+        categories = src.frame(stated.group_by("item").agg(category=stated.category.min()))
+    return pairs, orders, categories
 
 
 def basket_item_counts(
