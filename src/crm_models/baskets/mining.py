@@ -290,8 +290,10 @@ def baskets_from_source(
         raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
     cut = None if as_of is None else pd.Timestamp(as_of).normalize()
     pairs, orders, stated = aggregates.basket_contents(src, level, cut)
-    if pairs.empty and int(src.execute(tx.count())) and not int(
-        src.execute(tx.filter(tx.amount > 0).count())
+    if (
+        pairs.empty
+        and int(src.execute(tx.count()))
+        and not int(src.execute(tx.filter(tx.amount > 0).count()))
     ):
         raise no_sales("there are no baskets to analyse", cut or src.execute(tx.order_date.max()))
     order_code, order_ids = pd.factorize(pairs["basket"], sort=True)
