@@ -614,3 +614,16 @@ def test_cross_sell_list_offer_counts_and_evaluation_metrics():
     flat = B.evaluation_metrics(metrics)
     assert len(flat) == 6
     assert flat["cross_sell_hit_rate_at_5"] == 0.4 and flat["popularity_recall_at_5"] == 0.1
+
+
+def test_an_engines_own_text_order_is_renumbered_in_pythons():
+    from crm_models.baskets.mining import _in_python_order
+
+    # a database sorting by locale lists "apple" before "Banana"; Python puts "B" first
+    table = pd.DataFrame({"item": ["apple", "Banana", "cherry"], "category": ["x", "y", "z"]})
+    codes, ordered = _in_python_order(np.array([0, 1, 2, 1]), table, "item")
+    assert list(ordered["item"]) == ["Banana", "apple", "cherry"]
+    assert list(ordered["category"]) == ["y", "x", "z"]
+    assert list(ordered["item"].to_numpy()[codes]) == ["apple", "Banana", "cherry", "Banana"]
+    same, kept = _in_python_order(np.array([2, 0]), ordered, "item")
+    assert list(same) == [2, 0] and kept.equals(ordered)

@@ -289,36 +289,51 @@ def baskets_from_source(
     if column not in tx.columns:
         raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
     cut = None if as_of is None else pd.Timestamp(as_of).normalize()
-    pairs, orders, stated = aggregates.basket_contents(src, level, cut)
+    pairs, orders, listed = aggregates.basket_contents(src, level, cut)
     if (
         pairs.empty
         and int(src.execute(tx.count()))
         and not int(src.execute(tx.filter(tx.amount > 0).count()))
     ):
         raise no_sales("there are no baskets to analyse", cut or src.execute(tx.order_date.max()))
-    order_code, order_ids = pd.factorize(pairs["basket"], sort=True)
-    item_code, items = pd.factorize(pairs["item"], sort=True)
+    # the engine numbered baskets and items in its own text order; renumber in Python's
+    order_code, orders = _in_python_order(pairs["basket_code"].to_numpy(), orders, "basket")
+    item_code, listed = _in_python_order(pairs["item_code"].to_numpy(), listed, "item")
     matrix = sp.csr_matrix(
         (np.ones(len(pairs), dtype=np.int32), (order_code, item_code)),
-        shape=(len(order_ids), len(items)),
+        shape=(len(orders), len(listed)),
     )
-    orders = orders.set_index("basket").reindex(order_ids)
-    items = pd.Index(items, name=column)
+    items = pd.Index(listed["item"].to_numpy(), name=column)
     products = src.frame(src.table("products")) if src.has("products") else None
     categories = None
-    if stated is not None:
-        categories = stated.set_index("item")["category"].reindex(items).rename("category")
+    if "category" in listed.columns:
+        categories = pd.Series(listed["category"].to_numpy(), index=items, name="category")
     return Baskets(
         matrix,
         items,
         names=_catalogue_names(items, products) if level == "product" else None,
         categories=categories,
-        basket_ids=pd.Index(order_ids, name="order_id"),
+        basket_ids=pd.Index(orders["basket"].to_numpy(), name="order_id"),
         value=orders["value"].to_numpy(dtype=float),
         customer_id=orders["customer_id"].to_numpy(),
         date=orders["date"].to_numpy(),
         level=level,
     )
+
+
+def _in_python_order(
+    codes: np.ndarray, table: pd.DataFrame, column: str
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Codes into ``table`` (rows in an engine's text order of ``column``) and the table,
+    renumbered in Python's order of the texts where the engine's collation differs (e.g. a
+    database sorting by locale), so every engine gives the in-memory path's numbering."""
+    keys = pd.Index(table[column])
+    if keys.is_monotonic_increasing:
+        return codes, table.reset_index(drop=True)
+    order = keys.argsort()
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return position[codes], table.iloc[order].reset_index(drop=True)
 
 
 def _catalogue_names(items: pd.Index, products: pd.DataFrame | None) -> pd.Series | None:
