@@ -83,6 +83,25 @@ def test_the_model_fitted_after_an_evaluation_reuses_its_sample_and_features(dem
     assert model.fit_sample_ == tg.sample_summary(sample)
 
 
+def test_the_contact_list_model_is_fitted_on_the_rows_its_learner_was_judged_on(demo, monkeypatch):
+    """``target`` (``learner="auto"``) judges the learners on a sample, then fits the one it
+    chose on that same sample: its features are built once."""
+    from crm_models.targeting import campaigns
+
+    built = []
+    real = campaigns.campaign_features
+    monkeypatch.setattr(
+        campaigns, "campaign_features", lambda *a, **k: built.append(1) or real(*a, **k)
+    )
+    data = tg.campaign_data(demo)
+    _, model = tg.build_contact_list(
+        demo, tg.ContactPolicy(budget=400), learner="auto", data=data, max_fit_rows=5_000
+    )
+    sample = tg.fit_sample(data, "responded", 5_000, seed=tg.EVALUATION_SEED)
+    assert model.fit_sample_ == tg.sample_summary(sample)
+    assert len(built) == 1
+
+
 def test_every_offer_keeps_its_controls_and_responders(demo_data):
     sample = tg.fit_sample(demo_data, "responded", 1_000, seed=1)
     assert sample.arms == demo_data.arms

@@ -98,7 +98,7 @@ from crm_models.targeting.metrics import (
     uplift_by_percentile,
     uplift_curve,
 )
-from crm_models.targeting.model import TargetingModel, build_contact_list
+from crm_models.targeting.model import EVALUATION_SEED, TargetingModel, build_contact_list
 from crm_models.targeting.policy import (
     EXCLUSIONS,
     PERMISSION_EXCLUSIONS,
@@ -129,6 +129,7 @@ from crm_models.targeting.uplift import (
 )
 
 __all__ = [
+    "EVALUATION_SEED",
     "ARM_LABELS",
     "AVERAGE_EFFECT",
     "INTERVAL_LEVEL",

@@ -214,6 +214,9 @@ class TargetingModel(BaseEstimator):
         return out
 
 
+EVALUATION_SEED = 42  # the seed of the quick evaluation's split and fitting sample
+
+
 def build_contact_list(
     ds: Dataset,
     policy: ContactPolicy,
@@ -237,10 +240,12 @@ def build_contact_list(
     verdict = None
     if model is None and learner == "auto":
         data = data or campaign_data(ds, response_window_days=RESPONSE_WINDOW_DAYS)
-        ev = evaluate_uplift(fit_sample(data, "responded", max_fit_rows), "responded", quick=True)
+        sample = fit_sample(data, "responded", max_fit_rows, seed=EVALUATION_SEED)
+        ev = evaluate_uplift(sample, "responded", quick=True, seed=EVALUATION_SEED)
         learner, verdict = ev.used, ev.verdict
+    # the model is fitted on the rows its learner was judged on (and their features, built once)
     model = model or TargetingModel(
-        learner, max_fit_rows=max_fit_rows, value_model=value_model
+        learner, max_fit_rows=max_fit_rows, value_model=value_model, sample_seed=EVALUATION_SEED
     ).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
