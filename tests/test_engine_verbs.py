@@ -18,6 +18,13 @@ from engine_checks import assert_same_json
 from crm_models.cli import main
 
 
+def spark(test):
+    """A test on Spark local: slow, and skipped where pyspark is missing."""
+    missing = importlib.util.find_spec("pyspark") is None
+    skip = pytest.mark.skipif(missing, reason="pyspark missing: pip install 'crm-models[spark]'")
+    return pytest.mark.slow(skip(test))
+
+
 def segment(capsys, *args: str) -> dict:
     assert main(["segment", *args, "--quick", "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -37,11 +44,7 @@ def test_segment_on_a_folder_read_out_of_core_is_the_same(capsys, folder):
     assert_same_json(pandas, duckdb, rel=1e-6)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("pyspark") is None,
-    reason="pyspark missing: pip install 'crm-models[spark]'",
-)
+@spark
 def test_segment_json_is_the_same_on_spark(capsys):
     pandas = segment(capsys, "cdnow_sample", "--engine", "pandas")
     spark = segment(capsys, "cdnow_sample", "--engine", "spark")
@@ -84,11 +87,7 @@ def test_basket_on_an_engine_fails_as_in_memory_without_products(capsys):
     assert "no product_id column" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("pyspark") is None,
-    reason="pyspark missing: pip install 'crm-models[spark]'",
-)
+@spark
 def test_basket_json_is_the_same_on_spark(capsys):
     pandas = basket(capsys, "demo", "--engine", "pandas")
     spark = basket(capsys, "demo", "--engine", "spark")
