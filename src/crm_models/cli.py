@@ -407,7 +407,7 @@ def cmd_uplift(args: argparse.Namespace) -> int:
     from crm_models.progress import stage
     from crm_models.targeting import is_rate_outcome, uplift_summary
 
-    ds = _open(args, args.dataset, in_memory=True)
+    ds = _open(args, args.dataset)  # an engine Source with --engine duckdb|spark (or auto, large)
     with stage(f"fitting and testing uplift models for {args.outcome}"):
         result = uplift_summary(
             ds,
@@ -461,7 +461,7 @@ def cmd_target(args: argparse.Namespace) -> int:
             check(value)
         except ValueError as err:  # before the model is fitted: nothing written, exit 2
             args.target_parser.error(f"argument {option}: {err}")
-    ds = _open(args, args.dataset, in_memory=True)
+    ds = _open(args, args.dataset)  # an engine Source with --engine duckdb|spark (or auto, large)
     policy = ContactPolicy(
         budget=args.budget,
         budget_money=args.budget_amount,

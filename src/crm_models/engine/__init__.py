@@ -74,6 +74,7 @@ from crm_models.engine.sources import (
     open_folder,
     open_source,
     table_files,
+    table_of,
 )
 
 __all__ = [
@@ -100,4 +101,5 @@ __all__ = [
     "require_extra",
     "spark_session",
     "table_files",
+    "table_of",
 ]

@@ -77,6 +77,29 @@ class Source:
         arrow = self.con.to_pyarrow(expr)
         return arrow.to_pandas(split_blocks=True, self_destruct=True)
 
+    def table_frame(self, name: str) -> pd.DataFrame | None:
+        """A whole table as pandas (None when absent), rows in the engine's scan order (file
+        order for files and loaded data), dates in nanoseconds as loading gives them: for the
+        tables models read row by row (campaign contacts, customers), never the lines."""
+        if name not in self.tables:
+            return None
+        df = self.frame(self.tables[name])
+        for col in df.columns:
+            if df[col].dtype.kind == "M" and df[col].dtype != "datetime64[ns]":
+                df[col] = df[col].astype("datetime64[ns]")
+        return df
+
+    def only_customers(self, customers: Any) -> Source:
+        """The source with only the rows of ``customers`` in each table that has customers."""
+        import ibis
+
+        ids = ibis.memtable(pd.DataFrame({"customer_id": pd.unique(pd.Series(customers))}))
+        tables = {
+            name: t.semi_join(ids, "customer_id") if "customer_id" in t.columns else t
+            for name, t in self.tables.items()
+        }
+        return replace(self, tables=tables)
+
     def known_at(self, as_of: str | pd.Timestamp | None) -> Source:
         """The source as known at the end of the ``as_of`` day (the engine twin of the
         point-in-time load, :meth:`crm_models.data.contract.ConformOptions.as_of`): later
@@ -435,6 +458,11 @@ def _age_band_expr(born: Any, as_of: pd.Timestamp) -> Any:
     valid = age.notnull() & month.between(1, 12) & day.between(1, 31)
     valid &= (age >= 0) & (age <= MAX_AGE)
     return ibis.ifelse(valid, ibis.cases(*cases, else_=AGE_BANDS[-1]), ibis.null("string"))
+
+
+def table_of(ds: Dataset | Source, name: str) -> pd.DataFrame | None:
+    """A table as pandas from a loaded dataset or an engine source (:meth:`Source.table_frame`)."""
+    return ds.table_frame(name) if isinstance(ds, Source) else getattr(ds, name)
 
 
 def is_file_folder(spec: Any) -> bool:

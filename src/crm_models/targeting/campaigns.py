@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.engine import Source, table_of
 from crm_models.features import customer_view, resolve_as_of
 
 __all__ = [
@@ -77,9 +79,28 @@ def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
     return ARM_LABELS.get(name, {}).get(arm, arm)
 
 
+SIGNIFICANT_DIGITS = 10  # of every numeric model input (see FeatureEncoder)
+
+
+def significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (NaN and 0 stay as they are)."""
+    x = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(x)))
+    scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0.0))
+    return np.round(x * scale) / scale
+
+
 class FeatureEncoder:
-    """Customer-view columns to a numeric matrix: numbers as they are, dates as days before the
-    as-of day, text columns with few levels one-hot; the columns seen in ``fit`` are kept."""
+    """Customer-view columns to a numeric matrix: numbers rounded to
+    :data:`SIGNIFICANT_DIGITS` significant digits, dates as days before the as-of day, text
+    columns with few levels one-hot; the columns seen in ``fit`` are kept.
+
+    The rounding makes the models independent of the order money was added up in: DuckDB,
+    Spark and pandas give the same sums to about 1e-15, but not always in the last bit
+    (``45.48`` against ``45.480000000000004``), and a boosting model bins the distinct values
+    it sees, so one bit could move a split; rounded, every engine fits the same model.
+    """
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         self.numeric_: list[str] = []
@@ -101,7 +122,9 @@ class FeatureEncoder:
         out = {}
         for col in self.numeric_:
             out[col] = (
-                frame[col].astype(float).to_numpy() if col in frame else np.full(len(frame), np.nan)
+                significant(frame[col].astype(float).to_numpy())
+                if col in frame
+                else np.full(len(frame), np.nan)
             )
         for col, levels in self.levels_.items():
             values = frame[col].astype(object).to_numpy() if col in frame else None
@@ -115,29 +138,44 @@ class FeatureEncoder:
         return self.fit(frame).transform(frame)
 
 
-def _closed_campaigns(ds: Dataset, as_of: pd.Timestamp, window_days: int) -> pd.DataFrame | None:
-    if ds.campaigns is None:
+def _closed_campaigns(ds: Dataset | Source, as_of: pd.Timestamp, window_days: int) -> Any:
+    """The campaign rows whose response window closed by the as-of day (a frame, or an
+    engine expression for a source); None without campaigns."""
+    c = ds.table("campaigns") if isinstance(ds, Source) else ds.campaigns
+    if c is None:
         return None
-    c = ds.campaigns
-    closed = c["sent_date"] + pd.Timedelta(days=window_days) < as_of + pd.Timedelta(days=1)
-    return c.loc[closed]
+    cut = as_of + pd.Timedelta(days=1) - pd.Timedelta(days=window_days)
+    if isinstance(ds, Source):
+        import ibis
+
+        return c.filter(c.sent_date < ibis.timestamp(cut))
+    return c.loc[c["sent_date"] < cut]
 
 
 def customer_features(
-    ds: Dataset, as_of, response_window_days: int = RESPONSE_WINDOW_DAYS
+    ds: Dataset | Source, as_of, response_window_days: int = RESPONSE_WINDOW_DAYS
 ) -> pd.DataFrame:
-    """Model inputs per customer as of a day (raw types; encode with :class:`FeatureEncoder`).
+    """Model inputs per customer as of a day (raw types; encode with :class:`FeatureEncoder`);
+    from an engine source the view is summed by the engine, with the same values.
 
     Campaign history counts only campaigns whose response window closed by ``as_of``.
     """
     as_of = resolve_as_of(ds, as_of)
-    sub = Dataset(
-        ds.name,
-        transactions=ds.transactions,
-        customers=ds.customers,
-        campaigns=_closed_campaigns(ds, as_of, response_window_days),
-        fingerprint="-",
-    )
+    closed = _closed_campaigns(ds, as_of, response_window_days)
+    if isinstance(ds, Source):
+        sub = (
+            ds
+            if closed is None
+            else dataclasses.replace(ds, tables={**ds.tables, "campaigns": closed})
+        )
+    else:
+        sub = Dataset(
+            ds.name,
+            transactions=ds.transactions,
+            customers=ds.customers,
+            campaigns=closed,
+            fingerprint="-",
+        )
     view = customer_view(sub, as_of=as_of)
     for col, new in DATE_FEATURES.items():
         if col in view.columns:
@@ -164,7 +202,8 @@ class CampaignData:
     control: str = CONTROL
     notes: list[str] = dataclasses.field(default_factory=list)  # campaigns left out, and why
     sampled_from: int | None = None  # rows before a fitting sample (targeting.sampling), or None
-    source: Dataset | None = dataclasses.field(default=None, repr=False)  # where features come from
+    # where features come from (an engine source: its engine sums the views)
+    source: Dataset | Source | None = dataclasses.field(default=None, repr=False)
     response_window_days: int = RESPONSE_WINDOW_DAYS
     _built: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -211,7 +250,7 @@ class CampaignData:
 
 
 def campaign_features(
-    ds: Dataset, rows: pd.DataFrame, response_window_days: int, only_these: bool = False
+    ds: Dataset | Source, rows: pd.DataFrame, response_window_days: int, only_these: bool = False
 ) -> pd.DataFrame:
     """Each row's customer features as of the day before its send (rows in send-day order), one
     customer view per send day.  ``only_these``: build each day's view from the rows'
@@ -230,8 +269,10 @@ def campaign_features(
     return out.drop(columns=[c for c in out.columns if c == "customer_id"])
 
 
-def _customers_only(ds: Dataset, customers: np.ndarray) -> Dataset:
+def _customers_only(ds: Dataset | Source, customers: np.ndarray) -> Dataset | Source:
     """``ds`` with only the rows of ``customers`` in its transactions, customers and campaigns."""
+    if isinstance(ds, Source):
+        return ds.only_customers(customers)
 
     def keep(table: pd.DataFrame | None) -> pd.DataFrame | None:
         if table is None:
@@ -248,7 +289,7 @@ def _customers_only(ds: Dataset, customers: np.ndarray) -> Dataset:
 
 
 def campaign_data(
-    ds: Dataset,
+    ds: Dataset | Source,
     campaigns: Sequence[str] | None = None,
     response_window_days: int = RESPONSE_WINDOW_DAYS,
 ) -> CampaignData:
@@ -260,12 +301,12 @@ def campaign_data(
     :class:`~crm_models.data.dataset.UnsupportedData` when no campaign has both, or nobody responded
     to any campaign.
     """
-    if ds.campaigns is None or not len(ds.campaigns):
+    c = table_of(ds, "campaigns")
+    if c is None or not len(c):
         raise UnsupportedData(
             "The data has no campaigns (no campaigns table, or an empty one), so there is no "
             "campaign response to analyse."
         )
-    c = ds.campaigns
     if campaigns is not None:
         c = c.loc[c["campaign_id"].isin(list(campaigns))]
         if not len(c):

@@ -13,6 +13,7 @@ import pandas as pd
 
 from crm_models.data.conditions import plural
 from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.engine import Source
 from crm_models.targeting.campaigns import OUTCOME_WORDS, CampaignData, arm_rows, campaign_data
 from crm_models.targeting.metrics import (
     descending_order,
@@ -603,7 +604,7 @@ def repeated_split_intervals(
 
 
 def uplift_summary(
-    ds: Dataset,
+    ds: Dataset | Source,
     outcome: str = "responded",
     arms: Sequence[str] | None = None,
     model: str | None = None,

@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from crm_models.data.dataset import Dataset
+from crm_models.engine import Source, table_of
 from crm_models.features import resolve_as_of
 from crm_models.targeting.campaigns import (
     RESPONSE_WINDOW_DAYS,
@@ -81,7 +82,9 @@ class TargetingModel(BaseEstimator):
         self.value_model = value_model
         self.sample_seed = sample_seed
 
-    def _clv_gain(self, ds: Dataset, as_of: pd.Timestamp, feats: pd.DataFrame) -> np.ndarray:
+    def _clv_gain(
+        self, ds: Dataset | Source, as_of: pd.Timestamp, feats: pd.DataFrame
+    ) -> np.ndarray:
         zeros = np.zeros(len(feats))
         if not self.clv_horizon_weeks:
             self.clv_note_ = "lifetime-value term off (no horizon)"
@@ -123,7 +126,7 @@ class TargetingModel(BaseEstimator):
         m = self.shrinkage_orders
         return (orders * aov + m * self.global_aov_) / (orders + m)
 
-    def fit(self, ds: Dataset, data: CampaignData | None = None) -> TargetingModel:
+    def fit(self, ds: Dataset | Source, data: CampaignData | None = None) -> TargetingModel:
         full = data or campaign_data(ds, response_window_days=self.response_window_days)
         seed = self.random_state if self.sample_seed is None else self.sample_seed
         data = fit_sample(full, self.outcome, self.max_fit_rows, seed)
@@ -192,7 +195,9 @@ class TargetingModel(BaseEstimator):
         out["value"] = self._history_value(features) * self.value_scale_
         return out
 
-    def score(self, ds: Dataset, as_of=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
+    def score(
+        self, ds: Dataset | Source, as_of=None, features: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """:meth:`predict` for every customer as of a day, plus ``clv_gain`` and the contact
         columns; ``features``: the day's :func:`customer_features` when already computed."""
         as_of = resolve_as_of(ds, as_of)
@@ -205,8 +210,8 @@ class TargetingModel(BaseEstimator):
         out["clv_gain"] = self._clv_gain(ds, as_of, feats)
         if "preferred_channel" in feats:
             out["channel"] = feats["preferred_channel"].astype(object)
-        elif ds.campaigns is not None and "channel" in ds.campaigns:
-            out["channel"] = str(ds.campaigns["channel"].mode().iloc[0])
+        elif (campaigns := table_of(ds, "campaigns")) is not None and "channel" in campaigns:
+            out["channel"] = str(campaigns["channel"].mode().iloc[0])
         for col in ("days_since_last", "lifecycle_stage"):
             if col in feats:
                 out[col] = feats[col]
@@ -218,7 +223,7 @@ EVALUATION_SEED = 42  # the seed of the quick evaluation's split and fitting sam
 
 
 def build_contact_list(
-    ds: Dataset,
+    ds: Dataset | Source,
     policy: ContactPolicy,
     learner: str = "pooled_s_learner_gbm",
     as_of=None,
@@ -249,7 +254,8 @@ def build_contact_list(
     ).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
-    result = contact_list(scores, model.arms_, policy, ds.customers, ds.campaigns, send)
+    customers, campaigns = table_of(ds, "customers"), table_of(ds, "campaigns")
+    result = contact_list(scores, model.arms_, policy, customers, campaigns, send)
     result.summary["as_of"] = str(as_of.date())
     result.summary["send_date"] = str(pd.Timestamp(send).date())
     result.summary["clv_term"] = model.clv_note_
