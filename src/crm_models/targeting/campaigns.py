@@ -189,7 +189,7 @@ class CampaignData:
     """Campaign rows with their leakage-free features.
 
     ``rows``: campaign_id, customer_id, sent_date, arm, treated and the outcome columns, in
-    order of send day; ``features``: raw customer features as of the day before each send (same
+    order of send day, campaign and customer; ``features``: raw customer features as of the day before each send (same
     row order); ``X``: the encoded numeric matrix; ``encoder``: the :class:`FeatureEncoder`
     fitted on ``features``.  Features are built on first use, for these rows only: the measured
     effects need only the rows, and a fitting sample (:mod:`crm_models.targeting.sampling`)
@@ -316,8 +316,12 @@ def campaign_data(
         c["arm"] = np.where(c["treated"], "treated", CONTROL)
     c["arm"] = c["arm"].astype(str).where(c["treated"].astype(bool), CONTROL)
     c, notes = _randomised(c)
-    order = np.argsort(c["sent_date"].dt.normalize().to_numpy(), kind="stable")
-    rows_df = c.iloc[order].reset_index(drop=True)  # by send day, file order within a day
+    # by send day, then campaign and customer: the same rows in the same order (so the same
+    # samples, splits and models) whatever order a file or an engine's scan gives them in
+    day = c["sent_date"].dt.normalize().rename("_day")
+    order = pd.concat([day, c[["campaign_id", "customer_id"]]], axis=1).reset_index(drop=True)
+    order = order.sort_values(["_day", "campaign_id", "customer_id"], kind="stable").index
+    rows_df = c.iloc[order].reset_index(drop=True)
     outcomes = [
         col
         for col in ("responded", "response_amount", "visit", "conversion", "spend")
