@@ -140,8 +140,21 @@ def test_target_json_and_list_are_the_same_on_duckdb(capsys, tmp_path):
 
 
 def test_target_on_a_folder_read_out_of_core_is_the_same(capsys, tmp_path, folder):
-    # out of core the value model is BG/NBD unless named (its choice needs the purchase days in
-    # memory), so both paths name it
-    args = ("--budget", "200", "--value-model", "bgnbd")
-    summary = same_contact_lists(capsys, tmp_path, str(folder), *args)
-    assert summary["contacts"] == 200 and summary["clv_term"].startswith("BG/NBD")
+    # the lifetime-value term's value model is chosen on purchase days the engine summed
+    summary = same_contact_lists(capsys, tmp_path, str(folder), "--budget", "200")
+    assert summary["contacts"] == 200 and "Gamma-Gamma" in summary["clv_term"]
+
+
+def clv_auto(capsys, *args: str) -> dict:
+    assert main(["clv", "fit", *args, "--model", "auto", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", ["demo", "folder"])
+def test_the_value_model_choice_is_the_same_out_of_core(capsys, request, name):
+    """``clv fit --model auto``: the models compared on the purchase days the engine summed
+    give the in-memory path's comparison and choice."""
+    dataset = "demo" if name == "demo" else str(request.getfixturevalue("folder"))
+    pandas = clv_auto(capsys, dataset, "--engine", "pandas")
+    assert set(pandas["inner_comparison"]) == {"bgnbd", "pareto_nbd", "naive", "stacked"}
+    assert_same_json(pandas, clv_auto(capsys, dataset, "--engine", "duckdb"), rel=1e-9)

@@ -91,9 +91,9 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
             yield from _leaf_parsers(child)
 
 
-def _open(args: argparse.Namespace, spec: str, *, in_memory: bool = False):
+def _open(args: argparse.Namespace, spec: str):
     """What the user named, through the one way in (:func:`crm_models.engine.open_dataset`):
-    an engine source or a loaded Dataset (``in_memory`` for verbs that run in memory only)."""
+    an engine source or a loaded Dataset."""
     from crm_models.data.mapping import Mapping
     from crm_models.engine import Source, aggregates, open_dataset
     from crm_models.progress import stage
@@ -101,7 +101,7 @@ def _open(args: argparse.Namespace, spec: str, *, in_memory: bool = False):
     pairs, date_format = getattr(args, "map", None), getattr(args, "date_format", None)
     mapping = Mapping.from_pairs(pairs or [], date_format) if pairs or date_format else None
     with stage(f"opening {redact_url(str(spec))}"):
-        ds = open_dataset(spec, mapping=mapping, as_of=args.as_of, in_memory=in_memory)
+        ds = open_dataset(spec, mapping=mapping, as_of=args.as_of)
         if isinstance(ds, Source) and ds.fingerprint is None:  # read out of core
             ds.warnings = aggregates.source_warnings(ds)
     for warning in ds.warnings:
@@ -295,8 +295,8 @@ def cmd_clv_fit(args: argparse.Namespace) -> int:
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()] or None
     if covariates and not auto:
         raise ValueError("--covariates needs --model auto (only the stacked model uses them)")
-    # an engine source sums the lines out of core; auto needs the purchase days in memory
-    ds = _open(args, args.dataset, in_memory=auto)
+    # an engine source sums the lines out of core (auto: the purchase days too)
+    ds = _open(args, args.dataset)
     choice: dict = {}
     cal_end = args.calibration_end
     if auto:

@@ -99,6 +99,21 @@ def purchase_days(t: ir.Table) -> ir.Table:
     return buys.group_by(["customer_id", "day"]).agg(day_amount=buys.amount.sum())
 
 
+def purchase_day_rows(src: Source, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per known customer and purchase day up to the as-of day: ``customer_id``,
+    ``day`` (midnight) and the day's spend ``amount``, as
+    :func:`crm_models.value.stacked.purchase_days` gives them from lines (any row order)."""
+    out = src.frame(purchase_days(lines_as_of(src, as_of)))
+    midnight = out["day"].to_numpy(dtype=np.int64) * np.int64(86_400 * 10**9)
+    return pd.DataFrame(
+        {
+            "customer_id": out["customer_id"].to_numpy(),
+            "day": midnight.view("datetime64[ns]"),
+            "amount": out["day_amount"].to_numpy(dtype=float),
+        }
+    )
+
+
 def btyd_sums_expr(days: ir.Table) -> ir.Table:
     """The BTYD sums of :func:`crm_models.features._btyd_sums` (``first_day``, ``last_day``,
     ``n_days``, ``total``, ``first_amount``) from :func:`purchase_days` rows."""

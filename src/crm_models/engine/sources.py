@@ -520,23 +520,19 @@ def open_dataset(
     mapping: Mapping | None = None,
     as_of: str | pd.Timestamp | None = None,
     settings: EngineSettings | None = None,
-    in_memory: bool = False,
 ) -> Dataset | Source:
     """The one way in: open what the user named (built-in name, folder, file, database).
 
     This is the single place that decides between the in-memory and the engine paths: a
     folder of files or a database is opened out of core when the engine settings (``--engine``,
     or ``auto`` by size) call for it; anything else is loaded, validated and cleaned into a
-    :class:`Dataset`, handed to the engine when one is named.  ``in_memory=True`` always
-    returns the loaded Dataset (for the analyses that run in memory only); a column
-    ``mapping`` (``--map``) always loads.  ``as_of`` opens the data as known at the end of
+    :class:`Dataset`, handed to the engine when one is named.  A column ``mapping``
+    (``--map``) always loads.  ``as_of`` opens the data as known at the end of
     that day (later events set aside and counted in the cleaning log).
     """
-    if not in_memory and mapping is None:
+    if mapping is None:
         source = open_source(spec, settings)
         if source is not None:
             return source.known_at(as_of)
     ds = load_dataset(spec, mapping=mapping, as_of=as_of)
-    if in_memory:
-        return ds
     return as_source(ds, settings or "auto") or ds

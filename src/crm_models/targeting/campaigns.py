@@ -19,7 +19,7 @@ import pandas as pd
 
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.engine import Source, table_of
-from crm_models.features import customer_view, resolve_as_of
+from crm_models.features import customer_view, resolve_as_of, significant
 
 __all__ = [
     "ARM_LABELS",
@@ -79,27 +79,11 @@ def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
     return ARM_LABELS.get(name, {}).get(arm, arm)
 
 
-SIGNIFICANT_DIGITS = 10  # of every numeric model input (see FeatureEncoder)
-
-
-def significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
-    """``values`` rounded to ``digits`` significant digits (NaN and 0 stay as they are)."""
-    x = np.asarray(values, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        magnitude = np.floor(np.log10(np.abs(x)))
-    scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0.0))
-    return np.round(x * scale) / scale
-
-
 class FeatureEncoder:
     """Customer-view columns to a numeric matrix: numbers rounded to
-    :data:`SIGNIFICANT_DIGITS` significant digits, dates as days before the as-of day, text
-    columns with few levels one-hot; the columns seen in ``fit`` are kept.
-
-    The rounding makes the models independent of the order money was added up in: DuckDB,
-    Spark and pandas give the same sums to about 1e-15, but not always in the last bit
-    (``45.48`` against ``45.480000000000004``), and a boosting model bins the distinct values
-    it sees, so one bit could move a split; rounded, every engine fits the same model.
+      :data:`~crm_models.features.SIGNIFICANT_DIGITS` significant digits, dates as days before the as-of day, text
+      columns with few levels one-hot; the columns seen in ``fit`` are kept.
+    Rounded, every engine (which adds money up in its own order) fits the same model.
     """
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:

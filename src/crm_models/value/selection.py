@@ -27,7 +27,8 @@ from scipy.stats import spearmanr
 
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.data.snapshot import cached_frame
-from crm_models.features import resolve_as_of, transactions_as_of
+from crm_models.engine import Source, table_of
+from crm_models.features import resolve_as_of
 from crm_models.units import unit_days
 from crm_models.value.common import FitError, NotEnoughData
 from crm_models.value.fit_quality import PRIOR_SD
@@ -36,7 +37,7 @@ from crm_models.value.stacked import (
     StackedModel,
     activity_features,
     counts_between,
-    purchase_days,
+    purchase_days_as_of,
 )
 from crm_models.value.validation import (
     default_calibration_end,
@@ -159,7 +160,7 @@ def choose_model(
 
 
 def auto_comparison(
-    ds: Dataset,
+    ds: Dataset | Source,
     calibration_end,
     holdout_end,
     time_unit: str = "W",
@@ -170,7 +171,7 @@ def auto_comparison(
     ``comparison`` (every candidate on the real holdout), as JSON-ready records keyed by
     model."""
     cal_end, hold_end = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
-    days = purchase_days(transactions_as_of(ds, hold_end))
+    days = purchase_days_as_of(ds, hold_end)
     cov = customer_covariates(ds, covariates)
     horizon = (hold_end - cal_end).days / unit_days(time_unit)
     chosen, inner = choose_model(days, cal_end, horizon, time_unit, cov)
@@ -200,7 +201,7 @@ VALUE_MODEL_LABELS = {  # in reports and notes
 
 
 def value_model_choice(
-    ds: Dataset,
+    ds: Dataset | Source,
     requested: str = "auto",
     calibration_end=None,
     as_of=None,
@@ -216,12 +217,6 @@ def value_model_choice(
     purchase_model_for(requested if requested != "auto" else "bgnbd")  # checks the name
     if requested != "auto":
         return {"model_chosen": requested, "choice_rule": "asked for (value_model parameter)"}
-    if not isinstance(ds, Dataset):
-        return {
-            "model_chosen": "bgnbd",
-            "choice_rule": "BG/NBD by default: the comparison needs the purchase days in memory, "
-            "and this data is read out of core by an engine",
-        }
     holdout_end = resolve_as_of(ds, as_of)
     cal_end = (
         default_calibration_end(ds, holdout_end)
@@ -255,7 +250,7 @@ def purchase_model_for(chosen: str) -> str:
 
 def forecast_multiplier(
     chosen: str,
-    ds: Dataset,
+    ds: Dataset | Source,
     as_of,
     horizon: float,
     purchase_model: PurchaseModel,
@@ -270,11 +265,6 @@ def forecast_multiplier(
     purchase model expects no purchase from keeps the purchase model's forecast (1)."""
     if chosen in BTYD:
         return None
-    if chosen == "stacked" and not isinstance(ds, Dataset):
-        raise FitError(
-            "the stacked model needs the purchase days in memory (a loaded dataset, not an "
-            "engine source); choose bgnbd or pareto_nbd for data read out of core"
-        )
     x, T = data["frequency"].to_numpy(dtype=float), data["T"].to_numpy(dtype=float)
     base = purchase_model.conditional_expected_purchases(data, horizon)
     if chosen == "naive":
@@ -283,7 +273,7 @@ def forecast_multiplier(
     else:
         end = pd.Timestamp(as_of)
         unit = purchase_model.time_unit
-        days = purchase_days(transactions_as_of(ds, end))
+        days = purchase_days_as_of(ds, end)
         cov = customer_covariates(ds, covariates)
         stacked = StackedModel(time_unit=unit).fit(days, end, horizon, cov)
         forecast = stacked.predict(covariates=cov).reindex(base.index)
@@ -291,12 +281,12 @@ def forecast_multiplier(
     return factor.fillna(1.0).rename("multiplier")
 
 
-def customer_covariates(ds: Dataset, columns: list[str] | None) -> pd.DataFrame | None:
+def customer_covariates(ds: Dataset | Source, columns: list[str] | None) -> pd.DataFrame | None:
     """The named columns of the customers table, indexed by ``customer_id``; a clear error
     naming the missing columns and those present."""
     if not columns:
         return None
-    table = ds.customers
+    table = table_of(ds, "customers")
     if table is None or table.empty:
         raise ValueError(
             f"--covariates {','.join(columns)}: dataset {ds.name!r} has no customers table "

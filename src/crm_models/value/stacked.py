@@ -25,7 +25,9 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from crm_models.features import btyd_columns, customer_codes
+from crm_models.data.dataset import Dataset
+from crm_models.engine import Source, aggregates
+from crm_models.features import btyd_columns, customer_codes, significant, transactions_as_of
 from crm_models.units import as_of_day, unit_days
 from crm_models.value.bgnbd import BetaGeoModel
 from crm_models.value.common import FitError, NotEnoughData, btyd_arrays, compress, customer_index
@@ -68,6 +70,21 @@ def purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return frame.groupby(["customer_id", "day"], sort=False, as_index=False)["amount"].sum()
+
+
+def purchase_days_as_of(ds: Dataset | Source, end) -> pd.DataFrame:
+    """:func:`purchase_days` of the known customers' lines up to the ``end`` day, from a loaded
+    dataset or summed by an engine, as the same table on both: rows by customer and day, a
+    day's spend rounded to :func:`~crm_models.features.significant` digits (an engine adds a
+    day's lines in its own order)."""
+    end = pd.Timestamp(end)
+    if isinstance(ds, Source):
+        days = aggregates.purchase_day_rows(ds, end)
+    else:
+        days = purchase_days(transactions_as_of(ds, end))
+    days = days.sort_values(["customer_id", "day"], kind="stable", ignore_index=True)
+    days["amount"] = significant(days["amount"].to_numpy())
+    return days
 
 
 def counts_between(days: pd.DataFrame, start, end, index: pd.Index) -> pd.Series:
