@@ -17,7 +17,7 @@ from crm_models import features, revenue
 from crm_models.data.loading import dataset_summary
 from crm_models.engine import Source, aggregates
 from crm_models.segments import RFMScorer
-from crm_models.value import retention
+from crm_models.value import retention, stacked
 
 _FIGURES = str.maketrans("", "", "0123456789,.")
 
@@ -120,6 +120,16 @@ def check_baskets_built_by_the_engine(expected, got) -> None:
     for attr in ("names", "categories"):
         a, b = getattr(expected, attr), getattr(got, attr)
         assert (a is None and b is None) or a.astype(object).equals(b.astype(object)), attr
+
+
+def check_purchase_days(ds, src: Source) -> None:
+    """The purchase days the value-model choice fits on: the same rows, in the same order,
+    with the same (rounded) day spend from the engine as from the lines in memory."""
+    as_of = features.resolve_as_of(ds, None)
+    expected = stacked.purchase_days_as_of(ds, as_of)
+    got = stacked.purchase_days_as_of(src, as_of)
+    assert len(expected) > 100
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
 def check_summary(ds, src: Source) -> None:

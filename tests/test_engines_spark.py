@@ -16,6 +16,7 @@ from engine_checks import (
     check_cohorts,
     check_customer_view,
     check_period_series,
+    check_purchase_days,
     check_rfm,
     check_summary,
 )
@@ -52,6 +53,10 @@ def test_cohorts_and_period_series(pair):
 
 def test_summary_counts(pair):
     check_summary(*pair)
+
+
+def test_purchase_days(pair):
+    check_purchase_days(*pair)
 
 
 def test_basket_counts():
