@@ -129,12 +129,12 @@ from crm_models.targeting.uplift import (
 )
 
 __all__ = [
-    "EVALUATION_SEED",
     "ARM_LABELS",
     "AVERAGE_EFFECT",
     "INTERVAL_LEVEL",
     "BASELINE",
     "CONTROL",
+    "EVALUATION_SEED",
     "EXCLUSIONS",
     "LEARNERS",
     "LIST_COLUMNS",

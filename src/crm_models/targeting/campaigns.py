@@ -81,10 +81,9 @@ def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
 
 class FeatureEncoder:
     """Customer-view columns to a numeric matrix: numbers rounded to
-      :data:`~crm_models.features.SIGNIFICANT_DIGITS` significant digits, dates as days before the as-of day, text
-      columns with few levels one-hot; the columns seen in ``fit`` are kept.
-    Rounded, every engine (which adds money up in its own order) fits the same model.
-    """
+    :data:`~crm_models.features.SIGNIFICANT_DIGITS` significant digits (so that every engine,
+    which adds money up in its own order, fits the same model), dates as days before the as-of
+    day, text columns with few levels one-hot; the columns seen in ``fit`` are kept."""
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         self.numeric_: list[str] = []
@@ -173,8 +172,8 @@ class CampaignData:
     """Campaign rows with their leakage-free features.
 
     ``rows``: campaign_id, customer_id, sent_date, arm, treated and the outcome columns, in
-    order of send day, campaign and customer; ``features``: raw customer features as of the day before each send (same
-    row order); ``X``: the encoded numeric matrix; ``encoder``: the :class:`FeatureEncoder`
+    order of send day, campaign and customer; ``features``: raw customer features as of the day
+    before each send (same row order); ``X``: the encoded numeric matrix; ``encoder``: the :class:`FeatureEncoder`
     fitted on ``features``.  Features are built on first use, for these rows only: the measured
     effects need only the rows, and a fitting sample (:mod:`crm_models.targeting.sampling`)
     builds the features of its own rows, so a million campaign rows never all get features.

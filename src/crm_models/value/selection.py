@@ -212,7 +212,8 @@ def value_model_choice(
     :func:`~crm_models.value.validation.default_calibration_end`) with the holdout to
     ``as_of``.  Returns :func:`auto_comparison`'s keys (only ``model_chosen`` and
     ``choice_rule`` when a model was asked for); when the history is too short to compare,
-    BG/NBD with the reason in ``choice_rule``.  Inside a report build the choice is made once
+    BG/NBD with the reason in ``choice_rule``.  On an engine source the purchase days are
+    summed by the engine (the same choice).  Inside a report build the choice is made once
     and read back by the other reports (value, targeting, forecast use the same model)."""
     purchase_model_for(requested if requested != "auto" else "bgnbd")  # checks the name
     if requested != "auto":
