@@ -158,3 +158,18 @@ def test_the_value_model_choice_is_the_same_out_of_core(capsys, request, name):
     pandas = clv_auto(capsys, dataset, "--engine", "pandas")
     assert set(pandas["inner_comparison"]) == {"bgnbd", "pareto_nbd", "naive", "stacked"}
     assert_same_json(pandas, clv_auto(capsys, dataset, "--engine", "duckdb"), rel=1e-9)
+
+
+def test_real_data_gives_the_same_answers_on_duckdb(capsys, tmp_path, shared_data):
+    """Online Retail (returns, cancellations, anonymous lines) mined for baskets, and the
+    Hillstrom e-mail test (its contacts and customers from the source) targeted, on both paths."""
+    retail = shared_data / "online_retail" / "online_retail.csv"
+    hillstrom = shared_data / "hillstrom" / "hillstrom.csv"
+    for path in (retail, hillstrom):
+        if not path.exists():
+            pytest.skip(f"{path} not found")
+    pandas = basket(capsys, str(retail), "--engine", "pandas")
+    assert pandas["baskets"] > 15_000 and pandas["rules"] > 0
+    assert_same_json(pandas, basket(capsys, str(retail), "--engine", "duckdb"), rel=1e-12)
+    summary = same_contact_lists(capsys, tmp_path, str(hillstrom), "--budget", "2000")
+    assert summary["contacts"] == 2000
