@@ -46,13 +46,6 @@ def test_segment_on_a_folder_read_out_of_core_is_the_same(capsys, folder):
     assert_same_json(pandas, duckdb, rel=1e-6)
 
 
-@spark
-def test_segment_json_is_the_same_on_spark(capsys):
-    pandas = segment(capsys, "cdnow_sample", "--engine", "pandas")
-    spark = segment(capsys, "cdnow_sample", "--engine", "spark")
-    assert_same_json(pandas, spark, rel=1e-6)
-
-
 def basket(capsys, *args: str) -> dict:
     assert main(["basket", *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -89,13 +82,6 @@ def test_basket_on_an_engine_fails_as_in_memory_without_products(capsys):
     assert "no product_id column" in capsys.readouterr().err
 
 
-@spark
-def test_basket_json_is_the_same_on_spark(capsys):
-    pandas = basket(capsys, "demo", "--engine", "pandas")
-    spark = basket(capsys, "demo", "--engine", "spark")
-    assert_same_json(pandas, spark, rel=1e-12)
-
-
 def uplift(capsys, *args: str) -> dict:
     assert main(["uplift", *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -109,13 +95,6 @@ def test_uplift_json_is_the_same_on_duckdb(capsys):
     pandas = uplift(capsys, *args, "--engine", "pandas")
     assert pandas["fit_sample"]["of"] > 20_000 and len(pandas["arms"]) == 4
     assert_same_json(pandas, uplift(capsys, *args, "--engine", "duckdb"), rel=1e-9)
-
-
-@spark
-def test_uplift_json_is_the_same_on_spark(capsys):
-    args = ("demo", *SAMPLED, "--repeats", "1")
-    pandas = uplift(capsys, *args, "--engine", "pandas")
-    assert_same_json(pandas, uplift(capsys, *args, "--engine", "spark"), rel=1e-9)
 
 
 def same_contact_lists(capsys, tmp_path, dataset: str, *args: str) -> dict:
@@ -173,3 +152,18 @@ def test_real_data_gives_the_same_answers_on_duckdb(capsys, tmp_path, shared_dat
     assert_same_json(pandas, basket(capsys, str(retail), "--engine", "duckdb"), rel=1e-12)
     summary = same_contact_lists(capsys, tmp_path, str(hillstrom), "--budget", "2000")
     assert summary["contacts"] == 2000
+
+
+@spark
+@pytest.mark.parametrize(
+    ("run", "args", "rel"),
+    [
+        (segment, ("cdnow_sample",), 1e-6),
+        (basket, ("demo",), 1e-12),
+        (uplift, ("demo", *SAMPLED, "--repeats", "1"), 1e-9),
+    ],
+    ids=["segment", "basket", "uplift"],
+)
+def test_json_is_the_same_on_spark(capsys, run, args, rel):
+    pandas = run(capsys, *args, "--engine", "pandas")
+    assert_same_json(pandas, run(capsys, *args, "--engine", "spark"), rel=rel)
