@@ -93,17 +93,22 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
 
 def _open(args: argparse.Namespace, spec: str):
     """What the user named, through the one way in (:func:`crm_models.engine.open_dataset`):
-    an engine source or a loaded Dataset."""
+    an engine source or a loaded Dataset, its contract checked either way (out of core by
+    the engine: every problem at once, exit 2, as on load)."""
     from crm_models.data.mapping import Mapping
     from crm_models.engine import Source, aggregates, open_dataset
     from crm_models.progress import stage
 
     pairs, date_format = getattr(args, "map", None), getattr(args, "date_format", None)
     mapping = Mapping.from_pairs(pairs or [], date_format) if pairs or date_format else None
+    problems = []
     with stage(f"opening {redact_url(str(spec))}"):
         ds = open_dataset(spec, mapping=mapping, as_of=args.as_of)
         if isinstance(ds, Source) and ds.fingerprint is None:  # read out of core
-            ds.warnings = aggregates.source_warnings(ds)
+            problems = aggregates.validation_problems(ds)
+            ds.warnings = [] if problems else aggregates.source_warnings(ds)
+    if problems:
+        raise DataError(problems)
     for warning in ds.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "currency", None):
@@ -158,11 +163,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if baskets is not None:
         _print({"valid": True, **baskets, "problems": [], "warnings": []}, args.json)
         return 0
-    ds = _open(args, args.path)
+    ds = _open(args, args.path)  # out of core: the engine checked the contract
     if isinstance(ds, Source):
-        problems = aggregates.validation_problems(ds)
-        if problems:
-            raise DataError(problems)
         summary = aggregates.source_summary(ds)
     else:
         summary = dataset_summary(ds)
