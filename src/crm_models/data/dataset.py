@@ -95,6 +95,14 @@ class Dataset:
         """The tables that are present, by contract name (then a basket file's ``baskets``)."""
         return {t: getattr(self, t) for t in (*TABLES, "baskets") if getattr(self, t) is not None}
 
+    def table_rows(self) -> dict[str, int]:
+        """Rows per table (as :meth:`crm_models.engine.Source.table_rows`)."""
+        return {name: len(df) for name, df in self.tables().items()}
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of a table that is present (as :meth:`crm_models.engine.Source.columns`)."""
+        return list(getattr(self, table).columns)
+
     def has(self, *tables: str) -> bool:
         """True when every named table is present and non-empty."""
         return all(getattr(self, t) is not None and len(getattr(self, t)) > 0 for t in tables)

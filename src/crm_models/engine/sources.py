@@ -56,12 +56,35 @@ class Source:
     currency: str | None = None  # ISO 4217 code of the amounts (Dataset.currency)
     as_of: pd.Timestamp | None = None  # a point-in-time view: later events set aside
     warnings: list[Any] = field(default_factory=list)  # suspicious but usable (Problem shape)
+    info: dict[str, Any] = field(default_factory=dict)  # as Dataset.info (e.g. the truth folder)
+
+    @property
+    def cleaning_log(self) -> list[str]:
+        """What was cleaned or set aside on the way in (as :attr:`Dataset.cleaning_log`)."""
+        return self.notes
+
+    @property
+    def anonymous_lines(self) -> int:
+        """Transaction lines without a customer (left out of customer analyses), counted by
+        the engine."""
+        if "transactions" not in self.tables:
+            return 0
+        tx = self.tables["transactions"]
+        return int(self.execute(tx.filter(tx.customer_id.isnull()).count()))
+
+    def table_rows(self) -> dict[str, int]:
+        """Rows per table, counted by the engine."""
+        return {name: int(self.execute(t.count())) for name, t in self.tables.items()}
 
     def table(self, name: str) -> ir.Table | None:
         return self.tables.get(name)
 
     def has(self, name: str) -> bool:
         return name in self.tables
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of a table that is present."""
+        return list(self.tables[table].columns)
 
     def customer_lines(self) -> ir.Table:
         """Transaction lines of known customers (anonymous lines left out, as in pandas)."""
@@ -188,6 +211,7 @@ class Source:
             currency=ds.currency,
             as_of=ds.as_of,
             warnings=list(ds.warnings),
+            info=dict(ds.info),
         )
 
 

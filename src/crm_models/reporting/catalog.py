@@ -51,7 +51,7 @@ class Report:
             return f"needs the {', '.join(lacking)} table{plural}, which dataset {dataset.name} does not have"
         for need in self.requires_columns:
             options = [opt.split(".", 1) for opt in need.split("|")]
-            if not any(dataset.has(t) and c in getattr(dataset, t).columns for t, c in options):
+            if not any(dataset.has(t) and c in dataset.columns(t) for t, c in options):
                 names = " or ".join(f"{c} ({t})" for t, c in options)
                 return f"needs {names}, which dataset {dataset.name} does not have"
         return None

@@ -506,13 +506,12 @@ class ReportRun:
     ) -> None:
         self.report = report
         self.dataset_name = dataset if isinstance(dataset, str) else dataset.name
-        self.fingerprint = "" if isinstance(dataset, str) else dataset.fingerprint
+        self.fingerprint = "" if isinstance(dataset, str) else dataset.fingerprint or ""
         self.currency = None if isinstance(dataset, str) else dataset.currency
         self.params = dict(params or {})
         self.experiment = experiment or experiment_name(self.dataset_name)
         self.as_of = _as_of_text(self.params.get("as_of"), dataset)
-        tables = {} if isinstance(dataset, str) else dataset.tables()
-        self.table_rows = {name: int(len(df)) for name, df in tables.items()}
+        self.table_rows = {} if isinstance(dataset, str) else dataset.table_rows()
         self.headlines: list[dict[str, Any]] = []
         self.metrics: dict[str, float] = {}
         self.metric_log: list[list[Any]] = []
