@@ -101,14 +101,10 @@ def _open(args: argparse.Namespace, spec: str):
 
     pairs, date_format = getattr(args, "map", None), getattr(args, "date_format", None)
     mapping = Mapping.from_pairs(pairs or [], date_format) if pairs or date_format else None
-    problems = []
     with stage(f"opening {redact_url(str(spec))}"):
         ds = open_dataset(spec, mapping=mapping, as_of=args.as_of)
         if isinstance(ds, Source) and ds.fingerprint is None:  # read out of core
-            problems = aggregates.validation_problems(ds)
-            ds.warnings = [] if problems else aggregates.source_warnings(ds)
-    if problems:
-        raise DataError(problems)
+            ds = aggregates.checked(ds)
     for warning in ds.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if getattr(args, "currency", None):

@@ -360,8 +360,6 @@ def customer_view(
     own engine.  Every engine gives the same view.  Inside a report build the view is
     computed once and read back by the other reports (:func:`crm_models.data.snapshot.cached_frame`).
     """
-    if isinstance(ds, Source):
-        return _customer_view(ds, as_of, time_unit, rules, response_window_days, engine)
     key = {
         "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
         "time_unit": time_unit,

@@ -316,15 +316,12 @@ def nlv_table(
     Inside a report build each table is counted once and read back by the other reports
     (:func:`crm_models.data.snapshot.cached_frame`).
     """
-    if isinstance(ds, Dataset):
-        key = {
-            "freq": getattr(freq, "freqstr", str(freq)),
-            "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
-            "engine": engine,
-        }
-        out = cached_frame(ds, "nlv_table", key, lambda: _nlv_table(ds, freq, as_of, engine))
-    else:
-        out = _nlv_table(ds, freq, as_of, engine)
+    key = {
+        "freq": getattr(freq, "freqstr", str(freq)),
+        "as_of": None if as_of is None else str(pd.Timestamp(as_of)),
+        "engine": engine,
+    }
+    out = cached_frame(ds, "nlv_table", key, lambda: _nlv_table(ds, freq, as_of, engine))
     if require_sales and not (out["orders"] > 0).any():
         raise no_sales("there is no revenue to analyse", resolve_as_of(ds, as_of))
     return out

@@ -6,6 +6,10 @@ writes the conformed tables as uncompressed Arrow IPC files with what loading fo
 log, warnings, currency, as-of day), and every kernel reads that back (about 0.4 s per
 million lines).  The content hash is checked on the way back in, so a snapshot that does not
 hold exactly the tables that were loaded is refused rather than analysed.
+
+Data read out of core (``--engine duckdb|spark``, or ``auto`` on large files) is neither loaded
+nor copied: the build checks its contract in the engine and leaves a marker
+(:func:`write_out_of_core_marker`); each kernel opens the same files on the engine.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ __all__ = [
     "SnapshotError",
     "cached_frame",
     "read_snapshot",
+    "out_of_core_marker",
     "snapshot_for",
+    "write_out_of_core_marker",
     "write_snapshot",
 ]
 
@@ -66,6 +72,45 @@ def write_snapshot(ds: Dataset, folder: Path, spec: str, as_of: Any = None) -> P
     return folder
 
 
+def write_out_of_core_marker(
+    folder: Path, spec: str, as_of: Any, name: str, fingerprint: str, warnings: list[Problem]
+) -> Path:
+    """Tell the kernels that the build opened ``spec`` out of core (nothing is loaded or
+    copied: each kernel opens the same files on the engine) after checking its contract:
+    its name, key (:func:`crm_models.engine.sources.files_fingerprint`, under which
+    :func:`cached_frame` shares results) and warnings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "spec": spec,
+        "as_of": None if as_of is None else str(as_of),
+        "name": name,
+        "out_of_core": True,
+        "fingerprint": fingerprint,
+        "warnings": [w.to_dict() for w in warnings],
+    }
+    (folder / _META).write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+def _build_meta(spec: str, as_of: Any) -> dict[str, Any] | None:
+    """What the build running this process wrote about ``spec`` as of ``as_of``, or None."""
+    where = os.environ.get(SNAPSHOT_ENV)
+    if not where or not (Path(where) / _META).is_file():
+        return None
+    meta = json.loads((Path(where) / _META).read_text())
+    wanted = None if as_of is None else str(as_of)
+    return meta if meta["spec"] == str(spec) and meta["as_of"] == wanted else None
+
+
+def out_of_core_marker(spec: str, as_of: Any = None) -> dict[str, Any] | None:
+    """The build's marker for ``spec`` as of ``as_of`` when it opened it out of core
+    (:func:`write_out_of_core_marker`; its ``warnings`` as :class:`Problem`), else None."""
+    meta = _build_meta(spec, as_of)
+    if meta is None or not meta.get("out_of_core"):
+        return None
+    return {**meta, "warnings": [Problem(**w) for w in meta["warnings"]]}
+
+
 def read_snapshot(folder: Path) -> Dataset:
     """The dataset in ``folder``, exactly as it was written (:class:`SnapshotError` if not)."""
     meta = json.loads((folder / _META).read_text())
@@ -90,24 +135,20 @@ def read_snapshot(folder: Path) -> Dataset:
 
 def snapshot_for(spec: str, as_of: Any = None) -> Dataset | None:
     """The build's snapshot of ``spec`` as of ``as_of`` when this process runs inside a build
-    that wrote one (:data:`SNAPSHOT_ENV`), else None (the caller loads the dataset itself)."""
-    where = os.environ.get(SNAPSHOT_ENV)
-    if not where or not (Path(where) / _META).is_file():
+    that wrote one (:data:`SNAPSHOT_ENV`), else None (the caller opens the dataset itself)."""
+    meta = _build_meta(spec, as_of)
+    if meta is None or meta.get("out_of_core"):
         return None
-    meta = json.loads((Path(where) / _META).read_text())
-    wanted = None if as_of is None else str(as_of)
-    if meta["spec"] != str(spec) or meta["as_of"] != wanted:
-        return None
-    return read_snapshot(Path(where))
+    return read_snapshot(Path(os.environ[SNAPSHOT_ENV]))
 
 
 def cached_frame(
-    ds: Dataset, what: str, key: dict[str, Any], compute: Callable[[], pd.DataFrame]
+    ds: Any, what: str, key: dict[str, Any], compute: Callable[[], pd.DataFrame]
 ) -> pd.DataFrame:
-    """``compute()`` once per report build: inside a build whose snapshot holds exactly ``ds``
-    (same content hash), the first kernel that computes ``what`` for ``key`` stores it beside
-    the snapshot and later kernels read it back (the customer view of 1M customers: 0.5 s
-    instead of 15-30 s).  Outside a build, or for other data, simply ``compute()``."""
+    """``compute()`` once per report build: inside a build whose snapshot (or out-of-core
+    marker) holds exactly ``ds`` (a Dataset or engine Source with the same fingerprint), the
+    first kernel that computes ``what`` for ``key`` stores it beside the snapshot and later
+    kernels read it back (the customer view of 1M customers: 0.5 s instead of 15-30 s).  Outside a build, or for other data, simply ``compute()``."""
     where = os.environ.get(SNAPSHOT_ENV)
     meta_file = Path(where) / _META if where else None
     if meta_file is None or not meta_file.is_file():

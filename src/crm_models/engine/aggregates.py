@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from crm_models.data.contract import SCHEMAS, Problem
+from crm_models.data.contract import SCHEMAS, DataError, Problem
 from crm_models.data.privacy import quote_value
 from crm_models.data.quality import (
     MIN_MODEL_CUSTOMERS,
@@ -696,3 +696,14 @@ def source_warnings(src: Source) -> list[Problem]:
             if int(hit["k"] or 0):
                 out.append(Problem(file, "campaign_id", issue, int(hit["n"])))
     return out
+
+
+def checked(src: Source) -> Source:
+    """An out-of-core source once the engine found no contract problem (the checks loading
+    runs, :func:`validation_problems`: every problem at once in a
+    :class:`~crm_models.data.contract.DataError`), with its :func:`source_warnings`."""
+    problems = validation_problems(src)
+    if problems:
+        raise DataError(problems)
+    src.warnings = source_warnings(src)
+    return src

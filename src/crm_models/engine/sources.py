@@ -423,6 +423,22 @@ def open_folder(folder: Path, settings: EngineSettings, engine: str) -> Source:
     )
 
 
+def files_fingerprint(src: Source) -> str:
+    """A key for an out-of-core folder source as opened: its contract files (paths, sizes,
+    modification times), its ``mapping.json`` and its as-of day.  It names the files read,
+    not their content (hashing 90M lines would take minutes): the key under which a report
+    build's kernels share results (:func:`crm_models.data.snapshot.cached_frame`)."""
+    import hashlib
+    import json
+
+    folder = Path(src.location)
+    files = [p for t in TABLES for p in table_files(folder, t) or []]
+    files += [folder / "mapping.json"] if (folder / "mapping.json").is_file() else []
+    stats = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = {"files": stats, "as_of": None if src.as_of is None else str(src.as_of)}
+    return "files:" + hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+
 def _drop_personal(
     name: str, raw: ir.Table, con: Any, notes: list[str], done: dict[str, ir.Table]
 ) -> ir.Table:

@@ -45,7 +45,9 @@ from urllib.parse import urlsplit, urlunsplit
 from crm_models.data.database import is_database_url, redact_url
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
-from crm_models.data.snapshot import SNAPSHOT_ENV, write_snapshot
+from crm_models.data.snapshot import SNAPSHOT_ENV, write_out_of_core_marker, write_snapshot
+from crm_models.engine import Source, aggregates, default_settings, is_file_folder, open_source
+from crm_models.engine.sources import files_fingerprint
 from crm_models.environment import temporary_env
 from crm_models.paths import notebooks_dir, reports_dir
 from crm_models.reporting.catalog import Report, discover_reports
@@ -460,11 +462,9 @@ class _Facts:
     def of(cls, dataset: Any, reports: Sequence[Report]) -> _Facts:
         return cls(
             name=dataset.name,
-            fingerprint=getattr(dataset, "fingerprint", ""),
+            fingerprint=getattr(dataset, "fingerprint", "") or "",
             last_day=dataset.last_date() if hasattr(dataset, "last_date") else None,
-            rows={t: len(df) for t, df in dataset.tables().items()}
-            if hasattr(dataset, "tables")
-            else {},
+            rows=dataset.table_rows() if hasattr(dataset, "table_rows") else {},
             missing={r.slug: r.missing(dataset) for r in reports},
         )
 
@@ -472,8 +472,29 @@ class _Facts:
         return self.last_day
 
 
+def _open_for_build(spec: str, as_of: Any, loader: Callable[..., Any] | None) -> Any:
+    """The dataset the build reports on: a folder the engine settings read out of core
+    (``--engine duckdb|spark``, or ``auto`` on large files) is opened and its contract checked
+    in the engine, never loaded (the kernels open the same files); anything else is loaded
+    (by ``loader`` when given)."""
+    if loader is None and is_file_folder(spec):
+        source = open_source(spec, default_settings())
+        if source is not None:
+            source = aggregates.checked(source.known_at(as_of))
+            source.fingerprint = files_fingerprint(source)
+            return source
+    load = loader or load_dataset
+    return load(spec, as_of=as_of) if as_of else load(spec)
+
+
 def _snapshot(dataset: Any, folder: Path, spec: str, as_of: Any, say: Callable) -> None:
-    """Write the loaded dataset for the kernels; on failure they load it themselves."""
+    """Write the loaded dataset for the kernels (on failure they load it themselves), or for
+    data read out of core the marker that has them open the same files."""
+    if isinstance(dataset, Source):
+        write_out_of_core_marker(
+            folder, _spec_arg(spec), as_of, dataset.name, dataset.fingerprint, dataset.warnings
+        )
+        return
     if not isinstance(dataset, Dataset):
         return
     try:
@@ -989,7 +1010,6 @@ def build_reports(
     if missing:
         raise BuildError(f"notebook(s) not found in {nb_dir}: {', '.join(missing)}")
     check_params(params or {}, nb_dir, selected)
-    load = loader or load_dataset
     out_dir.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm
@@ -1027,7 +1047,7 @@ def build_reports(
                     snapshot = staging / SNAPSHOT_DIR
                     try:
                         as_of = (params or {}).get("as_of")
-                        dataset = load(spec, as_of=as_of) if as_of else load(spec)
+                        dataset = _open_for_build(spec, as_of, loader)
                         for warning in getattr(dataset, "warnings", []):
                             say(f"{redact_url(str(spec))}: warning: {warning}")
                     except Exception as exc:

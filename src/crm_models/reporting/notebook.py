@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from crm_models.data.dataset import Dataset, resolve_as_of
-from crm_models.data.loading import load_dataset
-from crm_models.data.snapshot import snapshot_for
+from crm_models.data.snapshot import out_of_core_marker, snapshot_for
+from crm_models.engine import Source, aggregates, default_settings, open_dataset, open_source
 from crm_models.plotting import bullets, say, use_currency
 from crm_models.progress import PROGRESS_LOG_ENV, tell_build
 from crm_models.reporting.tracking import ReportRun
@@ -104,9 +104,30 @@ def _report_cells_to_build() -> None:
     shell._crm_models_cells_told = True
 
 
+def open_report_data(spec: str, as_of: Any = None) -> tuple[Dataset | Source, str]:
+    """The data a report reads and how it was opened.  Inside a report build: the build's
+    snapshot of the dataset it loaded (read in a second), or the files it opened out of core
+    and checked, opened again on the same engine (nothing loaded).  Outside a build: what
+    the one way in opens (:func:`crm_models.engine.open_dataset`: out of core for a large
+    folder or with ``CRM_MODELS_ENGINE`` set), its contract checked either way."""
+    ds = snapshot_for(spec, as_of)
+    if ds is not None:
+        return ds, "read from the build's snapshot"
+    marker = out_of_core_marker(spec, as_of)
+    src = open_source(spec, default_settings()) if marker is not None else None
+    if src is not None:
+        src = src.known_at(as_of)
+        src.fingerprint, src.warnings = marker["fingerprint"], marker["warnings"]
+        return src, f"opened out of core on {src.engine} (checked by the build)"
+    ds = open_dataset(spec, as_of=as_of)
+    if isinstance(ds, Source) and ds.fingerprint is None:
+        return aggregates.checked(ds), f"opened out of core on {ds.engine}"
+    return ds, "loaded"
+
+
 def start_report(
     report: str, namespace: Mapping[str, Any]
-) -> tuple[Dataset, pd.Timestamp | None, ReportRun]:
+) -> tuple[Dataset | Source, pd.Timestamp | None, ReportRun]:
     """Load the dataset, settle the as-of day, show money in the dataset's currency
     (:func:`crm_models.plotting.use_currency`) and open the report's run (every parameter
     recorded); return ``(dataset, as_of_day, run)``, ``as_of_day`` None for undated data (a
@@ -116,14 +137,9 @@ def start_report(
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
     _report_cells_to_build()
-    # inside a report build: the build's snapshot of the dataset it loaded (read in a second)
     started = time.perf_counter()
-    ds = snapshot_for(params["dataset"], params.get("as_of"))
-    if ds is None:
-        ds = load_dataset(params["dataset"], as_of=params.get("as_of"))
-        tell_build(f"data loaded ({time.perf_counter() - started:.1f} s)")
-    else:
-        tell_build(f"data read from the build's snapshot ({time.perf_counter() - started:.1f} s)")
+    ds, how = open_report_data(params["dataset"], params.get("as_of"))
+    tell_build(f"data {how} ({time.perf_counter() - started:.1f} s)")
     use_currency(ds.currency)
     if ds.warnings:
         say(data_quality_note(ds.warnings))
