@@ -10,7 +10,7 @@ import pandas as pd
 from crm_models import revenue
 from crm_models.data.dataset import Dataset
 from crm_models.engine import Source, aggregates
-from crm_models.features import resolve_as_of
+from crm_models.features import resolve_as_of, significant
 from crm_models.forecast.periods import freq_code
 from crm_models.units import period_label
 
@@ -131,6 +131,9 @@ def sales_series(
         values = wide[order]
         values.columns = pd.Index([str(c) for c in values.columns], name=label)
         partial = partial.astype(bool)
+    # engines sum money in another order (1e-10 apart); a fitted ARIMA turns that into 1e-4:
+    # rounded to 10 significant digits, every engine fits the same series
+    values = pd.DataFrame(significant(values.to_numpy()), values.index, values.columns)
     values.index.name = "period"
     return SeriesSet(values, partial, measure, freq, end, label)
 
