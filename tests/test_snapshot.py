@@ -168,3 +168,57 @@ def test_inside_a_build_each_revenue_table_is_counted_once(demo, tmp_path, monke
         pd.testing.assert_frame_equal(table, fresh, check_exact=True)
         assert table.index.freq == fresh.index.freq
     assert weekly.index.freqstr.startswith("W")
+
+
+def test_start_report_opens_the_files_the_build_read_out_of_core(folder, tmp_path, monkeypatch):
+    """A build that read a folder out of core leaves a marker, not a snapshot: the kernel opens
+    the same files on the engine (nothing loaded) with the build's key and warnings, and the
+    customer view is computed once under that key and read back equal."""
+    from crm_models import features
+    from crm_models.data.contract import Problem
+    from crm_models.data.snapshot import out_of_core_marker, write_out_of_core_marker
+    from crm_models.engine import Source, default_settings, open_source
+    from crm_models.engine.sources import files_fingerprint
+    from crm_models.reporting import start_report
+
+    monkeypatch.setenv("CRM_MODELS_TRACKING", "off")
+    monkeypatch.setenv("CRM_MODELS_ENGINE", "duckdb")
+    key = files_fingerprint(open_source(folder, default_settings()).known_at("2025-03-31"))
+    assert key.startswith("files:")
+    assert key != files_fingerprint(open_source(folder, default_settings()))  # the day counts
+    warning = Problem("campaigns", "campaign_id", "no control group", 12)
+    marker = tmp_path / "snap"
+    write_out_of_core_marker(marker, str(folder), "2025-03-31", folder.name, key, [warning])
+    monkeypatch.setenv(SNAPSHOT_ENV, str(marker))
+    assert snapshot_for(str(folder), "2025-03-31") is None  # nothing was loaded
+    assert out_of_core_marker(str(folder)) is None  # another day: not the build's
+    namespace = {
+        "In": [f"dataset = {str(folder)!r}\nas_of = '2025-03-31'"],
+        "dataset": str(folder),
+        "as_of": "2025-03-31",
+    }
+    ds, as_of_day, run = start_report("customer_base", namespace)
+    assert isinstance(ds, Source) and ds.engine == "duckdb"
+    assert (ds.fingerprint, [str(w) for w in ds.warnings]) == (key, [str(warning)])
+    assert as_of_day == pd.Timestamp("2025-03-31") and run.fingerprint == key
+    assert run.table_rows == ds.table_rows() and run.table_rows["transactions"] > 0
+    view = features.customer_view(ds, as_of=as_of_day)
+    assert len(list((marker / "cache").glob("customer_view-*.arrow"))) == 1
+    pd.testing.assert_frame_equal(features.customer_view(ds, as_of=as_of_day), view)
+    run.finish()
+
+
+def test_a_file_rewritten_changes_the_key_of_out_of_core_data(folder, tmp_path):
+    import shutil
+
+    from crm_models.engine import default_settings, open_source
+    from crm_models.engine.sources import files_fingerprint
+
+    copy = tmp_path / "shop"
+    shutil.copytree(folder, copy)
+    before = files_fingerprint(open_source(copy, default_settings("duckdb")))
+    assert files_fingerprint(open_source(copy, default_settings("duckdb"))) == before
+    part = sorted((copy / "transactions").glob("*.parquet"))[0]
+    lines = pd.read_parquet(part)
+    lines.iloc[:-1].to_parquet(part)  # one line fewer
+    assert files_fingerprint(open_source(copy, default_settings("duckdb"))) != before
