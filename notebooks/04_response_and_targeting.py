@@ -133,8 +133,9 @@ policy = tg.ContactPolicy(
     clv_weight=clv_weight,
 )
 scores = model.score(ds, as_of_day, features)
+customers, campaigns = tg.permission_tables(ds)  # consent, opt-outs and contact history
 result = tg.budgeted_contact_list(
-    scores, model.arms_, policy, ds.customers, ds.campaigns, send_date, budget
+    scores, model.arms_, policy, customers, campaigns, send_date, budget
 )
 s = result.summary
 say(

@@ -53,6 +53,7 @@ import pandas as pd
 from crm_models import baskets as basket
 from crm_models.charts import baskets as charts
 from crm_models.data.dataset import UnsupportedData
+from crm_models.engine.sources import table_of
 from crm_models.plotting import count, pct, say, show, show_table
 from crm_models.reporting import start_report
 
@@ -63,9 +64,9 @@ if from_file:
     level, has_categories, service = "item", False, []
     baskets = basket.as_baskets(ds)
 else:
-    if level == "product" and "product_id" not in ds.transactions.columns:
+    if level == "product" and "product_id" not in ds.columns("transactions"):
         level = "category"
-    has_categories = "category" in ds.transactions.columns
+    has_categories = "category" in ds.columns("transactions")
     service = basket.service_items(ds) if level == "product" else []  # postage, fees, ...
     baskets = basket.baskets_from_transactions(ds, level=level, as_of=as_of_day, exclude=service)
 budget = basket.parse_bytes(memory_budget)
@@ -96,7 +97,7 @@ say(
 
 # %%
 evaluation = None
-if not from_file and ds.customer_transactions()["customer_id"].nunique() >= 50:
+if not from_file and basket.known_customers(ds) >= 50:
     try:
         evaluation = basket.evaluate_cross_sell(
             ds,
@@ -320,7 +321,7 @@ if from_file:
     say("*A basket file has no customers, so there are no personal offers.*")
 else:
     model = basket.CrossSell(k=k, level=level, exclude=service).fit(ds, as_of=as_of_day)
-    export = basket.cross_sell_list(model.recommend(k=k), ds.customers, as_of_day)
+    export = basket.cross_sell_list(model.recommend(k=k), ds, as_of_day)
     run.table("cross_sell_list", export)
     say(charts.cross_sell_list_text(export, k))
     charts.show_cross_sell_list(export, basket.offer_counts(export))
@@ -344,7 +345,8 @@ else:
 # %% tags=["how-we-know"]
 notes = [str(n) for n in ds.cleaning_log] or ["nothing needed cleaning"]
 if service:
-    names = ds.products.set_index("product_id")["name"].reindex(service).dropna().unique()
+    products = table_of(ds, "products").set_index("product_id")
+    names = products["name"].reindex(service).dropna().unique()
     notes.append(
         f"{len(service)} service codes are not products and were left out of baskets and "
         f"offers: {', '.join(map(str, names[:12]))}"

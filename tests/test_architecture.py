@@ -4,7 +4,8 @@ Data flows one way: data in -> engine -> view -> one package per business questi
 presentation -> reporting -> CLI.  This test holds:
 
 * every module belongs to one layer, and imports only from the layers below it (the analyses
-  may use each other, the reporting layer knows nothing about the analyses it publishes);
+  may use each other, the reporting layer knows nothing about the analyses it publishes, only
+  how data is opened: loaded, or out of core on an engine);
 * no import cycles between modules, imports inside functions included;
 * no private name (leading underscore) imported from another module;
 * imports of crm_models inside functions only in the CLI (which loads a verb's modules on
@@ -51,7 +52,8 @@ ALLOWED = {  # layer -> the layers it may import from (besides itself and the ro
     "view": {"plumbing", "data", "engine", "root"},
     "analyses": {"plumbing", "data", "engine", "view", "root"},
     "presentation": {"plumbing", "data", "root"},
-    "reporting": {"plumbing", "data", "presentation", "root"},
+    # the build opens large data on the engine and checks it there, as the verbs do
+    "reporting": {"plumbing", "data", "engine", "presentation", "root"},
     "interface": set(LAYERS),
     "root": set(),
 }

@@ -36,6 +36,10 @@ Definitions (shared by every function here)
 * **Concentration** is measured on each customer's net revenue with negative values clipped to 0
   (a customer whose returns exceed purchases in the window holds no share of revenue); the
   number of such customers and the clipped amount are reported.
+* **Engines.**  Every table here also takes an engine :class:`~crm_models.engine.Source`: the
+  same per-period, per-level or per-customer figures are then counted by the engine
+  (:mod:`crm_models.engine.aggregates`) and finished by the same pandas code, so no line or
+  order reaches memory.  Only :func:`netted_orders` (one row per order) needs a Dataset.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import pandas as pd
 from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset
 from crm_models.data.snapshot import cached_frame
-from crm_models.engine import EngineSettings, aggregates, as_source
+from crm_models.engine import EngineSettings, Source, aggregates, as_source
 from crm_models.features import STAGES, resolve_as_of
 from crm_models.units import period_label
 
@@ -196,6 +200,11 @@ def netted_orders(
     include_anonymous: bool = False,
 ) -> NettedOrders:
     """Select lines up to ``as_of``, net them into orders and assign periods (see module doc)."""
+    if isinstance(ds, Source):
+        raise TypeError(
+            "netted_orders holds one row per order in memory and needs a loaded Dataset; on an "
+            "engine source use the tables of crm_models.revenue, counted by the engine"
+        )
     if ds.transactions is None:
         raise no_transactions(ds.name)
     end = resolve_as_of(ds, as_of)
@@ -266,9 +275,21 @@ def _calendar(start, end, freq: str) -> tuple[pd.PeriodIndex, pd.Series]:
     return calendar, partial
 
 
-def _per_period(values: pd.Series, base: NettedOrders, fill: float | int = 0) -> pd.Series:
-    """Reindex a per-period aggregate onto the regular calendar."""
-    return values.reindex(base.calendar, fill_value=fill)
+def _engine_calendar(
+    src: Source, freq: str, as_of: DateLike
+) -> tuple[pd.Timestamp, str, pd.PeriodIndex, pd.Series]:
+    """On an engine source: the as-of day, the engine's code of ``freq``
+    (:func:`~crm_models.engine.aggregates.period_code`), and the calendar and partial flags of
+    :func:`_calendar` (from the first line of any kind, as :func:`netted_orders`)."""
+    end = resolve_as_of(src, as_of)
+    code = {"M": "M", "W": "W", "Q": "Q"}[pd.Period(end, freq).freqstr[0]]
+    calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
+    return end, code, calendar, partial
+
+
+def _engine_periods(codes: Any, code: str, freq: str) -> pd.PeriodIndex:
+    """The pandas periods of the engine's integer period codes."""
+    return period_label(np.asarray(codes, dtype=np.int64), code).asfreq(freq)
 
 
 def _active_customers(buys: pd.DataFrame) -> pd.Series:
@@ -296,7 +317,7 @@ def _safe_div(num: pd.Series, den: pd.Series) -> pd.Series:
 
 
 def nlv_table(
-    ds: Dataset,
+    ds: Dataset | Source,
     freq: str = "M",
     as_of: DateLike = None,
     engine: str | EngineSettings = "auto",
@@ -347,11 +368,9 @@ def _nlv_table(
             }
         )
     else:
-        end = resolve_as_of(src, as_of)
-        code = {"M": "M", "W": "W", "Q": "Q"}[pd.Period(end, freq).freqstr[0]]
+        end, code, calendar, partial = _engine_calendar(src, freq, as_of)
         totals = aggregates.order_period_totals(src, end, code)
-        totals.index = period_label(totals.index.to_numpy(), code).asfreq(freq)
-        calendar, partial = _calendar(aggregates.first_line_date(src, end), end, freq)
+        totals.index = _engine_periods(totals.index, code, freq)
     totals = totals.reindex(calendar).fillna(0)
     n_orders = totals["orders"].astype("int64")
     active = totals["active_customers"].astype("int64")
@@ -562,6 +581,7 @@ def decompose_latest(
 # --------------------------------------------------------------------------------------------
 
 TOP_FRACTIONS = (0.01, 0.10, 0.20)
+NOISE = 1e-9  # relative size of a net revenue taken as the float noise of a zero
 
 
 @dataclass(frozen=True)
@@ -621,22 +641,32 @@ def _gini(sorted_values: np.ndarray) -> float:
     return float(min(max(g, 0.0), 1.0))
 
 
-def concentration(ds: Dataset, as_of: DateLike = None, start: DateLike = None) -> Concentration:
+def concentration(
+    ds: Dataset | Source, as_of: DateLike = None, start: DateLike = None
+) -> Concentration:
     """Per-customer net revenue, top 1/10/20 % shares, Lorenz curve and Gini coefficient.
 
     Customers are those with at least one line in the window (``start``, inclusive, to
     ``as_of``; default: all history).  A customer whose net revenue is negative (returns exceed
     purchases in the window) is counted with 0 in shares, Lorenz curve and Gini; how many and how
-    much is reported.  Top shares interpolate the Lorenz curve, so "top 1 %" of 50 customers is
-    half of the largest customer's share.
+    much is reported; a net revenue within :data:`NOISE` of the customer's turnover (sum of
+    absolute order values) is a rounding error and counts as 0.  Top shares interpolate the
+    Lorenz curve, so "top 1 %" of 50 customers is half of the largest customer's share.  On an
+    engine source only the per-customer sums leave the engine.
     """
-    base = netted_orders(ds, "M", as_of)  # periods are not used: the monthly table is shared
-    orders = base.orders
-    if start is not None:
-        orders = orders.loc[orders["order_date"] >= pd.Timestamp(start).normalize()]
-    per_customer = (
-        orders.groupby("customer_id")["amount"].sum().sort_values(ascending=False).rename("revenue")
-    )
+    since = None if start is None else pd.Timestamp(start).normalize()
+    if isinstance(ds, Source):
+        sums = aggregates.customer_net_revenue(ds, resolve_as_of(ds, as_of), since)
+    else:
+        orders = netted_orders(ds, "M", as_of).orders  # periods unused: the monthly table is shared
+        if since is not None:
+            orders = orders.loc[orders["order_date"] >= since]
+        orders = orders.assign(revenue=orders["amount"], turnover=orders["amount"].abs())
+        sums = orders.groupby("customer_id")[["revenue", "turnover"]].sum()
+    # a fully returned order nets to a rounding error whose sign depends on the order of the
+    # additions (an engine adds in its own order): within 1e-9 of the turnover it is 0
+    noise = sums["revenue"].abs() <= NOISE * sums["turnover"]
+    per_customer = sums["revenue"].mask(noise, 0.0).sort_values(ascending=False)
     clipped = np.sort(per_customer.clip(lower=0).to_numpy(dtype=float))
     n = len(clipped)
     cum = np.concatenate([[0.0], np.cumsum(clipped)])
@@ -678,49 +708,63 @@ def _is_new(frame: pd.DataFrame, base: NettedOrders) -> pd.Series:
     return pd.Series(frame["period"].array.asi8 == first, index=frame.index)
 
 
-def new_vs_returning(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+def new_vs_returning(ds: Dataset | Source, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
     """Net revenue per period from customers in their first-purchase period vs returning ones.
 
     Columns: ``revenue`` (same as :func:`nlv_table`), ``new_revenue``, ``returning_revenue``
     (everyone else, including returns of customers whose purchase predates the data),
     ``new_share`` (new / revenue; NaN when revenue <= 0) and ``partial``.
     """
-    base = netted_orders(ds, freq, as_of)
-    orders = base.orders
-    new = _is_new(orders, base)
-    total = _per_period(orders.groupby("period")["amount"].sum(), base, 0.0).astype(float)
-    new_rev = _per_period(orders.loc[new].groupby("period")["amount"].sum(), base, 0.0)
-    new_rev = new_rev.astype(float)
+    if isinstance(ds, Source):
+        end, code, calendar, partial = _engine_calendar(ds, freq, as_of)
+        cells = aggregates.new_revenue_per_period(ds, end, code)
+        cells.index = _engine_periods(cells.index, code, freq)
+        total, new_rev = cells["revenue"], cells["new_revenue"]
+    else:
+        base = netted_orders(ds, freq, as_of)
+        orders, calendar, partial = base.orders, base.calendar, base.partial
+        total = orders.groupby("period")["amount"].sum()
+        new_rev = orders.loc[_is_new(orders, base)].groupby("period")["amount"].sum()
+    total = total.reindex(calendar, fill_value=0.0).astype(float)
+    new_rev = new_rev.reindex(calendar, fill_value=0.0).astype(float)
     return pd.DataFrame(
         {
             "revenue": total,
             "new_revenue": new_rev,
             "returning_revenue": total - new_rev,
             "new_share": new_rev / total.where(total > 0),
-            "partial": base.partial,
+            "partial": partial,
         },
-        index=base.calendar,
+        index=calendar,
     )
 
 
-def _dimension_column(ds: Dataset, dimension: str) -> tuple[str, ...]:
+def _columns(ds: Dataset | Source, table: str) -> list[str] | None:
+    """The columns of a table of a dataset or engine source (None when absent)."""
+    if isinstance(ds, Source):
+        return ds.columns(table) if ds.has(table) else None
+    frame = getattr(ds, table)
+    return None if frame is None else list(frame.columns)
+
+
+def _dimension_column(ds: Dataset | Source, dimension: str) -> tuple[str, ...]:
     """Check that ``dimension`` can be read; returns the extra transaction columns needed."""
-    tx = ds.transactions
+    tx = _columns(ds, "transactions")
     if tx is None:
         raise no_transactions(ds.name)
-    if dimension in tx.columns:
+    if dimension in tx:
         return (dimension,)
-    products = ds.products
+    products = _columns(ds, "products")
     if (
         products is not None
-        and dimension in products.columns
-        and "product_id" in products.columns
-        and "product_id" in tx.columns
+        and dimension in products
+        and "product_id" in products
+        and "product_id" in tx
     ):
         return ("product_id",)
     raise ValueError(
         f"dataset {ds.name!r} has no {dimension!r} column: it is neither in the transactions "
-        f"(columns: {', '.join(map(str, tx.columns))}) nor in a products table joined by product_id"
+        f"(columns: {', '.join(map(str, tx))}) nor in a products table joined by product_id"
     )
 
 
@@ -755,7 +799,7 @@ def lines_by(
 
 
 def revenue_by(
-    ds: Dataset,
+    ds: Dataset | Source,
     dimension: str,
     freq: str = "M",
     as_of: DateLike = None,
@@ -768,13 +812,24 @@ def revenue_by(
     without a value go to ``"(missing)"``.  Columns are sorted by total revenue, descending.
     Customer lines only unless ``include_anonymous``; then row sums exceed nlv revenue.
     """
-    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
-    codes, labels = _levels(ds, dimension, base)
-    amount = pd.Series(base.source["amount"].to_numpy(dtype=float)[base.rows])
-    wide = amount.groupby([base.line_periods(), codes]).sum().unstack(fill_value=0.0)
-    wide.index = pd.PeriodIndex.from_ordinals(wide.index.to_numpy(), freq=base.calendar.freq)
-    wide.columns = labels[wide.columns.to_numpy()]
-    wide = wide.sort_index(axis=1).reindex(base.calendar, fill_value=0.0).astype(float)
+    if isinstance(ds, Source):
+        _dimension_column(ds, dimension)
+        end, code, calendar, _ = _engine_calendar(ds, freq, as_of)
+        cells = aggregates.level_revenue(ds, end, dimension, code, include_anonymous)["revenue"]
+        periods = _engine_periods(cells.index.get_level_values("period"), code, freq)
+        levels = cells.index.get_level_values("level")
+    else:
+        base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
+        codes, labels = _levels(ds, dimension, base)
+        amount = pd.Series(base.source["amount"].to_numpy(dtype=float)[base.rows])
+        cells = amount.groupby([base.line_periods(), codes]).sum()
+        ordinals = cells.index.get_level_values(0).to_numpy()
+        periods = pd.PeriodIndex.from_ordinals(ordinals, freq=base.calendar.freq)
+        levels = labels[cells.index.get_level_values(1).to_numpy()]
+        calendar = base.calendar
+    cells.index = pd.MultiIndex.from_arrays([periods, levels])
+    wide = cells.unstack(fill_value=0.0)
+    wide = wide.sort_index(axis=1).reindex(calendar, fill_value=0.0).astype(float)
     order = wide.sum().sort_values(ascending=False).index
     wide = wide[order]
     wide.columns.name = dimension
@@ -782,24 +837,29 @@ def revenue_by(
 
 
 def revenue_share_by(
-    ds: Dataset, dimension: str, as_of: DateLike = None, include_anonymous: bool = False
+    ds: Dataset | Source, dimension: str, as_of: DateLike = None, include_anonymous: bool = False
 ) -> pd.DataFrame:
     """Overall net revenue, its share and the number of buying customers per level of
     ``dimension``, sorted by revenue (shares of net revenue; a level can be negative)."""
-    base = netted_orders(ds, "M", as_of, include_anonymous=include_anonymous)  # shared, as above
-    codes, labels = _levels(ds, dimension, base)
-    amount = base.source["amount"].to_numpy(dtype=float)[base.rows]
-    revenue = pd.Series(amount).groupby(codes).sum().astype(float)
-    sold = (amount > 0) & base.source["customer_id"].notna().to_numpy()[base.rows]
-    # buyers per level: the distinct (level, customer) pairs of the purchase lines
-    customer = _order_codes(base.source).customer[base.rows[sold]].astype(np.int64)
-    pairs = np.sort(codes[sold].astype(np.int64) * (int(customer.max(initial=0)) + 1) + customer)
-    first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, bool)
-    level = pairs[first] // (int(customer.max(initial=0)) + 1)
-    buyers = pd.Series(np.bincount(level, minlength=len(labels)), dtype="int64")
-    buyers = buyers.loc[buyers > 0]
-    revenue.index = labels[revenue.index.to_numpy()]
-    buyers.index = labels[buyers.index.to_numpy()]
+    if isinstance(ds, Source):
+        _dimension_column(ds, dimension)
+        end = resolve_as_of(ds, as_of)
+        cells = aggregates.level_revenue(ds, end, dimension, include_anonymous=include_anonymous)
+        revenue, buyers = cells["revenue"], cells["customers"]
+    else:
+        base = netted_orders(ds, "M", as_of, include_anonymous=include_anonymous)  # shared
+        codes, labels = _levels(ds, dimension, base)
+        amount = base.source["amount"].to_numpy(dtype=float)[base.rows]
+        revenue = pd.Series(amount).groupby(codes).sum().astype(float)
+        sold = (amount > 0) & base.source["customer_id"].notna().to_numpy()[base.rows]
+        # buyers per level: the distinct (level, customer) pairs of the purchase lines
+        customer = _order_codes(base.source).customer[base.rows[sold]].astype(np.int64)
+        n = int(customer.max(initial=0)) + 1
+        pairs = np.sort(codes[sold].astype(np.int64) * n + customer)
+        first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, bool)
+        buyers = pd.Series(np.bincount(pairs[first] // n, minlength=len(labels)), dtype="int64")
+        revenue.index = labels[revenue.index.to_numpy()]
+        buyers.index = labels
     revenue = revenue.sort_index()
     total = revenue.sum()
     out = pd.DataFrame(
@@ -813,23 +873,21 @@ def revenue_share_by(
     return out
 
 
-def base_activity(ds: Dataset, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
+def base_activity(ds: Dataset | Source, freq: str = "M", as_of: DateLike = None) -> pd.DataFrame:
     """How the customer base moves: per period ``active_customers``, ``new_customers``,
     ``returning_customers`` (active, not new), ``cumulative_customers`` (acquired so far) and
-    ``partial``.  Same definitions as :func:`nlv_table`."""
-    base = netted_orders(ds, freq, as_of)
-    buys = base.purchases
-    active = _per_period(_active_customers(buys), base).astype("int64")
-    new = _per_period(base.first_period.value_counts(), base).astype("int64")
+    ``partial``, read from the :func:`nlv_table` (same definitions, counted once)."""
+    nlv = nlv_table(ds, freq, as_of)
+    active, new = nlv["active_customers"], nlv["new_customers"]
     return pd.DataFrame(
         {
             "active_customers": active,
             "new_customers": new,
             "returning_customers": active - new,
             "cumulative_customers": new.cumsum(),
-            "partial": base.partial,
+            "partial": nlv["partial"],
         },
-        index=base.calendar,
+        index=nlv.index,
     )
 
 

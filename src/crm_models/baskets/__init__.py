@@ -33,6 +33,7 @@ from crm_models.baskets.recommend import (
     cross_sell_list,
     evaluate_cross_sell,
     evaluation_metrics,
+    known_customers,
     offer_counts,
 )
 from crm_models.baskets.rules import (
@@ -93,6 +94,7 @@ __all__ = [
     "has_times",
     "is_redundant",
     "is_significant",
+    "known_customers",
     "min_count",
     "mine_rules",
     "offer_counts",

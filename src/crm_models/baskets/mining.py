@@ -46,6 +46,7 @@ from crm_models.data.basket_files import basket_table
 from crm_models.data.conditions import no_sales, no_transactions
 from crm_models.data.dataset import Dataset, derived
 from crm_models.engine import Source, aggregates
+from crm_models.engine.sources import table_of
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -187,7 +188,7 @@ class Baskets:
 
 
 def baskets_from_transactions(
-    ds: Dataset | pd.DataFrame,
+    ds: Dataset | Source | pd.DataFrame,
     level: str = "product",
     *,
     as_of: str | pd.Timestamp | None = None,
@@ -205,7 +206,19 @@ def baskets_from_transactions(
     ``exclude`` drops lines of these item keys (e.g. :func:`service_items`: postage, fees).
     Raises :class:`~crm_models.data.dataset.UnsupportedData` when there is no purchase line at all
     up to ``as_of`` (only returns or zero amounts): there are no baskets.
+    On an engine :class:`~crm_models.engine.Source` the engine builds them
+    (:func:`baskets_from_source`).
     """
+    if isinstance(ds, Source):
+        return baskets_from_source(
+            ds,
+            level,
+            as_of=as_of,
+            start=start,
+            products=products,
+            exclude=exclude,
+            customers_only=customers_only,
+        )
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     if isinstance(ds, Dataset):
@@ -273,7 +286,14 @@ def baskets_from_transactions(
 
 
 def baskets_from_source(
-    src: Source, level: str = "product", *, as_of: str | pd.Timestamp | None = None
+    src: Source,
+    level: str = "product",
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    start: str | pd.Timestamp | None = None,
+    products: pd.DataFrame | None = None,
+    exclude: Iterable[Any] | None = None,
+    customers_only: bool = False,
 ) -> Baskets:
     """:func:`baskets_from_transactions` on an engine :class:`~crm_models.engine.Source`: the
     engine keeps the purchase lines and sends only the distinct (basket, item) pairs and one
@@ -289,7 +309,14 @@ def baskets_from_source(
     if column not in tx.columns:
         raise ValueError(f"the transactions have no {column} column: no {level}-level baskets")
     cut = None if as_of is None else pd.Timestamp(as_of).normalize()
-    pairs, orders, listed = aggregates.basket_contents(src, level, cut)
+    pairs, orders, listed = aggregates.basket_contents(
+        src,
+        level,
+        cut,
+        start=None if start is None else pd.Timestamp(start),
+        exclude=None if exclude is None else [str(e) for e in exclude],
+        customers_only=customers_only,
+    )
     if (
         pairs.empty
         and int(src.execute(tx.count()))
@@ -304,7 +331,8 @@ def baskets_from_source(
         shape=(len(orders), len(listed)),
     )
     items = pd.Index(listed["item"].to_numpy(), name=column)
-    products = src.frame(src.table("products")) if src.has("products") else None
+    if products is None:
+        products = src.frame(src.table("products")) if src.has("products") else None
     categories = None
     if "category" in listed.columns:
         categories = pd.Series(listed["category"].to_numpy(), index=items, name="category")
@@ -423,16 +451,17 @@ SERVICE_NAMES = re.compile(  # the whole name is a service word, perhaps after o
 )
 
 
-def service_items(ds: Dataset) -> list[str]:
+def service_items(ds: Dataset | Source) -> list[str]:
     """Product ids that are not merchandise, by name: postage, carriage, fees, discounts,
     manual adjustments, samples (as in UCI Online Retail: POST, DOT, C2, M, D, BANK CHARGES,
     AMAZONFEE, ...; "FRENCH CARRIAGE LANTERN" stays).  They say nothing about what goes together and must not be
     offered; pass them as ``exclude``."""
-    if ds.products is None or "name" not in ds.products.columns:
+    products = table_of(ds, "products")
+    if products is None or "name" not in products.columns:
         return []
-    names = ds.products["name"].astype(str)
+    names = products["name"].astype(str)
     service = names.map(lambda n: SERVICE_NAMES.fullmatch(n) is not None).astype(bool)
-    return sorted(ds.products.loc[service, "product_id"].astype(str))
+    return sorted(products.loc[service, "product_id"].astype(str))
 
 
 # =========================================================================== memory budget

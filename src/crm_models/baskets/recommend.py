@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from crm_models.baskets.mining import baskets_from_transactions
 from crm_models.data.conditions import plural
 from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.engine import Source, aggregates
 from crm_models.features import resolve_as_of
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "cross_sell_list",
     "evaluate_cross_sell",
     "evaluation_metrics",
+    "known_customers",
     "offer_counts",
 ]
 
@@ -49,6 +51,55 @@ def _purchases(ds: Dataset, column: str, exclude: Iterable[Any] | None = None) -
     if "quantity" in tx.columns:
         keep &= ~(tx["quantity"] <= 0).fillna(False)
     return tx.loc[keep, ["customer_id", "order_id", "order_date", column, "amount"]]
+
+
+def _bought(
+    ds: Dataset | Source,
+    level: str,
+    exclude: Iterable[Any] | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp,
+    customers: pd.Index | None = None,
+    items: pd.Index | None = None,
+) -> tuple[pd.Index, pd.Index, sp.csr_matrix]:
+    """Who bought what from the ``start`` day (None: the first) through the ``end`` day: the
+    customers and items (sorted; or the ones given, others left out) and the customers x
+    items 0/1 matrix.  On an engine source only the distinct (customer, item) pairs, as
+    codes, leave the engine (:func:`~crm_models.engine.aggregates.customer_item_pairs`)."""
+    column = "product_id" if level == "product" else "category"
+    if isinstance(ds, Source):
+        exclude = None if exclude is None else [str(e) for e in exclude]
+        pairs, who, what = aggregates.customer_item_pairs(
+            ds, level, end, start=start, exclude=exclude
+        )
+        ids, keys = who["customer_id"].to_numpy(), what["item"].to_numpy()
+        customers = pd.Index(np.sort(ids), name="customer_id") if customers is None else customers
+        items = pd.Index(np.sort(keys), name=column) if items is None else items
+        r = customers.get_indexer(ids)[pairs["customer_code"].to_numpy() - 1]
+        c = items.get_indexer(keys)[pairs["item_code"].to_numpy() - 1]
+        ok = (r >= 0) & (c >= 0)
+        matrix = sp.csr_matrix(
+            (np.ones(int(ok.sum()), dtype=np.float32), (r[ok], c[ok])),
+            shape=(len(customers), len(items)),
+        )
+        return customers, items, matrix
+    tx = _purchases(ds, column, exclude)
+    dated = tx["order_date"] < end + pd.Timedelta(days=1)
+    if start is not None:
+        dated &= tx["order_date"] >= start
+    tx = tx.loc[dated]
+    if customers is None:
+        customers = pd.Index(np.sort(tx["customer_id"].unique()), name="customer_id")
+    if items is None:
+        items = pd.Index(np.sort(tx[column].astype(str).unique()), name=column)
+    return customers, items, _customer_items(tx, customers, items, column)
+
+
+def known_customers(ds: Dataset | Source) -> int:
+    """Customers with at least one transaction line (counted by the engine on a source)."""
+    if isinstance(ds, Source):
+        return int(ds.execute(ds.customer_lines().customer_id.nunique()))
+    return int(ds.customer_transactions()["customer_id"].nunique())
 
 
 def _labels(values: pd.Index | pd.Series, codes: np.ndarray) -> pd.Categorical:
@@ -115,18 +166,16 @@ class CrossSell:
         self.top_links = top_links
 
     # -- learning ----------------------------------------------------------------------------
-    def fit(self, ds: Dataset, as_of: str | pd.Timestamp | None = None) -> CrossSell:
+    def fit(self, ds: Dataset | Source, as_of: str | pd.Timestamp | None = None) -> CrossSell:
+        """Learn from the purchases up to ``as_of`` (a Dataset's lines, or an engine source's
+        distinct customer-item pairs and baskets: the same model)."""
         column = "product_id" if self.level == "product" else "category"
         as_of_day = resolve_as_of(ds, as_of)
-        tx = _purchases(ds, column, self.exclude)
-        tx = tx.loc[tx["order_date"] < as_of_day + pd.Timedelta(days=1)]
-        if tx.empty:
+        customers, items_all, owned = _bought(ds, self.level, self.exclude, None, as_of_day)
+        if len(customers) == 0:
             raise UnsupportedData(
                 f"There are no purchases up to {as_of_day.date()} to learn cross-sell offers from."
             )
-        customers = pd.Index(np.sort(tx["customer_id"].unique()), name="customer_id")
-        items_all = pd.Index(np.sort(tx[column].astype(str).unique()), name=column)
-        owned = _customer_items(tx, customers, items_all, column)
         buyers = np.asarray(owned.sum(axis=0)).ravel()
         keep = buyers >= self.min_customers
         if not keep.any():
@@ -362,7 +411,7 @@ class CrossSellEvaluation:
 
 
 def evaluate_cross_sell(
-    ds: Dataset,
+    ds: Dataset | Source,
     cutoff: str | pd.Timestamp | None = None,
     horizon_days: int = 180,
     ks: Iterable[int] = (1, 3, 5, 10),
@@ -390,13 +439,15 @@ def evaluate_cross_sell(
     stop = min(end, cut + pd.Timedelta(days=horizon_days))
     model = model or CrossSell()
     model.fit(ds, as_of=cut)
-    column = model.column_
-    tx = _purchases(ds, column, model.exclude)
-    after = tx.loc[
-        (tx["order_date"] >= cut + pd.Timedelta(days=1))
-        & (tx["order_date"] < stop + pd.Timedelta(days=1))
-    ]
-    after_items = _customer_items(after, model.customers_, model.items_, column)
+    _, _, after_items = _bought(
+        ds,
+        model.level,
+        model.exclude,
+        cut + pd.Timedelta(days=1),
+        stop,
+        model.customers_,
+        model.items_,
+    )
     new = after_items - after_items.multiply(model.owned_)
     new.eliminate_zeros()
     n_new = np.diff(new.tocsr().indptr)
@@ -450,11 +501,17 @@ def evaluate_cross_sell(
 
 
 def cross_sell_list(
-    offers: pd.DataFrame, customers: pd.DataFrame | None, as_of: pd.Timestamp
+    offers: pd.DataFrame,
+    customers: pd.DataFrame | Dataset | Source | None,
+    as_of: pd.Timestamp,
 ) -> pd.DataFrame:
     """The offers to export: customer_id, rank, product, product_name, score, rule and, when the
-    customers table has ``opt_in``, ``contactable`` (consent given, not opted out by ``as_of``)."""
+    customers table has ``opt_in``, ``contactable`` (consent given, not opted out by ``as_of``).
+    ``customers`` is that table or the data holding it (of an engine source only the consent
+    columns are read)."""
     offers = offers.copy()
+    if isinstance(customers, (Dataset, Source)):
+        customers = _consent(customers)
     if customers is not None and "opt_in" in customers.columns:
         cust = customers.set_index("customer_id")
         ok = cust["opt_in"].fillna(False).astype(bool)
@@ -463,6 +520,16 @@ def cross_sell_list(
         offers["contactable"] = offers["customer_id"].map(ok).fillna(False).astype(bool)
     wanted = ("customer_id", "rank", "product", "product_name", "score", "rule", "contactable")
     return offers[[c for c in wanted if c in offers.columns]]
+
+
+def _consent(ds: Dataset | Source) -> pd.DataFrame | None:
+    """The customers table's id and consent columns (``opt_in``, ``opt_out_date``)."""
+    if not ds.has("customers"):
+        return None
+    wanted = [c for c in ("customer_id", "opt_in", "opt_out_date") if c in ds.columns("customers")]
+    if isinstance(ds, Dataset):
+        return ds.customers[wanted]
+    return ds.frame(ds.table("customers").select(*wanted))
 
 
 def offer_counts(offers: pd.DataFrame) -> pd.Series:

@@ -9,6 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from crm_models.data.dataset import Dataset
+from crm_models.engine import Source, aggregates
 from crm_models.features import resolve_as_of
 
 __all__ = [
@@ -22,8 +23,6 @@ __all__ = [
 
 
 def _category_lines(ds: Dataset, as_of=None) -> pd.DataFrame:
-    if ds.transactions is None or "category" not in ds.transactions.columns:
-        raise ValueError(f"dataset {ds.name!r} has no category information")
     as_of_day = resolve_as_of(ds, as_of)
     tx = ds.transactions
     keep = (tx["amount"] > 0) & tx["category"].notna()
@@ -31,62 +30,81 @@ def _category_lines(ds: Dataset, as_of=None) -> pd.DataFrame:
     return tx.loc[keep, ["customer_id", "order_id", "order_date", "category"]]
 
 
-def category_seasonality(ds: Dataset, by: str = "month", as_of=None) -> pd.DataFrame:
+def _check_categories(ds: Dataset | Source) -> None:
+    if not ds.has("transactions") or "category" not in ds.columns("transactions"):
+        raise ValueError(f"dataset {ds.name!r} has no category information")
+
+
+PERIOD_LABELS = {
+    "month": dict(enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )),
+    "weekday": dict(enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])),
+    "hour": {h: f"{h:02d}" for h in range(24)},
+}  # fmt: skip
+
+
+def category_seasonality(ds: Dataset | Source, by: str = "month", as_of=None) -> pd.DataFrame:
     """Seasonal index of each category: its share of lines in a month / weekday / hour divided
     by its share overall (1.0 = no seasonality; 1.3 = 30% more of this category then).
 
     Rows are categories, columns the periods (1-12, Mon..Sun or 0-23).  ``by="hour"`` raises
-    when the data carries no times of day.
+    when the data carries no times of day.  On an engine source the engine counts the lines
+    per category and period.
     """
-    tx = _category_lines(ds, as_of)
-    dates = tx["order_date"]
-    if by == "month":
-        key, labels = dates.dt.month, dict(enumerate(
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-        ))  # fmt: skip
-    elif by == "weekday":
-        key, labels = (
-            dates.dt.dayofweek,
-            dict(enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])),
-        )
-    elif by == "hour":
-        if not has_times(ds):
-            raise ValueError("the data has no times of day")
-        key, labels = dates.dt.hour, {h: f"{h:02d}" for h in range(24)}
-    else:
+    if by not in PERIOD_LABELS:
         raise ValueError("by must be 'month', 'weekday' or 'hour'")
-    table = pd.crosstab(tx["category"].astype(str), key.to_numpy())
+    _check_categories(ds)
+    if by == "hour" and not has_times(ds):
+        raise ValueError("the data has no times of day")
+    if isinstance(ds, Source):
+        lines = aggregates.category_period_lines(ds, by, resolve_as_of(ds, as_of))
+    else:
+        tx = _category_lines(ds, as_of)
+        dates = tx["order_date"]
+        period = {"month": dates.dt.month, "weekday": dates.dt.day_of_week, "hour": dates.dt.hour}
+        key = period[by].astype(np.int64).rename("period")
+        lines = tx.groupby([tx["category"].astype(str), key]).size()
+    table = lines.unstack(fill_value=0).sort_index().sort_index(axis=1).astype(np.int64)
     share_in_period = table / table.sum(axis=0)
     overall = table.sum(axis=1) / table.to_numpy().sum()
     index = share_in_period.div(overall, axis=0)
-    index.columns = [labels[c] for c in index.columns]
+    index.columns = [PERIOD_LABELS[by][c] for c in index.columns]
     index.index.name = "category"
     index.attrs["lines"] = table
     return index
 
 
-def has_times(ds: Dataset) -> bool:
+def has_times(ds: Dataset | Source) -> bool:
     """True when order dates carry times of day (not all at midnight)."""
+    if isinstance(ds, Source):
+        return ds.has("transactions") and aggregates.has_times(ds)
     if ds.transactions is None or ds.transactions.empty:
         return False
     d = ds.transactions["order_date"]
     return bool((d != d.dt.normalize()).any())
 
 
-def category_transitions(ds: Dataset, which: str = "first", as_of=None) -> pd.DataFrame:
+def category_transitions(ds: Dataset | Source, which: str = "first", as_of=None) -> pd.DataFrame:
     """What customers buy next: category of an order -> categories of the customer's next order.
 
     ``which="first"`` uses each customer's first order and second order; ``"all"`` every pair of
-    consecutive orders.  Returns a long table: ``from_category``, ``to_category``, ``customers``
-    (pairs), ``share`` (of the pairs starting in that category) and ``lift`` (share divided by
-    the category's share of all next orders).  An order in several categories counts in each.
+    consecutive orders (a customer's orders ranked by date, ties by order id).  Returns a long
+    table: ``from_category``, ``to_category``, ``customers`` (pairs), ``share`` (of the pairs
+    starting in that category) and ``lift`` (share divided by the category's share of all next
+    orders).  An order in several categories counts in each.  On an engine source the engine
+    pairs the orders and counts the moves (:func:`~crm_models.engine.aggregates.category_moves`).
     """
     if which not in ("first", "all"):
         raise ValueError("which must be 'first' or 'all'")
+    _check_categories(ds)
+    if isinstance(ds, Source):
+        counts = aggregates.category_moves(ds, resolve_as_of(ds, as_of), which)
+        return _transition_table(counts.sort_values(["from_category", "to_category"]))
     tx = _category_lines(ds, as_of)
     tx = tx.loc[tx["customer_id"].notna()]
-    # orders in order of first appearance, then by customer and date (ties keep that order)
-    order, _ = pd.factorize(tx["order_id"])
+    # orders numbered by order id, then ranked by customer and date (ties keep that order)
+    order, _ = pd.factorize(tx["order_id"], sort=True)
     n_orders = int(order.max()) + 1 if len(order) else 0
     first_line = np.empty(n_orders, dtype=np.int64)
     first_line[order[::-1]] = np.arange(len(order) - 1, -1, -1)
@@ -109,30 +127,45 @@ def category_transitions(ds: Dataset, which: str = "first", as_of=None) -> pd.Da
     keep = moves.data > 0
     pos = np.lexsort((moves.col[keep], moves.row[keep]))
     f, t = moves.row[keep][pos], moves.col[keep][pos]
-    table = pd.DataFrame(
+    counts = pd.DataFrame(
         {
             "from_category": categories.take(f),
             "to_category": categories.take(t),
             "customers": moves.data[keep][pos].astype(np.int64),
         }
     )
-    from_total = np.bincount(f, weights=table["customers"], minlength=len(categories))
-    table["share"] = table["customers"] / from_total[f].astype(np.int64)
-    to_total = np.bincount(t, weights=table["customers"], minlength=len(categories))
-    to_total = to_total.astype(np.int64)
-    table["lift"] = table["share"] / (to_total / to_total.sum())[t]
+    return _transition_table(counts)
+
+
+def _transition_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """Share and lift of the moves counted per (from, to) category, rows sorted by the two;
+    categories as text whatever their type in the data."""
+    table = counts.reset_index(drop=True)
+    for col in ("from_category", "to_category"):
+        table[col] = table[col].astype(str)
+    from_total = table.groupby("from_category")["customers"].transform("sum")
+    table["share"] = table["customers"] / from_total
+    to_total = table.groupby("to_category")["customers"].transform("sum")
+    table["lift"] = table["share"] / (to_total / table["customers"].sum())
     return table.sort_values(["from_category", "share"], ascending=[True, False]).reset_index(
         drop=True
     )
 
 
-def repurchase_intervals(ds: Dataset, as_of=None) -> pd.DataFrame:
+def repurchase_intervals(ds: Dataset | Source, as_of=None) -> pd.DataFrame:
     """Typical days between a customer's purchases in the same category.
 
     Per category: ``customers`` (with at least two purchase days in it), ``intervals``,
     ``median_days``, ``mean_days``, ``p25_days``, ``p75_days`` and ``repeat_share`` (share of
-    the category's buyers who bought it again).  Purchases on one day are one purchase.
+    the category's buyers who bought it again).  Purchases on one day are one purchase.  Both
+    paths count the intervals per category and length in days (on an engine source the engine
+    does, :func:`~crm_models.engine.aggregates.repurchase_gaps`); the statistics come from
+    those counts.
     """
+    _check_categories(ds)
+    if isinstance(ds, Source):
+        gaps, buyers = aggregates.repurchase_gaps(ds, resolve_as_of(ds, as_of))
+        return _interval_stats(gaps, buyers)
     tx = _category_lines(ds, as_of)
     tx = tx.loc[tx["customer_id"].notna()]
     # distinct (category, customer, day), sorted so: one integer key per line
@@ -145,30 +178,62 @@ def repurchase_intervals(ds: Dataset, as_of=None) -> pd.DataFrame:
     key = key[np.r_[True, key[1:] != key[:-1]]]
     who, day = key // span, key % span  # who: category and customer
     same = who[1:] == who[:-1]
-    g = pd.DataFrame(
+    gaps = pd.DataFrame(
         {
             "category": categories.take(who[1:][same] // n_customers),
-            "days": (day[1:] - day[:-1])[same].astype(float),
-            "customer_id": who[1:][same],
+            "days": (day[1:] - day[:-1])[same],
         }
     )
-    buyers = pd.Series(
-        np.bincount(who[np.r_[True, ~same]] // n_customers, minlength=len(categories)),
+    gaps = gaps.groupby(["category", "days"]).size().rename("intervals").reset_index()
+    buyer = who[np.r_[True, ~same]]  # each (category, customer) once
+    again = np.unique(who[1:][same])  # ... with an interval
+    buyers = pd.DataFrame(
+        {
+            "category": categories,
+            "buyers": np.bincount(buyer // n_customers, minlength=len(categories)),
+            "customers": np.bincount(again // n_customers, minlength=len(categories)),
+        }
+    )
+    return _interval_stats(gaps, buyers)
+
+
+def _interval_stats(gaps: pd.DataFrame, buyers: pd.DataFrame) -> pd.DataFrame:
+    """The statistics of :func:`repurchase_intervals` from the intervals counted per
+    (``category``, ``days``) and the ``buyers`` and repeat ``customers`` per category: the
+    quantiles interpolate linearly between the sorted intervals (as pandas' ``quantile``)."""
+    gaps = gaps.sort_values(["category", "days"]).reset_index(drop=True)
+    code, categories = pd.factorize(gaps["category"])
+    days = gaps["days"].to_numpy(dtype=float)
+    n = gaps["intervals"].to_numpy(dtype=np.int64)
+    total = np.bincount(code, weights=n, minlength=len(categories)).astype(np.int64)
+    first = np.cumsum(total) - total  # rank of each category's first interval
+    ends = np.cumsum(n)  # intervals up to and including each row
+
+    def at(rank: np.ndarray) -> np.ndarray:  # the interval of this rank in its category
+        return days[np.searchsorted(ends, first + rank, side="right")]
+
+    def quantile(q: float) -> np.ndarray:
+        h = (total - 1) * q
+        low = np.floor(h)
+        a, b = at(low.astype(np.int64)), at(np.ceil(h).astype(np.int64))
+        return a + (h - low) * (b - a)
+
+    stats = pd.DataFrame(
+        {
+            "customers": 0,
+            "intervals": total,
+            "median_days": quantile(0.5),
+            "mean_days": np.bincount(code, weights=days * n, minlength=len(categories)) / total,
+            "p25_days": quantile(0.25),
+            "p75_days": quantile(0.75),
+        },
         index=pd.Index(categories, name="category"),
-        name="customer_id",
     )
-    stats = g.groupby("category").agg(
-        customers=("customer_id", "nunique"),
-        intervals=("days", "size"),
-        median_days=("days", "median"),
-        mean_days=("days", "mean"),
-        p25_days=("days", lambda s: s.quantile(0.25)),
-        p75_days=("days", lambda s: s.quantile(0.75)),
-    )
-    stats = stats.reindex(buyers.index)
-    stats["customers"] = stats["customers"].fillna(0).astype(np.int64)
+    per = buyers.set_index("category").sort_index()
+    stats = stats.reindex(per.index)
+    stats["customers"] = per["customers"].astype(np.int64)
     stats["intervals"] = stats["intervals"].fillna(0).astype(np.int64)
-    stats["repeat_share"] = stats["customers"] / buyers
+    stats["repeat_share"] = stats["customers"] / per["buyers"]
     return stats.sort_values("median_days")
 
 

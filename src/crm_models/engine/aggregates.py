@@ -308,15 +308,7 @@ def order_period_totals(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataF
     and active and new customers of the netted orders (as :func:`crm_models.revenue.nlv_table`:
     lines netted per customer and order, an order dated by its first line)."""
     ibis = _ibis()
-    t = lines_as_of(src, as_of)
-    key = ibis.coalesce(
-        t.order_id.cast("string"), "__line_" + ibis.row_number().over().cast("string")
-    )
-    orders = (
-        t.mutate(order_key=key)
-        .group_by(["customer_id", "order_key"])
-        .agg(start=lambda x: x.order_date.min(), amount=lambda x: x.amount.sum())
-    )
+    orders = order_rows(src, as_of)
     orders = orders.mutate(period=period_code(orders.start, freq))
     buys = orders.filter(orders.amount > 0)
     first = buys.group_by("customer_id").agg(period=lambda x: x.period.min())
@@ -364,18 +356,8 @@ def level_period_totals(src: Source, as_of: pd.Timestamp, freq: str, by: str) ->
         )
     )
     t = t.mutate(start=t.order_date.min().over(group_by=[t.customer_id, t.order_key]))
-    where = level_table(src, by)
-    if where == "transactions":
-        t = t.mutate(level=t[by])
-    else:
-        key = "product_id" if where == "products" else "customer_id"
-        lookup = src.table(where)
-        lookup = lookup.group_by(key).agg(level=lookup[by].max())
-        t = t.left_join(lookup, key)
-        t = t.drop(f"{key}_right") if f"{key}_right" in t.columns else t
-    t = t.mutate(
-        period=period_code(t.start, freq), level=t.level.cast("string").fill_null("(missing)")
-    )
+    t = with_level(src, t, by)
+    t = t.mutate(period=period_code(t.start, freq))
     per_order = t.group_by(["period", "level", "customer_id", "order_key"]).agg(
         amount=t.amount.sum()
     )
@@ -419,9 +401,18 @@ def purchase_day_summary(
 
 
 # --------------------------------------------------------------------------- baskets
-def _basket_purchases(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
+def _basket_purchases(
+    src: Source,
+    level: str,
+    as_of: pd.Timestamp | None,
+    *,
+    start: pd.Timestamp | None = None,
+    exclude: list[str] | None = None,
+    customers_only: bool = False,
+) -> ir.Table:
     """The purchase lines :func:`crm_models.baskets.baskets_from_transactions` keeps (amount
-    and quantity above zero, an item stated, dated by the as-of day), with ``basket`` (the
+    and quantity above zero, an item stated, dated from ``start`` through the as-of day, not
+    an ``exclude`` item, of a known customer when ``customers_only``), with ``basket`` (the
     order id) and ``item`` (the product id or category, as text)."""
     ibis = _ibis()
     column = "product_id" if level == "product" else "category"
@@ -431,8 +422,13 @@ def _basket_purchases(src: Source, level: str, as_of: pd.Timestamp | None) -> ir
         keep &= ~(tx.quantity <= 0).fill_null(False)
     if as_of is not None:
         keep &= tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))
+    if start is not None:
+        keep &= tx.order_date >= ibis.timestamp(start)
+    if customers_only:
+        keep &= tx.customer_id.notnull()
     t = tx.filter(keep)
-    return t.mutate(basket=t.order_id, item=t[column].cast("string"))
+    t = t.mutate(basket=t.order_id, item=t[column].cast("string"))
+    return t.filter(~t.item.isin(exclude)) if exclude else t
 
 
 def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Table:
@@ -441,7 +437,7 @@ def _basket_pairs(src: Source, level: str, as_of: pd.Timestamp | None) -> ir.Tab
 
 
 def basket_contents(
-    src: Source, level: str = "product", as_of: pd.Timestamp | None = None
+    src: Source, level: str = "product", as_of: pd.Timestamp | None = None, **only: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What baskets are built from, without the lines, as three frames:
 
@@ -454,9 +450,11 @@ def basket_contents(
       (product level, where the lines state one; the first alphabetically where they give
       several).
 
-    Only numbers cross over per pair, so a million customers' baskets cost about 150 MB."""
+    Only numbers cross over per pair, so a million customers' baskets cost about 150 MB.
+    ``only`` narrows the lines (``start``, ``exclude``, ``customers_only`` of
+    :func:`_basket_purchases`)."""
     ibis = _ibis()
-    t = _basket_purchases(src, level, as_of)
+    t = _basket_purchases(src, level, as_of, **only)
     pairs = t.select("basket", "item").distinct()
     pairs = pairs.select(
         basket_code=ibis.dense_rank().over(order_by=pairs.basket),
@@ -508,6 +506,114 @@ def basket_pair_counts(
     out = src.execute(counts)
     out["count"] = out["count"].astype(np.int64)
     return out.sort_values(["item", "with_item"]).reset_index(drop=True)
+
+
+def customer_item_pairs(
+    src: Source, level: str = "product", as_of: pd.Timestamp | None = None, **only: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Which known customer bought which item, without the lines: the distinct (customer,
+    item) pairs of purchase lines (:func:`_basket_purchases` with ``customers_only``) as codes
+    ``customer_code`` and ``item_code`` (numbered from 1), and the ``customer_id`` of each
+    customer code and the ``item`` of each item code (the cross-sell model's input)."""
+    ibis = _ibis()
+    t = _basket_purchases(src, level, as_of, customers_only=True, **only)
+    pairs = t.select("customer_id", "item").distinct()
+    customers = pairs.select("customer_id").distinct()
+    customers = customers.mutate(
+        customer_code=ibis.row_number().over(order_by=customers.customer_id) + 1
+    )
+    items = pairs.select("item").distinct()
+    items = items.mutate(item_code=ibis.row_number().over(order_by=items.item) + 1)
+    coded = pairs.inner_join(customers, "customer_id").inner_join(items, "item")
+    return (
+        src.frame(coded.select("customer_code", "item_code")),
+        src.frame(customers.order_by("customer_code")),
+        src.frame(items.order_by("item_code")),
+    )
+
+
+def _category_lines(src: Source, as_of: pd.Timestamp, customers_only: bool = False) -> ir.Table:
+    """Purchase lines (``amount > 0``) with a category, up to the as-of day, as
+    :func:`crm_models.baskets.timing` reads them (of known customers when ``customers_only``)."""
+    ibis = _ibis()
+    tx = src.table("transactions")
+    keep = (tx.amount > 0) & tx.category.notnull()
+    keep &= tx.order_date < ibis.timestamp(as_of + pd.Timedelta(days=1))
+    if customers_only:
+        keep &= tx.customer_id.notnull()
+    return tx.filter(keep)
+
+
+def category_period_lines(src: Source, by: str, as_of: pd.Timestamp) -> pd.Series:
+    """Purchase lines per category (as text) and period of the order date: ``by`` is
+    ``"month"`` (1-12), ``"weekday"`` (0 = Monday) or ``"hour"`` (0-23)."""
+    t = _category_lines(src, as_of)
+    date = t.order_date
+    period = {"month": date.month, "weekday": date.day_of_week.index, "hour": date.hour}[by]()
+    t = t.mutate(category=t.category.cast("string"), period=period.cast("int64"))
+    out = src.frame(t.group_by(["category", "period"]).agg(lines=t.count()))
+    return out.set_index(["category", "period"])["lines"].astype(np.int64)
+
+
+def has_times(src: Source) -> bool:
+    """True when some transaction line is dated at a time of day other than midnight."""
+    tx = src.table("transactions")
+    timed = tx.filter(tx.order_date != tx.order_date.truncate("D")).limit(1)
+    return bool(int(src.execute(timed.count())))
+
+
+def category_moves(src: Source, as_of: pd.Timestamp, which: str = "first") -> pd.DataFrame:
+    """Consecutive orders of a known customer (``which="first"``: the first and second only),
+    counted per (category of the earlier order, category of the next): ``from_category``,
+    ``to_category``, ``customers``.  Orders are ranked by their earliest line, ties by order
+    id; an order's customer is its lines' (the smallest id should they differ)."""
+    ibis = _ibis()
+    t = _category_lines(src, as_of, customers_only=True)
+    orders = t.group_by("order_id").agg(customer_id=t.customer_id.min(), date=t.order_date.min())
+    orders = orders.mutate(
+        seq=ibis.row_number().over(
+            group_by=orders.customer_id, order_by=[orders.date, orders.order_id]
+        )
+    )
+    earlier = orders.filter(orders.seq == 0) if which == "first" else orders
+    later = orders.select(
+        next_customer=orders.customer_id, next_seq=orders.seq - 1, next_order=orders.order_id
+    )
+    steps = earlier.inner_join(
+        later, [earlier.customer_id == later.next_customer, earlier.seq == later.next_seq]
+    ).select(from_order=earlier.order_id, to_order=later.next_order)
+    held = t.select("order_id", "category").distinct()
+    came = held.select(from_order=held.order_id, from_category=held.category)
+    went = held.select(to_order=held.order_id, to_category=held.category)
+    moves = steps.inner_join(came, "from_order").inner_join(went, "to_order")
+    counts = moves.group_by(["from_category", "to_category"]).agg(customers=moves.count())
+    out = src.frame(counts)
+    out["customers"] = out["customers"].astype(np.int64)
+    return out
+
+
+def repurchase_gaps(src: Source, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Known customers' purchase days per category (a day once) and the days between
+    consecutive ones: ``gaps`` counts the intervals per (``category``, ``days``) and
+    ``buyers`` per ``category`` the customers who bought it (``buyers``) and those with two
+    days or more (``customers``)."""
+    t = _category_lines(src, as_of, customers_only=True)
+    days = t.select(
+        category=t.category.cast("string"), customer_id=t.customer_id, day=day_number(t.order_date)
+    ).distinct()
+    days = days.mutate(
+        days=days.day
+        - days.day.lag().over(group_by=[days.category, days.customer_id], order_by=days.day)
+    )
+    gaps = days.filter(days.days.notnull())
+    gaps = gaps.group_by(["category", "days"]).agg(intervals=gaps.count())
+    per = days.group_by(["category", "customer_id"]).agg(n=days.count())
+    buyers = per.group_by("category").agg(buyers=per.count(), customers=count_if(per.n > 1))
+    out_gaps, out_buyers = src.frame(gaps), src.frame(buyers)
+    for frame, cols in ((out_gaps, ("days", "intervals")), (out_buyers, ("buyers", "customers"))):
+        for col in cols:
+            frame[col] = frame[col].astype(np.int64)
+    return out_gaps, out_buyers
 
 
 # --------------------------------------------------------------------------- data checks
@@ -707,3 +813,228 @@ def checked(src: Source) -> Source:
         raise DataError(problems)
     src.warnings = source_warnings(src)
     return src
+
+
+# --------------------------------------------------------------------------- retention
+def repeat_day_counts(
+    src: Source, calibration_end: pd.Timestamp, holdout_end: pd.Timestamp
+) -> pd.Series:
+    """Per day number up to ``holdout_end``: the repeat purchase days (purchase days after the
+    customer's first) of the customers who first bought on or before ``calibration_end``, the
+    actual counts of :func:`crm_models.value.validation.tracking`."""
+    days = purchase_days(lines_as_of(src, holdout_end))
+    first = days.group_by("customer_id").agg(first_day=days.day.min())
+    first = first.filter(first.first_day <= as_of_day(calibration_end))
+    j = days.inner_join(first, "customer_id")
+    repeat = j.filter(j.day > j.first_day)
+    out = src.execute(repeat.group_by("day").agg(purchases=repeat.count()))
+    return day_counts(out["day"], out["purchases"])
+
+
+def day_counts(day: Any, count: Any) -> pd.Series:
+    """Counts by integer day number, sorted by day, both int64."""
+    index = pd.Index(np.asarray(day, dtype=np.int64), name="day")
+    return pd.Series(np.asarray(count, dtype=np.int64), index=index, name="purchases").sort_index()
+
+
+def purchase_day_gaps(
+    src: Source, as_of: pd.Timestamp, lapse_days: int | None = None
+) -> pd.DataFrame:
+    """Per buyer up to the as-of day, as day numbers (float, NaN for none): ``first_day``,
+    ``second_day`` (the next purchase day), ``last_day`` and, with ``lapse_days``,
+    ``lapse_day``: the first purchase day followed by more than ``lapse_days`` days without a
+    purchase, fully passed by the as-of day (the figures behind
+    :func:`crm_models.value.retention.repeat_rate` and ``time_to_lapse``)."""
+    ibis = _ibis()
+    days = purchase_days(lines_as_of(src, as_of))
+    w = ibis.window(group_by="customer_id", order_by="day")
+    days = days.mutate(next_day=days.day.lead().over(w), nth=ibis.row_number().over(w))
+    sums: dict[str, Any] = {
+        "first_day": days.day.min(),
+        "second_day": ibis.ifelse(days.nth == 1, days.day, None).min(),
+        "last_day": days.day.max(),
+    }
+    if lapse_days is not None:
+        gap = ibis.coalesce(days.next_day, as_of_day(as_of) + 1) - days.day
+        sums["lapse_day"] = ibis.ifelse(gap > lapse_days, days.day, None).min()
+    out = _frame(src, days.group_by("customer_id").agg(**sums))
+    return out.astype(np.float64)
+
+
+def period_activity(src: Source, as_of: pd.Timestamp, freq: str = "M") -> pd.DataFrame:
+    """Per period code (:func:`period_code`) with a purchase: customers ``active`` in it,
+    ``new`` (their first purchase period) and ``retained`` (also active in the period before),
+    the counts behind :func:`crm_models.value.retention.period_churn`."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    buys = t.filter(t.amount >= 0)
+    pairs = buys.select("customer_id", period=period_code(buys.order_date, freq)).distinct()
+    w = ibis.window(group_by="customer_id", order_by="period")
+    pairs = pairs.mutate(prev=pairs.period.lag().over(w))
+    cells = pairs.group_by("period").agg(
+        active=pairs.count(),
+        new=count_if(pairs.prev.isnull()),
+        retained=count_if((pairs.prev == pairs.period - 1).fill_null(False)),
+    )
+    return src.execute(cells).set_index("period").sort_index().astype(np.int64)
+
+
+def first_day_channel(src: Source, as_of: pd.Timestamp) -> pd.Series:
+    """Per buyer: the channel of the largest purchase line on their first purchase day (ties:
+    the first channel alphabetically, a missing one last), as
+    :func:`crm_models.value.retention.first_purchase_channel`."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    buys = t.filter(t.amount >= 0)
+    buys = buys.mutate(day=day_number(buys.order_date))
+    first = buys.group_by("customer_id").agg(first_day=buys.day.min())
+    j = buys.inner_join(first, "customer_id")
+    j = j.filter(j.day == j.first_day)
+    order = [ibis.desc(j.amount), j.channel.isnull(), ibis.asc(j.channel)]
+    j = j.mutate(nth=ibis.row_number().over(group_by=j.customer_id, order_by=order))
+    top = j.filter(j.nth == 0)
+    return _frame(src, top.select("customer_id", "channel"))["channel"]
+
+
+def payback_days(src: Source, as_of: pd.Timestamp, threshold: float) -> pd.DataFrame:
+    """Per buyer up to the as-of day, as day numbers (float, NaN for none): ``first_day`` (the
+    first purchase) and ``paid_day``, the first day whose cumulative net amount of all lines
+    (returns too, a day's lines together) reaches ``threshold``, the figures behind
+    :func:`crm_models.value.retention.time_to_payback`."""
+    ibis = _ibis()
+    t = lines_as_of(src, as_of)
+    t = t.mutate(day=day_number(t.order_date))
+    per_day = t.group_by(["customer_id", "day"]).agg(
+        net=t.amount.sum(), bought=count_if(t.amount >= 0)
+    )
+    w = ibis.cumulative_window(group_by="customer_id", order_by="day")
+    per_day = per_day.mutate(cum=per_day.net.sum().over(w))
+    out = per_day.group_by("customer_id").agg(
+        first_day=ibis.ifelse(per_day.bought > 0, per_day.day, None).min(),
+        paid_day=ibis.ifelse(per_day.cum >= threshold, per_day.day, None).min(),
+    )
+    return _frame(src, out.filter(out.first_day.notnull())).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- revenue
+def _lines_up_to(src: Source, as_of: pd.Timestamp, include_anonymous: bool) -> ir.Table:
+    """Lines dated on or before the as-of day: known customers' (:func:`lines_as_of`) or,
+    with ``include_anonymous``, all of them."""
+    if not include_anonymous:
+        return lines_as_of(src, as_of)
+    tx = src.table("transactions")
+    return tx.filter(tx.order_date < _ibis().timestamp(as_of + pd.Timedelta(days=1)))
+
+
+def order_rows(src: Source, as_of: pd.Timestamp, include_anonymous: bool = False) -> ir.Table:
+    """One row per order of the lines up to the as-of day (:func:`_lines_up_to`):
+    ``customer_id``, ``order_id``, ``start`` (its earliest line's date) and net ``amount``, as
+    :func:`crm_models.revenue.netted_orders` nets them (an order is a distinct customer and
+    order id; a line without an order id is an order of its own)."""
+    t = _lines_up_to(src, as_of, include_anonymous)
+    keyed = t.filter(t.order_id.notnull())
+    orders = keyed.group_by(["customer_id", "order_id"]).agg(
+        start=keyed.order_date.min(), amount=keyed.amount.sum()
+    )
+    single = t.filter(t.order_id.isnull())
+    single = single.select("customer_id", "order_id", start=single.order_date, amount=single.amount)
+    return orders.union(single)
+
+
+def customer_net_revenue(
+    src: Source, as_of: pd.Timestamp, start: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Per known customer with an order up to the as-of day (dated from ``start`` on, when
+    given; :func:`order_rows`), sorted by customer id: net ``revenue`` and ``turnover``, the
+    sum of the orders' absolute net values, the figures behind
+    :func:`crm_models.revenue.concentration`."""
+    orders = order_rows(src, as_of)
+    if start is not None:
+        orders = orders.filter(orders.start >= _ibis().timestamp(start))
+    sums = orders.group_by("customer_id").agg(
+        revenue=orders.amount.sum(), turnover=orders.amount.abs().sum()
+    )
+    return _frame(src, sums).astype(np.float64)
+
+
+def new_revenue_per_period(src: Source, as_of: pd.Timestamp, freq: str) -> pd.DataFrame:
+    """Per period code (:func:`period_code`) of the orders' dates (:func:`order_rows`): net
+    ``revenue`` and ``new_revenue``, that of the orders in their customer's first period with
+    a positive order, as :func:`crm_models.revenue.new_vs_returning` splits them."""
+    ibis = _ibis()
+    orders = order_rows(src, as_of)
+    orders = orders.mutate(period=period_code(orders.start, freq))
+    buys = orders.filter(orders.amount > 0)
+    first = buys.group_by("customer_id").agg(first_period=buys.period.min())
+    j = orders.left_join(first, "customer_id")
+    j = j.drop("customer_id_right") if "customer_id_right" in j.columns else j
+    new = ibis.ifelse(j.period == j.first_period, j.amount, 0.0)
+    cells = j.group_by("period").agg(revenue=j.amount.sum(), new_revenue=new.sum())
+    return src.execute(cells).set_index("period").sort_index().astype(np.float64)
+
+
+def with_level(src: Source, t: ir.Table, by: str) -> ir.Table:
+    """Lines ``t`` with ``level``: each one's ``by`` value as text (``"(missing)"`` when
+    absent), read from the table :func:`level_table` names."""
+    where = level_table(src, by)
+    if where == "transactions":
+        t = t.mutate(level=t[by])
+    else:
+        key = "product_id" if where == "products" else "customer_id"
+        lookup = src.table(where)
+        lookup = lookup.group_by(key).agg(level=lookup[by].max())
+        t = t.left_join(lookup, key)
+        t = t.drop(f"{key}_right") if f"{key}_right" in t.columns else t
+    return t.mutate(level=t.level.cast("string").fill_null("(missing)"))
+
+
+def level_revenue(
+    src: Source,
+    as_of: pd.Timestamp,
+    by: str,
+    freq: str | None = None,
+    include_anonymous: bool = False,
+) -> pd.DataFrame:
+    """Net revenue of the lines up to the as-of day (:func:`_lines_up_to`) per level of ``by``
+    (:func:`with_level`): with ``freq``, per period code of each line's order (the date of its
+    earliest line, as :func:`order_rows`) and level; without, per level, with ``customers``
+    (known customers with a purchase line there). The cells of
+    :func:`crm_models.revenue.revenue_by` and :func:`crm_models.revenue.revenue_share_by`."""
+    ibis = _ibis()
+    t = with_level(src, _lines_up_to(src, as_of, include_anonymous), by)
+    if freq is None:
+        buyer = ibis.ifelse(t.amount > 0, t.customer_id, None)
+        cells = t.group_by("level").agg(revenue=t.amount.sum(), customers=buyer.nunique())
+        out = src.execute(cells).set_index("level").sort_index()
+        out["customers"] = out["customers"].fillna(0).astype(np.int64)
+    else:
+        whole = t.order_date.min().over(group_by=[t.customer_id, t.order_id])
+        start = ibis.ifelse(t.order_id.isnull(), t.order_date, whole)
+        t = t.mutate(period=period_code(start, freq))
+        cells = t.group_by(["period", "level"]).agg(revenue=t.amount.sum())
+        out = src.execute(cells).set_index(["period", "level"]).sort_index()
+    out["revenue"] = out["revenue"].astype(np.float64)
+    return out
+
+
+def table_columns(src: Source, name: str, columns: list[str]) -> pd.DataFrame | None:
+    """The named columns a non-line table has (the others left in the engine), as pandas in
+    scan order with nanosecond dates like :meth:`Source.table_frame`; None without the table
+    or without any of the columns."""
+    t = src.table(name)
+    present = [c for c in columns if t is not None and c in t.columns]
+    if not present:
+        return None
+    df = src.frame(t.select(*present))
+    for col in df.columns:
+        if df[col].dtype.kind == "M" and df[col].dtype != "datetime64[ns]":
+            df[col] = df[col].astype("datetime64[ns]")
+    return df
+
+
+def buyer_ids(src: Source, as_of: pd.Timestamp) -> np.ndarray:
+    """The distinct ids of the known customers with a purchase line (``amount >= 0``) up to the
+    as-of day, sorted (one value per customer: what a seeded sample of customers draws from)."""
+    t = lines_as_of(src, as_of)
+    ids = src.execute(t.filter(t.amount >= 0).select("customer_id").distinct())["customer_id"]
+    return np.sort(ids.to_numpy())

@@ -13,14 +13,15 @@ today's one-time buyers and prospects.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crm_models.data.conditions import few
-from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.data.dataset import Dataset, UnsupportedData, no_transactions
+from crm_models.engine import Source
 from crm_models.features import customer_view, resolve_as_of
 from crm_models.segments.attributes import attribute_columns, attribute_levels
 from crm_models.segments.sampling import (
@@ -34,6 +35,10 @@ from crm_models.segments.sampling import (
 NAIVE_RULES = (("naive: biggest first order first", "first order value", 1.0),)
 
 
+# money differences are rounded to 1e-6: sums of the same amounts in another order (another
+# engine) must rank and tie alike
+MONEY_DIGITS = 6
+
 # customer-view columns the model reads besides the characteristics (see _early_frame)
 EARLY_COLUMNS = ["frequency", "gross_sales", "monetary_value", "tenure_days"]
 
@@ -42,7 +47,7 @@ def _early_frame(view: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     """What is known at the first order: characteristics, first-order value and its age.
 
     The first purchase day's gross value is ``gross_sales - frequency * monetary_value`` (the
-    view's BTYD columns), so later purchases never leak in.  Prospects get NaN values.  Every
+    view's BTYD columns, to 1e-6), so later purchases never leak in.  Prospects get NaN values.  Every
     row depends on that customer only: numeric characteristics stay numbers (quantile bands
     would depend on the customers scored together), the others become text levels.
     """
@@ -57,7 +62,7 @@ def _early_frame(view: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     first = view["gross_sales"].astype("float64") - freq.fillna(0) * view["monetary_value"].fillna(
         0
     )
-    cols["first order value"] = first.where(freq.notna())
+    cols["first order value"] = first.where(freq.notna()).round(MONEY_DIGITS)
     cols["days since first order"] = view["tenure_days"].astype("float64")
     cols["prospect"] = freq.isna().astype("float64")
     return pd.DataFrame(cols, index=view.index)
@@ -91,7 +96,7 @@ def _labels(
         raise ValueError(f"unknown outcome {outcome!r}: use high_value or repeat")
     later = after.reindex(pop)
     first_day = later["gross_sales"] - later["frequency"] * later["monetary_value"]
-    spend = (later["revenue"] - first_day).fillna(0.0)
+    spend = (later["revenue"] - first_day).fillna(0.0).round(MONEY_DIGITS)
     threshold = max(float(spend.quantile(0.75)), 1e-9)
     return (spend >= threshold).astype(int).rename("high_value")
 
@@ -105,26 +110,46 @@ def lift_at(y: np.ndarray, score: np.ndarray, share: float) -> float:
     return float(y[top].mean() / base) if base > 0 else np.nan
 
 
-def _new_customers_only(ds: Dataset, view: pd.DataFrame, since: pd.Timestamp) -> Dataset:
+def _new_customers_only(
+    ds: Dataset | Source, view: pd.DataFrame, since: pd.Timestamp
+) -> Dataset | Source:
     """``ds`` cut to the customers of ``view`` with no purchase by ``since`` (a later first
     purchase, or none): the only ones a cohort of customers new after ``since`` can hold.  Every
     column of a customer's view row depends on that customer's rows only, so their rows of any
-    view of the cut dataset are those of the whole dataset; the other tables are not needed."""
+    view of the cut data are those of the whole data; the other tables are not needed.  On an
+    engine source the cut is a semi-join in the engine (no line comes into memory)."""
     first = view["first_purchase"]
     ids = view.index[first.isna() | (first > since)]
+    key = f"{ds.fingerprint} customers new after {since.date()}"
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()  # never the whole data's
+    if isinstance(ds, Source):
+        cut = ds.only_customers(ids)
+        tables = {n: t for n, t in cut.tables.items() if n in ("transactions", "customers")}
+        return replace(cut, tables=tables, fingerprint=fingerprint)
 
     def keep(table: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if table is None else table.loc[table["customer_id"].isin(ids)]
 
-    key = f"{ds.fingerprint} customers new after {since.date()}"
     return Dataset(
         ds.name,
         transactions=keep(ds.customer_transactions()),
         customers=keep(ds.customers),
         currency=ds.currency,
         as_of=ds.as_of,
-        fingerprint=hashlib.sha256(key.encode()).hexdigest(),  # never the whole data's
+        fingerprint=fingerprint,
     )
+
+
+def _first_order_date(ds: Dataset | Source) -> pd.Timestamp | None:
+    """Day of the first transaction line of a known customer (None without any); on an engine
+    source the minimum is taken by the engine."""
+    if isinstance(ds, Source):
+        if not ds.has("transactions"):
+            raise no_transactions(ds.name)
+        first = ds.execute(ds.customer_lines().order_date.min())
+    else:
+        first = ds.customer_transactions()["order_date"].min()
+    return None if first is None or pd.isna(first) else pd.Timestamp(first)
 
 
 def _sample(
@@ -316,7 +341,7 @@ def _permutation_importance(
 
 
 def lookalike(
-    ds: Dataset,
+    ds: Dataset | Source,
     as_of: str | pd.Timestamp | None = None,
     horizon_days: int = 180,
     cohort_days: int = 180,
@@ -330,15 +355,16 @@ def lookalike(
     """Train, judge out of time and apply the look-alike model (see module docstring).
 
     ``views`` may pass already computed customer views keyed by as-of day (the function needs
-    the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``).  Above ``sample_cap`` customers
-    the earlier views are built for the new customers only (the same rows, far fewer lines),
-    and the models are trained (and refitted) on seeded samples of ``sample_cap`` customers per
-    cohort, stratified by outcome and prospect status; the out-of-time comparison uses the
-    whole test cohort, the permutation importance a sample of ``importance_cap`` of it, and
-    every new customer and prospect of today is scored.  ``samples`` says what was sampled.
-    None: never sample.  Raises
-    :class:`~crm_models.data.dataset.UnsupportedData` when the history is too short or a cohort
-    holds too few customers of either kind (became high-value or not).
+    the views at ``as_of - 2h``, ``as_of - h`` and ``as_of``; on an engine source each is
+    aggregated by the engine, so no transaction line comes into memory).  Above ``sample_cap``
+    customers the earlier views are built for the new customers only (the same rows, far fewer
+    lines), and the models are trained (and refitted) on seeded samples of ``sample_cap``
+    customers per cohort, stratified by outcome and prospect status; the out-of-time comparison
+    uses the whole test cohort, the permutation importance a sample of ``importance_cap`` of it,
+    and every new customer and prospect of today is scored.  ``samples`` says what was sampled.
+    None: never sample.  Raises :class:`~crm_models.data.dataset.UnsupportedData` when the
+    history is too short or a cohort holds too few customers of either kind (became high-value
+    or not).
     """
     from threadpoolctl import threadpool_limits
 
@@ -346,9 +372,9 @@ def lookalike(
     h = pd.Timedelta(days=horizon_days)
     window = pd.Timedelta(days=cohort_days)
     days = {"train": as_of - 2 * h, "test": as_of - h, "score": as_of}
-    first = ds.customer_transactions()["order_date"].min()
-    if pd.isna(first) or days["test"] - window <= first:
-        start = "is empty" if pd.isna(first) else f"starts on {first.date()}"
+    first = _first_order_date(ds)
+    if first is None or days["test"] - window <= first:
+        start = "is empty" if first is None else f"starts on {first.date()}"
         raise UnsupportedData(
             f"The history {start}, too short to check the look-alike model out of time, which "
             f"needs two {cohort_days}-day groups of new customers each followed by "
@@ -363,11 +389,14 @@ def lookalike(
         if sample_cap is not None and len(v_now) > sample_cap
         else ds
     )
+    attributes = attribute_columns(v_now)
+    # what the cohorts, labels and early frames read: only these are kept of an earlier view
+    read = [*attributes, *EARLY_COLUMNS, "first_purchase", "signup_date", "revenue"]
     for d in days.values():
         if d not in views:
-            views[d] = customer_view(source, as_of=d)
+            view = customer_view(source, as_of=d)
+            views[d] = view[view.columns.intersection(read)]
     v_train, v_test = (views[days[k]] for k in ("train", "test"))
-    attributes = attribute_columns(v_now)
 
     def cohort(v_before, v_after, day):
         pop = _cohort(v_before, day, window)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from crm_models import value as clv
 from crm_models.data.dataset import Dataset, UnsupportedData
+from crm_models.engine import Source
 from crm_models.segments.common import buyers
 
 
@@ -160,12 +161,13 @@ def segment_profile(
 def clv_if_available(
     view: pd.DataFrame,
     horizon_weeks: float = 52.0,
-    ds: Dataset | None = None,
+    ds: Dataset | Source | None = None,
     value_model: str = "bgnbd",
 ) -> pd.Series | None:
     """Predicted CLV over ``horizon_weeks`` per buyer from :mod:`crm_models.value` (the
     ``value_model``'s purchase model, corrected by its forecast where it is the naive rate or
-    the stacked model, which learns from ``ds`` as of the view's day; Gamma-Gamma), or None.
+    the stacked model, which learns from ``ds``, a dataset or an engine source, as of the
+    view's day; Gamma-Gamma), or None.
 
     Optional: when the models cannot be fitted on this data (too few repeat buyers, a
     degenerate fit) the segment profiles simply go without CLV.

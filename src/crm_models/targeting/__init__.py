@@ -107,6 +107,7 @@ from crm_models.targeting.policy import (
     budgeted_contact_list,
     contact_list,
     eligible_customers,
+    permission_tables,
     recent_contacts,
     select_contacts,
 )
@@ -197,6 +198,7 @@ __all__ = [
     "repeated_split_intervals",
     "perfect_qini_curve",
     "perfect_uplift_curve",
+    "permission_tables",
     "policy_value_at_k",
     "qini_auc_score",
     "qini_curve",

@@ -7,7 +7,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from crm_models.data.dataset import Dataset
-from crm_models.engine import Source, table_of
+from crm_models.engine import Source
+from crm_models.engine.aggregates import table_columns
 from crm_models.features import resolve_as_of
 from crm_models.targeting.campaigns import (
     RESPONSE_WINDOW_DAYS,
@@ -18,7 +19,12 @@ from crm_models.targeting.campaigns import (
 )
 from crm_models.targeting.clv_gain import response_clv_gain
 from crm_models.targeting.evaluation import evaluate_uplift
-from crm_models.targeting.policy import ContactListResult, ContactPolicy, contact_list
+from crm_models.targeting.policy import (
+    ContactListResult,
+    ContactPolicy,
+    contact_list,
+    permission_tables,
+)
 from crm_models.targeting.sampling import fit_sample, sample_summary
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
 from crm_models.value import (
@@ -210,13 +216,22 @@ class TargetingModel(BaseEstimator):
         out["clv_gain"] = self._clv_gain(ds, as_of, feats)
         if "preferred_channel" in feats:
             out["channel"] = feats["preferred_channel"].astype(object)
-        elif (campaigns := table_of(ds, "campaigns")) is not None and "channel" in campaigns:
-            out["channel"] = str(campaigns["channel"].mode().iloc[0])
+        elif (channel := _usual_channel(ds)) is not None:
+            out["channel"] = channel
         for col in ("days_since_last", "lifecycle_stage"):
             if col in feats:
                 out[col] = feats[col]
         out.index.name = "customer_id"
         return out
+
+
+def _usual_channel(ds: Dataset | Source) -> str | None:
+    """The channel most campaign contacts went through (the first by name on a tie), or None
+    when the campaigns say nothing about channels; only that column leaves an engine."""
+    c = table_columns(ds, "campaigns", ["channel"]) if isinstance(ds, Source) else ds.campaigns
+    if c is None or "channel" not in c or c["channel"].isna().all():
+        return None
+    return str(c["channel"].mode().iloc[0])
 
 
 EVALUATION_SEED = 42  # the seed of the quick evaluation's split and fitting sample
@@ -254,8 +269,7 @@ def build_contact_list(
     ).fit(ds, data)
     scores = model.score(ds, as_of)
     send = policy.send_date or (as_of + pd.Timedelta(days=1))
-    customers, campaigns = table_of(ds, "customers"), table_of(ds, "campaigns")
-    result = contact_list(scores, model.arms_, policy, customers, campaigns, send)
+    result = contact_list(scores, model.arms_, policy, *permission_tables(ds), send)
     result.summary["as_of"] = str(as_of.date())
     result.summary["send_date"] = str(pd.Timestamp(send).date())
     result.summary["clv_term"] = model.clv_note_

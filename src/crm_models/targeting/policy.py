@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_models.data.dataset import Dataset
+from crm_models.engine import Source
+from crm_models.engine.aggregates import table_columns
 from crm_models.targeting.knapsack import solve_budget
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "budgeted_contact_list",
     "contact_list",
     "eligible_customers",
+    "permission_tables",
     "recent_contacts",
     "select_contacts",
 ]
@@ -95,6 +99,31 @@ EXCLUSIONS = {
     "UNPROFITABLE": "expected incremental profit not above zero",
     "OVER_BUDGET": "profitable, but the budget ran out",
 }
+
+
+# the columns the permission rules read (select_contacts): consent, opt-out, contact history
+PERMISSION_COLUMNS = {
+    "customers": ["customer_id", "opt_in", "opt_out_date"],
+    "campaigns": ["customer_id", "sent_date", "treated"],
+}
+
+
+def permission_tables(
+    ds: Dataset | Source,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The customers and campaigns tables with only the columns the permission rules read
+    (:data:`PERMISSION_COLUMNS` they have), from a loaded dataset or an engine source (where
+    the other columns stay in the engine); None for a table the data lacks."""
+
+    def columns(name: str) -> pd.DataFrame | None:
+        if isinstance(ds, Source):
+            return table_columns(ds, name, PERMISSION_COLUMNS[name])
+        table = getattr(ds, name)
+        if table is None:
+            return None
+        return table[[c for c in PERMISSION_COLUMNS[name] if c in table.columns]]
+
+    return columns("customers"), columns("campaigns")
 
 
 def recent_contacts(

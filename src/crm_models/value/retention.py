@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset
-from crm_models.engine import EngineSettings, aggregates, as_source
+from crm_models.engine import EngineSettings, Source, aggregates, as_source
 from crm_models.features import customer_codes, resolve_as_of
-from crm_models.units import period_label
+from crm_models.units import as_of_day, period_label
 from crm_models.value.common import distinct
 
 __all__ = [
@@ -68,6 +68,7 @@ LIST_COLUMNS = [
     "lifecycle_stage",
     "contactable",
 ]
+PAYBACK_TOLERANCE = 1e-12  # relative: a margin this close to the acquisition cost reaches it
 
 
 def _day_numbers(dates) -> np.ndarray:
@@ -179,7 +180,7 @@ def _cohort_cells(
 
 
 def cohorts(
-    ds: Dataset, as_of=None, freq: str = "M", engine: str | EngineSettings = "auto"
+    ds: Dataset | Source, as_of=None, freq: str = "M", engine: str | EngineSettings = "auto"
 ) -> Cohorts:
     """Cohort retention matrix: share of each acquisition cohort active k periods later.
 
@@ -223,22 +224,24 @@ def _period_end(code: int, freq: str) -> pd.Timestamp:
     return period_label(np.array([code]), freq)[0].end_time.normalize()
 
 
-def repeat_rate(ds: Dataset, as_of=None, windows=(90, 180, 365)) -> pd.DataFrame:
+def repeat_rate(
+    ds: Dataset | Source,
+    as_of=None,
+    windows=(90, 180, 365),
+    engine: str | EngineSettings = "auto",
+) -> pd.DataFrame:
     """Share of customers who made a repeat purchase (on a later day) within each window of days
     after their first purchase, by acquisition month; only customers observed for the whole
-    window count.  The row ``all`` pools every cohort."""
-    as_of, cust, cid, day, _, _ = _lines(ds, as_of, purchases_only=True)
-    first = np.full(len(cid), np.iinfo(np.int64).max)
-    np.minimum.at(first, cust, day)
-    later = day > first[cust]
-    second = np.full(len(cid), np.iinfo(np.int64).max)
-    np.minimum.at(second, cust[later], day[later])
-    gap = np.where(second < np.iinfo(np.int64).max, second - first, np.inf)
-    observed = int(np.datetime64(as_of, "D").astype(np.int64)) - first
+    window count.  The row ``all`` pools every cohort.  ``engine`` as in :func:`cohorts`."""
+    as_of, gaps = _purchase_day_gaps(ds, as_of, None, engine)
+    first = gaps["first_day"].to_numpy()
+    second = gaps["second_day"].to_numpy()
+    gap = np.where(np.isnan(second), np.inf, second - first)
+    observed = as_of_day(as_of) - first
     months, cohort = np.unique(
-        _period_codes(first.astype("datetime64[D]"), "M"), return_inverse=True
+        _period_codes(first.astype(np.int64).astype("datetime64[D]"), "M"), return_inverse=True
     )
-    data = {"customers": np.ones(len(cid))}
+    data = {"customers": np.ones(len(first))}
     for w in windows:
         eligible = observed >= w
         data[f"eligible_{w}d"] = eligible.astype(float)
@@ -257,33 +260,70 @@ def repeat_rate(ds: Dataset, as_of=None, windows=(90, 180, 365)) -> pd.DataFrame
     return out
 
 
-def period_churn(ds: Dataset, as_of=None, freq: str = "M") -> pd.DataFrame:
+def _purchase_day_gaps(
+    ds: Dataset | Source, as_of, lapse_days: int | None, engine: str | EngineSettings
+) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The as-of day and, per buyer, the day numbers (float, NaN for none) of the first, the
+    second and the last purchase day and, with ``lapse_days``, of the first purchase day
+    followed by a lapse (:func:`~crm_models.engine.aggregates.purchase_day_gaps` on an engine,
+    NumPy on the sorted distinct (customer, day) pairs otherwise)."""
+    src = as_source(ds, engine)
+    if src is not None:
+        as_of = resolve_as_of(src, as_of)
+        return as_of, aggregates.purchase_day_gaps(src, as_of, lapse_days)
+    as_of, cust, cid, day, _, _ = _lines(ds, as_of, purchases_only=True)
+    base = int(day.min())
+    keys = distinct(cust.astype(np.int64) * (2**32) + (day - base))
+    c = keys // (2**32)
+    d = keys % (2**32) + base
+    start = np.ones(len(keys), dtype=bool)
+    start[1:] = c[1:] != c[:-1]
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = c[1:] != c[:-1]
+    second = np.full(len(cid), np.nan)
+    after_first = np.flatnonzero(start & ~last) + 1
+    second[c[after_first]] = d[after_first]
+    out = pd.DataFrame(
+        {"first_day": d[start], "second_day": second, "last_day": d[last]},
+        index=cid,
+        dtype=np.float64,
+    )
+    if lapse_days is not None:  # a purchase followed by more than lapse_days without buying
+        nxt = np.empty(len(keys), dtype=np.int64)
+        nxt[:-1] = d[1:]
+        nxt[last] = as_of_day(as_of) + 1
+        lapses = nxt - d > lapse_days
+        lapse = np.full(len(cid), np.nan)
+        np.fmin.at(lapse, c[lapses], d[lapses].astype(np.float64))
+        out["lapse_day"] = lapse
+    return as_of, out
+
+
+def period_churn(
+    ds: Dataset | Source, as_of=None, freq: str = "M", engine: str | EngineSettings = "auto"
+) -> pd.DataFrame:
     """Per period: active customers, how many of the previous period's active customers bought
     again (retained), the retention rate and its complement, the churn rate; new customers.
-    The last period is dropped when incomplete."""
-    as_of, cust, _, day, _, _ = _lines(ds, as_of, purchases_only=True)
-    per = _period_codes(day.astype("datetime64[D]"), freq)
-    lo = int(per.min())
-    span = int(per.max()) - lo + 2
-    keys = distinct(cust.astype(np.int64) * span + (per - lo))
-    c, p = keys // span, keys % span
-    active = np.bincount(p, minlength=span)
-    prev = np.zeros(len(keys), dtype=bool)
-    prev[1:] = (c[1:] == c[:-1]) & (p[1:] == p[:-1] + 1)
-    retained = np.bincount(p[prev], minlength=span)
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = c[1:] != c[:-1]
-    new = np.bincount(p[first], minlength=span)
-    codes = np.arange(span - 1) + lo
+    The last period is dropped when incomplete.  ``engine`` as in :func:`cohorts` (there
+    :func:`~crm_models.engine.aggregates.period_activity` counts per period)."""
+    src = as_source(ds, engine)
+    if src is None:
+        as_of, cells = _period_activity(ds, as_of, freq)
+    else:
+        as_of = resolve_as_of(src, as_of)
+        cells = aggregates.period_activity(src, as_of, freq)
+    codes = np.arange(int(cells.index.min()), int(cells.index.max()) + 1)
+    cells = cells.reindex(codes, fill_value=0)
+    active = cells["active"].to_numpy()
     out = pd.DataFrame(
         {
-            "active_customers": active[: span - 1],
-            "new_customers": new[: span - 1],
-            "retained_from_previous": retained[: span - 1],
+            "active_customers": active,
+            "new_customers": cells["new"].to_numpy(),
+            "retained_from_previous": cells["retained"].to_numpy(),
         },
         index=pd.Index(period_label(codes, freq).astype(str), name="period"),
     )
-    prev_active = np.concatenate([[np.nan], active[: span - 2]]).astype(float)
+    prev_active = np.concatenate([[np.nan], active[:-1]]).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["retention_rate"] = out["retained_from_previous"] / np.where(
             prev_active > 0, prev_active, np.nan
@@ -294,47 +334,61 @@ def period_churn(ds: Dataset, as_of=None, freq: str = "M") -> pd.DataFrame:
     return out
 
 
+def _period_activity(ds: Dataset, as_of, freq: str) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The as-of day and, per period code with a purchase, the customers ``active``, ``new``
+    and ``retained`` from the period before, from the customer lines (NumPy)."""
+    as_of, cust, _, day, _, _ = _lines(ds, as_of, purchases_only=True)
+    per = _period_codes(day.astype("datetime64[D]"), freq)
+    lo = int(per.min())
+    span = int(per.max()) - lo + 2
+    keys = distinct(cust.astype(np.int64) * span + (per - lo))
+    c, p = keys // span, keys % span
+    prev = np.zeros(len(keys), dtype=bool)
+    prev[1:] = (c[1:] == c[:-1]) & (p[1:] == p[:-1] + 1)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    cells = pd.DataFrame(
+        {
+            "active": np.bincount(p, minlength=span),
+            "new": np.bincount(p[first], minlength=span),
+            "retained": np.bincount(p[prev], minlength=span),
+        },
+        index=pd.Index(np.arange(span) + lo, name="period"),
+    )
+    return as_of, cells.loc[cells["active"] > 0]
+
+
 # --------------------------------------------------------------------------- survival
-def time_to_lapse(ds: Dataset, as_of=None, lapse_days: int = 180) -> pd.DataFrame:
+def time_to_lapse(
+    ds: Dataset | Source,
+    as_of=None,
+    lapse_days: int = 180,
+    engine: str | EngineSettings = "auto",
+) -> pd.DataFrame:
     """Per customer: active lifetime in days and whether it has ended (``lapsed``).
 
     A customer is lost on their last purchase before the first gap of more than
     ``lapse_days`` without buying (the gap must have fully passed by the as-of day to count).
     ``duration_days`` runs from the first purchase to that last purchase (0 for a one-time buyer
     who lapsed); customers not (yet) lapsed are censored at their latest purchase, since all we
-    know is that they were still buying then.
+    know is that they were still buying then.  ``engine`` as in :func:`cohorts`.
     """
     if lapse_days <= 0:
         raise ValueError("lapse_days must be positive")
-    as_of, cust, cid, day, _, _ = _lines(ds, as_of, purchases_only=True)
-    base = int(day.min())
-    keys = distinct(cust.astype(np.int64) * (2**32) + (day - base))
-    c = keys // (2**32)
-    d = keys % (2**32) + base
-    n = len(cid)
-    start = np.ones(len(keys), dtype=bool)
-    start[1:] = c[1:] != c[:-1]
-    first = d[start]
-    end_day = int(np.datetime64(as_of, "D").astype(np.int64))
-    last = np.ones(len(keys), dtype=bool)
-    last[:-1] = c[1:] != c[:-1]
-    nxt = np.empty(len(keys), dtype=np.int64)
-    nxt[:-1] = d[1:]
-    nxt[last] = end_day + 1
-    # purchase followed by more than lapse_days without buying (fully observed)
-    lapses = np.where(last, end_day - d >= lapse_days, nxt - d > lapse_days)
-    event_day = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(event_day, c[lapses], d[lapses])
-    lapsed = event_day < np.iinfo(np.int64).max
-    latest = d[last]
-    duration = np.where(lapsed, event_day, latest) - first
+    as_of, gaps = _purchase_day_gaps(ds, as_of, lapse_days, engine)
+    first = gaps["first_day"].to_numpy()
+    lapse = gaps["lapse_day"].to_numpy()
+    lapsed = ~np.isnan(lapse)
+    duration = np.where(lapsed, lapse, gaps["last_day"].to_numpy()) - first
     out = pd.DataFrame(
         {
-            "first_purchase": first.astype("datetime64[D]").astype("datetime64[ns]"),
-            "duration_days": duration.astype(float),
+            "first_purchase": first.astype(np.int64)
+            .astype("datetime64[D]")
+            .astype("datetime64[ns]"),
+            "duration_days": duration,
             "lapsed": lapsed,
         },
-        index=pd.Index(cid, name="customer_id"),
+        index=gaps.index.rename("customer_id"),
     )
     out.attrs.update(lapse_days=lapse_days, as_of=str(as_of.date()))
     return out
@@ -417,21 +471,32 @@ def _pointwise_ci(sf) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def first_purchase_channel(ds: Dataset, as_of=None) -> pd.Series:
-    """The channel of each customer's first purchase (largest spend that day)."""
-    if "channel" not in ds.customer_transactions().columns:
-        raise ValueError(f"dataset {ds.name!r} has no channel column")
-    _, cust, cid, day, _, kept = _lines(ds, as_of, purchases_only=True)
-    first = np.full(len(cid), np.iinfo(np.int64).max)
-    np.minimum.at(first, cust, day)
-    rows = np.flatnonzero(kept)[day == first[cust]]  # the purchase lines of the first day
-    on_first = ds.customer_transactions()[["customer_id", "channel", "amount"]].take(rows)
-    best = on_first.sort_values("amount", ascending=False).drop_duplicates("customer_id")
-    return best.set_index("customer_id")["channel"].astype(str).rename("first_channel")
+def first_purchase_channel(
+    ds: Dataset | Source, as_of=None, engine: str | EngineSettings = "auto"
+) -> pd.Series:
+    """The channel of each customer's first purchase: that of the largest purchase line of the
+    first purchase day (ties: the first channel alphabetically), by customer id."""
+    src = as_source(ds, engine)
+    if src is not None:
+        if "channel" not in src.columns("transactions"):
+            raise ValueError(f"dataset {src.name!r} has no channel column")
+        best = aggregates.first_day_channel(src, resolve_as_of(src, as_of))
+    else:
+        if "channel" not in ds.customer_transactions().columns:
+            raise ValueError(f"dataset {ds.name!r} has no channel column")
+        _, cust, cid, day, _, kept = _lines(ds, as_of, purchases_only=True)
+        first = np.full(len(cid), np.iinfo(np.int64).max)
+        np.minimum.at(first, cust, day)
+        rows = np.flatnonzero(kept)[day == first[cust]]  # the purchase lines of the first day
+        on_first = ds.customer_transactions()[["customer_id", "channel", "amount"]].take(rows)
+        ranked = on_first.sort_values(["amount", "channel"], ascending=[False, True], kind="stable")
+        best = ranked.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+        best = best.sort_index()
+    return best.where(best.notna()).astype(str).rename("first_channel")
 
 
 def retention_by(
-    ds: Dataset,
+    ds: Dataset | Source,
     view: pd.DataFrame,
     durations: pd.DataFrame,
     dimensions=("first_channel", "region", "acquisition_channel", "age_band"),
@@ -472,7 +537,7 @@ def monthly_retention(churn: pd.DataFrame, periods: int = 12) -> float:
 
 # --------------------------------------------------------------------------- payback
 def payback(
-    ds: Dataset,
+    ds: Dataset | Source,
     margin_rate: float = 0.30,
     acquisition_cost: float = 30.0,
     as_of=None,
@@ -503,35 +568,58 @@ def payback(
 
 
 def time_to_payback(
-    ds: Dataset, margin_rate: float = 0.30, acquisition_cost: float = 30.0, as_of=None
+    ds: Dataset | Source,
+    margin_rate: float = 0.30,
+    acquisition_cost: float = 30.0,
+    as_of=None,
+    engine: str | EngineSettings = "auto",
 ) -> pd.DataFrame:
-    """Per customer: days from the first purchase until cumulative margin reaches
-    ``acquisition_cost`` (``paid_back``), or to the as-of day (censored); for Kaplan-Meier."""
-    as_of, cust, cid, day, amount, kept = _lines(ds, as_of)
-    stamp = ds.customer_transactions()["order_date"].to_numpy()[kept].astype("datetime64[ns]")
-    stamp = stamp.astype(np.int64)
-    in_time_order = bool((stamp[1:] >= stamp[:-1]).all())  # lines stored by date: one key
-    order = np.argsort(cust, kind="stable") if in_time_order else np.lexsort((stamp, cust))
-    cust, day, amount = cust[order], day[order], amount[order]
-    margin = amount * margin_rate
-    cum = pd.Series(margin).groupby(cust).cumsum().to_numpy()
-    buy = amount >= 0
-    first = np.full(len(cid), np.iinfo(np.int64).max)
-    np.minimum.at(first, cust[buy], day[buy])
-    hit = cum >= acquisition_cost
-    when = np.full(len(cid), np.iinfo(np.int64).max)
-    np.minimum.at(when, cust[hit], day[hit])
-    end_day = int(np.datetime64(as_of, "D").astype(np.int64))
-    paid = when < np.iinfo(np.int64).max
-    has = first < np.iinfo(np.int64).max
-    out = pd.DataFrame(
+    """Per customer: days from the first purchase until the cumulative margin of their lines
+    (a day's lines together) reaches ``acquisition_cost`` (``paid_back``), or to the as-of day
+    (censored); for Kaplan-Meier.  A margin within :data:`PAYBACK_TOLERANCE` (relative) of the
+    cost counts as reached, so that money summed in another order gives the same day.
+    ``engine`` as in :func:`cohorts` (there
+    :func:`~crm_models.engine.aggregates.payback_days` finds the days)."""
+    if not 0 < margin_rate <= 1:
+        raise ValueError("margin_rate must be in (0, 1]")
+    threshold = acquisition_cost / margin_rate * (1 - PAYBACK_TOLERANCE)  # in net revenue
+    src = as_source(ds, engine)
+    if src is None:
+        as_of, days = _payback_days(ds, as_of, threshold)
+    else:
+        as_of = resolve_as_of(src, as_of)
+        days = aggregates.payback_days(src, as_of, threshold)
+    paid_day = days["paid_day"].to_numpy()
+    paid = ~np.isnan(paid_day)
+    end = np.where(paid, paid_day, as_of_day(as_of))
+    return pd.DataFrame(
         {
-            "duration_days": (np.where(paid, when, end_day) - first).astype(float),
+            "duration_days": end - days["first_day"].to_numpy(),
             "lapsed": paid,  # named for survival(): the event is "paid back"
         },
-        index=pd.Index(cid, name="customer_id"),
+        index=days.index.rename("customer_id"),
     )
-    return out.loc[has]
+
+
+def _payback_days(ds: Dataset, as_of, threshold: float) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The as-of day and, per buyer, the day numbers (float, NaN for none) of the first
+    purchase (``first_day``) and of the first day whose cumulative net amount reaches
+    ``threshold`` (``paid_day``), from the customer lines (NumPy)."""
+    as_of, cust, cid, day, amount, _ = _lines(ds, as_of)
+    base = int(day.min())
+    span = int(day.max()) - base + 1
+    net = pd.Series(amount).groupby(cust.astype(np.int64) * span + (day - base)).sum()
+    key = net.index.to_numpy()  # sorted: by customer, then day
+    c, d = key // span, (key % span + base).astype(np.float64)
+    cum = net.groupby(c).cumsum().to_numpy()
+    buy = amount >= 0
+    first = np.full(len(cid), np.nan)
+    np.fmin.at(first, cust[buy], day[buy].astype(np.float64))
+    paid = np.full(len(cid), np.nan)
+    hit = cum >= threshold
+    np.fmin.at(paid, c[hit], d[hit])
+    out = pd.DataFrame({"first_day": first, "paid_day": paid}, index=cid)
+    return as_of, out.loc[~np.isnan(first)]
 
 
 def payback_figures(pb: pd.DataFrame, paid: pd.DataFrame) -> dict[str, float]:

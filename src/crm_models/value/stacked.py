@@ -72,16 +72,23 @@ def purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(["customer_id", "day"], sort=False, as_index=False)["amount"].sum()
 
 
-def purchase_days_as_of(ds: Dataset | Source, end) -> pd.DataFrame:
+def purchase_days_as_of(
+    ds: Dataset | Source, end, customers: np.ndarray | None = None
+) -> pd.DataFrame:
     """:func:`purchase_days` of the known customers' lines up to the ``end`` day, from a loaded
     dataset or summed by an engine, as the same table on both: rows by customer and day, a
     day's spend rounded to :func:`~crm_models.features.significant` digits (an engine adds a
-    day's lines in its own order)."""
+    day's lines in its own order).  ``customers``: only these (the engine keeps only their
+    lines before summing)."""
     end = pd.Timestamp(end)
     if isinstance(ds, Source):
-        days = aggregates.purchase_day_rows(ds, end)
+        days = aggregates.purchase_day_rows(
+            ds if customers is None else ds.only_customers(customers), end
+        )
     else:
         days = purchase_days(transactions_as_of(ds, end))
+        if customers is not None:
+            days = days.loc[days["customer_id"].isin(customers)]
     days = days.sort_values(["customer_id", "day"], kind="stable", ignore_index=True)
     days["amount"] = significant(days["amount"].to_numpy())
     return days

@@ -268,34 +268,29 @@ def conditional_expectations(
 
 
 def tracking(
-    ds: Dataset,
+    ds: Dataset | Source,
     model: PurchaseModel,
     cal: pd.DataFrame,
+    engine: str | EngineSettings = "auto",
 ) -> pd.DataFrame:
     """Weekly (time-unit) repeat purchases of the calibration customers, actual vs. predicted,
     from the first purchase in the data to the holdout end (FHL 2005, Figures 2-3).
 
     Predicted counts are the sum over customers of E[X(t)] since each customer's first
-    purchase (computed once per distinct first-purchase day).
+    purchase (computed once per distinct first-purchase day).  The actual counts come from the
+    repeat purchase days per day (:func:`_repeat_day_counts`), summed by the engine on a
+    :class:`~crm_models.engine.Source` (``engine`` as in :func:`calibration_holdout`).
     """
     unit = cal.attrs.get("time_unit", "W")
     per = unit_days(unit)
     cal_end = pd.Timestamp(cal.attrs["calibration_end"])
     hold_end = pd.Timestamp(cal.attrs["holdout_end"])
-    tx = ds.customer_transactions()  # purchase days of the calibration customers, as arrays
-    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    who = cal.index.get_indexer(tx["customer_id"].to_numpy())
-    keep = (day <= as_of_day(hold_end)) & (tx["amount"].to_numpy() >= 0) & (who >= 0)
     first = cal["first_purchase"]
     start = first.min()
-    first_day = first.to_numpy().astype("datetime64[D]").astype(np.int64)
-    span = int(day[keep].max()) + 1 if keep.any() else 1
-    days = distinct(who[keep].astype(np.int64) * span + day[keep])  # distinct (customer, day)
-    c, d = days // span, days % span
-    repeat = d[d > first_day[c]]
-    offset = ((repeat - as_of_day(start)) / per).astype(int)
     n_bins = int(math.ceil(((hold_end - start).days + 1) / per))
-    actual = np.bincount(offset, minlength=n_bins)[:n_bins].astype(float)
+    counts = _repeat_day_counts(ds, cal, hold_end, engine)
+    offset = ((counts.index.to_numpy() - as_of_day(start)) / per).astype(int)
+    actual = np.bincount(offset, weights=counts.to_numpy(dtype=float), minlength=n_bins)[:n_bins]
     # predicted: E[X(end of bin - first purchase day)] per distinct first day
     fd = first.value_counts()
     fd_days = ((fd.index - start).days).to_numpy(dtype=float)
@@ -320,6 +315,36 @@ def tracking(
     out["holdout"] = out["period_start"] > cal_end
     out.attrs.update(calibration_end=str(cal_end.date()), time_unit=unit)
     return out
+
+
+def _repeat_day_counts(
+    ds: Dataset | Source,
+    cal: pd.DataFrame,
+    holdout_end: pd.Timestamp,
+    engine: str | EngineSettings,
+) -> pd.Series:
+    """Repeat purchase days (purchase days after the first) of the customers of ``cal`` up to
+    ``holdout_end``, counted per day number: from the customer lines in NumPy, or by the engine
+    (:func:`~crm_models.engine.aggregates.repeat_day_counts`, the same customers: those who
+    first bought by the calibration end)."""
+    src = as_source(ds, engine)
+    if src is not None:
+        return aggregates.repeat_day_counts(
+            src, pd.Timestamp(cal.attrs["calibration_end"]), holdout_end
+        )
+    tx = ds.customer_transactions()  # purchase days of the calibration customers, as arrays
+    day = tx["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    who = cal.index.get_indexer(tx["customer_id"].to_numpy())
+    keep = (day <= as_of_day(holdout_end)) & (tx["amount"].to_numpy() >= 0) & (who >= 0)
+    first_day = cal["first_purchase"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    span = int(day[keep].max()) + 1 if keep.any() else 1
+    days = distinct(who[keep].astype(np.int64) * span + day[keep])  # distinct (customer, day)
+    c, d = days // span, days % span
+    repeat = d[d > first_day[c]]
+    lo = int(repeat.min()) if len(repeat) else 0
+    per_day = np.bincount(repeat - lo)
+    present = np.flatnonzero(per_day)
+    return aggregates.day_counts(present + lo, per_day[present])
 
 
 def evaluate_spend_holdout(spend_model: GammaGammaModel, cal: pd.DataFrame) -> dict[str, Any]:
