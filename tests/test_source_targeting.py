@@ -45,6 +45,15 @@ def test_true_uplift_is_the_same_from_a_source(demo, demo_duckdb, folder_pair):
     assert tg.true_uplift(loaded) is None and tg.true_uplift(src) is None
 
 
+def test_campaign_data_is_the_same_from_a_source(demo_data, demo_duckdb):
+    engine = tg.campaign_data(demo_duckdb)
+    assert len(demo_data.rows) > 20_000 and demo_data.rows["responded"].sum() > 0
+    # the same rows in the same order; text columns may differ only in their missing marker
+    pd.testing.assert_frame_equal(demo_data.rows, engine.rows, check_dtype=False)
+    assert engine.outcomes == demo_data.outcomes and engine.notes == demo_data.notes
+    assert (engine.arms, engine.control) == (demo_data.arms, demo_data.control)
+
+
 def test_permission_tables_bring_only_the_rule_columns_and_the_same_rows(demo, demo_duckdb):
     customers, campaigns = tg.permission_tables(demo)
     assert list(customers.columns) == PERMISSION_COLUMNS["customers"]

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from crm_models.data.dataset import Dataset, UnsupportedData
-from crm_models.engine import Source, table_of
+from crm_models.engine import Source
+from crm_models.engine.aggregates import table_columns
 from crm_models.features import customer_view, resolve_as_of, significant
 
 __all__ = [
@@ -71,6 +72,8 @@ OUTCOME_WORDS = {
     "conversion": "bought",
     "spend": "spent anything",
 }
+# the campaign columns the models read (from an engine, only these come into pandas)
+CAMPAIGN_COLUMNS = ["campaign_id", "customer_id", "sent_date", "channel", "arm", "treated"]
 
 
 def arm_label(ds_or_name: Dataset | str, arm: str) -> str:
@@ -284,7 +287,8 @@ def campaign_data(
     :class:`~crm_models.data.dataset.UnsupportedData` when no campaign has both, or nobody responded
     to any campaign.
     """
-    c = table_of(ds, "campaigns")
+    columns = [*CAMPAIGN_COLUMNS, *OUTCOME_WORDS]
+    c = table_columns(ds, "campaigns", columns) if isinstance(ds, Source) else ds.campaigns
     if c is None or not len(c):
         raise UnsupportedData(
             "The data has no campaigns (no campaigns table, or an empty one), so there is no "
@@ -305,11 +309,7 @@ def campaign_data(
     order = pd.concat([day, c[["campaign_id", "customer_id"]]], axis=1).reset_index(drop=True)
     order = order.sort_values(["_day", "campaign_id", "customer_id"], kind="stable").index
     rows_df = c.iloc[order].reset_index(drop=True)
-    outcomes = [
-        col
-        for col in ("responded", "response_amount", "visit", "conversion", "spend")
-        if col in rows_df.columns
-    ]
+    outcomes = [col for col in OUTCOME_WORDS if col in rows_df.columns]
     for col in outcomes:
         rows_df[col] = rows_df[col].astype(float)
     if outcomes and not (rows_df[outcomes].fillna(0.0).to_numpy() > 0).any():
@@ -317,7 +317,7 @@ def campaign_data(
             f"No customer responded to any campaign (none of the {len(rows_df):,} customer "
             "contacts), so response and uplift cannot be modelled."
         )
-    keep = ["campaign_id", "customer_id", "sent_date", "channel", "arm", "treated", *outcomes]
+    keep = [*CAMPAIGN_COLUMNS, *outcomes]
     return CampaignData(
         ds.name,
         rows_df[[k for k in keep if k in rows_df.columns]],
