@@ -222,3 +222,30 @@ def test_a_file_rewritten_changes_the_key_of_out_of_core_data(folder, tmp_path):
     lines = pd.read_parquet(part)
     lines.iloc[:-1].to_parquet(part)  # one line fewer
     assert files_fingerprint(open_source(copy, default_settings("duckdb"))) != before
+
+
+def test_a_period_index_comes_back_in_a_fresh_kernel(tmp_path):
+    """A kernel that reads a cached table before it ever wrote a period index (the forecast
+    reading the customer-base report's monthly table) gets the PeriodIndex back, not the
+    integers Arrow stores it as."""
+    import subprocess
+    import sys
+
+    from crm_models.data.snapshot import cached_frame, write_out_of_core_marker
+
+    write_out_of_core_marker(tmp_path, "shop", None, "shop", "files:k", [])
+    months = pd.period_range("2024-01", periods=3, freq="M", name="period")
+    script = (
+        "import sys, types\n"
+        "from crm_models.data.snapshot import cached_frame\n"
+        "ds = types.SimpleNamespace(fingerprint='files:k')\n"
+        "frame = cached_frame(ds, 'nlv_table', {}, lambda: sys.exit('recomputed'))\n"
+        "print(frame.index.dtype)\n"
+    )
+    with temporary_env(**{SNAPSHOT_ENV: str(tmp_path)}):
+        ds = type("Keyed", (), {"fingerprint": "files:k"})()
+        cached_frame(ds, "nlv_table", {}, lambda: pd.DataFrame({"revenue": [1.0, 2, 3]}, months))
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+    assert out.stdout.strip() == "period[M]"

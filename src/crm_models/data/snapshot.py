@@ -158,9 +158,11 @@ def cached_frame(
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
     path = Path(where) / "cache" / f"{what}-{digest[:20]}.arrow"
     if path.is_file():
-        table = pa.ipc.open_file(path).read_all()
-        frame = table.to_pandas()
-        frame.attrs.update(json.loads(table.schema.metadata[b"crm_models_attrs"]))
+        # pandas' reader registers its Arrow types first: a kernel that has not written a
+        # period index yet would otherwise read one back as plain integers
+        frame = pd.read_feather(path)
+        attrs = pa.ipc.open_file(path).schema.metadata[b"crm_models_attrs"]
+        frame.attrs.update(json.loads(attrs))
         return frame
     frame = compute()
     table = pa.Table.from_pandas(frame, preserve_index=True)
