@@ -77,3 +77,20 @@ def folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("parquet") / "shop"
     write_partitioned(out, 3000, seed=7, chunk_customers=1000)
     return out
+
+
+@pytest.fixture
+def orphan_contacts_folder(tmp_path, folder):
+    """A copy of ``folder`` whose first campaigns file has 7 contacts of no customer (bad data
+    the contract refuses: file, column and rows named)."""
+    import shutil
+
+    import pandas as pd
+
+    bad = tmp_path / "shop"
+    shutil.copytree(folder, bad)
+    part = sorted((bad / "campaigns").glob("*.parquet"))[0]
+    contacts = pd.read_parquet(part)
+    contacts["customer_id"] = contacts["customer_id"].astype("Int64").mask(contacts.index < 7)
+    contacts.to_parquet(part)
+    return bad

@@ -170,20 +170,14 @@ def test_json_is_the_same_on_spark(capsys, run, args, rel):
 
 
 @pytest.mark.parametrize("verb", [("target", "--budget", "10"), ("uplift",), ("basket",)])
-def test_bad_data_read_out_of_core_is_refused_as_on_load(capsys, tmp_path, folder, verb):
+def test_bad_data_read_out_of_core_is_refused_as_on_load(
+    capsys, tmp_path, orphan_contacts_folder, verb
+):
     """Out of core the engine checks the contract before any analysis: a campaigns file with
     contacts of no customer ends in exit 2 naming file, column and rows, and nothing written."""
-    import shutil
-
-    bad = tmp_path / "shop"
-    shutil.copytree(folder, bad)
-    part = sorted((bad / "campaigns").glob("*.parquet"))[0]
-    contacts = pd.read_parquet(part)
-    contacts["customer_id"] = contacts["customer_id"].astype("Int64").mask(contacts.index < 7)
-    contacts.to_parquet(part)
     out = tmp_path / "list.csv"
     extra = ("--out", str(out)) if verb[0] == "target" else ()
-    assert main([*verb, str(bad), *extra, "--engine", "duckdb"]) == 2
+    assert main([*verb, str(orphan_contacts_folder), *extra, "--engine", "duckdb"]) == 2
     err = capsys.readouterr().err
     assert "campaigns" in err and "customer_id" in err and "(7 rows)" in err
     assert not out.exists()
