@@ -103,7 +103,9 @@ def sales_series(
     last periods are flagged and **left out of fitting** (comparing a half week with whole weeks
     would fake a collapse).
 
-    Without ``by`` the one column ``total`` equals ``revenue.nlv_table(ds, freq)[measure]``.
+    Without ``by`` the one column ``total`` equals ``revenue.nlv_table(ds, freq)[measure]``
+    (to 10 significant digits, :func:`crm_models.features.significant`, so that every engine
+    fits the same series).
     With ``by`` there is one column per level (largest total first; ``top`` keeps the largest
     ones).  Per level an *order* is an order whose lines in that level have a positive net value
     and an *active customer* one with such an order, so levels of orders and customers need not
