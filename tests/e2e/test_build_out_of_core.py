@@ -1,10 +1,12 @@
-"""``reports build --engine duckdb`` on a folder of files reads it out of core: the build loads
-nothing and writes no snapshot of the lines, it checks the contract in the engine, and each
-kernel opens the same files on DuckDB.  Every report is published with the same metrics as
-the pandas build of the same folder (counts exactly, money and shares to 1e-6 relative)."""
+"""``reports build --engine duckdb|spark`` on a folder of files reads it out of core: the build
+loads nothing and writes no snapshot of the lines, it checks the contract in the engine, and
+each kernel opens the same files on the engine.  Every report is published with the same
+metrics as the pandas build of the same folder (counts exactly, money and shares to 1e-6
+relative)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -20,28 +22,48 @@ def _manifest(tmp_path, folder, engine: str, *extra: str) -> dict:
     return json.loads((out / folder.name / "manifest.json").read_text())
 
 
+def _assert_same_reports(expected: dict, got: dict, reports: int) -> None:
+    """The same reports, all published, every metric equal."""
+    # the out-of-core build keys its shared results by the files it read, not a content hash
+    assert got["fingerprint"].startswith("files:")
+    assert not expected["fingerprint"].startswith("files:")
+    assert got["tables"] == expected["tables"]
+    want = {r["slug"]: r for r in expected["reports"]}
+    have = {r["slug"]: r for r in got["reports"]}
+    assert sorted(have) == sorted(want) and len(want) == reports
+    assert {r["status"] for r in want.values()} == {"ok"}
+    compared = 0
+    for slug, report in want.items():
+        assert have[slug]["status"] == "ok", (slug, have[slug]["reason"])
+        assert sorted(have[slug]["metrics"]) == sorted(report["metrics"]), slug
+        for key, value in report["metrics"].items():
+            other = have[slug]["metrics"][key]
+            assert math.isclose(other, value, rel_tol=1e-6, abs_tol=1e-9), (slug, key, value)
+            compared += 1
+    assert compared > 15 * reports
+
+
 @pytest.mark.slow
 def test_an_out_of_core_build_publishes_the_same_reports(tmp_path, folder, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     pandas = _manifest(tmp_path, folder, "pandas")
     duckdb = _manifest(tmp_path, folder, "duckdb", "--memory-limit", "1GB")
-    # the out-of-core build keys its shared results by the files it read, not a content hash
-    assert duckdb["fingerprint"].startswith("files:")
-    assert not pandas["fingerprint"].startswith("files:")
-    assert duckdb["tables"] == pandas["tables"]
-    expected = {r["slug"]: r for r in pandas["reports"]}
-    got = {r["slug"]: r for r in duckdb["reports"]}
-    assert sorted(got) == sorted(expected)
-    assert len(expected) == 6 and {r["status"] for r in expected.values()} == {"ok"}
-    compared = 0
-    for slug, report in expected.items():
-        assert got[slug]["status"] == "ok", (slug, got[slug]["reason"])
-        assert sorted(got[slug]["metrics"]) == sorted(report["metrics"]), slug
-        for key, value in report["metrics"].items():
-            other = got[slug]["metrics"][key]
-            assert math.isclose(other, value, rel_tol=1e-6, abs_tol=1e-9), (slug, key, value)
-            compared += 1
-    assert compared > 100
+    _assert_same_reports(pandas, duckdb, reports=6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("pyspark") is None,
+    reason="pyspark missing: pip install 'crm-models[spark]'",
+)
+def test_an_out_of_core_build_on_spark_publishes_the_same_reports(tmp_path, folder, monkeypatch):
+    """Two reports (each kernel starts its own local Spark: about 40 s each): the customer base
+    counts the shared tables, the forecast reads them back."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    only = ("--only", "customer_base", "--only", "forecast")
+    pandas = _manifest(tmp_path, folder, "pandas", *only)
+    spark = _manifest(tmp_path, folder, "spark", "--spark-master", "local[2]", *only)
+    _assert_same_reports(pandas, spark, reports=2)
 
 
 def test_bad_data_fails_an_out_of_core_build_before_any_report(
