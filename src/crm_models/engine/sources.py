@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+# a result this large hands the memory Arrow held for it back to the system (a customer view
+# of 10M customers left 1 GB more in the kernel than its 3.2 GB frame)
+LARGE_RESULT_ROWS = 1_000_000
 
 
 @dataclass
@@ -97,8 +100,15 @@ class Source:
     def frame(self, expr: ir.Table) -> pd.DataFrame:
         """A table result as pandas straight from Arrow: ibis' own conversion copies each
         column several times (12 s and +2.6 GB for 11M customers vs 0.04 s here)."""
+        import pyarrow as pa
+
         arrow = self.con.to_pyarrow(expr)
-        return arrow.to_pandas(split_blocks=True, self_destruct=True)
+        rows = arrow.num_rows
+        frame = arrow.to_pandas(split_blocks=True, self_destruct=True)
+        del arrow
+        if rows >= LARGE_RESULT_ROWS:  # Arrow's allocator keeps freed memory for reuse
+            pa.default_memory_pool().release_unused()
+        return frame
 
     def table_frame(self, name: str) -> pd.DataFrame | None:
         """A whole table as pandas (None when absent), rows in the engine's scan order (file
