@@ -94,3 +94,24 @@ def orphan_contacts_folder(tmp_path, folder):
     contacts["customer_id"] = contacts["customer_id"].astype("Int64").mask(contacts.index < 7)
     contacts.to_parquet(part)
     return bad
+
+
+@pytest.fixture
+def engine_result_rows(monkeypatch):
+    """The size of every result an engine Source hands to pandas during the test (rows of a
+    frame, 1 for a scalar): to hold that out of core only aggregates leave the engine."""
+    from crm_models.engine import Source
+
+    rows: list[int] = []
+
+    def counted(method):
+        def run(self, expr):
+            out = method(self, expr)
+            rows.append(len(out) if hasattr(out, "__len__") and not isinstance(out, str) else 1)
+            return out
+
+        return run
+
+    monkeypatch.setattr(Source, "execute", counted(Source.execute))
+    monkeypatch.setattr(Source, "frame", counted(Source.frame))
+    return rows

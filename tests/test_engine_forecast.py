@@ -101,7 +101,7 @@ def test_a_segment_series_on_an_engine_asks_for_pandas():
         sales_series(as_source(ds, DUCKDB), by="nope")
 
 
-def test_duckdb_forecast_never_reads_the_lines_into_pandas(tmp_path, monkeypatch):
+def test_duckdb_forecast_never_reads_the_lines_into_pandas(tmp_path, engine_result_rows):
     """Out of core, every result the engine hands to pandas is an aggregate: at most one row
     per customer (the bottom-up model's sums), never the lines."""
     folder = tmp_path / "shop"
@@ -110,19 +110,7 @@ def test_duckdb_forecast_never_reads_the_lines_into_pandas(tmp_path, monkeypatch
     lines = int(src.execute(src.table("transactions").count()))
     customers = int(src.execute(src.table("transactions").customer_id.nunique()))
     assert customers * 3 < lines
-    rows: list[int] = []
-    execute, frame = Source.execute, Source.frame
-
-    def counted(method):
-        def run(self, expr):
-            out = method(self, expr)
-            rows.append(len(out) if hasattr(out, "__len__") and not isinstance(out, str) else 1)
-            return out
-
-        return run
-
-    monkeypatch.setattr(Source, "execute", counted(execute))
-    monkeypatch.setattr(Source, "frame", counted(frame))
+    rows = engine_result_rows
     result = forecast_sales(src, quick=True, horizon=2, windows=2)
     table = segment_forecasts(src, "channel", quick=True, horizon=2, windows=2)
     assert result.bottom_up is not None and len(table) >= 2

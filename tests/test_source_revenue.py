@@ -147,26 +147,14 @@ def test_per_order_rows_need_a_dataset(awkward):
         rv.netted_orders(as_source(awkward, DUCKDB))
 
 
-def test_the_tables_never_read_lines_into_pandas(folder, monkeypatch):
+def test_the_tables_never_read_lines_into_pandas(folder, engine_result_rows):
     """Out of core every result the engine hands over is an aggregate: at most one row per
     customer (concentration), never the lines or the orders."""
     src = open_folder(folder, DUCKDB, "duckdb")
     lines = int(src.execute(src.table("transactions").count()))
     customers = int(src.execute(src.table("transactions").customer_id.nunique()))
     assert customers * 3 < lines
-    rows: list[int] = []
-    execute, frame = Source.execute, Source.frame
-
-    def counted(method):
-        def run(self, expr):
-            out = method(self, expr)
-            rows.append(len(out) if hasattr(out, "__len__") and not isinstance(out, str) else 1)
-            return out
-
-        return run
-
-    monkeypatch.setattr(Source, "execute", counted(execute))
-    monkeypatch.setattr(Source, "frame", counted(frame))
+    rows = engine_result_rows
     rv.concentration(src)
     rv.concentration(src, start="2023-01-01")
     rv.new_vs_returning(src, "W")
