@@ -65,7 +65,7 @@ def test_pareto_nbd_reproduces_published_parameters(pareto):
     assert pareto.log_likelihood_ == pytest.approx(-9595.0, abs=0.06)
 
 
-def test_gamma_gamma_reproduces_fader_hardie(gamma_gamma):
+def test_gamma_gamma_reproduces_fader_hardie(gamma_gamma, cdnow_cal):
     # Fader & Hardie (2013), "The Gamma-Gamma model of monetary value" (note, brucehardie.com):
     # on the repeat buyers' average spend in the CDNOW sample calibration period
     # p = 6.25, q = 3.74, gamma = 15.44.
@@ -74,6 +74,7 @@ def test_gamma_gamma_reproduces_fader_hardie(gamma_gamma):
     assert p["q"] == pytest.approx(3.74, abs=6e-3)
     assert p["gamma"] == pytest.approx(15.44, abs=6e-3)
     assert abs(gamma_gamma.correlation_) < 0.3  # the independence check the model assumes
+    assert gamma_gamma.correlation_ == clv.frequency_monetary_correlation(cdnow_cal)
     # the population mean spend per purchase p * gamma / (q - 1)
     assert gamma_gamma.population_mean() == pytest.approx(6.25 * 15.44 / 2.74, rel=2e-3)
 

@@ -25,10 +25,17 @@ def frequency_monetary_correlation(data: pd.DataFrame) -> float:
     Gamma-Gamma assumes spend per purchase does not depend on how often a customer buys; a
     correlation near 0 (say |r| < 0.3) supports using it.
     """
-    rep = data.loc[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
-    if len(rep) < 3:
+    x = data["frequency"].to_numpy(dtype=float)
+    m = data["monetary_value"].to_numpy(dtype=float)
+    rep = (x > 0) & (m > 0)
+    return _correlation(x[rep], m[rep])
+
+
+def _correlation(x: np.ndarray, m: np.ndarray) -> float:
+    """Pearson correlation of two arrays; NaN below 3 points."""
+    if len(x) < 3:
         return float("nan")
-    return float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1])
+    return float(np.corrcoef(x, m)[0, 1])
 
 
 class GammaGammaModel(Model):
@@ -107,7 +114,8 @@ class GammaGammaModel(Model):
         self.converged_ = bool(res.success)
         self._message = str(res.message)
         self._scale_ref = {"gamma": float(np.average(um, weights=uw))}
-        self.correlation_ = frequency_monetary_correlation(data.loc[use])
+        # on the arrays: data.loc[use] would copy every column of a 10M-customer view
+        self.correlation_ = _correlation(x[use], m[use])
         self._set_standard_errors(lambda u: nll(u)[1] * total)
         if theta[1] <= 1:
             raise FitError(
