@@ -17,8 +17,8 @@ and fails with "bad allocation" under an 8 GB RLIMIT_AS while its RSS is near 4 
   pandas   ``load_dataset`` + ``customer_view(engine="pandas")``: load + view, and view alone;
   spark    ``customer_view`` on ``open_folder(..., "spark")`` (local[2]), session start apart;
   profile  the DuckDB view once, timed by phase: DuckDB query to Arrow, Arrow to pandas and
-           ibis' conversion per query, ``aggregates._frame`` post-processing, the pandas
-           ``transaction_features`` and ``customer_view`` joins (cProfile top on stderr);
+           ibis' conversion per query, ``aggregates.customers.customer_frame`` post-processing,
+           the pandas ``transaction_features`` and ``customer_view`` joins (cProfile top on stderr);
   reports  ``crm-models reports build --engine duckdb`` as a subprocess (progress lines are
            time-stamped into ``--log``).
 One JSON line per measurement on stdout: seconds (best of ``--repeat``), peak resident memory
@@ -219,6 +219,7 @@ def measure_profile(folder: Path, memory_limit: str) -> dict:
 
     from crm_models import engine, features
     from crm_models.engine import EngineSettings, aggregates, open_folder
+    from crm_models.engine.aggregates import customers
 
     phases = Phases()
     Backend.execute = lambda self, expr, /, *, params=None, **kw: phases.duckdb_execute(
@@ -226,9 +227,9 @@ def measure_profile(folder: Path, memory_limit: str) -> dict:
     )
     for owner, name, label in (
         (features, "resolve_as_of", "resolve_as_of (max dates)"),
-        (aggregates, "customer_sums_expr", "customer_sums_expr (incl. channel query)"),
-        (aggregates, "_frame", "_frame (execute + set_index/sort)"),
-        (aggregates, "_conform_sums", "_conform_sums"),
+        (customers, "customer_sums_expr", "customer_sums_expr (incl. channel query)"),
+        (customers, "customer_frame", "_frame (execute + set_index/sort)"),
+        (customers, "_conform_sums", "_conform_sums"),
         (aggregates, "customer_sums", "aggregates.customer_sums"),
         (aggregates, "attributes_as_of", "aggregates.attributes_as_of"),
         (aggregates, "campaign_features", "aggregates.campaign_features"),
