@@ -170,3 +170,15 @@ def test_cli_view_is_the_same_on_every_engine(parquet_folder, tmp_path):
     assert_same_frame(views["pandas"], views["duckdb"])
     proc = _cli("data", "summary", str(parquet_folder), "--engine", "duckdb", "--json")
     assert json.loads(proc.stdout)["engine"] == "duckdb"
+
+
+def test_each_result_hands_duckdb_memory_back_and_keeps_its_limit(parquet_folder):
+    # release_duckdb_memory re-applies the memory limit after every result (10M customers:
+    # 1.05 GB handed back); the limit the user set must stay what it was
+    src = open_folder(parquet_folder, EngineSettings("duckdb", "300MB"), "duckdb")
+    limit = "SELECT current_setting('memory_limit')"
+    before = src.con.con.execute(limit).fetchall()[0]
+    first = features.customer_view(src)
+    assert src.con.con.execute(limit).fetchall()[0] == before
+    assert before[0].startswith("286")  # 300 MB shown in MiB
+    assert_same_frame(features.customer_view(src), first)

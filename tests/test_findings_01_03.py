@@ -280,3 +280,14 @@ def test_segment_findings_warn_off_unstable_groups_and_a_useless_model():
     assert len(lines) == 3
     assert "do not plan campaigns on them" in lines[1]
     assert "rank new customers by the size of their first order" in lines[2]
+
+
+def test_p_alive_histogram_holds_bin_counts_not_every_customer():
+    # a report on 10M customers embedded all 10M P(alive) values in its page
+    p_alive = pd.Series(np.random.default_rng(3).uniform(size=100_000))
+    p_alive.iloc[:5] = [0.0, 1.0, 1.0, 0.5, np.nan]
+    (bars,) = value_charts.p_alive_histogram(p_alive).data
+    assert len(bars.y) == value_charts.P_ALIVE_BINS
+    assert sum(bars.y) == p_alive.notna().sum()  # P(alive) = 1 counts in the last bar
+    assert bars.x[0] == pytest.approx(0.5 / value_charts.P_ALIVE_BINS)
+    assert bars.y[-1] >= 2

@@ -27,6 +27,7 @@ from crm_models.engine.settings import (
     EngineSettings,
     backend,
     default_settings,
+    release_duckdb_memory,
     spark_session,
 )
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
-# a result this large hands the memory Arrow held for it back to the system (a customer view
-# of 10M customers left 1 GB more in the kernel than its 3.2 GB frame)
-LARGE_RESULT_ROWS = 1_000_000
 
 
 @dataclass
@@ -103,11 +101,14 @@ class Source:
         import pyarrow as pa
 
         arrow = self.con.to_pyarrow(expr)
-        rows = arrow.num_rows
         frame = arrow.to_pandas(split_blocks=True, self_destruct=True)
         del arrow
-        if rows >= LARGE_RESULT_ROWS:  # Arrow's allocator keeps freed memory for reuse
-            pa.default_memory_pool().release_unused()
+        # the allocators keep freed memory for reuse: a customer view of 10M customers left
+        # 1.05 GB in DuckDB's and 0.15 GB in Arrow's beyond its 3.4 GB frame; at no measurable
+        # cost (0.4 ms) it goes back to the system after each result
+        pa.default_memory_pool().release_unused()
+        if self.engine == "duckdb":
+            release_duckdb_memory(self.con)
         return frame
 
     def table_frame(self, name: str) -> pd.DataFrame | None:
