@@ -71,7 +71,8 @@ choice = value.value_model_choice(ds, value_model, calibration_end, as_of_day, c
 # fit and says so below (the view above is in weeks: only a fallback to days builds another)
 purchase_model, base, fit_fallback = value.fit_with_fallback(
     lambda unit: value.buyers(
-        view if unit == "W" else customer_view(ds, as_of=as_of_day, time_unit=unit)
+        view if unit == "W" else customer_view(ds, as_of=as_of_day, time_unit=unit),
+        value.SUMMARY_COLUMNS,
     ),
     model=value.purchase_model_for(choice["model_chosen"]),
 )
@@ -298,7 +299,7 @@ run.model(
         horizon=horizon_weeks * per_week,
         annual_discount_rate=annual_discount_rate,
     ),
-    base[["frequency", "recency", "T", "monetary_value"]],
+    base,
     metadata={
         "purchase_model": purchase_model.label,
         "time_unit": purchase_model.time_unit,

@@ -447,3 +447,20 @@ def test_cli_clv_fit_json(capsys):
     assert main(["clv", "fit", "cdnow_sample", "--model", "pareto_nbd", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["params"]) == {"r", "alpha", "s", "beta"}
+
+
+def test_buyers_summary_columns_value_customers_as_the_whole_view(cdnow_cal):
+    """``buyers(view, SUMMARY_COLUMNS)`` keeps the buyers' rows and attrs with only the summary
+    (the notebook no longer copies every view column): the same fits and the same values."""
+    view = customer_view(load_dataset("cdnow_sample"), as_of="1997-09-30")
+    summary = clv.buyers(view, clv.SUMMARY_COLUMNS)
+    assert list(summary.columns) == list(clv.SUMMARY_COLUMNS)
+    assert summary.index.equals(cdnow_cal.index) and summary.attrs == cdnow_cal.attrs
+    pd.testing.assert_frame_equal(summary, cdnow_cal[list(clv.SUMMARY_COLUMNS)])
+    bg, gg = clv.BetaGeoModel().fit(summary), clv.GammaGammaModel().fit(summary)
+    assert bg.params_ == clv.BetaGeoModel().fit(cdnow_cal).params_
+    whole = clv.customer_value(bg, gg, cdnow_cal)
+    pd.testing.assert_frame_equal(clv.customer_value(bg, gg, summary), whole)
+    ranges, totals = clv.value_intervals(bg, gg, summary, n_draws=50)
+    assert ranges.index.equals(whole.index)
+    assert totals["clv"] == pytest.approx(whole["clv"].sum(), rel=1e-12)

@@ -173,7 +173,7 @@ def clv_if_available(
     degenerate fit) the segment profiles simply go without CLV.
     """
     try:
-        data = clv.buyers(view)
+        data = clv.buyers(view, clv.SUMMARY_COLUMNS)
         purchase = clv.make_purchase_model(clv.purchase_model_for(value_model)).fit(data)
         spend = clv.GammaGammaModel().fit(data)
         factor = clv.forecast_multiplier(

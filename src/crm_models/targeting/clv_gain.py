@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_models.value import BetaGeoModel, GammaGammaModel, buyers, customer_value
+from crm_models.value import (
+    SUMMARY_COLUMNS,
+    BetaGeoModel,
+    GammaGammaModel,
+    buyers,
+    customer_value,
+)
 
 __all__ = ["clv_gain_raw", "response_clv_gain"]
 
@@ -68,7 +74,7 @@ def response_clv_gain(
     value model's per-customer correction (:func:`crm_models.value.forecast_multiplier`),
     applied to the value before and after the response alike.
     """
-    base = buyers(view)
+    base = buyers(view, SUMMARY_COLUMNS)
     purchase_model = purchase_model or BetaGeoModel().fit(base)
     spend_model = spend_model or GammaGammaModel().fit(base)
     raw = clv_gain_raw(base, purchase_model, spend_model, horizon, annual_discount_rate, multiplier)

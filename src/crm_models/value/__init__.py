@@ -34,7 +34,7 @@ likelihood of the uncompressed data); a failed fit, or one whose parameters run 
 """
 
 from crm_models.value.bgnbd import BetaGeoModel
-from crm_models.value.common import FitError, NotEnoughData, buyers
+from crm_models.value.common import SUMMARY_COLUMNS, FitError, NotEnoughData, buyers
 from crm_models.value.fit_quality import (
     PRIOR_SD,
     count_probabilities,
@@ -125,6 +125,7 @@ __all__ = [
     "average_customer",
     "base_figures",
     "buyers",
+    "SUMMARY_COLUMNS",
     "calibration_holdout",
     "churn_risk_list",
     "cohort_matrix",

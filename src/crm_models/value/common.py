@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from crm_models.data.conditions import few, no_sales
 from crm_models.data.dataset import UnsupportedData
 
+SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")  # a BTYD summary
 MIN_REPEAT_BUYERS = 20  # purchase models need this many customers with a repeat purchase
 _LOG_BOUND = 15.0  # |log parameter| beyond this (3e-7, 3e6) is a degenerate fit (0 or infinity)
 # a fitted parameter (scale parameters relative to the data's scale) outside this range has
@@ -49,16 +50,23 @@ _DEGENERATE_MEANING = {
 
 
 # --------------------------------------------------------------------------- input handling
-def buyers(view: pd.DataFrame) -> pd.DataFrame:
+def buyers(view: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The rows of a customer view with a BTYD summary (customers who have bought).
+
+    ``columns`` keeps only those columns (the value models need :data:`SUMMARY_COLUMNS`): the
+    rows are copied, and a view of 10M customers copied whole held 3 GB more than its summary.
 
     Raises :class:`~crm_models.data.dataset.UnsupportedData` when nobody has bought anything for a
     positive amount (the transactions hold only returns or zero amounts): there is no customer
     value to model.
     """
-    out = view.loc[view["frequency"].notna() & view["T"].notna()]
-    if out.empty or ("gross_sales" in out.columns and not (out["gross_sales"] > 0).any()):
+    bought = view["frequency"].notna() & view["T"].notna()
+    if not bought.any() or (
+        "gross_sales" in view.columns and not (view["gross_sales"].where(bought) > 0).any()
+    ):
         raise no_sales("customer value cannot be estimated", view.attrs.get("as_of"))
+    out = view.loc[bought] if columns is None else view.loc[bought, list(columns)]
+    out.attrs = dict(view.attrs)
     return out
 
 

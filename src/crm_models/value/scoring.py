@@ -49,24 +49,11 @@ def customer_value(
     (:func:`~crm_models.value.selection.forecast_multiplier`): purchases, spend and the value
     columns are multiplied by it, P(alive) stays the purchase model's.
     """
-    purchase_model._check_fitted()
-    spend_model._check_fitted()
-    if horizon <= 0:
-        raise ValueError("horizon must be positive")
-    if annual_discount_rate < 0:
-        raise ValueError("annual_discount_rate must be >= 0")
-    x, tx, T = btyd_arrays(data)
-    ends, disc = month_ends(purchase_model.time_unit, horizon, annual_discount_rate)
-    (ux, utx, uT), _, inv = compress(x, tx, T)  # everything once per distinct (x, t_x, T)
-    grid, inv2 = purchase_model._alive_grid(ux, uT, ends)  # cumulative, given alive
-    steps = np.diff(np.column_stack([np.zeros(len(grid)), grid]), axis=1)
-    alive_value = (steps * disc).sum(axis=1)[inv2][inv]  # discounted purchases given alive
-    pa = purchase_model._p_alive_rows(ux, utx, uT)[inv]
-    spend = spend_model.conditional_expected_spend(data).to_numpy()
-    factor = forecast_factor(multiplier, data)
-    expected = grid[:, -1][inv2][inv] * pa * factor
-    potential = alive_value * spend * margin * factor
+    pa, expected, spend, potential = point_value(
+        purchase_model, spend_model, data, horizon, annual_discount_rate, margin, multiplier
+    )
     clv = potential * pa
+    x, tx, T = btyd_arrays(data)
     out = pd.DataFrame(
         {
             "frequency": x,
@@ -89,6 +76,37 @@ def customer_value(
     out["value_decile"] = np.minimum((rank - 1) * 10 // max(len(clv), 1) + 1, 10)
     out.attrs.update(horizon=horizon, annual_discount_rate=annual_discount_rate, margin=margin)
     return out
+
+
+def point_value(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel,
+    data: pd.DataFrame,
+    horizon: float,
+    annual_discount_rate: float,
+    margin: float,
+    multiplier: pd.Series | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays behind :func:`customer_value` (same arguments, checked here), in data's
+    order: P(alive), expected purchases, expected spend per purchase and the potential value
+    (the CLV if still active; the CLV is ``potential * p_alive``)."""
+    purchase_model._check_fitted()
+    spend_model._check_fitted()
+    if horizon <= 0:
+        raise ValueError("horizon must be positive")
+    if annual_discount_rate < 0:
+        raise ValueError("annual_discount_rate must be >= 0")
+    x, tx, T = btyd_arrays(data)
+    ends, disc = month_ends(purchase_model.time_unit, horizon, annual_discount_rate)
+    (ux, utx, uT), _, inv = compress(x, tx, T)  # everything once per distinct (x, t_x, T)
+    grid, inv2 = purchase_model._alive_grid(ux, uT, ends)  # cumulative, given alive
+    steps = np.diff(np.column_stack([np.zeros(len(grid)), grid]), axis=1)
+    alive_value = (steps * disc).sum(axis=1)[inv2][inv]  # discounted purchases given alive
+    pa = purchase_model._p_alive_rows(ux, utx, uT)[inv]
+    spend = spend_model.conditional_expected_spend(data).to_numpy()
+    factor = forecast_factor(multiplier, data)
+    expected = grid[:, -1][inv2][inv] * pa * factor
+    return pa, expected, spend, alive_value * spend * margin * factor
 
 
 def forecast_factor(multiplier: pd.Series | None, data: pd.DataFrame) -> np.ndarray:

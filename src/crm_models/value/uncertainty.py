@@ -75,10 +75,17 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from crm_models.value.bgnbd import BetaGeoModel
-from crm_models.value.common import FitError, Model, btyd_arrays, compress, num_grad
+from crm_models.value.common import (
+    FitError,
+    Model,
+    btyd_arrays,
+    compress,
+    customer_index,
+    num_grad,
+)
 from crm_models.value.gamma_gamma import GammaGammaModel
 from crm_models.value.purchase import PurchaseModel
-from crm_models.value.scoring import customer_value, forecast_factor, month_ends
+from crm_models.value.scoring import forecast_factor, month_ends, point_value
 
 N_DRAWS = 200  # parameter draws (one simulated purchase history per customer each)
 BOOTSTRAP_FITS = 100  # refits of the customer bootstrap when the Hessian cannot be used
@@ -491,9 +498,11 @@ def value_intervals(
     it and the totals' ranges by the change of the point totals (their relative width is the
     purchase model's).
     """
-    point = customer_value(
+    pa, ep_point, _, potential = point_value(
         purchase_model, spend_model, data, horizon, annual_discount_rate, margin
     )  # also checks the arguments
+    clv_point = potential * pa
+    del pa, potential
     x, tx, T = btyd_arrays(data)
     m = data["monetary_value"].to_numpy(dtype=float)
     p_draws, p_method = parameter_draws(purchase_model, data, n_draws, seed)
@@ -524,8 +533,8 @@ def value_intervals(
             np.log(s_draws) - np.log(spend_model._theta()),
             (hx, htx, hT, pair, px, pT, sx, sm, ch, cs, counts),
             (ends, disc, margin, level),
-            point["expected_purchases"].to_numpy()[first_h],
-            point["clv"].to_numpy()[first],
+            ep_point[first_h],
+            clv_point[first],
         )
         # the draws then only play out the sample: its expectation is taken off the totals
         looped, weight = np.flatnonzero(played), np.zeros_like(counts)
@@ -602,9 +611,8 @@ def value_intervals(
             "clv_low": clv_bounds[0, cls] * factor,
             "clv_high": clv_bounds[1, cls] * factor,
         },
-        index=point.index,
+        index=customer_index(data),
     )
-    ep_point, clv_point = point["expected_purchases"].to_numpy(), point["clv"].to_numpy()
     totals: dict[str, Any] = {
         "expected_purchases": float(ep_point @ factor),
         "clv": float(clv_point @ factor),
