@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -249,3 +251,30 @@ def test_a_period_index_comes_back_in_a_fresh_kernel(tmp_path):
             [sys.executable, "-c", script], capture_output=True, text=True, check=True
         )
     assert out.stdout.strip() == "period[M]"
+
+
+def test_the_kernel_that_computes_a_cached_table_goes_on_with_the_mapped_file(tmp_path):
+    """The first kernel gets the table back from the memory-mapped file it just wrote, equal
+    to what it computed (values, index, attrs), so it holds no private copy: at 10M customers
+    the view's 3.4 GB stayed in the computing kernel's own memory next to the file."""
+    from crm_models.data.snapshot import cached_frame, write_out_of_core_marker
+
+    if not Path("/proc/self/maps").is_file():
+        pytest.skip("needs Linux's /proc/self/maps to see where the columns live")
+    write_out_of_core_marker(tmp_path, "shop", None, "shop", "files:k", [])
+    computed = pd.DataFrame(
+        {"revenue": [1.5, 2.0, None], "region": ["north", None, "south"], "orders": [1, 2, 3]},
+        index=pd.Index([7, 8, 9], name="customer_id"),
+    )
+    computed.attrs.update(as_of="2025-03-31")
+    ds = type("Keyed", (), {"fingerprint": "files:k"})()
+    with temporary_env(**{SNAPSHOT_ENV: str(tmp_path)}):
+        frame = cached_frame(ds, "customer_view", {}, computed.copy)
+    pd.testing.assert_frame_equal(frame, computed)
+    assert frame.attrs == computed.attrs
+    # the orders (no missing value, so not rewritten) point into the file's mapping
+    (path,) = (tmp_path / "cache").glob("customer_view-*.arrow")
+    address = frame["orders"].to_numpy().__array_interface__["data"][0]
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    mapped = [m.split()[0].split("-") for m in maps if m.endswith(str(path))]
+    assert any(int(lo, 16) <= address < int(hi, 16) for lo, hi in mapped)

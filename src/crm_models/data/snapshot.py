@@ -147,8 +147,9 @@ def cached_frame(
 ) -> pd.DataFrame:
     """``compute()`` once per report build: inside a build whose snapshot (or out-of-core
     marker) holds exactly ``ds`` (a Dataset or engine Source with the same fingerprint), the
-    first kernel that computes ``what`` for ``key`` stores it beside the snapshot and later
-    kernels read it back (the customer view of 1M customers: 0.5 s instead of 15-30 s).  Outside a build, or for other data, simply ``compute()``."""
+    first kernel that computes ``what`` for ``key`` stores it beside the snapshot and every
+    kernel, that one included, reads it back memory-mapped (the customer view of 1M customers:
+    0.5 s instead of 15-30 s).  Outside a build, or for other data, simply ``compute()``."""
     where = os.environ.get(SNAPSHOT_ENV)
     meta_file = Path(where) / _META if where else None
     if meta_file is None or not meta_file.is_file():
@@ -168,7 +169,11 @@ def cached_frame(
     with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     partial.replace(path)
-    return frame
+    # the kernel that computed the table goes on with it read back like the others: its
+    # columns then live on the memory-mapped file (only the pages a report touches are
+    # resident) instead of in the kernel's own memory (10M customers: 3.4 GB)
+    del frame, table
+    return _read_cached(path)
 
 
 def _read_cached(path: Path) -> pd.DataFrame:
