@@ -20,7 +20,14 @@ from engine_checks import assert_same_json
 from crm_models.cli import main
 from crm_models.data.loading import load_dataset
 from crm_models.data.simulate_parquet import write_partitioned
-from crm_models.engine import EngineSettings, Source, as_source, open_database, open_folder
+from crm_models.engine import (
+    EngineSettings,
+    Source,
+    aggregates,
+    as_source,
+    open_database,
+    open_folder,
+)
 from crm_models.forecast import forecast_sales, sales_series, segment_forecasts
 from crm_models.forecast.bottom_up import _buyer_sums
 from crm_models.forecast.regressors import campaign_calendar
@@ -59,6 +66,12 @@ def check_forecast_inputs(ds, src: Source) -> None:
     for col in ("first_day", "last_day", "n_days"):
         assert (sa[col].to_numpy() == sb[col].to_numpy()).all(), col
     np.testing.assert_allclose(sb[["total", "first_amount"]], sa[["total", "first_amount"]])
+    # a backtest's purchase days, stored once in the engine and cut at each origin
+    with aggregates.stored_purchase_days(src, periods[-1].end_time.normalize()) as days:
+        for at in (cutoff, periods[-4].end_time.normalize()):
+            stored, fresh = _buyer_sums(src, at, since, days), _buyer_sums(src, at, since)
+            assert stored[1] == fresh[1]
+            pd.testing.assert_frame_equal(stored[0], fresh[0])
 
 
 def _forecast_json(capsys, *argv: str) -> dict:

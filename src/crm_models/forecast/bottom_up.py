@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from crm_models.forecast.periods import (
     yearly_seasonality_ok,
 )
 from crm_models.units import as_of_day, unit_days
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 __all__ = ["bottom_up_backtest", "bottom_up_forecast"]
 
@@ -80,16 +84,17 @@ def _buyer_sums(
     ds: Dataset | Source,
     cutoff: pd.Timestamp,
     since: pd.Timestamp,
-    days: pd.DataFrame | None = None,
+    days: pd.DataFrame | ir.Table | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Per buyer up to the cutoff day, from purchase days (purchase lines, ``amount >= 0``,
-    summed per customer and day; ``days`` from :func:`_purchase_days` when already built):
+    summed per customer and day; ``days`` when already built: :func:`_purchase_days`, or on a
+    Source :func:`~crm_models.engine.aggregates.stored_purchase_days`):
     ``first_day``, ``last_day`` (day numbers since 1970), ``n_days``, ``total`` and
     ``first_amount`` (spend of the first day), sorted by customer; and the number of
     (customer, purchase day) pairs after ``since``.  On a Source the engine counts them
     (:func:`crm_models.engine.aggregates.purchase_day_summary`)."""
     if isinstance(ds, Source):
-        return aggregates.purchase_day_summary(ds, cutoff, since)
+        return aggregates.purchase_day_summary(ds, cutoff, since, days)
     days = _purchase_days(ds) if days is None else days
     days = days.loc[days["day"].to_numpy() <= as_of_day(cutoff)]
     customer = days["customer_id"].to_numpy()
@@ -134,7 +139,7 @@ def bottom_up_forecast(
     measure: str = "revenue",
     purchase_model: str = "bgnbd",
     nlv: pd.DataFrame | None = None,
-    days: pd.DataFrame | None = None,
+    days: pd.DataFrame | ir.Table | None = None,
 ) -> pd.DataFrame:
     """Bottom-up point forecast for the ``horizon`` periods after ``series`` (a full-period
     series of ``measure``; its last period's end is the cutoff, nothing later is read).
@@ -154,8 +159,8 @@ def bottom_up_forecast(
     acquisitions), ``seasonal_index``.  ``measure`` is ``revenue`` or ``orders``; raises
     ValueError for ``customers`` (the purchase models give expected purchases, not the chance of
     buying in a period) and ``clv.FitError`` when the purchase model cannot be fitted.
-    ``days`` (:func:`_purchase_days`) spares a backtest rebuilding the purchase days at every
-    origin.
+    ``days`` (:func:`_purchase_days`, or the engine's stored purchase days on a Source) spares
+    a backtest rebuilding the purchase days at every origin.
     """
     if measure not in ("revenue", "orders"):
         raise ValueError("the bottom-up forecast covers revenue and orders, not active customers")
@@ -283,7 +288,24 @@ def bottom_up_backtest(
     Returns ``(backtest_rows, future)`` in the layout of :attr:`BacktestResult.forecasts`.
     """
     nlv = revenue.nlv_table(ds, y.index.freq, resolve_as_of(ds, y.index[-1].end_time))
-    days = None if isinstance(ds, Source) else _purchase_days(ds)  # once for every origin
+    args = (ds, y, origins, horizon, measure, purchase_model, nlv)
+    if not isinstance(ds, Source):
+        return _backtest(*args, _purchase_days(ds))  # purchase days once for every origin
+    with aggregates.stored_purchase_days(ds, y.index[-1].end_time.normalize()) as days:
+        return _backtest(*args, days)
+
+
+def _backtest(
+    ds: Dataset | Source,
+    y: pd.Series,
+    origins: Sequence[pd.Period],
+    horizon: int,
+    measure: str,
+    purchase_model: str,
+    nlv: pd.DataFrame,
+    days: pd.DataFrame | ir.Table,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`bottom_up_backtest` on purchase days built once (``days``)."""
     scale = mase_scale(y.to_numpy(dtype=float), season_length(freq_of(y.index)))
     rows, errors = [], []
     for origin in origins:

@@ -63,6 +63,7 @@ from crm_models.engine.aggregates.periods import (
     level_period_totals,
     order_period_totals,
     purchase_day_summary,
+    stored_purchase_days,
     treated_sends_per_day,
 )
 from crm_models.engine.aggregates.retention import (
@@ -121,6 +122,7 @@ __all__ = [
     "purchase_day_gaps",
     "purchase_day_rows",
     "purchase_day_summary",
+    "stored_purchase_days",
     "purchase_days",
     "repeat_day_counts",
     "repurchase_gaps",

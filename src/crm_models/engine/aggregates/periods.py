@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,9 +20,12 @@ from crm_models.engine.aggregates._common import (
 )
 from crm_models.engine.aggregates.customers import btyd_sums_expr, purchase_days
 from crm_models.engine.aggregates.revenue import order_rows, with_level
+from crm_models.engine.settings import release_duckdb_memory
 from crm_models.units import as_of_day
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from crm_models.engine.sources import Source
 
 
@@ -121,13 +127,40 @@ def treated_sends_per_day(src: Source) -> pd.Series:
 
 
 def purchase_day_summary(
-    src: Source, as_of: pd.Timestamp, since: pd.Timestamp
+    src: Source, as_of: pd.Timestamp, since: pd.Timestamp, days: ir.Table | None = None
 ) -> tuple[pd.DataFrame, int]:
     """The BTYD sums per buyer up to the as-of day (:func:`btyd_sums_expr`, day numbers) and
     the number of (customer, purchase day) pairs after the ``since`` day: the inputs of the
-    bottom-up forecast (:mod:`crm_models.forecast.bottom_up`), one row per customer."""
-    days = purchase_days(lines_as_of(src, as_of))
+    bottom-up forecast (:mod:`crm_models.forecast.bottom_up`), one row per customer.  ``days``:
+    :func:`stored_purchase_days` of a later day, cut here at the as-of day (a day's sum does
+    not depend on the cut: cuts are whole days) instead of summing the lines again."""
+    days = (
+        purchase_days(lines_as_of(src, as_of))
+        if days is None
+        else days.filter(days.day <= as_of_day(as_of))
+    )
     sums = customer_frame(src, btyd_sums_expr(days))
     sums["n_days"] = sums["n_days"].astype(np.int64)
     recent = int(src.execute(days.filter(days.day > as_of_day(since)).count()))
     return sums, recent
+
+
+@contextmanager
+def stored_purchase_days(src: Source, as_of: pd.Timestamp) -> Iterator[ir.Table]:
+    """The purchase days (:func:`purchase_days`) up to the as-of day, summed once and kept in a
+    temporary table of the engine while the block runs: a backtest cuts them at each origin
+    (:func:`purchase_day_summary`) instead of reading every line again (10M customers: 90M
+    lines summed once instead of twelve times).  Spark gets the expression itself (its
+    temporary tables are views, summed again at each use)."""
+    days = purchase_days(lines_as_of(src, as_of))
+    if src.engine == "spark":
+        yield days
+        return
+    name = f"crm_purchase_days_{secrets.token_hex(6)}"
+    stored = src.con.create_table(name, obj=days, temp=True)
+    try:
+        yield stored
+    finally:  # ibis' drop_table writes SQL this DuckDB refuses
+        src.con.raw_sql(f'DROP TABLE "{name}"')
+        if src.engine == "duckdb":
+            release_duckdb_memory(src.con)
