@@ -900,11 +900,12 @@ def base_summary(view: pd.DataFrame, nlv: pd.DataFrame, as_of: pd.Timestamp) -> 
     """The base at a glance: ``customers`` (bought at least once), ``active_12m`` (of them,
     bought in the 365 days before ``as_of``) and ``revenue_12m`` (net revenue of the periods of
     ``nlv`` that end within the year before ``as_of``).  ``view`` is a ``customer_view``."""
-    buyers = view.loc[view["first_purchase"].notna()]
+    bought = view["first_purchase"].notna()  # two columns read, not a copy of the view
+    recent = (as_of - view["last_purchase"]).dt.days < 365
     year = nlv.loc[nlv.index.end_time > as_of - pd.DateOffset(years=1)]
     return {
-        "customers": len(buyers),
-        "active_12m": int(((as_of - buyers["last_purchase"]).dt.days < 365).sum()),
+        "customers": int(bought.sum()),
+        "active_12m": int((recent & bought).sum()),
         "revenue_12m": float(year["revenue"].sum()),
     }
 
