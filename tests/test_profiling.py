@@ -182,3 +182,18 @@ def test_lift_at():
     y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
     score = np.arange(10)[::-1]
     assert pr.lift_at(y, score, 0.2) == pytest.approx(1.0 / 0.2)
+
+
+def test_the_profiles_clv_holds_only_its_own_numbers():
+    """The CLV column is copied out of the value table: a column of it would keep the table's
+    whole float block (ten columns) alive for as long as the report holds the CLV."""
+    from crm_models.data.loading import load_dataset
+    from crm_models.features import customer_view
+    from crm_models.segments import clv_if_available
+
+    clv = clv_if_available(customer_view(load_dataset("cdnow_sample")))
+    numbers = clv.to_numpy()
+    owner = numbers
+    while getattr(owner, "base", None) is not None:
+        owner = owner.base
+    assert owner.nbytes == numbers.nbytes == 8 * len(clv)
