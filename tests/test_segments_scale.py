@@ -104,9 +104,14 @@ def test_purchasing_power_on_a_sample_states_it_and_widens_intervals(demo):
 def test_new_customers_cut_gives_their_rows_of_the_whole_view(demo):
     ds, view = demo
     day = view["first_purchase"].max() - pd.Timedelta(days=200)
-    cut = lookalike_model._new_customers_only(ds, view, day - pd.Timedelta(days=180))
+    cut = lookalike_model._new_customers_only(ds, view, day - pd.Timedelta(days=180), day)
     assert cut.fingerprint != ds.fingerprint
     small, whole = customer_view(cut, as_of=day), customer_view(ds, as_of=day)
+    # nobody who first appears after the day (bought and signed up later) is kept
+    first, signup = view["first_purchase"], view["signup_date"]
+    later = (first.isna() | (first > day)) & (signup > day)
+    assert later.sum() > 100 and not cut.customers["customer_id"].isin(view.index[later]).any()
+    assert small.index.isin(whole.index).all()
     cohort = lookalike_model._cohort(whole, day, pd.Timedelta(days=180))
     assert len(cohort) > 200 and cohort.isin(small.index).all()
     cols = [*lookalike_model.EARLY_COLUMNS, "first_purchase", "revenue", "age", "region"]

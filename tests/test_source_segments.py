@@ -70,15 +70,15 @@ def test_first_order_date_is_taken_by_the_engine(shop):
 
 def test_new_customers_cut_stays_in_the_engine_with_the_datasets_rows(shop, views):
     ds, sources, day = shop
-    since = day - pd.Timedelta(days=540)
-    cut_ds = lookalike_model._new_customers_only(ds, views["dataset"], since)
-    cut = lookalike_model._new_customers_only(sources["memory"], views["memory"], since)
+    since, until = day - pd.Timedelta(days=540), day - pd.Timedelta(days=180)
+    cut_ds = lookalike_model._new_customers_only(ds, views["dataset"], since, until)
+    cut = lookalike_model._new_customers_only(sources["memory"], views["memory"], since, until)
     assert isinstance(cut, Source) and sorted(cut.tables) == ["customers", "transactions"]
     assert cut.fingerprint == cut_ds.fingerprint != ds.fingerprint  # never the whole data's
     assert cut.table_rows()["transactions"] == len(cut_ds.transactions) < len(ds.transactions)
     for name in ("memory", "folder"):
-        cut = lookalike_model._new_customers_only(sources[name], views[name], since)
-        for as_of in (day - pd.Timedelta(days=360), day - pd.Timedelta(days=180)):
+        cut = lookalike_model._new_customers_only(sources[name], views[name], since, until)
+        for as_of in (day - pd.Timedelta(days=360), until):
             expected = customer_view(cut_ds, as_of=as_of, engine="pandas")
             assert_same_frame(expected, customer_view(cut, as_of=as_of))
 

@@ -111,16 +111,22 @@ def lift_at(y: np.ndarray, score: np.ndarray, share: float) -> float:
 
 
 def _new_customers_only(
-    ds: Dataset | Source, view: pd.DataFrame, since: pd.Timestamp
+    ds: Dataset | Source, view: pd.DataFrame, since: pd.Timestamp, until: pd.Timestamp
 ) -> Dataset | Source:
     """``ds`` cut to the customers of ``view`` with no purchase by ``since`` (a later first
-    purchase, or none): the only ones a cohort of customers new after ``since`` can hold.  Every
-    column of a customer's view row depends on that customer's rows only, so their rows of any
-    view of the cut data are those of the whole data; the other tables are not needed.  On an
-    engine source the cut is a semi-join in the engine (no line comes into memory)."""
+    purchase, or none) who are in a view of ``until`` or earlier (bought by then, or signed up
+    by then or at an unknown date): the only ones a cohort of customers new after ``since`` in
+    such a view can hold.  Every column of a customer's view row depends on that customer's rows
+    only, so their rows of any view of the cut data up to ``until`` are those of the whole
+    data; the other tables are not needed.  On an engine source the cut is a semi-join in the
+    engine (no line comes into memory)."""
     first = view["first_purchase"]
-    ids = view.index[first.isna() | (first > since)]
-    key = f"{ds.fingerprint} customers new after {since.date()}"
+    new = first.isna() | (first > since)
+    if "signup_date" in view.columns:  # without it every customer of the table is in a view
+        signup, seen = view["signup_date"], until + pd.Timedelta(days=1)  # as the views cut
+        new &= (first < seen) | signup.isna() | (signup < seen)
+    ids = view.index[new]
+    key = f"{ds.fingerprint} customers new after {since.date()} seen by {until.date()}"
     fingerprint = hashlib.sha256(key.encode()).hexdigest()  # never the whole data's
     if isinstance(ds, Source):
         cut = ds.only_customers(ids)
@@ -385,7 +391,7 @@ def lookalike(
         views[days["score"]] = customer_view(ds, as_of=days["score"])
     v_now = views[days["score"]]
     source = (
-        _new_customers_only(ds, v_now, days["train"] - window)
+        _new_customers_only(ds, v_now, days["train"] - window, days["test"])
         if sample_cap is not None and len(v_now) > sample_cap
         else ds
     )
