@@ -28,6 +28,7 @@ from crm_models.targeting.policy import (
 from crm_models.targeting.sampling import fit_sample, sample_summary
 from crm_models.targeting.uplift import fit_outcome, limit_threads, make_estimator, make_multi_arm
 from crm_models.value import (
+    SUMMARY_COLUMNS,
     VALUE_MODEL_LABELS,
     FitError,
     buyers,
@@ -100,7 +101,7 @@ class TargetingModel(BaseEstimator):
             return zeros
         try:
             chosen = value_model_choice(ds, self.value_model, None, as_of)["model_chosen"]
-            base = buyers(feats)
+            base = buyers(feats, SUMMARY_COLUMNS)
             purchase = make_purchase_model(purchase_model_for(chosen)).fit(base)
             gain = response_clv_gain(
                 feats,
@@ -183,16 +184,13 @@ class TargetingModel(BaseEstimator):
         response without a contact, and ``value``, the expected value of a response order.
         Each row depends on that customer only, so a small batch scores as the whole base; the
         models score :data:`SCORE_BATCH` customers at a time (their design matrices stay small)."""
-        X = self.encoder_.transform(features).to_numpy()
-        batches = range(0, len(X), SCORE_BATCH)
-        with limit_threads():
-            up = np.vstack(
-                [self.uplift_.predict(X[i : i + SCORE_BATCH]) for i in batches]
-                or [np.empty((0, len(self.arms_)))]
-            )
-            p0 = np.concatenate(
-                [self.control_model_.predict(X[i : i + SCORE_BATCH]) for i in batches] or [[]]
-            )
+        up, p0 = [np.empty((0, len(self.arms_)))], [np.empty(0)]
+        with limit_threads():  # each batch encoded on its own: 10M rows at once took 8 GB
+            for i in range(0, len(features), SCORE_BATCH):
+                X = self.encoder_.transform(features.iloc[i : i + SCORE_BATCH]).to_numpy()
+                up.append(self.uplift_.predict(X))
+                p0.append(self.control_model_.predict(X))
+        up, p0 = np.vstack(up), np.concatenate(p0)
         out = pd.DataFrame(
             {f"uplift_{a}": up[:, j] + self.offsets_[a] for j, a in enumerate(self.arms_)},
             index=features.index,
