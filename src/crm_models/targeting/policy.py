@@ -294,7 +294,8 @@ def _strategy_totals(name, d, mask, arm_col, policy, arms):
     a_idx = pd.Index(list(arms)).get_indexer(arm_col[idx])
     u = up[idx, a_idx]
     offer = np.asarray([float(policy.offer_costs.get(a, 0.0)) for a in arms])[a_idx]
-    sub = d.iloc[idx]
+    # the columns _profit reads only: a copy of every decision column took 2 GB per strategy
+    sub = d[[c for c in ("value", "p_control", "clv_gain") if c in d]].iloc[idx]
     cost = d["cost"].to_numpy()[idx]
     profit, clv_part = _profit(sub, u, offer[:, None], cost, policy)
     return {
