@@ -433,10 +433,10 @@ def budgeted_contact_list(
     the eligible customers (at least one); ``policy.budget`` is set to the budget used."""
     if budget is None:
         policy.budget = None
-        # only the eligible count is kept: holding the unbudgeted result while the budgeted
-        # list is built held every customer's decisions twice (10M customers: +3 GB)
+        # only the decisions are needed for the eligible count (the unbudgeted list's strategy
+        # totals and reason codes were built and thrown away; 10M customers: +3 GB held)
         eligible = eligible_customers(
-            contact_list(scores, arms, policy, customers, campaigns, send_date).decisions
+            select_contacts(scores, arms, policy, customers, campaigns, send_date)
         )
         budget = max(1, int(eligible * share))
     policy.budget = int(budget)
