@@ -263,7 +263,9 @@ class ContactListResult:
 
 def _reason_codes(d: pd.DataFrame, arms: Sequence[str]) -> pd.Series:
     """Why each selected customer is on the list, as ``;``-joined codes (vectorised)."""
-    sel = d.loc[d["selected"]]
+    read = ["expected_incremental_response", "expected_incremental_clv", "value", "clv_gain"]
+    read += ["p_control", "days_since_last", "arm"]
+    sel = d.loc[d["selected"], [c for c in read if c in d]]  # not every decision column
     if not len(sel):
         return pd.Series(dtype=object)
     uplift = sel["expected_incremental_response"]
@@ -361,20 +363,17 @@ def contact_list(
             _strategy_totals("mail nobody", d, np.zeros(len(d), bool), same, policy, arms),
         ]
     )
-    codes = _reason_codes(d, arms)
-    out = d.loc[sel].copy()
-    out["reason_codes"] = codes
     cols = [
         "arm",
         "channel",
         "expected_incremental_response",
         "expected_incremental_clv",
         "expected_profit",
-        "reason_codes",
     ]
+    out = d.loc[sel, [c for c in cols if c in d.columns]]  # the list's columns only
+    out["reason_codes"] = _reason_codes(d, arms)
     contacts = (
-        out[[c for c in cols if c in out.columns]]
-        .rename(columns={"expected_profit": "expected_incremental_profit"})
+        out.rename(columns={"expected_profit": "expected_incremental_profit"})
         .sort_values("expected_incremental_profit", ascending=False, kind="stable")
         .reset_index()
     )
