@@ -150,10 +150,11 @@ def stored_purchase_days(src: Source, as_of: pd.Timestamp) -> Iterator[ir.Table]
     """The purchase days (:func:`purchase_days`) up to the as-of day, summed once and kept in a
     temporary table of the engine while the block runs: a backtest cuts them at each origin
     (:func:`purchase_day_summary`) instead of reading every line again (10M customers: 90M
-    lines summed once instead of twelve times).  Spark gets the expression itself (its
-    temporary tables are views, summed again at each use)."""
+    lines summed once instead of twelve times).  Only DuckDB, whose database is the build's
+    own, stores them; a user's database (PostgreSQL) is only read, and Spark's temporary tables
+    are views summed again at each use, so both get the expression itself."""
     days = purchase_days(lines_as_of(src, as_of))
-    if src.engine == "spark":
+    if src.engine != "duckdb":
         yield days
         return
     name = f"crm_purchase_days_{secrets.token_hex(6)}"
@@ -162,5 +163,4 @@ def stored_purchase_days(src: Source, as_of: pd.Timestamp) -> Iterator[ir.Table]
         yield stored
     finally:  # ibis' drop_table writes SQL this DuckDB refuses
         src.con.raw_sql(f'DROP TABLE "{name}"')
-        if src.engine == "duckdb":
-            release_duckdb_memory(src.con)
+        release_duckdb_memory(src.con)
