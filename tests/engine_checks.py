@@ -116,7 +116,6 @@ def check_baskets_built_by_the_engine(expected, got) -> None:
     assert (got.matrix != expected.matrix).nnz == 0
     assert got.items.equals(expected.items) and got.basket_ids.equals(expected.basket_ids)
     np.testing.assert_allclose(got.value, expected.value, rtol=1e-9)
-    assert (got.customer_id == expected.customer_id).all() and (got.date == expected.date).all()
     for attr in ("names", "categories"):
         a, b = getattr(expected, attr), getattr(got, attr)
         assert (a is None and b is None) or a.astype(object).equals(b.astype(object)), attr

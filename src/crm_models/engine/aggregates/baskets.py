@@ -58,8 +58,7 @@ def basket_contents(
     - ``pairs``: the distinct (basket, item) pairs as integer codes (``basket_code``,
       ``item_code``: positions in the next two frames);
     - ``orders``: one row per basket in the engine's text order of ``basket`` (the order id),
-      with its net value of purchase lines (``value``), ``customer_id`` and earliest line's
-      ``date``;
+      with its net value of purchase lines (``value``);
     - ``items``: one row per ``item`` in the engine's text order, with its ``category``
       (product level, where the lines state one; the first alphabetically where they give
       several).
@@ -74,17 +73,13 @@ def basket_contents(
         basket_code=ibis.dense_rank().over(order_by=pairs.basket),
         item_code=ibis.dense_rank().over(order_by=pairs.item),
     )
-    orders = t.group_by("basket").agg(
-        value=t.amount.sum(), customer_id=t.customer_id.min(), date=t.order_date.min()
-    )
+    orders = t.group_by("basket").agg(value=t.amount.sum())
     stated = {"lines": t.count()}  # (a plain DISTINCT then ORDER BY repeats rows on Spark)
     if level == "product" and "category" in t.columns:
         stated["category"] = t.category.min()  # NULLs are skipped: the stated categories
     items = t.group_by("item").agg(**stated).order_by("item")
     out_pairs = src.frame(pairs)
     out_orders = src.frame(orders.order_by("basket"))
-    if out_orders["date"].dtype != "datetime64[ns]":
-        out_orders["date"] = out_orders["date"].astype("datetime64[ns]")
     return out_pairs, out_orders, src.frame(items).drop(columns="lines")
 
 
