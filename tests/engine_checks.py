@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import pandas as pd
 
 from crm_models import baskets as basket
@@ -109,6 +110,13 @@ def check_baskets(ds, src: Source, min_count: int = 20) -> None:
         assert (pairs["item"].to_numpy() == ref["item"].astype(str).to_numpy()).all()
         assert (pairs["count"].to_numpy() == ref["count"].to_numpy()).all()
         check_baskets_built_by_the_engine(b, basket.baskets_from_source(src, level))
+        # the distinct contents with their counts give every basket's item and pair counts
+        contents, listed, weight = aggregates.basket_compositions(src, level)
+        assert list(listed) == [str(i) for i in b.items] and weight.sum() == b.n_baskets
+        assert contents.shape[0] < b.n_baskets and contents.max() == 1
+        m = b.matrix.astype(np.int64)
+        co = (contents.T @ sp.diags(weight) @ contents).toarray()
+        np.testing.assert_array_equal(co, (m.T @ m).toarray())
 
 
 def check_baskets_built_by_the_engine(expected, got) -> None:

@@ -269,7 +269,7 @@ def baskets_from_transactions(
     return Baskets(
         matrix,
         items,
-        names=_catalogue_names(items, products) if level == "product" else None,
+        names=catalogue_names(items, products) if level == "product" else None,
         categories=categories,
         basket_ids=pd.Index(order_ids, name="order_id"),
         value=value,
@@ -324,14 +324,14 @@ def baskets_from_source(
     )
     items = pd.Index(listed["item"].to_numpy(), name=column)
     if products is None:
-        products = src.frame(src.table("products")) if src.has("products") else None
+        products = products_of(src)
     categories = None
     if "category" in listed.columns:
         categories = pd.Series(listed["category"].to_numpy(), index=items, name="category")
     return Baskets(
         matrix,
         items,
-        names=_catalogue_names(items, products) if level == "product" else None,
+        names=catalogue_names(items, products) if level == "product" else None,
         categories=categories,
         # the ids stay Arrow text: as Python strings 49M orders took 3 GB
         basket_ids=pd.Index(orders["basket"], name="order_id"),
@@ -355,7 +355,15 @@ def _in_python_order(
     return position[codes], table.iloc[order].reset_index(drop=True)
 
 
-def _catalogue_names(items: pd.Index, products: pd.DataFrame | None) -> pd.Series | None:
+def products_of(ds: Dataset | Source) -> pd.DataFrame | None:
+    """The products table (None without one); from an engine source, read whole (a catalogue
+    is small)."""
+    if isinstance(ds, Source):
+        return ds.frame(ds.table("products")) if ds.has("products") else None
+    return ds.products
+
+
+def catalogue_names(items: pd.Index, products: pd.DataFrame | None) -> pd.Series | None:
     """Product names of item keys from the products table (the key where it has none)."""
     if products is None or "name" not in products.columns:
         return None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.baskets.mining import baskets_from_transactions
+from crm_models.baskets.mining import baskets_from_transactions, catalogue_names, products_of
 from crm_models.data.conditions import plural
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.engine import Source, aggregates
@@ -93,6 +93,23 @@ def _bought(
     if items is None:
         items = pd.Index(np.sort(tx[column].astype(str).unique()), name=column)
     return customers, items, _customer_items(tx, customers, items, column)
+
+
+def _basket_contents(
+    ds: Dataset | Source, level: str, as_of: pd.Timestamp, exclude: Iterable[Any] | None
+) -> tuple[sp.csr_matrix, pd.Index, np.ndarray | None]:
+    """Known customers' baskets up to ``as_of`` as a 0/1 matrix over the items (sorted), with
+    the baskets each row stands for: one per row of a Dataset (None), and on an engine source
+    the distinct contents with their counts
+    (:func:`~crm_models.engine.aggregates.basket_compositions`): the same item and pair counts
+    without a row per order (49M of them at 10M customers)."""
+    if isinstance(ds, Source):
+        exclude = None if exclude is None else [str(e) for e in exclude]
+        return aggregates.basket_compositions(
+            ds, level, as_of, exclude=exclude, customers_only=True
+        )
+    b = baskets_from_transactions(ds, level, as_of=as_of, exclude=exclude, customers_only=True)
+    return b.matrix, b.items, None
 
 
 def known_customers(ds: Dataset | Source) -> int:
@@ -196,18 +213,18 @@ class CrossSell:
         self.cond_ = co  # P(y | x), shrunk (dense items x items, float32)
         self.links_ = None
         # same-basket pair counts x & y, for the explanation
-        b = baskets_from_transactions(
-            ds, level=self.level, as_of=as_of_day, exclude=self.exclude, customers_only=True
-        )
-        bm = b.matrix[:, b.items.get_indexer(self.items_)].tocsr().astype(np.float32)
-        pair = (bm.T @ bm).tocsr()
+        contents, items, baskets = _basket_contents(ds, self.level, as_of_day, self.exclude)
+        bm = contents[:, items.get_indexer(self.items_)].tocsr().astype(np.float32)
+        pair = (bm.T @ (bm if baskets is None else sp.diags(baskets) @ bm)).tocsr()
         self.basket_item_counts_ = pair.diagonal().astype(np.float64)
         pair.setdiag(0)
         pair.eliminate_zeros()
         self.basket_pairs_ = pair  # sparse
-        self.n_baskets_ = b.n_baskets
-        names = b.names.reindex(self.items_)
-        self.names_ = names.where(names.notna(), pd.Series(self.items_, index=self.items_))
+        self.n_baskets_ = contents.shape[0] if baskets is None else int(baskets.sum())
+        names = catalogue_names(self.items_, products_of(ds)) if self.level == "product" else None
+        self.names_ = (
+            pd.Series(self.items_, index=self.items_).astype(str) if names is None else names
+        )
         self.customers_ = customers
         self.owned_ = owned
         self.as_of_ = as_of_day

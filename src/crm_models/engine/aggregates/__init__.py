@@ -26,6 +26,7 @@ from crm_models.engine.aggregates._common import (
     period_code,
 )
 from crm_models.engine.aggregates.baskets import (
+    basket_compositions,
     basket_contents,
     basket_item_counts,
     basket_pair_counts,
@@ -89,6 +90,7 @@ __all__ = [
     "MAX_CHANNELS",
     "attributes_as_of",
     "basket_contents",
+    "basket_compositions",
     "basket_item_counts",
     "basket_pair_counts",
     "btyd_sums_expr",

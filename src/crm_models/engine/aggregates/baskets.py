@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from crm_models.engine.aggregates._common import count_if, day_number, load_ibis
 
@@ -81,6 +82,39 @@ def basket_contents(
     out_pairs = src.frame(pairs)
     out_orders = src.frame(orders.order_by("basket"))
     return out_pairs, out_orders, src.frame(items).drop(columns="lines")
+
+
+def basket_compositions(
+    src: Source, level: str = "product", as_of: pd.Timestamp | None = None, **only: Any
+) -> tuple[sp.csr_matrix, pd.Index, np.ndarray]:
+    """The distinct contents of baskets and how many baskets hold each: a compositions x items
+    0/1 matrix, the items (texts, sorted) and the baskets per composition.
+
+    Baskets of a few hundred products repeat: the 49M orders of the 10M-customer simulation
+    hold 1.2M distinct contents, so item and pair counts over baskets leave the engine at a
+    fortieth of the per-basket pairs.  ``only`` narrows the lines as in
+    :func:`basket_contents`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = _basket_purchases(src, level, as_of, **only)
+    per_basket = t.group_by("basket").agg(items=t.item.collect(distinct=True).sort())
+    table = src.con.to_pyarrow(per_basket.group_by("items").agg(baskets=lambda x: x.count()))
+    lists = table.column("items")
+    lists = lists.combine_chunks() if lists.num_chunks else pa.array([], pa.list_(pa.string()))
+    values = lists.flatten()
+    items = pc.unique(values).sort()
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    matrix = sp.csr_matrix(
+        (
+            np.ones(len(values), dtype=np.float32),
+            np.asarray(pc.index_in(values, items), dtype=np.int64),
+            offsets - offsets[0],
+        ),
+        shape=(len(lists), len(items)),
+    )
+    baskets = np.asarray(table.column("baskets"), dtype=np.int64)
+    return matrix, pd.Index(items.to_pylist(), dtype=object), baskets
 
 
 def basket_item_counts(
