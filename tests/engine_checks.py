@@ -115,7 +115,7 @@ def check_baskets(ds, src: Source, min_count: int = 20) -> None:
         assert list(listed) == [str(i) for i in b.items] and weight.sum() == b.n_baskets
         assert contents.shape[0] < b.n_baskets and contents.max() == 1
         m = b.matrix.astype(np.int64)
-        co = (contents.T @ sp.diags(weight) @ contents).toarray()
+        co = (contents.T @ sp.diags(weight.astype(float)) @ contents).toarray()
         np.testing.assert_array_equal(co, (m.T @ m).toarray())
 
 

@@ -214,9 +214,9 @@ class CrossSell:
         self.links_ = None
         # same-basket pair counts x & y, for the explanation
         contents, items, baskets = _basket_contents(ds, self.level, as_of_day, self.exclude)
-        bm = contents[:, items.get_indexer(self.items_)].tocsr().astype(np.float32)
-        pair = (bm.T @ (bm if baskets is None else sp.diags(baskets) @ bm)).tocsr()
-        self.basket_item_counts_ = pair.diagonal().astype(np.float64)
+        bm = contents[:, items.get_indexer(self.items_)].tocsr().astype(np.float64)  # exact
+        pair = (bm.T @ (bm if baskets is None else sp.diags(baskets.astype(float)) @ bm)).tocsr()
+        self.basket_item_counts_ = pair.diagonal()
         pair.setdiag(0)
         pair.eliminate_zeros()
         self.basket_pairs_ = pair  # sparse
