@@ -206,13 +206,8 @@ if len(good):
 
 # %%
 if has_categories:
-    cat_baskets = (
-        baskets
-        if level == "category"
-        else basket.baskets_from_transactions(ds, level="category", as_of=as_of_day)
-    )
-    pairs = basket.pair_affinities(cat_baskets, min_count=5)
-    top_categories = cat_baskets.item_counts.index[:15]
+    pairs, category_counts = basket.level_affinities(ds, "category", as_of_day, min_count=5)
+    top_categories = category_counts.index[:15]
     show(charts.category_affinity_chart(basket.affinity_grid(pairs, top_categories)))
     say(charts.category_pairs_text(basket.strongest_pairs(pairs)))
     run.table("category_affinities", pairs)

@@ -144,3 +144,19 @@ def test_out_of_time_evaluation_is_the_same(shop):
     assert expected.customers == got.customers == 400
     assert got.new_items_per_customer == expected.new_items_per_customer
     pd.testing.assert_frame_equal(got.metrics, expected.metrics, rtol=1e-9)
+
+
+@pytest.mark.parametrize("level", ["product", "category"])
+def test_affinities_come_from_the_distinct_basket_contents(shop, level):
+    """On an engine the pair affinities and item counts come from the distinct basket contents
+    with their counts: the in-memory figures of every basket."""
+    ds, src, _ = shop
+    as_of = pd.Timestamp("2024-06-30")
+    b = B.baskets_from_transactions(ds, level, as_of=as_of)
+    pairs, counts = B.level_affinities(ds, level, as_of, min_count=5)
+    pd.testing.assert_frame_equal(pairs, B.pair_affinities(b, min_count=5))
+    pd.testing.assert_series_equal(counts, b.item_counts)
+    got_pairs, got_counts = B.level_affinities(src, level, as_of, min_count=5)
+    assert len(got_pairs) > 10
+    pd.testing.assert_frame_equal(got_pairs, pairs, check_dtype=False, rtol=1e-12)
+    pd.testing.assert_series_equal(got_counts, counts, check_index_type=False)

@@ -69,6 +69,7 @@ __all__ = [
     "itemset_load",
     "min_count",
     "mine",
+    "level_affinities",
     "pair_affinities",
     "parse_bytes",
     "service_items",
@@ -795,17 +796,47 @@ def pair_affinities(baskets: Baskets, min_count: int = 1) -> pd.DataFrame:
 
     One sparse product ``X^T X``; meant for a few hundred items (categories, a catalogue).
     """
-    m = baskets.matrix.astype(np.float32)
-    pair = (m.T @ m).tocoo()
-    n_item = np.bincount(baskets.matrix.indices, minlength=baskets.n_items).astype(float)
+    return _affinities(baskets.matrix, None, baskets.items, baskets.names, min_count)[0]
+
+
+def level_affinities(
+    ds: Dataset | Source, level: str, as_of: pd.Timestamp | None = None, min_count: int = 1
+) -> tuple[pd.DataFrame, pd.Series]:
+    """:func:`pair_affinities` and the item counts (largest first, as ``Baskets.item_counts``)
+    of the ``level`` baskets up to ``as_of``.  On an engine source they come from the distinct
+    basket contents with their counts
+    (:func:`~crm_models.engine.aggregates.basket_compositions`): no row per basket leaves the
+    engine (at 10M customers a second basket matrix beside the report's took 6 GB)."""
+    if isinstance(ds, Source):
+        matrix, items, weights = aggregates.basket_compositions(ds, level, as_of)
+        items = pd.Index(items, name="product_id" if level == "product" else "category")
+        names = catalogue_names(items, products_of(ds)) if level == "product" else None
+        return _affinities(matrix, weights, items, names, min_count)
+    b = baskets_from_transactions(ds, level, as_of=as_of)
+    return _affinities(b.matrix, None, b.items, b.names, min_count)
+
+
+def _affinities(
+    matrix: sp.csr_matrix,
+    weights: np.ndarray | None,
+    items: pd.Index,
+    names: pd.Series | None,
+    min_count: int,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Pair affinities and item counts of baskets given as rows of ``matrix``, each standing
+    for ``weights`` baskets (None: one)."""
+    m = matrix.astype(np.float64)
+    pair = (m.T @ (m if weights is None else sp.diags(weights.astype(float)) @ m)).tocoo()
+    n_item = pair.diagonal()
     keep = (pair.row != pair.col) & (pair.data >= min_count)
     x, y, c = pair.row[keep], pair.col[keep], pair.data[keep].astype(np.int64)
-    n = baskets.n_baskets
-    names = baskets.names.reindex(baskets.items).to_numpy()
+    n = m.shape[0] if weights is None else int(weights.sum())
+    keys = np.asarray(items)
+    names = keys.astype(str) if names is None else names.reindex(items).to_numpy()
     out = pd.DataFrame(
         {
-            "item": np.asarray(baskets.items)[x],
-            "with_item": np.asarray(baskets.items)[y],
+            "item": keys[x],
+            "with_item": keys[y],
             "item_name": names[x],
             "with_name": names[y],
             "count": c,
@@ -813,7 +844,11 @@ def pair_affinities(baskets: Baskets, min_count: int = 1) -> pd.DataFrame:
             "lift": c * n / (n_item[x] * n_item[y]),
         }
     )
-    return out.sort_values("lift", ascending=False, kind="stable").reset_index(drop=True)
+    counts = pd.Series(n_item.astype(np.int64), index=items, name="baskets")
+    return (
+        out.sort_values("lift", ascending=False, kind="stable").reset_index(drop=True),
+        counts.sort_values(ascending=False, kind="stable"),
+    )
 
 
 def affinity_grid(pairs: pd.DataFrame, items: Iterable[Any]) -> pd.DataFrame:
