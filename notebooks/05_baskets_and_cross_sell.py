@@ -81,6 +81,7 @@ rules = basket.mine_rules(
 )
 good = basket.strong_rules(rules)
 size = baskets.summary()
+del baskets  # the rules are mined: free the matrix of every order (GBs at 10M customers)
 show_n = 10 if quick else 15
 say(
     f"**Data:** {ds.name}, a basket file · {count(size['baskets'])} baskets over "
