@@ -826,7 +826,9 @@ def _affinities(
     """Pair affinities and item counts of baskets given as rows of ``matrix``, each standing
     for ``weights`` baskets (None: one)."""
     m = matrix.astype(np.float64)
-    pair = (m.T @ (m if weights is None else sp.diags(weights.astype(float)) @ m)).tocoo()
+    pair = (m.T @ (m if weights is None else sp.diags(weights.astype(float)) @ m)).tocsr()
+    pair.sort_indices()  # pairs in item order whatever the row order (ties in lift keep it)
+    pair = pair.tocoo()
     n_item = pair.diagonal()
     keep = (pair.row != pair.col) & (pair.data >= min_count)
     x, y, c = pair.row[keep], pair.col[keep], pair.data[keep].astype(np.int64)

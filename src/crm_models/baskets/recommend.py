@@ -303,8 +303,8 @@ class CrossSell:
         """
         k = k or self.k
         ids = self.customers_ if customers is None else pd.Index(list(customers))
-        pos = self.customers_.get_indexer(ids)
-        frames = []
+        pos = np.arange(len(ids)) if customers is None else self.customers_.get_indexer(ids)
+        parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(ids), chunk):
             p = pos[start : start + chunk]
             known = p >= 0
@@ -315,42 +315,46 @@ class CrossSell:
                 owned = sp.diags(known.astype(np.float32)) @ owned
                 owned = owned.tocsr()
                 owned.eliminate_zeros()
-            frames.append(self._top(ids[start : start + chunk], owned, k))
-        if not frames:
+            for key, values in self._top(owned, k).items():
+                parts.setdefault(key, []).append(values + start if key == "row" else values)
+        if not parts:
             return pd.DataFrame()
-        out = pd.concat(frames, ignore_index=True)
-        item, why = out.pop("item").to_numpy(), out.pop("why").to_numpy()
-        out.insert(2, "product", _labels(self.items_, item))
-        out.insert(3, "product_name", _labels(self.names_, item))
-        out.insert(5, "source", _labels(pd.Index(["popular", "co-purchase"]), (why >= 0) * 1))
+        # one column at a time: the batches' arrays go as each column is joined (50M offers)
+        col = {key: np.concatenate(parts.pop(key)) for key in ("row", "rank", "item", "score")}
+        why = np.concatenate(parts.pop("why"))
+        item = col.pop("item")
+        out = pd.DataFrame({"customer_id": np.asarray(ids)[col.pop("row")], "rank": col["rank"]})
+        out["product"] = _labels(self.items_, item)
+        out["product_name"] = _labels(self.names_, item)
+        out["score"] = col["score"]
+        out["source"] = _labels(pd.Index(["popular", "co-purchase"]), (why >= 0) * 1)
         out["because"] = _labels(self.items_.append(pd.Index([""])), np.where(why >= 0, why, -1))
         out["rule"] = self._reasons(why, item)
         return out
 
-    def _top(self, ids: pd.Index, owned: sp.csr_matrix, k: int) -> pd.DataFrame:
-        """The top-k offers of a batch of customers: ``item`` offered and ``why`` (the bought
-        item behind it, -1 for a popular item), as item positions."""
+    def _top(self, owned: sp.csr_matrix, k: int) -> dict[str, np.ndarray]:
+        """The top-k offers of a batch of customers: the batch ``row`` of each, its ``rank``,
+        the ``item`` offered, its ``score`` and ``why`` (the bought item behind it, -1 for a
+        popular item), as arrays."""
         scores = self._scores(owned)
         # popularity breaks ties and fills customers without signal
         ranked = scores + 1e-9 * self.popularity_[None, :]
         ranked[owned.toarray() > 0] = -np.inf
         kk = min(k, len(self.items_))
         top = _top_k(ranked, kk)
-        rows = np.repeat(np.arange(len(ids)), kk)
+        rows = np.repeat(np.arange(owned.shape[0]), kk)
         cols = top.ravel()
         valid = np.isfinite(ranked[rows, cols])
         rows, cols = rows[valid], cols[valid]
         score = scores[rows, cols]
         co = score > 0
-        return pd.DataFrame(
-            {
-                "customer_id": np.asarray(ids)[rows],
-                "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
-                "item": cols,
-                "score": np.where(co, score, self.popularity_[cols]),
-                "why": np.where(co, self._because(owned, rows, cols), -1),
-            }
-        )
+        return {
+            "row": rows,
+            "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
+            "item": cols,
+            "score": np.where(co, score, self.popularity_[cols]),
+            "why": np.where(co, self._because(owned, rows, cols), -1),
+        }
 
     def _reasons(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """The reason for offering item ys[i] because of bought item xs[i] (-1: popularity),
@@ -526,7 +530,6 @@ def cross_sell_list(
     customers table has ``opt_in``, ``contactable`` (consent given, not opted out by ``as_of``).
     ``customers`` is that table or the data holding it (of an engine source only the consent
     columns are read)."""
-    offers = offers.copy()
     if isinstance(customers, (Dataset, Source)):
         customers = _consent(customers)
     if customers is not None and "opt_in" in customers.columns:
@@ -534,7 +537,8 @@ def cross_sell_list(
         ok = cust["opt_in"].fillna(False).astype(bool)
         if "opt_out_date" in cust.columns:
             ok &= ~(cust["opt_out_date"] <= as_of).fillna(False)
-        offers["contactable"] = offers["customer_id"].map(ok).fillna(False).astype(bool)
+        # a new frame sharing the offers' columns: a copy-on-write copy would duplicate them all
+        offers = offers.assign(contactable=offers["customer_id"].map(ok).fillna(False).astype(bool))
     wanted = ("customer_id", "rank", "product", "product_name", "score", "rule", "contactable")
     return offers[[c for c in wanted if c in offers.columns]]
 
