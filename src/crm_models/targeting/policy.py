@@ -185,7 +185,7 @@ def select_contacts(
     the most profitable customers.  How the list was found is in ``attrs["selection"]``.
     """
     send = pd.Timestamp(send_date if send_date is not None else policy.send_date).normalize()
-    d = scores.copy()
+    d = scores.copy(deep=False)  # the decisions are new columns: the scores are not copied
     n = len(d)
     channel = d["channel"] if "channel" in d else pd.Series([""] * n, index=d.index)
     channel = channel.astype(object).where(channel.notna(), "")
