@@ -213,7 +213,8 @@ class TargetingModel(BaseEstimator):
         out = self.predict(feats)
         out["clv_gain"] = self._clv_gain(ds, as_of, feats)
         if "preferred_channel" in feats:
-            out["channel"] = feats["preferred_channel"].astype(object)
+            # a few channels: as Python text, 10M customers' channels took 0.7 GB
+            out["channel"] = feats["preferred_channel"].astype("category")
         elif (channel := _usual_channel(ds)) is not None:
             out["channel"] = channel
         for col in ("days_since_last", "lifecycle_stage"):
