@@ -69,10 +69,12 @@ __all__ = [
     "itemset_load",
     "min_count",
     "mine",
+    "co_counts",
     "level_affinities",
     "pair_affinities",
     "parse_bytes",
     "service_items",
+    "weighted_baskets",
     "strongest_pairs",
 ]
 
@@ -803,17 +805,49 @@ def level_affinities(
     ds: Dataset | Source, level: str, as_of: pd.Timestamp | None = None, min_count: int = 1
 ) -> tuple[pd.DataFrame, pd.Series]:
     """:func:`pair_affinities` and the item counts (largest first, as ``Baskets.item_counts``)
-    of the ``level`` baskets up to ``as_of``.  On an engine source they come from the distinct
-    basket contents with their counts
-    (:func:`~crm_models.engine.aggregates.basket_compositions`): no row per basket leaves the
-    engine (at 10M customers a second basket matrix beside the report's took 6 GB)."""
+    of the ``level`` baskets up to ``as_of``, from :func:`weighted_baskets` (at 10M customers a
+    second matrix of every order beside the report's took 6 GB)."""
+    matrix, items, weights = weighted_baskets(ds, level, as_of)
+    names = catalogue_names(items, products_of(ds)) if level == "product" else None
+    return _affinities(matrix, weights, items, names, min_count)
+
+
+def weighted_baskets(
+    ds: Dataset | Source,
+    level: str,
+    as_of: pd.Timestamp | None = None,
+    exclude: Iterable[Any] | None = None,
+    customers_only: bool = False,
+) -> tuple[sp.csr_matrix, pd.Index, np.ndarray | None]:
+    """The baskets of :func:`baskets_from_transactions` as a 0/1 matrix over the items (sorted)
+    and the baskets each row stands for: one per row of a Dataset (None), and on an engine
+    source the distinct contents with their counts
+    (:func:`~crm_models.engine.aggregates.basket_compositions`): the same item and pair counts
+    (:func:`co_counts`) without a row per order leaving the engine."""
     if isinstance(ds, Source):
-        matrix, items, weights = aggregates.basket_compositions(ds, level, as_of)
-        items = pd.Index(items, name="product_id" if level == "product" else "category")
-        names = catalogue_names(items, products_of(ds)) if level == "product" else None
-        return _affinities(matrix, weights, items, names, min_count)
-    b = baskets_from_transactions(ds, level, as_of=as_of)
-    return _affinities(b.matrix, None, b.items, b.names, min_count)
+        matrix, items, weights = aggregates.basket_compositions(
+            ds,
+            level,
+            as_of,
+            exclude=None if exclude is None else [str(e) for e in exclude],
+            customers_only=customers_only,
+        )
+        column = "product_id" if level == "product" else "category"
+        return matrix, pd.Index(items, name=column), weights
+    b = baskets_from_transactions(
+        ds, level, as_of=as_of, exclude=exclude, customers_only=customers_only
+    )
+    return b.matrix, b.items, None
+
+
+def co_counts(matrix: sp.csr_matrix, weights: np.ndarray | None) -> sp.csr_matrix:
+    """Items x items: the baskets holding both items (the diagonal: each item's baskets), of
+    baskets given as rows of ``matrix`` standing for ``weights`` baskets each (None: one);
+    exact in float64.  Indices sorted: the same layout whatever the rows' order."""
+    m = matrix.astype(np.float64)
+    pair = (m.T @ (m if weights is None else sp.diags(weights.astype(float)) @ m)).tocsr()
+    pair.sort_indices()
+    return pair
 
 
 def _affinities(
@@ -825,14 +859,11 @@ def _affinities(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Pair affinities and item counts of baskets given as rows of ``matrix``, each standing
     for ``weights`` baskets (None: one)."""
-    m = matrix.astype(np.float64)
-    pair = (m.T @ (m if weights is None else sp.diags(weights.astype(float)) @ m)).tocsr()
-    pair.sort_indices()  # pairs in item order whatever the row order (ties in lift keep it)
-    pair = pair.tocoo()
+    pair = co_counts(matrix, weights).tocoo()  # pairs in item order: ties in lift keep it
     n_item = pair.diagonal()
     keep = (pair.row != pair.col) & (pair.data >= min_count)
     x, y, c = pair.row[keep], pair.col[keep], pair.data[keep].astype(np.int64)
-    n = m.shape[0] if weights is None else int(weights.sum())
+    n = matrix.shape[0] if weights is None else int(weights.sum())
     keys = np.asarray(items)
     names = keys.astype(str) if names is None else names.reindex(items).to_numpy()
     out = pd.DataFrame(

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.baskets.mining import baskets_from_transactions, catalogue_names, products_of
+from crm_models.baskets.mining import (
+    catalogue_names,
+    co_counts,
+    products_of,
+    weighted_baskets,
+)
 from crm_models.data.conditions import plural
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.engine import Source, aggregates
@@ -93,23 +98,6 @@ def _bought(
     if items is None:
         items = pd.Index(np.sort(tx[column].astype(str).unique()), name=column)
     return customers, items, _customer_items(tx, customers, items, column)
-
-
-def _basket_contents(
-    ds: Dataset | Source, level: str, as_of: pd.Timestamp, exclude: Iterable[Any] | None
-) -> tuple[sp.csr_matrix, pd.Index, np.ndarray | None]:
-    """Known customers' baskets up to ``as_of`` as a 0/1 matrix over the items (sorted), with
-    the baskets each row stands for: one per row of a Dataset (None), and on an engine source
-    the distinct contents with their counts
-    (:func:`~crm_models.engine.aggregates.basket_compositions`): the same item and pair counts
-    without a row per order (49M of them at 10M customers)."""
-    if isinstance(ds, Source):
-        exclude = None if exclude is None else [str(e) for e in exclude]
-        return aggregates.basket_compositions(
-            ds, level, as_of, exclude=exclude, customers_only=True
-        )
-    b = baskets_from_transactions(ds, level, as_of=as_of, exclude=exclude, customers_only=True)
-    return b.matrix, b.items, None
 
 
 def known_customers(ds: Dataset | Source) -> int:
@@ -213,9 +201,10 @@ class CrossSell:
         self.cond_ = co  # P(y | x), shrunk (dense items x items, float32)
         self.links_ = None
         # same-basket pair counts x & y, for the explanation
-        contents, items, baskets = _basket_contents(ds, self.level, as_of_day, self.exclude)
-        bm = contents[:, items.get_indexer(self.items_)].tocsr().astype(np.float64)  # exact
-        pair = (bm.T @ (bm if baskets is None else sp.diags(baskets.astype(float)) @ bm)).tocsr()
+        contents, items, baskets = weighted_baskets(
+            ds, self.level, as_of_day, self.exclude, customers_only=True
+        )
+        pair = co_counts(contents[:, items.get_indexer(self.items_)], baskets)
         self.basket_item_counts_ = pair.diagonal()
         pair.setdiag(0)
         pair.eliminate_zeros()
