@@ -133,6 +133,7 @@ policy = tg.ContactPolicy(
     clv_weight=clv_weight,
 )
 scores = model.score(ds, as_of_day, features)
+del features  # every customer's features: not needed once scored (10M customers: 3 GB)
 customers, campaigns = tg.permission_tables(ds)  # consent, opt-outs and contact history
 result = tg.budgeted_contact_list(
     scores, model.arms_, policy, customers, campaigns, send_date, budget

@@ -80,6 +80,22 @@ def duckdb_backend(memory_limit: str | None = None) -> Any:
     return con
 
 
+def release_freed_memory() -> None:
+    """Hand the memory the allocators keep after frees back to the system: Arrow's pool and,
+    on glibc, malloc's free pages.  pandas work on text columns frees through Arrow's pool,
+    which keeps it: the 14M campaign rows of 10M customers left 0.9 GB held for the rest of
+    the targeting report.  Takes milliseconds."""
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc: its malloc keeps what it keeps
+        pass
+
+
 def release_duckdb_memory(con: Any) -> None:
     """Hand back the memory DuckDB's allocator keeps cached after a query: setting the memory
     limit (to the value it has: the one :func:`duckdb_backend` set) flushes it.  An

@@ -47,6 +47,7 @@ from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
 from crm_models.data.snapshot import SNAPSHOT_ENV, write_out_of_core_marker, write_snapshot
 from crm_models.engine import Source, aggregates, default_settings, is_file_folder, open_source
+from crm_models.engine.settings import release_freed_memory
 from crm_models.engine.sources import files_fingerprint
 from crm_models.environment import temporary_env
 from crm_models.paths import notebooks_dir, reports_dir
@@ -508,10 +509,8 @@ def _release_memory() -> None:
     """Hand the freed tables' memory back to the system before the kernels start."""
     import gc
 
-    import pyarrow as pa
-
     gc.collect()
-    pa.default_memory_pool().release_unused()
+    release_freed_memory()
 
 
 SLOW_STEP_S = 10.0  # a notebook step that took longer is named in the build's log

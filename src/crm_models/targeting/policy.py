@@ -82,12 +82,14 @@ class ContactPolicy:
             raise ValueError("clv_weight must be >= 0 (0 switches the lifetime-value term off)")
 
     def cost(self, channel: pd.Series) -> np.ndarray:
-        if isinstance(self.cost_per_contact, Mapping):
-            default = float(self.cost_per_contact.get("default", 0.0))
-            return channel.map(lambda c: float(self.cost_per_contact.get(c, default))).to_numpy(
-                dtype=float
-            )
-        return np.full(len(channel), float(self.cost_per_contact))
+        """The cost of contacting each customer through their channel (the ``default`` cost
+        for a missing or unknown channel); priced once per distinct channel."""
+        if not isinstance(self.cost_per_contact, Mapping):
+            return np.full(len(channel), float(self.cost_per_contact))
+        default = float(self.cost_per_contact.get("default", 0.0))
+        codes, channels = pd.factorize(channel)  # a missing channel: code -1, the default
+        per = [float(self.cost_per_contact.get(c, default)) for c in channels]
+        return np.array([*per, default])[codes]
 
 
 EXCLUSIONS = {
@@ -187,12 +189,14 @@ def select_contacts(
     send = pd.Timestamp(send_date if send_date is not None else policy.send_date).normalize()
     d = scores.copy(deep=False)  # the decisions are new columns: the scores are not copied
     n = len(d)
-    channel = d["channel"] if "channel" in d else pd.Series([""] * n, index=d.index)
-    channel = channel.astype(object).where(channel.notna(), "")
+    channel = d["channel"] if "channel" in d else pd.Series("", index=d.index)
     cost = policy.cost(channel)
     up = np.column_stack([d[f"uplift_{a}"].to_numpy(dtype=float) for a in arms])
-    offer = np.array([float(policy.offer_costs.get(a, 0.0)) for a in arms])
-    profits, clv_part = _profit(d, up, offer[None, :], cost[:, None], policy)
+    profits, clv_part = np.empty_like(up), np.empty_like(up)
+    for j, a in enumerate(arms):  # an offer at a time: its temporaries are one column each
+        offer = float(policy.offer_costs.get(a, 0.0))
+        profit, clv = _profit(d, up[:, j], offer, cost, policy)
+        profits[:, j], clv_part[:, j] = profit[:, 0], clv[:, 0]
     best = np.argmax(profits, axis=1)
     rows = np.arange(n)
     d["arm"] = np.asarray(arms, dtype=object)[best]
