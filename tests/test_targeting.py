@@ -262,6 +262,35 @@ def test_target_cli_needs_a_budget(capsys):
     assert "--budget (or --budget-amount)" in capsys.readouterr().err
 
 
+def test_the_scores_keep_none_of_the_features_memory(demo, demo_data):
+    """The scores copy what they take from the features: in a build the features are a
+    memory-mapped file, whose pages stay resident while anything still points into it."""
+    as_of = pd.Timestamp(demo.transactions["order_date"].max()).normalize()
+    model = tg.TargetingModel("two_model_logistic", max_fit_rows=2_000, sample_seed=3)
+    model.fit(demo, demo_data)
+    features = tg.customer_features(demo, as_of, model.response_window_days)
+    features.index = pd.Index(np.arange(len(features)) * 7, name="customer_id")  # numbers
+    scores = model.score(demo, as_of, features)
+    assert scores.index.equals(features.index) and scores.index.name == "customer_id"
+    assert not np.shares_memory(scores.index.to_numpy(), features.index.to_numpy())
+    shared = [c for c in scores.columns if c in features.columns]
+    assert "days_since_last" in shared
+    for col in shared:
+        pd.testing.assert_series_equal(scores[col], features[col])
+        assert not np.shares_memory(scores[col].to_numpy(), features[col].to_numpy()), col
+
+
+def test_contact_cost_by_channel():
+    """Each channel's cost; a missing or unknown channel costs the default (0 without one)."""
+    channel = pd.Series(["sms", None, "post", "fax", "sms"], dtype="category")
+    priced = tg.ContactPolicy(cost_per_contact={"sms": 0.05, "post": 0.8, "default": 0.1})
+    np.testing.assert_array_equal(priced.cost(channel), [0.05, 0.1, 0.8, 0.1, 0.05])
+    no_default = tg.ContactPolicy(cost_per_contact={"sms": 0.05})
+    np.testing.assert_array_equal(no_default.cost(channel.astype(object)), [0.05, 0, 0, 0, 0.05])
+    assert tg.ContactPolicy(cost_per_contact=0.3).cost(channel).tolist() == [0.3] * 5
+    assert len(priced.cost(pd.Series([], dtype=object))) == 0
+
+
 # --------------------------------------------------------------------------- lifetime value
 def _clv_models(r=0.8, alpha=5.0, a=0.7, b=2.5):
     from crm_models import value as clv
@@ -324,6 +353,32 @@ def test_response_clv_gain_small_case():
         # 0.1 x (50 + w x 200) x 0.4 - 0.1 x (0.05 + 0.1) x 50 - 0.5
         assert d["expected_profit"].iloc[0] == pytest.approx(profit)
         assert d["expected_incremental_clv"].iloc[0] == pytest.approx(part)
+
+
+def test_the_clv_gain_is_the_same_valued_in_batches(monkeypatch):
+    """Buyers are valued VALUE_BATCH at a time (memory at 10M customers); each customer's
+    gain is their own, so batches of two give the whole base's gains, multiplier included."""
+    from crm_models.targeting import clv_gain
+
+    purchase, spend = _clv_models()
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 6, 11).astype(float)
+    T = rng.uniform(1.0, 80.0, 11)
+    view = pd.DataFrame(
+        {
+            "frequency": x,
+            "recency": np.where(x > 0, T * rng.uniform(0.1, 1.0, 11), 0.0),
+            "T": T,
+            "monetary_value": np.where(x > 0, rng.uniform(10, 90, 11), 0.0),
+        },
+        index=pd.Index(np.arange(100, 111), name="customer_id"),
+    )
+    factor = pd.Series(rng.uniform(0.5, 2.0, 11), index=view.index[::-1])  # any order
+    whole = tg.response_clv_gain(view, purchase, spend, 52.0, 0.1, multiplier=factor)
+    monkeypatch.setattr(clv_gain, "VALUE_BATCH", 2)
+    batched = tg.response_clv_gain(view, purchase, spend, 52.0, 0.1, multiplier=factor)
+    pd.testing.assert_series_equal(batched, whole, rtol=1e-12)
+    assert (whole > 0).sum() >= 5
 
 
 @st.composite

@@ -39,6 +39,9 @@ NAIVE_RULES = (("naive: biggest first order first", "first order value", 1.0),)
 # engine) must rank and tie alike
 MONEY_DIGITS = 6
 
+# customers scored at a time: the encoded rows of 10M customers' candidates held 3 GB at once
+SCORE_BATCH = 200_000
+
 # customer-view columns the model reads besides the characteristics (see _early_frame)
 EARLY_COLUMNS = ["frequency", "gross_sales", "monetary_value", "tenure_days"]
 
@@ -94,7 +97,7 @@ def _labels(
         return ((f0.isna() & f1.notna()) | (f1.fillna(0) >= 1)).astype(int).rename("repeat")
     if outcome != "high_value":
         raise ValueError(f"unknown outcome {outcome!r}: use high_value or repeat")
-    later = after.reindex(pop)
+    later = after[["gross_sales", "frequency", "monetary_value", "revenue"]].reindex(pop)
     first_day = later["gross_sales"] - later["frequency"] * later["monetary_value"]
     spend = (later["revenue"] - first_day).fillna(0.0).round(MONEY_DIGITS)
     threshold = max(float(spend.quantile(0.75)), 1e-9)
@@ -239,6 +242,17 @@ def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     return out[like.columns]
 
 
+def _probability(model: Any, rows: pd.DataFrame, encode: Any = None) -> np.ndarray:
+    """``model``'s probability of the outcome for each row (encoded by ``encode`` first),
+    :data:`SCORE_BATCH` rows at a time: every row is scored on its own, so batches give the
+    same numbers, and the models' encoded rows of millions of customers never exist at once."""
+    prob = [np.empty(0)]
+    for i in range(0, len(rows), SCORE_BATCH):
+        batch = rows.iloc[i : i + SCORE_BATCH]
+        prob.append(model.predict_proba(batch if encode is None else encode(batch))[:, 1])
+    return np.concatenate(prob)
+
+
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -271,9 +285,12 @@ class LookalikeModel:
         characteristic unseen in training counts as missing."""
         from threadpoolctl import threadpool_limits
 
-        X = _align(_early_frame(view, self.attributes), self.levels)
         with threadpool_limits(1):  # one thread per tree walk: threads wait longer than they work
-            prob = self.estimator.predict_proba(X)[:, 1]
+            prob = _probability(
+                self.estimator,
+                view,
+                lambda v: _align(_early_frame(v, self.attributes), self.levels),
+            )
         return pd.Series(prob, index=view.index, name="probability")
 
 
@@ -445,7 +462,7 @@ def lookalike(
     with threadpool_limits(1):  # small data: threads cost more than they save
         for name, model in _models(X_tr, random_state).items():
             model.fit(X_tr, y_tr_a)
-            p = model.predict_proba(X_te)[:, 1]
+            p = _probability(model, X_te)
             fitted[name], preds[name] = model, p
             rows[name] = _scores(y_te_a, p)
     constant = _scores(y_te_a, np.full(len(y_te_a), y_tr_a.mean()))
@@ -498,8 +515,10 @@ def lookalike(
         final.fit(X_fit, np.concatenate([y_tr_a, y_te_fit.to_numpy()]))
     model = LookalikeModel(final, attributes, X_fit.iloc[:0])
     pop_now = _cohort(v_now, as_of, window)
-    scored = model.predict(v_now.loc[pop_now]).to_frame()
-    scored["prospect"] = v_now.loc[pop_now, "days_since_last"].isna().to_numpy()
+    candidates = v_now.loc[pop_now, [*model.columns, "days_since_last"]]  # not every column
+    scored = model.predict(candidates).to_frame()
+    scored["prospect"] = candidates["days_since_last"].isna().to_numpy()
+    del candidates
     scored = scored.sort_values("probability", ascending=False, kind="stable")
     scored["rank"] = np.arange(1, len(scored) + 1)
     scored["decile"] = np.ceil(10 * scored["rank"] / max(len(scored), 1)).astype(int)
