@@ -70,9 +70,9 @@ def basket_contents(
     ibis = load_ibis()
     t = _basket_purchases(src, level, as_of, **only)
     pairs = t.select("basket", "item").distinct()
-    pairs = pairs.select(
-        basket_code=ibis.dense_rank().over(order_by=pairs.basket),
-        item_code=ibis.dense_rank().over(order_by=pairs.item),
+    pairs = pairs.select(  # 32-bit codes: 80M pairs (10M customers) cross over in 0.6 GB, not 1.3
+        basket_code=ibis.dense_rank().over(order_by=pairs.basket).cast("int32"),
+        item_code=ibis.dense_rank().over(order_by=pairs.item).cast("int32"),
     )
     orders = t.group_by("basket").agg(value=t.amount.sum())
     stated = {"lines": t.count()}  # (a plain DISTINCT then ORDER BY repeats rows on Spark)
@@ -162,11 +162,11 @@ def customer_item_pairs(
     t = _basket_purchases(src, level, as_of, customers_only=True, **only)
     pairs = t.select("customer_id", "item").distinct()
     customers = pairs.select("customer_id").distinct()
-    customers = customers.mutate(
-        customer_code=ibis.row_number().over(order_by=customers.customer_id) + 1
+    customers = customers.mutate(  # 32-bit codes: half the memory of every pair's
+        customer_code=(ibis.row_number().over(order_by=customers.customer_id) + 1).cast("int32")
     )
     items = pairs.select("item").distinct()
-    items = items.mutate(item_code=ibis.row_number().over(order_by=items.item) + 1)
+    items = items.mutate(item_code=(ibis.row_number().over(order_by=items.item) + 1).cast("int32"))
     coded = pairs.inner_join(customers, "customer_id").inner_join(items, "item")
     return (
         src.frame(coded.select("customer_code", "item_code")),
