@@ -32,6 +32,7 @@ __all__ = [
     "SNAPSHOT_ENV",
     "SnapshotError",
     "cached_frame",
+    "drop_mapped_pages",
     "read_snapshot",
     "out_of_core_marker",
     "snapshot_for",
@@ -176,6 +177,31 @@ def cached_frame(
     return _read_cached(path)
 
 
+# The maps of the cached tables this process read, kept for its life: their pages can then be
+# dropped (drop_mapped_pages) with no risk of touching memory a closed map left to others.
+_MAPS: list[pa.Buffer] = []
+_MADV_DONTNEED = 4  # Linux and macOS
+
+
+def drop_mapped_pages() -> int:
+    """Drop the cached tables' pages from this process's resident memory; returns the bytes
+    of maps advised.  The pages stay in the system's page cache (shared by the build's
+    kernels, the first memory freed when it runs short), and the next read of a column maps
+    them back without reading the disk.  Without this, every page a report had read stayed
+    counted in its kernel: 3.1 GB of the customer view of 10M customers, from the first cells
+    to the end.  Nothing where the C library has no ``madvise``."""
+    import ctypes
+
+    try:
+        madvise = ctypes.CDLL(None).madvise
+    except (AttributeError, OSError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    for whole in _MAPS:
+        madvise(whole.address, whole.size, _MADV_DONTNEED)
+    return sum(whole.size for whole in _MAPS)
+
+
 def _read_cached(path: Path) -> pd.DataFrame:
     """A cached table read back without a copy: the columns stay on the memory-mapped file
     (the page cache, shared by every kernel) instead of in each kernel's own memory; a read
@@ -185,7 +211,9 @@ def _read_cached(path: Path) -> pd.DataFrame:
     # that never wrote a period index would otherwise read one back as plain integers
     pa.array(pd.array([], dtype="period[D]"))
     with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
+        whole = source.read_buffer()  # the whole file, mapped: the columns are slices of it
+    _MAPS.append(whole)
+    table = pa.ipc.open_file(whole).read_all()
     attrs = json.loads(table.schema.metadata[b"crm_models_attrs"])
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     frame.attrs.update(attrs)

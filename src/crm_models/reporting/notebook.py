@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from crm_models.data.dataset import Dataset, resolve_as_of
-from crm_models.data.snapshot import out_of_core_marker, snapshot_for
+from crm_models.data.snapshot import drop_mapped_pages, out_of_core_marker, snapshot_for
 from crm_models.engine import Source, aggregates, default_settings, open_dataset, open_source
 from crm_models.engine.settings import release_freed_memory
 from crm_models.plotting import bullets, say, use_currency
@@ -106,15 +106,21 @@ def _report_cells_to_build() -> None:
 
 
 def _release_memory_after_cells() -> None:
-    """In a notebook, hand the memory a cell freed back to the system when it ends
-    (:func:`~crm_models.engine.settings.release_freed_memory`), so a report's later cells and
-    the build's other kernels have it; nothing outside IPython."""
+    """In a notebook, hand memory back to the system when a cell ends: what the cell freed
+    (:func:`~crm_models.engine.settings.release_freed_memory`) and the pages of the build's
+    cached tables it read (:func:`~crm_models.data.snapshot.drop_mapped_pages`), so a report's
+    later cells and the build's other kernels have it; nothing outside IPython."""
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is None or getattr(shell, "_crm_models_releases_memory", False):
         return
-    shell.events.register("post_run_cell", lambda _result: release_freed_memory())
+
+    def hand_back(_result: Any) -> None:
+        release_freed_memory()
+        drop_mapped_pages()
+
+    shell.events.register("post_run_cell", hand_back)
     shell._crm_models_releases_memory = True
 
 
