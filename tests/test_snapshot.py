@@ -305,3 +305,29 @@ def test_a_cached_tables_pages_are_handed_back_and_read_again(tmp_path):
     assert file_pages_mb() < touched - 80
     assert float(frame["spend"].sum()) == total == n * (n - 1) / 2
     assert file_pages_mb() > touched - 10  # read again: mapped back from the page cache
+
+
+def test_targeting_features_are_never_the_cached_view_of_every_campaign(folder, tmp_path):
+    """Inside a build the customer view (every campaign) is cached first by the customer-base
+    report; the targeting features count only campaigns whose response window closed, so
+    they must not be read back from that view (they were: the source kept its key)."""
+    from crm_models import features
+    from crm_models import targeting as tg
+    from crm_models.data.snapshot import write_out_of_core_marker
+    from crm_models.engine import default_settings, open_source
+    from crm_models.engine.sources import files_fingerprint
+
+    src = open_source(folder, default_settings("duckdb"))
+    sent = src.table_frame("campaigns")["sent_date"].max().normalize()
+    as_of = sent + pd.Timedelta(days=3)  # the last campaign's response window is still open
+    src = src.known_at(as_of)
+    src.fingerprint = files_fingerprint(src)
+    expected = tg.customer_features(src, as_of)  # outside a build: nothing cached
+    write_out_of_core_marker(
+        tmp_path, str(folder), str(as_of.date()), folder.name, src.fingerprint, []
+    )
+    with temporary_env(**{SNAPSHOT_ENV: str(tmp_path)}):
+        every = features.customer_view(src, as_of=as_of)  # the customer-base report's view
+        got = tg.customer_features(src, as_of)
+    assert every["contacts"].sum() > expected["contacts"].sum()  # the open campaign counts
+    pd.testing.assert_frame_equal(got, expected)

@@ -10,6 +10,7 @@ being modelled (or of one still running) can reach its features.  Post-send attr
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -149,10 +150,16 @@ def customer_features(
     as_of = resolve_as_of(ds, as_of)
     closed = _closed_campaigns(ds, as_of, response_window_days)
     if isinstance(ds, Source):
+        # its own key for a build's cache: the view of every campaign is another table
+        cut = f"{ds.fingerprint} campaigns closed by {as_of.date()} ({response_window_days} days)"
         sub = (
             ds
             if closed is None
-            else dataclasses.replace(ds, tables={**ds.tables, "campaigns": closed})
+            else dataclasses.replace(
+                ds,
+                tables={**ds.tables, "campaigns": closed},
+                fingerprint=hashlib.sha256(cut.encode()).hexdigest(),
+            )
         )
     else:
         sub = Dataset(
