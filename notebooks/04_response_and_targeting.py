@@ -66,6 +66,9 @@ from crm_models.plotting import count, money, pct, say, show, show_table
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("targeting", globals())
+# every customer's model inputs as of today (the contact list scores them), built first: at
+# 10M customers building them beside the campaign rows took the kernel past 7 GB
+features = tg.customer_features(ds, as_of_day)
 data = tg.campaign_data(ds)
 primary = outcome or ("visit" if "visit" in data.outcomes else "responded")
 rate = tg.is_rate_outcome(primary)  # a 0/1 outcome, shown in %; else money per customer
@@ -115,7 +118,6 @@ ev = tg.evaluate_uplift(
 )
 # the chosen model, or the baseline when it does not beat the baseline (see "The chosen model")
 model = tg.TargetingModel(ev.used, max_fit_rows=max_fit_rows, sample_seed=seed).fit(ds, data)
-features = tg.customer_features(ds, as_of_day, model.response_window_days)
 run.model(  # checked on the first 1,000 customers (all of them are scored below)
     "targeting_model",
     model.predict,
@@ -133,7 +135,7 @@ policy = tg.ContactPolicy(
     clv_weight=clv_weight,
 )
 scores = model.score(ds, as_of_day, features)
-del features  # every customer's features: not needed once scored (10M customers: 3 GB)
+del features  # not needed once every customer is scored
 customers, campaigns = tg.permission_tables(ds)  # consent, opt-outs and contact history
 result = tg.budgeted_contact_list(
     scores, model.arms_, policy, customers, campaigns, send_date, budget
