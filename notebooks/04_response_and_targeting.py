@@ -62,13 +62,15 @@ import pandas as pd
 
 from crm_models import targeting as tg
 from crm_models.charts import targeting as charts
+from crm_models.features import customer_view
 from crm_models.plotting import count, money, pct, say, show, show_table
 from crm_models.reporting import start_report
 
 ds, as_of_day, run = start_report("targeting", globals())
-# every customer's model inputs as of today (the contact list scores them), built first: at
-# 10M customers building them beside the campaign rows took the kernel past 7 GB
-features = tg.customer_features(ds, as_of_day)
+# every customer's model inputs as of today (the contact list scores them): the build's
+# customer view with only the campaigns whose response window closed counted, built first (at
+# 10M customers building them beside the campaign rows took the kernel past 7 GB)
+features = tg.customer_features(ds, as_of_day, view=customer_view(ds, as_of=as_of_day))
 data = tg.campaign_data(ds)
 primary = outcome or ("visit" if "visit" in data.outcomes else "responded")
 rate = tg.is_rate_outcome(primary)  # a 0/1 outcome, shown in %; else money per customer

@@ -329,5 +329,30 @@ def test_targeting_features_are_never_the_cached_view_of_every_campaign(folder, 
     with temporary_env(**{SNAPSHOT_ENV: str(tmp_path)}):
         every = features.customer_view(src, as_of=as_of)  # the customer-base report's view
         got = tg.customer_features(src, as_of)
+        before = every.copy()
+        # the report's way: the shared view with only its campaign columns counted again
+        shared = tg.customer_features(src, as_of, view=every)
     assert every["contacts"].sum() > expected["contacts"].sum()  # the open campaign counts
     pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(shared, expected)
+    pd.testing.assert_frame_equal(every, before)  # the view given is left as it was
+
+
+def test_a_source_cut_to_some_customers_is_never_the_whole_datas_cached_view(folder, tmp_path):
+    """``only_customers`` keeps the lines of a few customers (a fitting sample's): inside a
+    build its view must not be read back from the whole data's (the cut kept the data's key)."""
+    from crm_models import features
+    from crm_models.data.snapshot import write_out_of_core_marker
+    from crm_models.engine import default_settings, open_source
+    from crm_models.engine.sources import files_fingerprint
+
+    src = open_source(folder, default_settings("duckdb"))
+    src.fingerprint = files_fingerprint(src)
+    write_out_of_core_marker(tmp_path, str(folder), None, folder.name, src.fingerprint, [])
+    with temporary_env(**{SNAPSHOT_ENV: str(tmp_path)}):
+        every = features.customer_view(src)
+        some = every.index[:5]
+        cut = src.only_customers(some)
+        assert sorted(features.customer_view(cut).index) == sorted(some)
+    assert cut.fingerprint == src.only_customers(some[::-1]).fingerprint  # order aside
+    assert cut.fingerprint != src.only_customers(every.index[:6]).fingerprint

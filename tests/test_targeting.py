@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from crm_models import targeting as tg
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
+from crm_models.features import customer_view
 from crm_models.value import VALUE_MODEL_LABELS, value_model_choice
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,6 +60,17 @@ def test_campaign_history_waits_for_the_response_window(demo):
     ids = cmp2.loc[cmp2["treated"], "customer_id"]
     assert within.reindex(ids)["contacts"].fillna(0).max() <= 1  # only CMP01 could count
     assert "opt_out_date" not in feats and "opt_in" not in feats
+
+
+@pytest.mark.parametrize("window", [7, 14, 30])
+def test_features_from_the_shared_view_equal_their_own_view(demo, window):
+    """The targeting report recounts only the campaign columns of the build's customer view
+    (every campaign) instead of building a second view: the same features, whatever the
+    response window; on 2023-10-10 CMP02 (sent 2023-10-03) is still open."""
+    for as_of in (pd.Timestamp("2023-10-10"), pd.Timestamp("2024-03-25")):
+        own = tg.customer_features(demo, as_of, window)
+        shared = tg.customer_features(demo, as_of, window, view=customer_view(demo, as_of=as_of))
+        pd.testing.assert_frame_equal(shared, own)
 
 
 # --------------------------------------------------------------------------- Hillstrom

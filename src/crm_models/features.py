@@ -393,20 +393,10 @@ def _customer_view(
             else None
         )
         attrs = _attributes_as_of(ds.customers, as_of) if ds.customers is not None else None
-        camp = (
-            _campaign_features(ds.campaigns, as_of, response_window_days)
-            if ds.campaigns is not None
-            else None
-        )
         name = ds.name
     else:
         sums = aggregates.customer_sums(src, as_of) if src.has("transactions") else None
         attrs = aggregates.attributes_as_of(src, as_of) if src.has("customers") else None
-        camp = (
-            aggregates.campaign_features(src, as_of, response_window_days)
-            if src.has("campaigns")
-            else None
-        )
         name = src.name
     view = (
         transaction_features(sums, as_of, time_unit)
@@ -418,14 +408,9 @@ def _customer_view(
         attrs = attrs.drop(columns=[c for c in attrs.columns if c in view.columns])
         view = view.join(attrs, how="outer")
         view.index.name = "customer_id"
+    camp = _campaign_sums(ds, src, as_of, response_window_days)
     if camp is not None:
-        view = view.join(camp, how="left")
-        for col in ("contacts", "responses", "measured_contacts"):
-            view[col] = view[col].fillna(0).astype("int64")
-        view["response_amount"] = view["response_amount"].fillna(0.0)
-        view["response_rate"] = view["responses"] / view["measured_contacts"].where(
-            view["measured_contacts"] > 0
-        )
+        _set_campaign_columns(view, camp)
     for col in ("orders", "return_orders"):
         if col in view.columns:
             view[col] = view[col].fillna(0).astype("int64")
@@ -437,3 +422,64 @@ def _customer_view(
         view["lifecycle_stage"] = rules.stage(since_first, since_last)
     view.attrs.update(as_of=str(as_of.date()), time_unit=time_unit, dataset=name)
     return view
+
+
+CAMPAIGN_COLUMNS = (
+    "contacts",
+    "last_contact",
+    "measured_contacts",
+    "responses",
+    "response_amount",
+    "response_rate",
+)
+
+
+def recount_campaigns(
+    view: pd.DataFrame,
+    ds: Dataset | Source,
+    as_of: str | pd.Timestamp | None = None,
+    response_window_days: int = 14,
+    engine: str | EngineSettings = "auto",
+) -> pd.DataFrame:
+    """``view`` (a :func:`customer_view` as of ``as_of``) with its campaign columns counted
+    from the campaigns of ``ds`` instead (``view`` itself is left as it is): the view of the
+    same lines and customers with other campaigns, for one pass over the campaigns instead of
+    a second whole view.  Targeting counts only the campaigns whose response window closed; at
+    10M customers its own view took minutes and took its kernel to 7.9 GB."""
+    src = as_source(ds, engine)
+    as_of = resolve_as_of(src if src is not None else ds, as_of)
+    camp = _campaign_sums(ds, src, as_of, response_window_days)
+    view = view.copy(deep=False)  # new columns, the caller's frame untouched
+    if camp is None:
+        return view.drop(columns=[c for c in CAMPAIGN_COLUMNS if c in view.columns])
+    _set_campaign_columns(view, camp)
+    return view
+
+
+def _campaign_sums(
+    ds: Dataset | Source, src: Source | None, as_of: pd.Timestamp, response_window_days: int
+) -> pd.DataFrame | None:
+    """Per contacted customer: contacts, last contact and measured responses (None without
+    campaigns), summed by the engine of ``src`` or, without one, in pandas."""
+    if src is None:
+        if ds.campaigns is None:
+            return None
+        return _campaign_features(ds.campaigns, as_of, response_window_days)
+    if not src.has("campaigns"):
+        return None
+    return aggregates.campaign_features(src, as_of, response_window_days)
+
+
+def _set_campaign_columns(view: pd.DataFrame, camp: pd.DataFrame) -> None:
+    """Set the campaign columns of ``view`` (in place, in the order of
+    :data:`CAMPAIGN_COLUMNS`) from ``camp`` per contacted customer: customers never contacted
+    get 0 contacts and no response rate."""
+    camp = camp.reindex(view.index)
+    for col in camp.columns:
+        view[col] = camp[col]
+    for col in ("contacts", "responses", "measured_contacts"):
+        view[col] = view[col].fillna(0).astype("int64")
+    view["response_amount"] = view["response_amount"].fillna(0.0)
+    view["response_rate"] = view["responses"] / view["measured_contacts"].where(
+        view["measured_contacts"] > 0
+    )

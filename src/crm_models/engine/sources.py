@@ -124,15 +124,25 @@ class Source:
         return df
 
     def only_customers(self, customers: Any) -> Source:
-        """The source with only the rows of ``customers`` in each table that has customers."""
+        """The source with only the rows of ``customers`` in each table that has customers,
+        under a key of its own: a build never takes what it computes for the whole data
+        (:func:`crm_models.data.snapshot.cached_frame`)."""
+        import hashlib
+
         import ibis
 
-        ids = ibis.memtable(pd.DataFrame({"customer_id": pd.unique(pd.Series(customers))}))
+        kept = pd.Series(pd.unique(pd.Series(customers)), name="customer_id")
+        ids = ibis.memtable(kept.to_frame())
         tables = {
             name: t.semi_join(ids, "customer_id") if "customer_id" in t.columns else t
             for name, t in self.tables.items()
         }
-        return replace(self, tables=tables)
+        fingerprint = None
+        if self.fingerprint is not None:
+            digest = hashlib.sha256(self.fingerprint.encode())
+            digest.update(pd.util.hash_pandas_object(kept.sort_values(), index=False).to_numpy())
+            fingerprint = digest.hexdigest()
+        return replace(self, tables=tables, fingerprint=fingerprint)
 
     def known_at(self, as_of: str | pd.Timestamp | None) -> Source:
         """The source as known at the end of the ``as_of`` day (the engine twin of the

@@ -21,7 +21,7 @@ import pandas as pd
 from crm_models.data.dataset import Dataset, UnsupportedData
 from crm_models.engine import Source
 from crm_models.engine.aggregates import table_columns
-from crm_models.features import customer_view, resolve_as_of, significant
+from crm_models.features import customer_view, recount_campaigns, resolve_as_of, significant
 
 __all__ = [
     "ARM_LABELS",
@@ -140,12 +140,17 @@ def _closed_campaigns(ds: Dataset | Source, as_of: pd.Timestamp, window_days: in
 
 
 def customer_features(
-    ds: Dataset | Source, as_of, response_window_days: int = RESPONSE_WINDOW_DAYS
+    ds: Dataset | Source,
+    as_of,
+    response_window_days: int = RESPONSE_WINDOW_DAYS,
+    view: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Model inputs per customer as of a day (raw types; encode with :class:`FeatureEncoder`);
     from an engine source the view is summed by the engine, with the same values.
 
     Campaign history counts only campaigns whose response window closed by ``as_of``.
+    ``view``: the day's :func:`~crm_models.features.customer_view` when already computed (a
+    build's shared view); only its campaign columns are then counted again.
     """
     as_of = resolve_as_of(ds, as_of)
     closed = _closed_campaigns(ds, as_of, response_window_days)
@@ -169,7 +174,11 @@ def customer_features(
             campaigns=closed,
             fingerprint="-",
         )
-    view = customer_view(sub, as_of=as_of)
+    view = (
+        customer_view(sub, as_of=as_of, response_window_days=response_window_days)
+        if view is None
+        else recount_campaigns(view, sub, as_of, response_window_days)
+    )
     for col, new in DATE_FEATURES.items():
         if col in view.columns:
             view[new] = (as_of - view[col]).dt.days.astype(float)
