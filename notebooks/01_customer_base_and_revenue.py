@@ -93,14 +93,16 @@ show(charts.activity_bars(revenue.base_activity(ds, freq=freq, as_of=as_of_day),
 
 # %%
 show(charts.revenue_bars(nlv, period_name))
-for dimension in ("channel", "region", "category"):
-    try:
-        shares = revenue.revenue_share_by(ds, dimension, as_of=as_of_day)
-    except ValueError:
+dimensions = ("channel", "region", "category")
+by = revenue.revenue_by_each(
+    ds, revenue.available_dimensions(ds, dimensions), freq=freq, as_of=as_of_day
+)
+for dimension in dimensions:
+    if dimension not in by:
         say(f"*Revenue by {dimension}: the data has no {dimension} information.*")
         continue
-    by = revenue.revenue_by(ds, dimension, freq=freq, as_of=as_of_day)
-    charts.show_dimension(by, shares, dimension, period_name)
+    shares = revenue.revenue_share_by(ds, dimension, as_of=as_of_day)
+    charts.show_dimension(by[dimension], shares, dimension, period_name)
     run.table(f"revenue_by_{dimension}", shares)
 
 # %% [markdown]

@@ -367,6 +367,10 @@ def test_revenue_by_missing_column_names_it(ds):
         rv.revenue_by(ds, "region")
     with pytest.raises(ValueError, match="'category'"):
         rv.revenue_share_by(ds, "category")
+    with pytest.raises(ValueError, match="'region'"):
+        rv.revenue_by_each(ds, ["channel", "region"])
+    # the report splits revenue only by what the data has
+    assert rv.available_dimensions(ds, ["channel", "region", "category"]) == ["channel"]
 
 
 def test_revenue_by_category_from_products_table():

@@ -66,6 +66,13 @@ def check_revenue_tables(
                     rv.revenue_by(ds, dimension, freq, as_of, anonymous),
                     rtol=1e-9,
                 )
+        for anonymous in include_anonymous:  # every dimension summed in one pass
+            each = rv.revenue_by_each(src, dimensions, freq, as_of, anonymous)
+            assert list(each) == list(dimensions)
+            for dimension in dimensions:
+                pd.testing.assert_frame_equal(
+                    each[dimension], rv.revenue_by(ds, dimension, freq, as_of, anonymous), rtol=1e-9
+                )
     for dimension in dimensions:
         for anonymous in include_anonymous:
             pd.testing.assert_frame_equal(

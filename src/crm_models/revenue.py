@@ -45,6 +45,7 @@ Definitions (shared by every function here)
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -74,7 +75,9 @@ __all__ = [
     "new_vs_returning",
     "nlv_table",
     "recent_new_share",
+    "available_dimensions",
     "revenue_by",
+    "revenue_by_each",
     "revenue_share_by",
     "stage_share",
 ]
@@ -798,6 +801,18 @@ def lines_by(
     return base.lines.assign(level=labels.to_numpy()[codes]), base
 
 
+def available_dimensions(ds: Dataset | Source, dimensions: Sequence[str]) -> list[str]:
+    """Those of ``dimensions`` the data can split revenue by (:func:`revenue_by`)."""
+    out = []
+    for dimension in dimensions:
+        try:
+            _dimension_column(ds, dimension)
+        except ValueError:
+            continue
+        out.append(dimension)
+    return out
+
+
 def revenue_by(
     ds: Dataset | Source,
     dimension: str,
@@ -812,26 +827,60 @@ def revenue_by(
     without a value go to ``"(missing)"``.  Columns are sorted by total revenue, descending.
     Customer lines only unless ``include_anonymous``; then row sums exceed nlv revenue.
     """
-    if isinstance(ds, Source):
+    return revenue_by_each(ds, [dimension], freq, as_of, include_anonymous)[dimension]
+
+
+def revenue_by_each(
+    ds: Dataset | Source,
+    dimensions: Sequence[str],
+    freq: str = "M",
+    as_of: DateLike = None,
+    include_anonymous: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """:func:`revenue_by` of each of ``dimensions``; an engine source sums them all in one
+    pass over the lines (10M customers: one pass instead of three for the customer-base
+    report's channel, region and category)."""
+    for dimension in dimensions:
         _dimension_column(ds, dimension)
+    if not dimensions:
+        return {}
+    if isinstance(ds, Source):
         end, code, calendar, _ = _engine_calendar(ds, freq, as_of)
-        cells = aggregates.level_revenue(ds, end, dimension, code, include_anonymous)["revenue"]
-        periods = _engine_periods(cells.index.get_level_values("period"), code, freq)
-        levels = cells.index.get_level_values("level")
-    else:
-        base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
+        cells = aggregates.period_level_revenue(ds, end, dimensions, code, include_anonymous)
+        out = {}
+        for dimension in dimensions:
+            per = cells.groupby(["period", dimension])["revenue"].sum()
+            per.index = pd.MultiIndex.from_arrays(
+                [
+                    _engine_periods(per.index.get_level_values(0), code, freq),
+                    per.index.get_level_values(1),
+                ]
+            )
+            out[dimension] = _wide(per, calendar, dimension)
+        return out
+    base = netted_orders(ds, freq, as_of, include_anonymous=include_anonymous)
+    amount = pd.Series(base.source["amount"].to_numpy(dtype=float)[base.rows])
+    out = {}
+    for dimension in dimensions:
         codes, labels = _levels(ds, dimension, base)
-        amount = pd.Series(base.source["amount"].to_numpy(dtype=float)[base.rows])
         cells = amount.groupby([base.line_periods(), codes]).sum()
         ordinals = cells.index.get_level_values(0).to_numpy()
-        periods = pd.PeriodIndex.from_ordinals(ordinals, freq=base.calendar.freq)
-        levels = labels[cells.index.get_level_values(1).to_numpy()]
-        calendar = base.calendar
-    cells.index = pd.MultiIndex.from_arrays([periods, levels])
+        cells.index = pd.MultiIndex.from_arrays(
+            [
+                pd.PeriodIndex.from_ordinals(ordinals, freq=base.calendar.freq),
+                labels[cells.index.get_level_values(1).to_numpy()],
+            ]
+        )
+        out[dimension] = _wide(cells, base.calendar, dimension)
+    return out
+
+
+def _wide(cells: pd.Series, calendar: pd.PeriodIndex, dimension: str) -> pd.DataFrame:
+    """Revenue ``cells`` per (period, level) as periods of ``calendar`` x levels, the levels
+    sorted by total revenue, descending."""
     wide = cells.unstack(fill_value=0.0)
     wide = wide.sort_index(axis=1).reindex(calendar, fill_value=0.0).astype(float)
-    order = wide.sum().sort_values(ascending=False).index
-    wide = wide[order]
+    wide = wide[wide.sum().sort_values(ascending=False).index]
     wide.columns.name = dimension
     return wide
 

@@ -165,6 +165,69 @@ def _profit(
     return profit, clv_part
 
 
+def _channel(scores: pd.DataFrame) -> pd.Series:
+    """Each customer's channel (empty when the scores have none)."""
+    return scores["channel"] if "channel" in scores else pd.Series("", index=scores.index)
+
+
+def _best_offers(
+    d: pd.DataFrame, arms: Sequence[str], cost: np.ndarray, policy: ContactPolicy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer: the position in ``arms`` of the offer with the highest expected profit
+    (the first of equals, as ``argmax``), its uplift, profit and lifetime-value part.  An offer
+    at a time with a running best: the temporaries are a few columns, not customers x offers."""
+    for j, a in enumerate(arms):
+        up = d[f"uplift_{a}"].to_numpy(dtype=float)
+        profit, clv = _profit(d, up, float(policy.offer_costs.get(a, 0.0)), cost, policy)
+        profit, clv = profit[:, 0], clv[:, 0]
+        if j == 0:
+            best, uplift = np.zeros(len(d), dtype=np.intp), up.copy()
+            top, top_clv = profit, clv
+            continue
+        # a NaN profit wins as in argmax: the first NaN stays
+        better = (profit > top) | (np.isnan(profit) & ~np.isnan(top))
+        best[better], uplift[better] = j, up[better]
+        top[better], top_clv[better] = profit[better], clv[better]
+    return best, uplift, top, top_clv
+
+
+def _mark(reason: np.ndarray, mask: Any, code: str) -> None:
+    """Give ``code`` to the customers of ``mask`` with no reason yet (the first rule wins)."""
+    mask = np.asarray(mask, dtype=bool) & (reason == "")
+    reason[mask] = code
+
+
+def _permission_reasons(
+    index: pd.Index,
+    channel: pd.Series,
+    policy: ContactPolicy,
+    customers: pd.DataFrame | None,
+    campaigns: pd.DataFrame | None,
+    send: pd.Timestamp,
+) -> np.ndarray:
+    """Per customer of ``index``: the first permission rule that forbids contacting them (a
+    key of :data:`EXCLUSIONS`), or ``""``; no budget or profit can change these."""
+    reason = np.full(len(index), "", dtype=object)
+    if customers is not None and len(customers):
+        cust = customers.set_index("customer_id").reindex(index)
+        if "opt_out_date" in cust:
+            out = cust["opt_out_date"]
+            _mark(
+                reason, (out.notna() & (out < send + pd.Timedelta(days=1))).to_numpy(), "OPTED_OUT"
+            )
+        if "opt_in" in cust:
+            _mark(reason, ~cust["opt_in"].fillna(False).astype(bool).to_numpy(), "NO_CONSENT")
+    contacts = recent_contacts(campaigns, send, policy.window_days)
+    _mark(
+        reason,
+        index.map(contacts).to_series().fillna(0).to_numpy() >= policy.max_contacts,
+        "FREQUENCY_CAP",
+    )
+    if policy.channels is not None:
+        _mark(reason, ~channel.isin(list(policy.channels)).to_numpy(), "CHANNEL")
+    return reason
+
+
 def select_contacts(
     scores: pd.DataFrame,
     arms: Sequence[str],
@@ -188,46 +251,19 @@ def select_contacts(
     """
     send = pd.Timestamp(send_date if send_date is not None else policy.send_date).normalize()
     d = scores.copy(deep=False)  # the decisions are new columns: the scores are not copied
-    n = len(d)
-    channel = d["channel"] if "channel" in d else pd.Series("", index=d.index)
+    channel = _channel(d)
     cost = policy.cost(channel)
-    up = np.column_stack([d[f"uplift_{a}"].to_numpy(dtype=float) for a in arms])
-    profits, clv_part = np.empty_like(up), np.empty_like(up)
-    for j, a in enumerate(arms):  # an offer at a time: its temporaries are one column each
-        offer = float(policy.offer_costs.get(a, 0.0))
-        profit, clv = _profit(d, up[:, j], offer, cost, policy)
-        profits[:, j], clv_part[:, j] = profit[:, 0], clv[:, 0]
-    best = np.argmax(profits, axis=1)
-    rows = np.arange(n)
+    best, uplift, profit, clv = _best_offers(d, arms, cost, policy)
     d["arm"] = np.asarray(arms, dtype=object)[best]
-    d["expected_incremental_response"] = up[rows, best]
-    d["expected_profit"] = profits[rows, best]
-    d["expected_incremental_clv"] = clv_part[rows, best]
+    d["expected_incremental_response"] = uplift
+    d["expected_profit"] = profit
+    d["expected_incremental_clv"] = clv
     d["cost"] = cost
-    reason = np.full(n, "", dtype=object)
-
-    def mark(mask, code):
-        mask = np.asarray(mask, dtype=bool) & (reason == "")
-        reason[mask] = code
-
-    if customers is not None and len(customers):
-        cust = customers.set_index("customer_id").reindex(d.index)
-        if "opt_out_date" in cust:
-            out = cust["opt_out_date"]
-            mark((out.notna() & (out < send + pd.Timedelta(days=1))).to_numpy(), "OPTED_OUT")
-        if "opt_in" in cust:
-            mark(~cust["opt_in"].fillna(False).astype(bool).to_numpy(), "NO_CONSENT")
-    contacts = recent_contacts(campaigns, send, policy.window_days)
-    mark(
-        d.index.map(contacts).to_series().fillna(0).to_numpy() >= policy.max_contacts,
-        "FREQUENCY_CAP",
-    )
-    if policy.channels is not None:
-        mark(~channel.isin(list(policy.channels)).to_numpy(), "CHANNEL")
-    mark(d["expected_incremental_response"].to_numpy() <= 0, "NEGATIVE_UPLIFT")
-    mark(d["expected_profit"].to_numpy() <= 0, "UNPROFITABLE")
+    reason = _permission_reasons(d.index, channel, policy, customers, campaigns, send)
+    _mark(reason, uplift <= 0, "NEGATIVE_UPLIFT")
+    _mark(reason, profit <= 0, "UNPROFITABLE")
     candidates = np.flatnonzero(reason == "")
-    profit = d["expected_profit"].to_numpy()[candidates]
+    profit = profit[candidates]
     if policy.budget_money is not None:
         solution = solve_budget(
             profit, cost[candidates], policy.budget_money, policy.budget, policy.time_limit
@@ -295,10 +331,12 @@ def _reason_codes(d: pd.DataFrame, arms: Sequence[str]) -> pd.Series:
 
 
 def _strategy_totals(name, d, mask, arm_col, policy, arms):
-    up = np.column_stack([d[f"uplift_{a}"].to_numpy(dtype=float) for a in arms])
     idx = np.flatnonzero(mask)
     a_idx = pd.Index(list(arms)).get_indexer(arm_col[idx])
-    u = up[idx, a_idx]
+    u = np.full(len(idx), np.nan)  # each customer's uplift under their arm, an arm at a time
+    for j, a in enumerate(arms):
+        at = a_idx == j
+        u[at] = d[f"uplift_{a}"].to_numpy(dtype=float)[idx[at]]
     offer = np.asarray([float(policy.offer_costs.get(a, 0.0)) for a in arms])[a_idx]
     # the columns _profit reads only: a copy of every decision column took 2 GB per strategy
     sub = d[[c for c in ("value", "p_control", "clv_gain") if c in d]].iloc[idx]
@@ -436,11 +474,13 @@ def budgeted_contact_list(
     the eligible customers (at least one); ``policy.budget`` is set to the budget used."""
     if budget is None:
         policy.budget = None
-        # only the decisions are needed for the eligible count (the unbudgeted list's strategy
-        # totals and reason codes were built and thrown away; 10M customers: +3 GB held)
-        eligible = eligible_customers(
-            select_contacts(scores, arms, policy, customers, campaigns, send_date)
+        # only the permission rules decide who is eligible: no offer is valued for the count
+        # (a whole unbudgeted list was built and thrown away; 10M customers: +3 GB held)
+        send = pd.Timestamp(send_date).normalize()
+        reason = _permission_reasons(
+            scores.index, _channel(scores), policy, customers, campaigns, send
         )
+        eligible = int((reason == "").sum())
         budget = max(1, int(eligible * share))
     policy.budget = int(budget)
     return contact_list(scores, arms, policy, customers, campaigns, send_date)

@@ -81,6 +81,7 @@ from crm_models.engine.aggregates.revenue import (
     level_table,
     new_revenue_per_period,
     order_rows,
+    period_level_revenue,
     with_level,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "payback_days",
     "period_activity",
     "period_code",
+    "period_level_revenue",
     "purchase_day_gaps",
     "purchase_day_rows",
     "purchase_day_summary",
