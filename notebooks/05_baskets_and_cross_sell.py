@@ -106,7 +106,7 @@ if not from_file and basket.known_customers(ds) >= 50:
             horizon_days=horizon_days,
             ks=(1, 3, 5, 10),
             model=basket.CrossSell(k=k, level=level, exclude=service),
-            max_customers=5_000 if quick else None,
+            max_customers=5_000 if quick else basket.EVALUATION_SAMPLE,
         )
     except UnsupportedData as err:
         say(f"*The cross-sell offers could not be tested out of time.* {err}")

@@ -14,6 +14,7 @@ import pytest
 from engine_checks import check_baskets_built_by_the_engine
 
 from crm_models import baskets as B
+from crm_models.charts.baskets import evaluation_text
 from crm_models.data.dataset import Dataset
 from crm_models.data.loading import load_dataset
 from crm_models.engine import as_source, open_dataset
@@ -144,6 +145,14 @@ def test_out_of_time_evaluation_is_the_same(shop):
     assert expected.customers == got.customers == 400
     assert got.new_items_per_customer == expected.new_items_per_customer
     pd.testing.assert_frame_equal(got.metrics, expected.metrics, rtol=1e-9)
+    # the report says the test was on a sample, of how many, and how precise it is
+    whole = B.evaluate_cross_sell(ds, cutoff=cutoff)
+    assert whole.sampled_from is None and expected.sampled_from == got.sampled_from
+    assert got.sampled_from == whole.customers > 400
+    text = evaluation_text(got, got.metrics, 3, "product")
+    assert f"a random 400 of the {whole.customers:,} customers" in text
+    assert "percentage points" in text
+    assert "a random" not in evaluation_text(whole, whole.metrics, 3, "product")
 
 
 @pytest.mark.parametrize("level", ["product", "category"])

@@ -29,6 +29,7 @@ from crm_models.baskets.mining import (
     strongest_pairs,
 )
 from crm_models.baskets.recommend import (
+    EVALUATION_SAMPLE,
     CrossSell,
     CrossSellEvaluation,
     cross_sell_list,
@@ -67,6 +68,7 @@ from crm_models.baskets.timing import (
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "EVALUATION_SAMPLE",
     "SUPPORT_LADDER",
     "Baskets",
     "CrossSell",

@@ -207,11 +207,18 @@ def show_offer_quality(metrics: pd.DataFrame) -> None:
 def evaluation_text(evaluation: Any, metrics: pd.DataFrame, k: int, level: str) -> str:
     """What the out-of-time test did and found (``evaluation``: a ``CrossSellEvaluation``)."""
     m = metrics.set_index(["method", "k"])["hit_rate"]
+    who = f"{count(evaluation.customers)} customers"
+    aside = f"on average {evaluation.new_items_per_customer:.1f} new {level}s each"
+    if evaluation.sampled_from:
+        hit = float(m[("cross-sell", k)])
+        margin = 1.96 * np.sqrt(hit * (1 - hit) / evaluation.customers)
+        who = f"a random {count(evaluation.customers)} of the {count(evaluation.sampled_from)}"
+        who += " customers"
+        aside = f"hit rates within ±{100 * margin:.1f} percentage points; {aside}"
     return (
-        f"Learnt up to **{evaluation.cutoff.date()}** and checked on "
-        f"{count(evaluation.customers)} customers who bought something new to them by "
-        f"{evaluation.end.date()} (on average {evaluation.new_items_per_customer:.1f} new "
-        f"{level}s each). With {k} offers each, the personal offers hit "
+        f"Learnt up to **{evaluation.cutoff.date()}** and checked on {who} who bought "
+        f"something new to them by {evaluation.end.date()} ({aside}). "
+        f"With {k} offers each, the personal offers hit "
         f"**{pct(m[('cross-sell', k)])}** of customers against "
         f"{pct(m[('popularity', k)])} for best-sellers "
         f"(**{evaluation.lift_over_baseline(k):.2f}x**); *hit rate* = share of customers who "

@@ -32,7 +32,7 @@ from crm_models.engine.aggregates.baskets import (
     basket_pair_counts,
     category_moves,
     category_period_lines,
-    customer_item_pairs,
+    customer_item_first_days,
     has_times,
     repurchase_gaps,
 )
@@ -103,7 +103,7 @@ __all__ = [
     "checked",
     "cohort_counts",
     "count_if",
-    "customer_item_pairs",
+    "customer_item_first_days",
     "customer_net_revenue",
     "customer_sums",
     "customer_sums_expr",

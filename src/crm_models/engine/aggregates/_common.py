@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from crm_models.engine.settings import release_duckdb_memory
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -19,6 +24,25 @@ def load_ibis():
     import ibis
 
     return ibis
+
+
+@contextmanager
+def stored(src: Source, expr: ir.Table, what: str) -> Iterator[ir.Table]:
+    """``expr`` computed once and kept in a temporary table of the engine while the block
+    runs, for several queries to read instead of computing it again each time.  Only DuckDB,
+    whose database is the build's own, stores it; a user's database (PostgreSQL) is only read,
+    and Spark's temporary tables are views computed again at each use, so both get the
+    expression itself.  ``what`` names the table (letters and underscores)."""
+    if src.engine != "duckdb":
+        yield expr
+        return
+    name = f"crm_{what}_{secrets.token_hex(6)}"
+    table = src.con.create_table(name, obj=expr, temp=True)
+    try:
+        yield table
+    finally:  # ibis' drop_table writes SQL this DuckDB refuses
+        src.con.raw_sql(f'DROP TABLE "{name}"')
+        release_duckdb_memory(src.con)
 
 
 def day_number(ts: ir.TimestampValue) -> ir.IntegerValue:

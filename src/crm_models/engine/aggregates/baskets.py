@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from crm_models.engine.aggregates._common import count_if, day_number, load_ibis
+from crm_models.engine.aggregates._common import count_if, day_number, load_ibis, stored
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -151,28 +151,37 @@ def basket_pair_counts(
     return out.sort_values(["item", "with_item"]).reset_index(drop=True)
 
 
-def customer_item_pairs(
-    src: Source, level: str = "product", as_of: pd.Timestamp | None = None, **only: Any
+def customer_item_first_days(
+    src: Source, level: str = "product", **only: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Which known customer bought which item, without the lines: the distinct (customer,
-    item) pairs of purchase lines (:func:`_basket_purchases` with ``customers_only``) as codes
-    ``customer_code`` and ``item_code`` (numbered from 1), and the ``customer_id`` of each
-    customer code and the ``item`` of each item code (the cross-sell model's input)."""
+    """Which known customer first bought which item on which day, without the lines: the
+    distinct (customer, item) pairs of purchase lines (:func:`_basket_purchases` with
+    ``customers_only``) as codes ``customer_code`` and ``item_code`` (numbered from 1) with
+    ``first_day`` (:func:`day_number` of the first purchase), and the ``customer_id`` of each
+    customer code and the ``item`` of each item code.  Every cut of the history is a filter on
+    ``first_day``: the cross-sell model learnt at two dates and the items new to a customer in
+    a later window all come from this one pass over the lines (the pairs are stored once,
+    :func:`stored`, for the three frames to read)."""
     ibis = load_ibis()
-    t = _basket_purchases(src, level, as_of, customers_only=True, **only)
-    pairs = t.select("customer_id", "item").distinct()
-    customers = pairs.select("customer_id").distinct()
-    customers = customers.mutate(  # 32-bit codes: half the memory of every pair's
-        customer_code=(ibis.row_number().over(order_by=customers.customer_id) + 1).cast("int32")
-    )
-    items = pairs.select("item").distinct()
-    items = items.mutate(item_code=(ibis.row_number().over(order_by=items.item) + 1).cast("int32"))
-    coded = pairs.inner_join(customers, "customer_id").inner_join(items, "item")
-    return (
-        src.frame(coded.select("customer_code", "item_code")),
-        src.frame(customers.order_by("customer_code")),
-        src.frame(items.order_by("item_code")),
-    )
+    t = _basket_purchases(src, level, None, customers_only=True, **only)
+    first = t.group_by(["customer_id", "item"]).agg(first_day=day_number(t.order_date).min())
+    with stored(src, first, "first_purchases") as pairs:
+        customers = pairs.select("customer_id").distinct()
+        customers = customers.mutate(  # 32-bit codes: half the memory of every pair's
+            customer_code=(ibis.row_number().over(order_by=customers.customer_id) + 1).cast("int32")
+        )
+        items = pairs.select("item").distinct()
+        items = items.mutate(
+            item_code=(ibis.row_number().over(order_by=items.item) + 1).cast("int32")
+        )
+        coded = pairs.inner_join(customers, "customer_id").inner_join(items, "item")
+        return (
+            src.frame(
+                coded.select("customer_code", "item_code", first_day=coded.first_day.cast("int32"))
+            ),
+            src.frame(customers.order_by("customer_code")),
+            src.frame(items.order_by("item_code")),
+        )
 
 
 def _category_lines(src: Source, as_of: pd.Timestamp, customers_only: bool = False) -> ir.Table:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,10 +16,10 @@ from crm_models.engine.aggregates._common import (
     lines_as_of,
     load_ibis,
     period_code,
+    stored,
 )
 from crm_models.engine.aggregates.customers import btyd_sums_expr, purchase_days
 from crm_models.engine.aggregates.revenue import order_rows, with_level
-from crm_models.engine.settings import release_duckdb_memory
 from crm_models.units import as_of_day
 
 if TYPE_CHECKING:
@@ -147,20 +146,9 @@ def purchase_day_summary(
 
 @contextmanager
 def stored_purchase_days(src: Source, as_of: pd.Timestamp) -> Iterator[ir.Table]:
-    """The purchase days (:func:`purchase_days`) up to the as-of day, summed once and kept in a
-    temporary table of the engine while the block runs: a backtest cuts them at each origin
+    """The purchase days (:func:`purchase_days`) up to the as-of day, summed once and kept in the
+    engine while the block runs (:func:`stored`): a backtest cuts them at each origin
     (:func:`purchase_day_summary`) instead of reading every line again (10M customers: 90M
-    lines summed once instead of twelve times).  Only DuckDB, whose database is the build's
-    own, stores them; a user's database (PostgreSQL) is only read, and Spark's temporary tables
-    are views summed again at each use, so both get the expression itself."""
-    days = purchase_days(lines_as_of(src, as_of))
-    if src.engine != "duckdb":
+    lines summed once instead of twelve times)."""
+    with stored(src, purchase_days(lines_as_of(src, as_of)), "purchase_days") as days:
         yield days
-        return
-    name = f"crm_purchase_days_{secrets.token_hex(6)}"
-    stored = src.con.create_table(name, obj=days, temp=True)
-    try:
-        yield stored
-    finally:  # ibis' drop_table writes SQL this DuckDB refuses
-        src.con.raw_sql(f'DROP TABLE "{name}"')
-        release_duckdb_memory(src.con)
