@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from engine_checks import assert_same_json
 
+from crm_models import features
 from crm_models.cli import main
 from crm_models.data.loading import load_dataset
 from crm_models.data.simulate_parquet import write_partitioned
@@ -28,8 +29,9 @@ from crm_models.engine import (
     open_database,
     open_folder,
 )
+from crm_models.engine.aggregates.customers import _by_customer_and_day
 from crm_models.forecast import forecast_sales, sales_series, segment_forecasts
-from crm_models.forecast.bottom_up import _buyer_sums
+from crm_models.forecast.bottom_up import _buyer_sums, _purchase_days
 from crm_models.forecast.regressors import campaign_calendar
 
 DUCKDB = EngineSettings("duckdb")
@@ -66,12 +68,29 @@ def check_forecast_inputs(ds, src: Source) -> None:
     for col in ("first_day", "last_day", "n_days"):
         assert (sa[col].to_numpy() == sb[col].to_numpy()).all(), col
     np.testing.assert_allclose(sb[["total", "first_amount"]], sa[["total", "first_amount"]])
-    # a backtest's purchase days, stored once in the engine and cut at each origin
-    with aggregates.stored_purchase_days(src, periods[-1].end_time.normalize()) as days:
-        for at in (cutoff, periods[-4].end_time.normalize()):
-            stored, fresh = _buyer_sums(src, at, since, days), _buyer_sums(src, at, since)
-            assert stored[1] == fresh[1]
-            pd.testing.assert_frame_equal(stored[0], fresh[0])
+    # the purchase days every origin cuts: built once per source, the customers as numbers
+    customers, rows = _purchase_days(ds)
+    got_customers, got = aggregates.purchase_day_codes(src, features.resolve_as_of(ds, None))
+    assert got_customers.equals(customers)
+    for col in ("customer", "day"):
+        assert (got[col].to_numpy() == rows[col].to_numpy()).all(), col
+    np.testing.assert_allclose(got["value"], rows["value"], rtol=1e-12)
+    assert _purchase_days(src)[1] is _purchase_days(src)[1]
+
+
+def test_purchase_day_codes_sort_the_customers_as_pandas_does_whatever_the_engine_collation():
+    """PostgreSQL sorts text by its locale ('b' before 'B', accents ignored); the customer
+    numbers must follow pandas' order of the ids all the same."""
+    import pyarrow as pa
+
+    ids = pa.array(["b", "B", "é", "a", "b", "B", "a"])
+    day = np.array([3, 1, 2, 5, 1, 2, 4], dtype=np.int32)
+    value = np.arange(7, dtype=float)
+    got_ids, got_day, got_value = _by_customer_and_day(ids, day, value)
+    assert got_ids.to_pylist() == ["B", "B", "a", "a", "b", "b", "é"]
+    assert got_day.tolist() == [1, 2, 4, 5, 1, 3, 2]
+    assert got_value.tolist() == [1.0, 5.0, 6.0, 3.0, 4.0, 0.0, 2.0]
+    assert got_ids.to_pylist() == sorted(ids.to_pylist())
 
 
 def _forecast_json(capsys, *argv: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,9 +22,6 @@ from crm_models.forecast.periods import (
     yearly_seasonality_ok,
 )
 from crm_models.units import as_of_day, unit_days
-
-if TYPE_CHECKING:
-    import ibis.expr.types as ir
 
 __all__ = ["bottom_up_backtest", "bottom_up_forecast"]
 
@@ -51,24 +47,30 @@ def _seasonal_index(y: pd.Series, periods: pd.PeriodIndex) -> np.ndarray:
     return np.exp(fourier_terms(periods, k) @ season) / norm
 
 
-def _purchase_days(ds: Dataset) -> pd.DataFrame:
-    """Purchase lines (``amount >= 0``) of known customers summed per customer and day, sorted
-    by both: ``customer_id``, ``day`` (days since 1970), ``value``.  Built once per loaded
-    dataset (:func:`~crm_models.data.dataset.derived`: the monthly and the weekly forecast
-    share it) and cut at each cutoff of a backtest (a day's sum does not depend on the cutoff:
-    cutoffs are whole days)."""
+def _purchase_days(ds: Dataset | Source) -> tuple[pd.Index, pd.DataFrame]:
+    """Purchase lines (``amount >= 0``) of known customers summed per customer and day, with
+    customers as numbers: the sorted customer ids and the rows ``customer`` (int32 position in
+    them), ``day`` (days since 1970) and ``value``, sorted by customer and day
+    (:func:`~crm_models.engine.aggregates.purchase_day_codes` on a Source, up to its last day).
+    Built once per loaded dataset or source (:func:`~crm_models.data.dataset.derived`: the
+    monthly and the weekly forecast and every origin of their backtests share it) and cut at
+    each cutoff (a day's sum does not depend on the cutoff: cutoffs are whole days)."""
+    if isinstance(ds, Source):
+        return derived(
+            ds, "purchase_days", lambda: aggregates.purchase_day_codes(ds, resolve_as_of(ds, None))
+        )
 
-    def compute() -> pd.DataFrame:
+    def compute() -> tuple[pd.Index, pd.DataFrame]:
         tx = ds.customer_transactions()
         buy = tx["amount"].to_numpy() >= 0
-        return (
+        days = (
             pd.DataFrame(
                 {
                     "customer_id": tx["customer_id"].to_numpy()[buy],
                     "day": tx["order_date"]
                     .to_numpy()[buy]
                     .astype("datetime64[D]")
-                    .astype(np.int64),
+                    .astype(np.int32),
                     "value": tx["amount"].to_numpy()[buy],
                 }
             )
@@ -76,43 +78,42 @@ def _purchase_days(ds: Dataset) -> pd.DataFrame:
             .sum()
             .reset_index()
         )
+        codes, customers = pd.factorize(days["customer_id"], sort=True)
+        rows = pd.DataFrame(
+            {"customer": codes.astype(np.int32), "day": days["day"], "value": days["value"]}
+        )
+        return pd.Index(customers, name="customer_id"), rows
 
     return compute() if ds.transactions is None else derived(ds.transactions, "days", compute)
 
 
 def _buyer_sums(
-    ds: Dataset | Source,
-    cutoff: pd.Timestamp,
-    since: pd.Timestamp,
-    days: pd.DataFrame | ir.Table | None = None,
+    ds: Dataset | Source, cutoff: pd.Timestamp, since: pd.Timestamp
 ) -> tuple[pd.DataFrame, int]:
-    """Per buyer up to the cutoff day, from purchase days (purchase lines, ``amount >= 0``,
-    summed per customer and day; ``days`` when already built: :func:`_purchase_days`, or on a
-    Source :func:`~crm_models.engine.aggregates.stored_purchase_days`):
-    ``first_day``, ``last_day`` (day numbers since 1970), ``n_days``, ``total`` and
-    ``first_amount`` (spend of the first day), sorted by customer; and the number of
-    (customer, purchase day) pairs after ``since``.  On a Source the engine counts them
-    (:func:`crm_models.engine.aggregates.purchase_day_summary`)."""
-    if isinstance(ds, Source):
-        return aggregates.purchase_day_summary(ds, cutoff, since, days)
-    days = _purchase_days(ds) if days is None else days
-    days = days.loc[days["day"].to_numpy() <= as_of_day(cutoff)]
-    customer = days["customer_id"].to_numpy()
-    day = days["day"].to_numpy()
-    new_buyer = np.r_[True, customer[1:] != customer[:-1]] if len(days) else np.zeros(0, bool)
+    """Per buyer up to the cutoff day, from the purchase days (:func:`_purchase_days`):
+    ``first_day``, ``last_day`` (day numbers since 1970),
+    ``n_days``, ``total`` and ``first_amount`` (spend of the first day), sorted by customer;
+    and the number of (customer, purchase day) pairs after ``since``.  The same sums as the
+    customer view's (:func:`~crm_models.engine.aggregates.btyd_sums_expr` on an engine)."""
+    customers, rows = _purchase_days(ds)
+    keep = rows["day"].to_numpy() <= as_of_day(cutoff)
+    customer = rows["customer"].to_numpy()[keep]
+    day = rows["day"].to_numpy()[keep].astype(np.int64)
+    value = rows["value"].to_numpy()[keep]
+    del keep
+    new_buyer = np.r_[True, customer[1:] != customer[:-1]] if len(day) else np.zeros(0, bool)
     starts = np.flatnonzero(new_buyer)
-    ends = np.r_[starts[1:], len(days)].astype(np.int64)
+    ends = np.r_[starts[1:], len(day)].astype(np.int64)
     buyer = np.cumsum(new_buyer) - 1
-    index = pd.Index(customer[starts], name="customer_id")
     sums = pd.DataFrame(
         {
             "first_day": day[starts],
             "last_day": day[ends - 1],
             "n_days": (ends - starts).astype(np.int64),
-            "total": days["value"].groupby(buyer).sum().to_numpy(),  # as a group-by sums
-            "first_amount": days["value"].to_numpy()[starts],
+            "total": pd.Series(value).groupby(buyer).sum().to_numpy(),  # as a group-by sums
+            "first_amount": value[starts],
         },
-        index=index,
+        index=customers[customer[starts]],
     )
     return sums, int((day > as_of_day(since)).sum())
 
@@ -139,7 +140,6 @@ def bottom_up_forecast(
     measure: str = "revenue",
     purchase_model: str = "bgnbd",
     nlv: pd.DataFrame | None = None,
-    days: pd.DataFrame | ir.Table | None = None,
 ) -> pd.DataFrame:
     """Bottom-up point forecast for the ``horizon`` periods after ``series`` (a full-period
     series of ``measure``; its last period's end is the cutoff, nothing later is read).
@@ -159,8 +159,8 @@ def bottom_up_forecast(
     acquisitions), ``seasonal_index``.  ``measure`` is ``revenue`` or ``orders``; raises
     ValueError for ``customers`` (the purchase models give expected purchases, not the chance of
     buying in a period) and ``clv.FitError`` when the purchase model cannot be fitted.
-    ``days`` (:func:`_purchase_days`, or the engine's stored purchase days on a Source) spares
-    a backtest rebuilding the purchase days at every origin.
+    The purchase days are built once per dataset or source (:func:`_purchase_days`): every
+    origin of a backtest cuts them.
     """
     if measure not in ("revenue", "orders"):
         raise ValueError("the bottom-up forecast covers revenue and orders, not active customers")
@@ -169,7 +169,7 @@ def bottom_up_forecast(
     cutoff = series.index[-1].end_time.normalize()
     future = future_index(series.index, horizon)
     year_ago = cutoff - pd.Timedelta(days=365)
-    sums, recent_days = _buyer_sums(ds, cutoff, year_ago, days)
+    sums, recent_days = _buyer_sums(ds, cutoff, year_ago)
     if sums.empty:
         raise ValueError("no purchases before the cutoff")
     summary = pd.DataFrame(btyd_columns(sums, as_of_day(cutoff), unit_days("W")), index=sums.index)
@@ -180,15 +180,13 @@ def bottom_up_forecast(
     # existing customers: expected purchase days per future period and their value (a naive
     # or stacked forecast corrects each customer's BTYD purchases over the whole horizon)
     bounds = _period_bounds(future, cutoff)
-    cum = model.expected_purchases_by_horizon(summary, bounds[1:])
-    per_period = np.diff(cum, axis=1, prepend=0.0)  # customers × periods
-    del cum  # 10M customers × 13 weeks: 1 GB each
     factor = clv.forecast_multiplier(purchase_model, ds, cutoff, bounds[-1], model, summary)
-    if factor is not None:
-        per_period *= factor.to_numpy()[:, None]
+    factor = None if factor is None else factor.to_numpy()
     value = spend.conditional_expected_spend(summary).to_numpy()
-    existing_days = per_period.sum(axis=0)
-    existing_value = value @ per_period
+    cum = model.total_expected_purchases(
+        summary, bounds[1:], [factor, value if factor is None else value * factor]
+    )
+    existing_days, existing_value = np.diff(cum, axis=1, prepend=0.0)
 
     # acquisition: new customers per period, from the series of first purchases
     first = pd.PeriodIndex(sums["first_day"].to_numpy().astype("datetime64[D]"), freq=pfreq)
@@ -287,30 +285,12 @@ def bottom_up_backtest(
     Returns ``(backtest_rows, future)`` in the layout of :attr:`BacktestResult.forecasts`.
     """
     nlv = revenue.nlv_table(ds, y.index.freq, resolve_as_of(ds, y.index[-1].end_time))
-    args = (ds, y, origins, horizon, measure, purchase_model, nlv)
-    if not isinstance(ds, Source):
-        return _backtest(*args, _purchase_days(ds))  # purchase days once for every origin
-    with aggregates.stored_purchase_days(ds, y.index[-1].end_time.normalize()) as days:
-        return _backtest(*args, days)
-
-
-def _backtest(
-    ds: Dataset | Source,
-    y: pd.Series,
-    origins: Sequence[pd.Period],
-    horizon: int,
-    measure: str,
-    purchase_model: str,
-    nlv: pd.DataFrame,
-    days: pd.DataFrame | ir.Table,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`bottom_up_backtest` on purchase days built once (``days``)."""
     scale = mase_scale(y.to_numpy(dtype=float), season_length(freq_of(y.index)))
     rows, errors = [], []
     for origin in origins:
         o = y.index.get_loc(origin)
         train, actual = y.iloc[:o], y.iloc[o : o + horizon]
-        fc = bottom_up_forecast(ds, train, len(actual), measure, purchase_model, nlv, days)
+        fc = bottom_up_forecast(ds, train, len(actual), measure, purchase_model, nlv)
         known = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["period"])
         known = known.loc[[p < origin for p in known["period"]]] if len(known) else known
         sigma = _sigma_from(known, train, len(actual))
@@ -333,7 +313,7 @@ def _backtest(
                 }
             )
         )
-    fc = bottom_up_forecast(ds, y, horizon, measure, purchase_model, nlv, days)
+    fc = bottom_up_forecast(ds, y, horizon, measure, purchase_model, nlv)
     known = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["log_error"])
     sigma = _sigma_from(known, y, horizon)
     future = pd.DataFrame(_log_interval(fc["mean"].to_numpy(), sigma), index=fc.index)

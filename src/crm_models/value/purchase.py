@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,23 @@ class PurchaseModel(Model):
         return pd.DataFrame(
             grid[inv] * pa[:, None], index=customer_index(data), columns=list(horizons)
         )
+
+    def total_expected_purchases(
+        self, data: pd.DataFrame, horizons, weights: Sequence[np.ndarray | None] = (None,)
+    ) -> np.ndarray:
+        """:meth:`expected_purchases_by_horizon` summed over the customers, each customer's
+        times each of ``weights`` (None: one): one row per weight, one column per horizon.  A
+        business total (expected purchases, their value with the expected spend as weight)
+        without a customers x horizons matrix: the distinct histories' grid times their
+        customers' summed P(alive) and weights (10M customers x 13 weeks: 1 GB per matrix)."""
+        x, tx, T = btyd_arrays(data)
+        grid, inv = self._alive_grid(x, T, horizons)
+        pa = self.p_alive(data).to_numpy()
+        sums = [
+            np.bincount(inv, weights=pa if w is None else pa * w, minlength=len(grid))
+            for w in weights
+        ]
+        return np.vstack(sums) @ grid
 
     def _fit_result(self, theta: np.ndarray, res, neg_ll_grad) -> None:
         self.params_ = dict(zip(self._names, theta.tolist(), strict=True))

@@ -53,6 +53,7 @@ from crm_models.engine.aggregates.customers import (
     campaign_features,
     customer_sums,
     customer_sums_expr,
+    purchase_day_codes,
     purchase_day_rows,
     purchase_days,
     rfm_ranks,
@@ -63,8 +64,6 @@ from crm_models.engine.aggregates.periods import (
     cohort_counts,
     level_period_totals,
     order_period_totals,
-    purchase_day_summary,
-    stored_purchase_days,
     treated_sends_per_day,
 )
 from crm_models.engine.aggregates.retention import (
@@ -124,9 +123,8 @@ __all__ = [
     "period_code",
     "period_level_revenue",
     "purchase_day_gaps",
+    "purchase_day_codes",
     "purchase_day_rows",
-    "purchase_day_summary",
-    "stored_purchase_days",
     "purchase_days",
     "repeat_day_counts",
     "repurchase_gaps",

@@ -69,6 +69,52 @@ def purchase_day_rows(src: Source, as_of: pd.Timestamp) -> pd.DataFrame:
     )
 
 
+def purchase_day_codes(src: Source, as_of: pd.Timestamp) -> tuple[pd.Index, pd.DataFrame]:
+    """The purchase days of :func:`purchase_day_rows` with customers as numbers: the known
+    customers' ids (sorted, as :func:`customer_frame` gives them) and one row per customer and
+    purchase day up to the as-of day, sorted by both: ``customer`` (int32 position in the ids),
+    ``day`` (int32 day number) and ``value`` (the day's spend).
+
+    16 bytes per row and no text per row: a backtest cuts them at each origin in memory
+    instead of summing every customer's days in the engine again (10M customers: 43M rows,
+    0.7 GB, against 14 s per origin in DuckDB)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    days = purchase_days(lines_as_of(src, as_of))
+    table = src.con.to_pyarrow(days.order_by(["customer_id", "day"]))
+    ids = table.column("customer_id").combine_chunks()
+    day = np.asarray(table.column("day").combine_chunks(), dtype=np.int32)
+    value = np.asarray(table.column("day_amount").combine_chunks(), dtype=np.float64)
+    del table
+    if len(ids) and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+        # the engine sorts text by its own collation (PostgreSQL's locale): sort here
+        ids, day, value = _by_customer_and_day(ids, day, value)
+    new_customer = np.ones(len(ids), dtype=bool)
+    if len(ids):
+        new_customer[1:] = np.asarray(pc.not_equal(ids[1:], ids[:-1]))
+    customers = pa.table({"customer_id": ids.filter(pa.array(new_customer))}).to_pandas()
+    del ids
+    pa.default_memory_pool().release_unused()
+    ids = customers["customer_id"]
+    index = pd.Index(ids.infer_objects() if ids.dtype == object else ids, name="customer_id")
+    rows = pd.DataFrame(
+        {"customer": (np.cumsum(new_customer) - 1).astype(np.int32), "day": day, "value": value}
+    )
+    return index, rows
+
+
+def _by_customer_and_day(ids: Any, day: np.ndarray, value: np.ndarray) -> tuple:
+    """Rows sorted by customer id (code points, as pandas sorts text) then day."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(
+        pa.table({"c": ids, "d": day}), [("c", "ascending"), ("d", "ascending")]
+    )
+    return ids.take(order), day[np.asarray(order)], value[np.asarray(order)]
+
+
 def btyd_sums_expr(days: ir.Table) -> ir.Table:
     """The BTYD sums of :func:`crm_models.features._btyd_sums` (``first_day``, ``last_day``,
     ``n_days``, ``total``, ``first_amount``) from :func:`purchase_days` rows."""

@@ -1,9 +1,7 @@
-"""What happened per period: cohort counts, period totals, sends per day, purchase days."""
+"""What happened per period: cohort counts, period totals and sends per day."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,20 +9,14 @@ import pandas as pd
 
 from crm_models.engine.aggregates._common import (
     count_if,
-    customer_frame,
     day_number,
     lines_as_of,
     load_ibis,
     period_code,
-    stored,
 )
-from crm_models.engine.aggregates.customers import btyd_sums_expr, purchase_days
 from crm_models.engine.aggregates.revenue import order_rows, with_level
-from crm_models.units import as_of_day
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
-
     from crm_models.engine.sources import Source
 
 
@@ -123,32 +115,3 @@ def treated_sends_per_day(src: Source) -> pd.Series:
     per = src.execute(c.group_by(day=day_number(c.sent_date)).agg(contacts=lambda x: x.count()))
     index = pd.DatetimeIndex(per["day"].to_numpy(dtype=np.int64).astype("datetime64[D]"))
     return pd.Series(per["contacts"].to_numpy(dtype=float), index=index.astype("datetime64[ns]"))
-
-
-def purchase_day_summary(
-    src: Source, as_of: pd.Timestamp, since: pd.Timestamp, days: ir.Table | None = None
-) -> tuple[pd.DataFrame, int]:
-    """The BTYD sums per buyer up to the as-of day (:func:`btyd_sums_expr`, day numbers) and
-    the number of (customer, purchase day) pairs after the ``since`` day: the inputs of the
-    bottom-up forecast (:mod:`crm_models.forecast.bottom_up`), one row per customer.  ``days``:
-    :func:`stored_purchase_days` of a later day, cut here at the as-of day (a day's sum does
-    not depend on the cut: cuts are whole days) instead of summing the lines again."""
-    days = (
-        purchase_days(lines_as_of(src, as_of))
-        if days is None
-        else days.filter(days.day <= as_of_day(as_of))
-    )
-    sums = customer_frame(src, btyd_sums_expr(days))
-    sums["n_days"] = sums["n_days"].astype(np.int64)
-    recent = int(src.execute(days.filter(days.day > as_of_day(since)).count()))
-    return sums, recent
-
-
-@contextmanager
-def stored_purchase_days(src: Source, as_of: pd.Timestamp) -> Iterator[ir.Table]:
-    """The purchase days (:func:`purchase_days`) up to the as-of day, summed once and kept in the
-    engine while the block runs (:func:`stored`): a backtest cuts them at each origin
-    (:func:`purchase_day_summary`) instead of reading every line again (10M customers: 90M
-    lines summed once instead of twelve times)."""
-    with stored(src, purchase_days(lines_as_of(src, as_of)), "purchase_days") as days:
-        yield days
