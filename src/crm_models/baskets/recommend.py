@@ -122,9 +122,12 @@ def known_customers(ds: Dataset | Source) -> int:
 def _labels(values: pd.Index | pd.Series, codes: np.ndarray) -> pd.Categorical:
     """``values[codes]`` as a categorical column: millions of offers share a few thousand
     texts, which are stored once (-1 codes: the last value)."""
-    codes = np.where(codes < 0, len(values) - 1, codes)
     uniq_codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    return pd.Categorical.from_codes(uniq_codes[codes], categories=pd.Index(uniques))
+    n = len(uniques)
+    # the categorical's own small codes, gathered once (-1 picks the last value): 50M offers
+    # took two 400 MB temporaries per column as 64-bit codes
+    small = uniq_codes.astype(np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32)
+    return pd.Categorical.from_codes(small[codes], categories=pd.Index(uniques))
 
 
 def _top_k(ranked: np.ndarray, k: int) -> np.ndarray:
