@@ -169,3 +169,30 @@ def test_affinities_come_from_the_distinct_basket_contents(shop, level):
     assert len(got_pairs) > 10
     pd.testing.assert_frame_equal(got_pairs, pairs, check_dtype=False, rtol=1e-12)
     pd.testing.assert_series_equal(got_counts, counts, check_index_type=False)
+
+
+def test_first_purchases_leave_the_engine_once_and_go_after_the_last_fit(folder, monkeypatch):
+    """The out-of-time test and the fit on the whole history share one engine pass of the
+    first purchase days; that fit is their last use, so it lets them go (1 GB at 10M)."""
+    from crm_models.baskets import recommend
+    from crm_models.data import dataset
+
+    src = open_dataset(folder, settings=default_settings("duckdb"))
+    real, passes = recommend.aggregates.customer_item_first_days, []
+
+    def counted(*args, **kwargs):
+        passes.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recommend.aggregates, "customer_item_first_days", counted)
+
+    def held() -> list[str]:
+        return [w for (key, w) in dataset._DERIVED if key == id(src) and "first purchases" in w]
+
+    B.evaluate_cross_sell(src, cutoff=pd.Timestamp("2024-06-30"), max_customers=400)
+    assert passes == ["product"] and len(held()) == 1
+    whole = B.CrossSell(k=5).fit(src)
+    assert passes == ["product"] and held() == []
+    again = B.CrossSell(k=5).fit(src)  # asked again: computed again, the same model
+    assert passes == ["product", "product"] and held() == []
+    assert (again.owned_ != whole.owned_).nnz == 0

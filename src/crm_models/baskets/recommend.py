@@ -63,13 +63,14 @@ def _bought(
     customers: pd.Index | None = None,
     items: pd.Index | None = None,
     since: pd.Timestamp | None = None,
+    keep: bool = True,
 ) -> tuple[pd.Index, pd.Index, sp.csr_matrix]:
     """What each customer bought by the ``end`` day for the first time, after the ``since``
     day when given (items new to them in that window): the customers and items (sorted; or
     the ones given, others left out) and the customers x items 0/1 matrix.  On an engine
     source the first purchase day of each (customer, item) leaves the engine once per source
     (:func:`~crm_models.engine.aggregates.customer_item_first_days`) and every cut is taken
-    from it."""
+    from it, until a call with ``keep=False`` lets it go."""
     column = "product_id" if level == "product" else "category"
     if isinstance(ds, Source):
         excluded = None if exclude is None else sorted(str(e) for e in exclude)
@@ -77,6 +78,7 @@ def _bought(
             ds,
             f"first purchases per {level} without {excluded}",
             lambda: aggregates.customer_item_first_days(ds, level, exclude=excluded),
+            keep=keep,
         )
         ids, keys = who["customer_id"].to_numpy(), what["item"].to_numpy()
         row = pairs["customer_code"].to_numpy() - 1
@@ -192,10 +194,16 @@ class CrossSell:
     # -- learning ----------------------------------------------------------------------------
     def fit(self, ds: Dataset | Source, as_of: str | pd.Timestamp | None = None) -> CrossSell:
         """Learn from the purchases up to ``as_of`` (a Dataset's lines, or an engine source's
-        distinct customer-item pairs and baskets: the same model)."""
+        distinct customer-item pairs and baskets: the same model).  A fit on the whole history
+        (up to the data's last day) is the last step that needs the source's first purchase
+        days, which the out-of-time test shares with it: they are released (1 GB at 10M
+        customers, held through the offers otherwise)."""
         column = "product_id" if self.level == "product" else "category"
         as_of_day = resolve_as_of(ds, as_of)
-        customers, items_all, owned = _bought(ds, self.level, self.exclude, as_of_day)
+        last = as_of_day >= resolve_as_of(ds, None)
+        customers, items_all, owned = _bought(
+            ds, self.level, self.exclude, as_of_day, keep=not last
+        )
         if len(customers) == 0:
             raise UnsupportedData(
                 f"There are no purchases up to {as_of_day.date()} to learn cross-sell offers from."

@@ -139,16 +139,21 @@ class Dataset:
 _DERIVED: dict[tuple[int, str], tuple[weakref.ref, Any]] = {}
 
 
-def derived(frame: object, what: str, compute: Callable[[], T]) -> T:
+def derived(frame: object, what: str, compute: Callable[[], T], keep: bool = True) -> T:
     """``compute()`` once per loaded table (or other object never changed in place, such as
     campaign data) and ``what``: several steps of a report that need the same costly result of
     it (order codes, purchase days, a fitting sample) compute it once.  Results of one object
-    are kept at a time, and only while the object itself lives."""
+    are kept at a time, and only while the object itself lives.  ``keep=False``: the caller is
+    the last step that needs it, so it is returned and no longer held (a gigabyte at scale)."""
     key = (id(frame), what)
     hit = _DERIVED.get(key)
     if hit is not None and hit[0]() is frame:
+        if not keep:
+            del _DERIVED[key]
         return hit[1]
     value = compute()
+    if not keep:
+        return value
     for stale in [k for k, v in _DERIVED.items() if v[0]() is not frame]:
         del _DERIVED[stale]
     _DERIVED[key] = (weakref.ref(frame), value)
