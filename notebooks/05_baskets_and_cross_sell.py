@@ -76,8 +76,14 @@ if not min_support:
         baskets, budget, max_len=max_len, min_confidence=min_confidence, target_rules=40
     )
 support = min_support or choice.min_support
-rules = basket.mine_rules(
-    baskets, support, min_confidence, max_len=max_len, alpha=alpha, memory_budget=budget
+rules = basket.mine_rules(  # the rules the support choice found are not mined again
+    baskets,
+    support,
+    min_confidence,
+    max_len=max_len,
+    alpha=alpha,
+    memory_budget=budget,
+    mined=choice.rules if choice else None,
 )
 good = basket.strong_rules(rules)
 size = baskets.summary()

@@ -193,3 +193,25 @@ def test_online_retail_defaults_give_rules(shared_data):
     assert out["min_support_chosen"] in B.SUPPORT_LADDER and out["min_support_chosen"] < 0.1
     assert out["rules"] > 0 and out["estimated_bytes"] <= B.DEFAULT_MEMORY_BUDGET
     assert out["top_rules"][0]["lift"] > 10 and out["top_rules"][0]["confidence"] >= 0.8
+
+
+def test_rules_found_by_the_support_choice_are_not_mined_again(blocks, monkeypatch):
+    from crm_models.baskets import rules as R
+
+    budget = load("a", "b")[1] + 1000  # the walk mines 0.5 .. 0.05, then 0.02 is over budget
+    choice = B.choose_support(blocks, budget, max_len=20, min_confidence=0.8, target_rules=10**9)
+    assert choice.min_support == 0.05 and choice.rules.attrs["min_support"] == 0.05
+    expected = B.mine_rules(blocks, 0.05, 0.8, max_len=20, memory_budget=budget)
+    real, calls = R.association_rules, []
+    monkeypatch.setattr(R, "association_rules", lambda *a, **k: calls.append(a) or real(*a, **k))
+    got = B.mine_rules(blocks, 0.05, 0.8, max_len=20, memory_budget=budget, mined=choice.rules)
+    assert calls == []
+    pd.testing.assert_frame_equal(got, expected)
+    # rules mined with other settings are not taken: mined again, as without them
+    other = B.mine_rules(blocks, 0.05, 0.9, max_len=20, memory_budget=budget, mined=choice.rules)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(
+        other, B.mine_rules(blocks, 0.05, 0.9, max_len=20, memory_budget=budget)
+    )
+    # without a target the walk mines no rules
+    assert B.choose_support(blocks, budget, max_len=20).rules is None
