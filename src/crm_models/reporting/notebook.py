@@ -164,8 +164,11 @@ def start_report(
     use_currency(ds.currency)
     if ds.warnings:
         say(data_quality_note(ds.warnings))
-    undated = ds.last_date() is None and params.get("as_of") is None and ds.as_of is None
-    as_of_day = None if undated else resolve_as_of(ds, params.get("as_of"))
+    as_of = params.get("as_of")
+    if as_of is None and ds.as_of is None:  # the last date, read once (a scan at scale)
+        as_of = ds.last_date()
+    undated = as_of is None and ds.as_of is None  # a basket file
+    as_of_day = None if undated else resolve_as_of(ds, as_of)
     params["as_of"] = None if as_of_day is None else str(as_of_day.date())
     run = ReportRun(
         report,
